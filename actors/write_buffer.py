@@ -1,0 +1,149 @@
+"""Group commit: many batches, from many devices, share one transaction.
+
+A batch waits while the previous commit runs, then goes in the next one with everything
+else that arrived meanwhile; an idle buffer commits at once. Nothing is acknowledged
+before it is committed. When the database is unreachable the rows stay buffered and
+the write is retried with backoff; past ``max_buffered_rows`` new batches are refused
+(``Backpressure``) instead of growing memory or dropping data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import psycopg
+
+from storage.readings import DeviceRows, ReadingsWriter
+
+log = logging.getLogger(__name__)
+
+
+class Backpressure(Exception):
+    """The buffer is full: the caller should retry later."""
+
+
+_Item = tuple[DeviceRows, asyncio.Future]
+
+
+class WriteBuffer:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection]],
+        *,
+        max_commit_rows: int = 50_000,
+        max_buffered_rows: int = 500_000,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self._connect = connect
+        self._max_commit_rows = max_commit_rows
+        self._max_buffered_rows = max_buffered_rows
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._pending: deque[_Item] = deque()
+        self._buffered_rows = 0
+        self._wakeup = asyncio.Event()
+        self._writer: ReadingsWriter | None = None
+        self._conn: psycopg.AsyncConnection | None = None
+        self._task: asyncio.Task | None = None
+        self.commits = 0
+        self.database_ok = True
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._buffered_rows
+
+    def submit(self, rows: DeviceRows) -> asyncio.Future:
+        """Queue rows; the future resolves to the mask of rows that were new once committed."""
+        if self._buffered_rows + len(rows) > self._max_buffered_rows:
+            raise Backpressure(f"{self._buffered_rows} rows are waiting for the database")
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, future))
+        self._buffered_rows += len(rows)
+        self._wakeup.set()
+        return future
+
+    async def _run(self) -> None:
+        delay = self._retry_initial_s
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._take()
+            try:
+                writer = await self._ensure_writer()
+                masks = await writer.write([rows for rows, _ in batch])
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+                # The database is unreachable: keep the rows, reconnect, try again.
+                log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
+                self.database_ok = False
+                self._pending.extendleft(reversed(batch))
+                await self._drop_connection()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            except Exception:
+                log.exception("commit of %d batches failed", len(batch))
+                await self._write_one_by_one(batch)
+                continue
+            delay = self._retry_initial_s
+            self.database_ok = True
+            self.commits += 1
+            self._settle(batch, masks)
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        rows = 0
+        while self._pending and (
+            not batch or rows + len(self._pending[0][0]) <= self._max_commit_rows
+        ):
+            item = self._pending.popleft()
+            rows += len(item[0])
+            batch.append(item)
+        return batch
+
+    def _settle(self, batch: list[_Item], masks: list[np.ndarray]) -> None:
+        results = iter(masks)
+        for rows, future in batch:
+            self._buffered_rows -= len(rows)
+            mask = next(results) if len(rows) else np.zeros(0, bool)
+            if not future.done():
+                future.set_result(mask)
+
+    async def _write_one_by_one(self, batch: list[_Item]) -> None:
+        """Isolate a batch the database refuses, so that it fails alone."""
+        for i, item in enumerate(batch):
+            rows, future = item
+            try:
+                writer = await self._ensure_writer()
+                masks = await writer.write([rows])
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                self._pending.extendleft(reversed(batch[i:]))
+                await self._drop_connection()
+                return
+            except Exception as exc:
+                self._buffered_rows -= len(rows)
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            self._settle([item], masks)
+
+    async def _ensure_writer(self) -> ReadingsWriter:
+        if self._writer is None or self._conn is None or self._conn.closed:
+            self._conn = await self._connect()
+            self._writer = ReadingsWriter(self._conn)
+        return self._writer
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn, self._writer = self._conn, None, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # already broken
+                pass

@@ -1,0 +1,55 @@
+"""Checks a batch of readings against what a sensor can physically report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from algorithms.sensors import SensorSpec
+
+MAX_FUTURE_S = 5 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One rejected reading: its index in the batch, the field and why."""
+
+    index: int
+    field: str
+    message: str
+
+
+def validate_readings(
+    ts_s: np.ndarray,
+    values: np.ndarray,
+    spec: SensorSpec,
+    now_s: float,
+    *,
+    max_future_s: float = MAX_FUTURE_S,
+) -> list[Problem]:
+    """Every problem in the batch (empty when all readings are acceptable)."""
+    ts_s = np.asarray(ts_s, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    problems: list[Problem] = []
+    bad_value = ~np.isfinite(values) | (values < spec.min_value) | (values > spec.max_value)
+    for i in np.flatnonzero(bad_value):
+        problems.append(
+            Problem(
+                int(i),
+                "value",
+                f"{values[i]:g} {spec.unit} is outside the {spec.kind} sensor range "
+                f"{spec.min_value:g}-{spec.max_value:g} {spec.unit}",
+            )
+        )
+    for i in np.flatnonzero(ts_s > now_s + max_future_s):
+        problems.append(
+            Problem(
+                int(i),
+                "ts",
+                f"timestamp is {ts_s[i] - now_s:.0f} s in the future "
+                f"(at most {max_future_s:.0f} s allowed)",
+            )
+        )
+    problems.sort(key=lambda p: (p.index, p.field))
+    return problems

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from actors.router import ShardRouter
+from api import auth, devices, health, readings
+from api.config import ApiConfig
+from api.tokens import KeyStore
+from storage.pools import open_pool
+
+DESCRIPTION = """\
+Vigil stores and follows body-worn sensor readings (continuous glucose monitors,
+temperature patches). Glucose is in mg/dL and temperature in °C; timestamps are ISO 8601
+with a UTC offset. Obtain a bearer token at `/v1/auth/token` and send it as
+`Authorization: Bearer <token>`. Errors have a `detail` naming what is wrong.
+"""
+
+
+def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
+    """Build the app. ``connect=False`` builds it without touching the database or Ray
+    (to generate the OpenAPI document)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not connect:
+            yield
+            return
+        pool = await open_pool(
+            config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
+        )
+        keys = KeyStore(pool, config.issuer, config.access_token_ttl_s)
+        await keys.load()
+        app.state.pool = pool
+        app.state.keys = keys
+        app.state.router = ShardRouter(config.shard_count, config.namespace)
+        app.state.config = config
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Vigil",
+        version="0.1.0",
+        summary="Backend for body-worn health sensors",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    for module in (health, auth, devices, readings):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,104 @@
+"""Accounts and tokens: sign up, and the OAuth2 token endpoint (password and refresh grants)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, status
+from pydantic import BaseModel, EmailStr, Field
+
+from api.deps import Config, Keys, Pool
+from api.errors import error, responses
+from api.passwords import hash_password, verify_password
+from api.tokens import hash_refresh_token, new_refresh_token
+from storage import accounts
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+class SignupRequest(BaseModel):
+    email: EmailStr = Field(examples=["ada@example.org"])
+    password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
+    name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str = Field(examples=["ada@example.org"])
+    name: str = Field(examples=["Ada Lovelace"])
+    created_at: datetime
+
+
+class TokenResponse(BaseModel):
+    access_token: str = Field(description="JWT (EdDSA) to send as `Authorization: Bearer …`")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the access token stays valid", examples=[900])
+    refresh_token: str = Field(description="One-time token for `grant_type=refresh_token`")
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    summary="Create an account",
+    responses=responses(409, 422),
+)
+async def signup(body: SignupRequest, pool: Pool) -> UserOut:
+    """Creates a user who can then obtain tokens at `/v1/auth/token`."""
+    try:
+        row = await accounts.create_user(
+            pool, body.email, await hash_password(body.password), body.name
+        )
+    except accounts.EmailTaken:
+        raise error(409, "an account with this email exists") from None
+    return UserOut(**dict(row))
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    summary="Obtain tokens (OAuth2 password or refresh_token grant)",
+    responses=responses(401, 422),
+)
+async def token(
+    pool: Pool,
+    keys: Keys,
+    config: Config,
+    grant_type: Annotated[Literal["password", "refresh_token"], Form()] = "password",
+    username: Annotated[str | None, Form(description="The account's email")] = None,
+    password: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
+) -> TokenResponse:
+    """Form-encoded, as OAuth2 specifies. With `grant_type=password` send `username` (the
+    email) and `password`; with `grant_type=refresh_token` send `refresh_token`. A refresh
+    token works once: each use returns a new one, and presenting a used one again revokes
+    every token descended from the same login."""
+    if grant_type == "password":
+        if not username or not password:
+            raise error(422, "username and password are required for grant_type=password")
+        user = await accounts.user_by_email(pool, username)
+        ok = await verify_password(user["password_hash"] if user else None, password)
+        if user is None or not ok or user["disabled_at"] is not None:
+            raise error(401, "wrong email or password", {"WWW-Authenticate": "Bearer"})
+        user_id, family_id = user["id"], uuid.uuid4()
+    else:
+        if not refresh_token:
+            raise error(422, "refresh_token is required for grant_type=refresh_token")
+        row = await accounts.use_refresh_token(pool, hash_refresh_token(refresh_token))
+        if row is None or row["revoked"] or row["expires_at"] < datetime.now(UTC):
+            raise error(401, "invalid refresh token", {"WWW-Authenticate": "Bearer"})
+        if row["reused"]:
+            await accounts.revoke_token_family(pool, row["family_id"])
+            raise error(
+                401, "refresh token reused: this login is revoked", {"WWW-Authenticate": "Bearer"}
+            )
+        if await accounts.active_user(pool, row["user_id"]) is None:
+            raise error(401, "account disabled", {"WWW-Authenticate": "Bearer"})
+        user_id, family_id = row["user_id"], row["family_id"]
+    access, ttl = keys.issue(user_id)
+    new_token, new_hash = new_refresh_token()
+    expires = datetime.now(UTC) + timedelta(seconds=config.refresh_token_ttl_s)
+    await accounts.store_refresh_token(pool, user_id, family_id, new_hash, expires)
+    return TokenResponse(access_token=access, expires_in=ttl, refresh_token=new_token)

@@ -1,0 +1,32 @@
+"""The Ray Serve deployment that hosts the FastAPI app; scale it with ``num_replicas``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from api.app import create_app
+from api.config import ApiConfig
+
+DEPLOYMENT_NAME = "VigilApi"
+
+
+def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
+    """The Serve application: ``num_replicas`` replicas, each building the app from ``config``."""
+
+    def build_app() -> FastAPI:
+        return create_app(config)
+
+    @serve.ingress(build_app)
+    class VigilApi:
+        """Each replica runs its own FastAPI app, pool and shard router."""
+
+    deployment = serve.deployment(
+        VigilApi,
+        name=DEPLOYMENT_NAME,
+        num_replicas=num_replicas,
+        max_ongoing_requests=200,
+        ray_actor_options={"num_cpus": 0},
+    )
+    return deployment.bind()

@@ -1,0 +1,155 @@
+"""Readings: upload a batch (acknowledged after commit), read history, read the latest value."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from algorithms.sensors import spec_for
+from algorithms.trend import Direction
+from api.deps import Config, Pool, Router
+from api.devices import OwnedDevice
+from api.errors import ErrorItem, error, responses
+from storage import readings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"])
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class ReadingIn(BaseModel):
+    ts: AwareDatetime = Field(
+        description="When the sensor measured, ISO 8601 with a UTC offset",
+        examples=["2026-11-24T07:15:00+01:00"],
+    )
+    value: float = Field(
+        allow_inf_nan=False,
+        description="mg/dL for glucose, °C for temperature",
+        examples=[112.0],
+    )
+
+
+class ReadingsUpload(BaseModel):
+    readings: list[ReadingIn] = Field(
+        description="At most 10,000 readings; order does not matter",
+        examples=[[{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]],
+    )
+
+
+class UploadResult(BaseModel):
+    accepted: int = Field(description="Readings newly stored", examples=[99])
+    duplicates: int = Field(
+        description="Readings already stored (re-sent), not stored twice", examples=[1]
+    )
+
+
+class ReadingOut(BaseModel):
+    ts: datetime
+    value: float = Field(examples=[112.0])
+    rate_per_min: float | None = Field(
+        description="Rate of change, unit per minute", examples=[-1.4]
+    )
+    direction: Direction | None = Field(examples=["FortyFiveDown"])
+
+
+class Trend(BaseModel):
+    rate_per_min: float | None = Field(examples=[-1.4])
+    direction: Direction = Field(examples=["FortyFiveDown"])
+
+
+class LatestReading(BaseModel):
+    ts: datetime
+    value: float = Field(examples=[112.0])
+    unit: str = Field(examples=["mg/dL"])
+    trend: Trend
+
+
+def _ts_us(ts: datetime) -> int:
+    return (ts - _EPOCH) // _US
+
+
+@router.post(
+    "/readings",
+    response_model=UploadResult,
+    summary="Upload a batch of readings",
+    responses=responses(401, 404, 413, 422, 503),
+)
+async def upload_readings(
+    body: ReadingsUpload, device: OwnedDevice, shards: Router, config: Config
+) -> UploadResult | JSONResponse:
+    """Stores the batch and answers once it is committed. Idempotent: readings already
+    stored (same device and timestamp) are counted as `duplicates`, never stored twice.
+    If any reading is invalid the whole batch is rejected (422) and nothing is stored."""
+    n = len(body.readings)
+    if n > config.max_batch_readings:
+        raise error(413, f"{n} readings in one batch; at most {config.max_batch_readings}")
+    ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
+    values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
+    try:
+        outcome = await shards.ingest(device.id, ts_us, values)
+    except Exception:
+        log.exception("shard call failed for device %s", device.id)
+        raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
+    if outcome.status == "ok":
+        return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
+    if outcome.status == "rejected":
+        items = [
+            ErrorItem(loc=["body", "readings", p.index, p.field], msg=p.message, type="value_error")
+            for p in outcome.problems
+        ]
+        return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
+    if outcome.status == "unknown_device":
+        raise error(404, "device not found")
+    raise error(
+        503,
+        "the database is not keeping up; retry later",
+        {"Retry-After": str(outcome.retry_after_s)},
+    )
+
+
+@router.get(
+    "/readings",
+    response_model=list[ReadingOut],
+    summary="Read a device's readings in time order",
+    responses=responses(401, 404, 422),
+)
+async def get_readings(
+    device: OwnedDevice,
+    pool: Pool,
+    start: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[ReadingOut]:
+    if start is not None and end is not None and end <= start:
+        raise error(422, "end must be after start")
+    rows = await readings.list_readings(pool, device.id, start, end, limit)
+    return [ReadingOut(**dict(r)) for r in rows]
+
+
+@router.get(
+    "/latest",
+    response_model=LatestReading,
+    summary="The latest reading with its trend",
+    responses=responses(401, 404),
+)
+async def latest(device: OwnedDevice, pool: Pool) -> LatestReading:
+    row = await readings.latest_reading(pool, device.id)
+    if row is None:
+        raise error(404, "no readings yet")
+    return LatestReading(
+        ts=row["ts"],
+        value=row["value"],
+        unit=spec_for(device.kind).unit,
+        trend=Trend(
+            rate_per_min=row["rate_per_min"],
+            direction=row["direction"] or Direction.NOT_COMPUTABLE,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""How Vigil starts: settings, the ``vigil`` CLI, the local stack, Ray and Serve configs."""

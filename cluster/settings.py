@@ -1,0 +1,53 @@
+"""Process settings, from ``VIGIL_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actors.shard import ShardConfig
+from api.config import ApiConfig
+from storage.embedded import DEFAULT_PORT, default_data_dir
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; unset starts the embedded local PostgreSQL"
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_port: int = Field(DEFAULT_PORT, description="Port of the embedded PostgreSQL")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    shard_count: int = Field(2, ge=1, description="DeviceShard Ray actors hosting device actors")
+    api_replicas: int = Field(1, ge=1, description="Serve replicas of the HTTP API")
+    ray_address: str | None = Field(
+        None, description="Join this Ray cluster instead of a local one"
+    )
+    namespace: str = "vigil"
+    access_token_ttl_s: int = 15 * 60
+    max_batch_readings: int = 10_000
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    def shard_config(self, database_url: str) -> ShardConfig:
+        return ShardConfig(database_url=database_url)
+
+    def api_config(self, database_url: str) -> ApiConfig:
+        return ApiConfig(
+            database_url=database_url,
+            shard_count=self.shard_count,
+            namespace=self.namespace,
+            issuer=self.public_url,
+            access_token_ttl_s=self.access_token_ttl_s,
+            max_batch_readings=self.max_batch_readings,
+        )

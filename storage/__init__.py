@@ -1,0 +1,1 @@
+"""Vigil storage: schema migrations, connection pools, aggregates and the embedded PostgreSQL."""

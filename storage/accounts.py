@@ -1,0 +1,109 @@
+"""Users, refresh tokens and the keys that sign access tokens."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+class EmailTaken(Exception):
+    """A user with this email (case-insensitively) exists already."""
+
+
+async def create_user(
+    pool: asyncpg.Pool, email: str, password_hash: str, name: str
+) -> asyncpg.Record:
+    try:
+        return await pool.fetchrow(
+            "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)"
+            " RETURNING id, email, name, created_at",
+            email,
+            password_hash,
+            name,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise EmailTaken(email) from exc
+
+
+async def user_by_email(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT id, email, name, password_hash, disabled_at FROM users WHERE lower(email) = lower($1)",
+        email,
+    )
+
+
+async def set_password_hash(pool: asyncpg.Pool, user_id: UUID, password_hash: str) -> None:
+    await pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
+async def active_user(pool: asyncpg.Pool, user_id: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
+    )
+
+
+# -- refresh tokens -------------------------------------------------------------------------
+
+
+async def store_refresh_token(
+    pool: asyncpg.Pool, user_id: UUID, family_id: UUID, token_hash: bytes, expires_at: datetime
+) -> None:
+    await pool.execute(
+        "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        user_id,
+        family_id,
+        token_hash,
+        expires_at,
+    )
+
+
+async def use_refresh_token(pool: asyncpg.Pool, token_hash: bytes) -> asyncpg.Record | None:
+    """Mark a refresh token used and return it (with ``reused`` set when it had been used).
+
+    A token presented a second time means it leaked: the caller revokes its whole family.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, user_id, family_id, expires_at, used_at IS NOT NULL AS reused,"
+            " revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE token_hash = $1"
+            " FOR UPDATE",
+            token_hash,
+        )
+        if row is not None and not row["reused"]:
+            await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", row["id"])
+        return row
+
+
+async def revoke_token_family(pool: asyncpg.Pool, family_id: UUID) -> None:
+    await pool.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+    )
+
+
+# -- signing keys ---------------------------------------------------------------------------
+
+
+async def signing_keys(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """All keys, newest first; the newest unretired one signs."""
+    return await pool.fetch(
+        "SELECT kid, algorithm, private_pem, public_jwk, created_at, retired_at"
+        " FROM signing_keys ORDER BY created_at DESC"
+    )
+
+
+async def add_signing_key(
+    pool: asyncpg.Pool, kid: str, algorithm: str, private_pem: str, public_jwk: dict
+) -> None:
+    await pool.execute(
+        "INSERT INTO signing_keys (kid, algorithm, private_pem, public_jwk)"
+        " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (kid) DO NOTHING",
+        kid,
+        algorithm,
+        private_pem,
+        json.dumps(public_jwk),
+    )

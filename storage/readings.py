@@ -1,0 +1,178 @@
+"""The readings table: group-committed COPY writes (psycopg) and time-ordered reads (asyncpg).
+
+Timestamps cross this module as integer microseconds since the Unix epoch, so that no
+float rounding can ever make two readings of one device collide or a duplicate slip in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+import psycopg
+
+WEEK_US = 7 * 86_400 * 1_000_000
+# date_bin origin of the weekly partitions (a Monday), in microseconds since the epoch.
+_PARTITION_ORIGIN_US = 946_857_600 * 1_000_000
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS readings_staging (
+    device_id    uuid NOT NULL,
+    ts_us        bigint NOT NULL,
+    value        double precision NOT NULL,
+    rate_per_min real,
+    direction    text
+) ON COMMIT DELETE ROWS
+"""
+_MERGE = """
+INSERT INTO readings (device_id, ts, value, rate_per_min, direction)
+SELECT device_id, timestamptz 'epoch' + ts_us * interval '1 microsecond',
+       value, rate_per_min, direction
+FROM readings_staging
+ON CONFLICT (device_id, ts) DO NOTHING
+RETURNING device_id, (extract(epoch FROM ts) * 1000000)::bigint
+"""
+
+
+@dataclass(slots=True)
+class DeviceRows:
+    """New readings of one device, in columns."""
+
+    device_id: UUID
+    ts_us: np.ndarray  # int64
+    values: np.ndarray  # float64
+    rate_per_min: np.ndarray  # float64, NaN where not computable
+    direction: list[str]
+
+    def __len__(self) -> int:
+        return int(self.ts_us.size)
+
+
+class ReadingsWriter:
+    """Writes batches of many devices in one transaction over one psycopg connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = conn
+        self._weeks_ready: set[int] = set()
+        self._staging_ready = False
+
+    async def write(self, groups: list[DeviceRows]) -> list[np.ndarray]:
+        """Store the rows; returns, per group, a mask of the rows that were new.
+
+        Rows whose ``(device_id, ts)`` is already stored are left untouched (duplicates).
+        Everything happens in one transaction: on error nothing is stored.
+        """
+        groups = [g for g in groups if len(g)]
+        if not groups:
+            return []
+        await self._ensure_partitions(groups)
+        conn = self._conn
+        if not self._staging_ready:
+            await conn.execute(_STAGING_DDL)
+            self._staging_ready = True
+        async with conn.transaction(), conn.cursor() as cur:
+            async with cur.copy(
+                "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
+                " FROM STDIN"
+            ) as copy:
+                for g in groups:
+                    dev = g.device_id
+                    rates = g.rate_per_min
+                    for i in range(len(g)):
+                        rate = float(rates[i])
+                        await copy.write_row(
+                            (
+                                dev,
+                                int(g.ts_us[i]),
+                                float(g.values[i]),
+                                None if rate != rate else rate,
+                                g.direction[i],
+                            )
+                        )
+            await cur.execute(_MERGE)
+            inserted = {(row[0], int(row[1])) for row in await cur.fetchall()}
+        return [
+            np.fromiter(
+                ((g.device_id, int(t)) in inserted for t in g.ts_us), dtype=bool, count=len(g)
+            )
+            for g in groups
+        ]
+
+    async def _ensure_partitions(self, groups: list[DeviceRows]) -> None:
+        lo = min(int(g.ts_us.min()) for g in groups)
+        hi = max(int(g.ts_us.max()) for g in groups)
+        first_week = (lo - _PARTITION_ORIGIN_US) // WEEK_US
+        last_week = (hi - _PARTITION_ORIGIN_US) // WEEK_US
+        weeks = set(range(first_week, last_week + 1))
+        if weeks <= self._weeks_ready:
+            return
+        async with self._conn.transaction():
+            await self._conn.execute(
+                "SELECT vigil_ensure_readings_partitions("
+                "timestamptz 'epoch' + %s * interval '1 microsecond',"
+                "timestamptz 'epoch' + %s * interval '1 microsecond')",
+                (lo, hi),
+            )
+        self._weeks_ready |= weeks
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReadings:
+    ts_us: np.ndarray
+    values: np.ndarray
+
+
+async def recent_readings(
+    conn: psycopg.AsyncConnection, device_id: UUID, span_us: int
+) -> StoredReadings:
+    """A device's last ``span_us`` of readings (up to its newest), oldest first.
+
+    This is what a device actor rebuilds its stream state from after a restart.
+    """
+    cur = await conn.execute(
+        "SELECT (extract(epoch FROM ts) * 1000000)::bigint, value FROM readings"
+        " WHERE device_id = %s AND ts >= (SELECT max(ts) FROM readings WHERE device_id = %s)"
+        " - %s * interval '1 microsecond' ORDER BY ts",
+        (device_id, device_id, span_us),
+    )
+    rows = await cur.fetchall()
+    return StoredReadings(
+        ts_us=np.array([r[0] for r in rows], dtype=np.int64),
+        values=np.array([r[1] for r in rows], dtype=np.float64),
+    )
+
+
+async def list_readings(
+    pool: asyncpg.Pool,
+    device_id: UUID,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Readings in time order within ``[start, end)``, at most ``limit``."""
+    clauses, args = ["device_id = $1"], [device_id]
+    for op, bound in ((">=", start), ("<", end)):
+        if bound is not None:
+            args.append(bound)
+            clauses.append(f"ts {op} ${len(args)}")
+    args.append(limit)
+    return await pool.fetch(
+        "SELECT ts, value, rate_per_min, direction FROM readings"
+        f" WHERE {' AND '.join(clauses)} ORDER BY ts LIMIT ${len(args)}",
+        *args,
+    )
+
+
+async def latest_reading(pool: asyncpg.Pool, device_id: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT ts, value, rate_per_min, direction FROM readings"
+        " WHERE device_id = $1 ORDER BY ts DESC LIMIT 1",
+        device_id,
+    )
+
+
+async def count_readings(pool: asyncpg.Pool, device_id: UUID) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM readings WHERE device_id = $1", device_id))
