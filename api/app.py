@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from actors.router import ShardRouter
 from api import auth, devices, health, readings
 from api.config import ApiConfig
+from api.errors import install_error_handlers
 from api.tokens import KeyStore
 from storage.pools import open_pool
 
@@ -51,6 +52,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     for module in (health, auth, devices, readings):
         app.include_router(module.router)
     return app

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 
@@ -33,3 +35,18 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "Temporarily unavailable; retry after the `Retry-After` seconds",
     }
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each bad field; the offending input is not echoed back (it may be NaN,
+    which JSON cannot carry, or someone's health data)."""
+    assert isinstance(exc, RequestValidationError)
+    items = [
+        ErrorItem(loc=list(e.get("loc", ())), msg=e.get("msg", ""), type=e.get("type", "")).model_dump()
+        for e in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": items})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,290 @@
+"""The ``vigil`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cluster.settings import Settings
+from storage.embedded import EmbeddedPostgresError
+
+app = typer.Typer(help="Vigil: backend for body-worn health sensors.", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded local PostgreSQL.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "vigil-demo-password"
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.run_dir / "vigil-up.pid"
+
+
+# -- the stack --------------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Also stream simulated sensors as a demo user")] = False,
+    devices: Annotated[int, typer.Option(help="Simulated devices with --demo")] = 20,
+    speed: Annotated[float, typer.Option(help="Simulated time per real second, --demo")] = 1.0,
+) -> None:
+    """Start the database (embedded if no VIGIL_DATABASE_URL), Ray, shards and the HTTP API;
+    run until Ctrl-C."""
+    from cluster.stack import start_stack
+
+    settings = _settings()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = _pid_file(settings)
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        console.print(f"[red]Vigil is already running (pid {pid_file.read_text()}); `vigil down` first.")
+        raise typer.Exit(1)
+    pid_file.write_text(str(os.getpid()))
+    console.print("Starting Vigil: database, Ray, device shards, HTTP API …")
+    started = time.monotonic()
+    stack = start_stack(settings)
+    try:
+        console.print(
+            f"[green]Vigil is up[/] in {time.monotonic() - started:.0f} s at {stack.url}\n"
+            f"  API docs:   {stack.url}/docs\n"
+            f"  readiness:  {stack.url}/readyz"
+        )
+        asyncio.run(_serve_until_stopped(stack.url, demo, devices, speed))
+    finally:
+        console.print("Stopping Vigil …")
+        stack.stop()
+        pid_file.unlink(missing_ok=True)
+        console.print("Stopped.")
+
+
+async def _serve_until_stopped(url: str, demo: bool, devices: int, speed: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if not demo:
+        console.print("Press Ctrl-C to stop.")
+        await stop.wait()
+        return
+    from sensor_ingest.simulate.runner import SimulationConfig, run_simulation
+
+    config = SimulationConfig(
+        base_url=url,
+        email=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        name="Demo Person",
+        devices=devices,
+        kind="mixed",
+        speed=speed,
+        backfill_s=3 * 3600,
+        seed=2026,
+        serial_prefix="demo",
+    )
+    task = asyncio.create_task(run_simulation(config, stop))
+    await _print_demo_banner(url, devices)
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await task
+
+
+async def _print_demo_banner(url: str, devices: int) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for _ in range(120):
+            token = await client.post(
+                "/v1/auth/token", data={"username": DEMO_EMAIL, "password": DEMO_PASSWORD}
+            )
+            if token.status_code == 200:
+                headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                listed = (await client.get("/v1/devices", headers=headers)).json()
+                if len(listed) >= devices:
+                    break
+            await asyncio.sleep(1)
+        else:
+            console.print("[yellow]The demo devices are not registered yet.")
+            return
+    first = listed[0]["id"]
+    console.print(
+        f"\n[bold]Demo[/]: {devices} simulated sensors stream as {DEMO_EMAIL} "
+        f"(password {DEMO_PASSWORD}).\n"
+        f"  live latest reading: {url}/v1/devices/{first}/latest\n"
+        "  try it:\n"
+        f"    TOKEN=$(curl -s -d username={DEMO_EMAIL} -d password={DEMO_PASSWORD} {url}/v1/auth/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f'    curl -H "Authorization: Bearer $TOKEN" {url}/v1/devices/{first}/latest\n'
+        "Press Ctrl-C (or run `make stop`) to stop."
+    )
+
+
+@app.command()
+def down(timeout_s: Annotated[float, typer.Option(help="Seconds to wait")] = 60) -> None:
+    """Stop a running `vigil up` and the embedded database it started."""
+    settings = _settings()
+    pid_file = _pid_file(settings)
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+        console.print(f"Stopped vigil up (pid {pid}).")
+    else:
+        console.print("vigil up is not running.")
+    if not settings.database_url:
+        _embedded(settings).stop()
+        console.print("Embedded PostgreSQL stopped.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def _embedded(settings: Settings):
+    from cluster.stack import embedded_database
+
+    return embedded_database(settings)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL (initialising it on first use) and migrate it."""
+    from storage.migrate import migrate as apply
+
+    settings = _settings()
+    db = _embedded(settings)
+    try:
+        db.start()
+    except EmbeddedPostgresError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(1) from exc
+    applied = apply(db.url())
+    console.print(f"PostgreSQL running on 127.0.0.1:{db.port} ({len(applied)} migrations applied)")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL."""
+    _embedded(_settings()).stop()
+    console.print("PostgreSQL stopped.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Whether the embedded PostgreSQL runs, its port and data directory."""
+    status = _embedded(_settings()).status()
+    state = f"running (pid {status.pid})" if status.running else "stopped"
+    console.print(f"{state}, port {status.port}, data in {status.data_dir}")
+    if not status.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (the configured one, or the embedded server's)."""
+    settings = _settings()
+    print(settings.database_url or _embedded(settings).url())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending schema migrations to the configured (or embedded) database."""
+    from storage.migrate import migrate as apply
+
+    settings = _settings()
+    url = settings.database_url or _embedded(settings).url()
+    for migration in apply(url):
+        console.print(f"applied {migration.path.name}")
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(help="How many virtual sensors")] = 10,
+    kind: Annotated[str, typer.Option(help="glucose, temperature or mixed")] = "glucose",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second")] = 1.0,
+    backfill_hours: Annotated[float, typer.Option(help="History to upload at start")] = 3.0,
+    url: Annotated[str | None, typer.Option(help="API base URL")] = None,
+    email: Annotated[str, typer.Option()] = DEMO_EMAIL,
+    password: Annotated[str, typer.Option()] = DEMO_PASSWORD,
+    seed: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Stream virtual sensors through the HTTP API, like phones would, until Ctrl-C."""
+    from sensor_ingest.simulate.runner import SimulationConfig, run_simulation
+
+    if kind not in ("glucose", "temperature", "mixed"):
+        raise typer.BadParameter("kind must be glucose, temperature or mixed", param_hint="--kind")
+    config = SimulationConfig(
+        base_url=url or _settings().public_url,
+        email=email,
+        password=password,
+        name="Simulated Person",
+        devices=devices,
+        kind=kind,
+        speed=speed,
+        backfill_s=backfill_hours * 3600,
+        seed=seed,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await run_simulation(config, stop)
+        console.print(stats)
+
+    asyncio.run(main())
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+) -> None:
+    """Print (or write) the OpenAPI document generated from the code."""
+    from api.openapi import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()

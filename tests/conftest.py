@@ -1,0 +1,77 @@
+"""Session fixtures: a throwaway PostgreSQL, a local Ray and the Serve app, started lazily.
+
+Tests that need none of them (algorithms, simulators) start none of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from storage.embedded import EmbeddedPostgres, free_port
+from tests.helpers import Account, sign_up
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[EmbeddedPostgres]:
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-test-"))
+    tmp.chmod(0o755)  # reachable by the unprivileged server user when tests run as root
+    server = EmbeddedPostgres(tmp / "pg", port=free_port(), durable=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg: EmbeddedPostgres) -> str:
+    from storage.migrate import migrate
+
+    migrate(pg.url())
+    return pg.url()
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    from cluster.settings import Settings
+    from cluster.stack import start_stack
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("vigil-data"),
+        http_port=free_port(),
+        shard_count=2,
+        namespace=f"vigil-test-{uuid.uuid4().hex[:8]}",
+    )
+    running = start_stack(settings, database_url=database_url)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def client(stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def account(client: httpx.Client) -> Account:
+    return sign_up(client)
+
+
