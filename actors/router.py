@@ -8,6 +8,7 @@ virtual shards; virtual shards map onto the ``shard_count`` Ray actors named
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from uuid import UUID
 
@@ -56,10 +57,8 @@ def start_shards(
 
 def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
     for i in range(shard_count):
-        try:
+        with contextlib.suppress(ValueError):
             ray.kill(ray.get_actor(shard_name(i), namespace=namespace), no_restart=True)
-        except ValueError:
-            pass
 
 
 class ShardRouter:

@@ -10,6 +10,7 @@ the write is retried with backoff; past ``max_buffered_rows`` new batches are re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -143,7 +144,5 @@ class WriteBuffer:
     async def _drop_connection(self) -> None:
         conn, self._conn, self._writer = self._conn, None, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 await conn.close()
-            except Exception:  # already broken
-                pass

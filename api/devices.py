@@ -25,7 +25,7 @@ class DeviceCreate(BaseModel):
         None,
         ge=1,
         le=3600,
-        description="Seconds between readings; defaults to the kind's (300 glucose, 60 temperature)",
+        description="Seconds between readings; default per kind (300 glucose, 60 temperature)",
         examples=[300],
     )
 

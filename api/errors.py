@@ -42,7 +42,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     which JSON cannot carry, or someone's health data)."""
     assert isinstance(exc, RequestValidationError)
     items = [
-        ErrorItem(loc=list(e.get("loc", ())), msg=e.get("msg", ""), type=e.get("type", "")).model_dump()
+        ErrorItem(
+            loc=list(e.get("loc", ())), msg=e.get("msg", ""), type=e.get("type", "")
+        ).model_dump()
         for e in exc.errors()
     ]
     return JSONResponse(status_code=422, content={"detail": items})

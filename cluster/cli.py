@@ -39,7 +39,9 @@ def _pid_file(settings: Settings) -> Path:
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Also stream simulated sensors as a demo user")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Also stream simulated sensors as a demo user")
+    ] = False,
     devices: Annotated[int, typer.Option(help="Simulated devices with --demo")] = 20,
     speed: Annotated[float, typer.Option(help="Simulated time per real second, --demo")] = 1.0,
 ) -> None:
@@ -51,7 +53,9 @@ def up(
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = _pid_file(settings)
     if pid_file.exists() and _alive(int(pid_file.read_text())):
-        console.print(f"[red]Vigil is already running (pid {pid_file.read_text()}); `vigil down` first.")
+        console.print(
+            f"[red]Vigil is already running (pid {pid_file.read_text()}); `vigil down` first."
+        )
         raise typer.Exit(1)
     pid_file.write_text(str(os.getpid()))
     console.print("Starting Vigil: database, Ray, device shards, HTTP API …")
@@ -125,7 +129,8 @@ async def _print_demo_banner(url: str, devices: int) -> None:
         f"(password {DEMO_PASSWORD}).\n"
         f"  live latest reading: {url}/v1/devices/{first}/latest\n"
         "  try it:\n"
-        f"    TOKEN=$(curl -s -d username={DEMO_EMAIL} -d password={DEMO_PASSWORD} {url}/v1/auth/token"
+        f"    TOKEN=$(curl -s -d username={DEMO_EMAIL} -d password={DEMO_PASSWORD}"
+        f" {url}/v1/auth/token"
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
         f'    curl -H "Authorization: Bearer $TOKEN" {url}/v1/devices/{first}/latest\n'
         "Press Ctrl-C (or run `make stop`) to stop."
@@ -235,8 +240,13 @@ def migrate() -> None:
 def simulate(
     devices: Annotated[int, typer.Option(help="How many virtual sensors")] = 10,
     kind: Annotated[str, typer.Option(help="glucose, temperature or mixed")] = "glucose",
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second")] = 1.0,
-    backfill_hours: Annotated[float, typer.Option(help="History to upload at start")] = 3.0,
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per real second while replaying the history")
+    ] = 1.0,
+    history_hours: Annotated[
+        float,
+        typer.Option(help="History before now: uploaded at once (speed 1) or replayed at --speed"),
+    ] = 3.0,
     url: Annotated[str | None, typer.Option(help="API base URL")] = None,
     email: Annotated[str, typer.Option()] = DEMO_EMAIL,
     password: Annotated[str, typer.Option()] = DEMO_PASSWORD,
@@ -255,10 +265,12 @@ def simulate(
         devices=devices,
         kind=kind,
         speed=speed,
-        backfill_s=backfill_hours * 3600,
+        backfill_s=history_hours * 3600 if speed <= 1 else 0.0,
+        start_lag_s=history_hours * 3600 if speed > 1 else 0.0,
         seed=seed,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -30,7 +30,8 @@ async def create_user(
 
 async def user_by_email(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT id, email, name, password_hash, disabled_at FROM users WHERE lower(email) = lower($1)",
+        "SELECT id, email, name, password_hash, disabled_at FROM users"
+        " WHERE lower(email) = lower($1)",
         email,
     )
 

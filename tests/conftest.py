@@ -73,5 +73,3 @@ def client(stack) -> Iterator[httpx.Client]:
 @pytest.fixture
 def account(client: httpx.Client) -> Account:
     return sign_up(client)
-
-

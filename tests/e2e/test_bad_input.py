@@ -11,7 +11,9 @@ from tests.helpers import Account, minutes_ago, series, sign_up
 
 
 def count(db, device_id: str) -> int:
-    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device_id,)).fetchone()[0]
+    return db.execute(
+        "SELECT count(*) FROM readings WHERE device_id = %s", (device_id,)
+    ).fetchone()[0]
 
 
 @pytest.fixture
@@ -29,7 +31,13 @@ def _loc(response) -> list:
 
 @pytest.mark.parametrize(
     ("kind", "value"),
-    [("glucose", 19.9), ("glucose", 600.5), ("glucose", -5), ("temperature", 24.9), ("temperature", 45.1)],
+    [
+        ("glucose", 19.9),
+        ("glucose", 600.5),
+        ("glucose", -5),
+        ("temperature", 24.9),
+        ("temperature", 45.1),
+    ],
 )
 def test_value_outside_the_physical_range_rejects_the_whole_batch(
     account: Account, db, kind: str, value: float
@@ -65,7 +73,9 @@ def test_timestamp_more_than_five_minutes_ahead_is_rejected(account: Account, se
     assert count(db, seeded["id"]) == 6
 
 
-@pytest.mark.parametrize("ts", ["yesterday", "2026-13-01T00:00:00+00:00", "2026-11-24T07:00:00", ""])
+@pytest.mark.parametrize(
+    "ts", ["yesterday", "2026-13-01T00:00:00+00:00", "2026-11-24T07:00:00", ""]
+)
 def test_malformed_or_offsetless_timestamp_names_the_field(
     account: Account, seeded, db, ts: str
 ) -> None:
@@ -80,8 +90,10 @@ def test_malformed_or_offsetless_timestamp_names_the_field(
 def test_non_numeric_value_names_the_field(account: Account, seeded, db, value) -> None:
     r = account.client.post(
         f"/v1/devices/{seeded['id']}/readings",
-        content='{"readings": [{"ts": "%s", "value": %s}]}'
-        % (minutes_ago(1).isoformat(), "NaN" if value == "NaN" else f'"{value}"' if value else "null"),
+        content='{{"readings": [{{"ts": "{}", "value": {}}}]}}'.format(
+            minutes_ago(1).isoformat(),
+            "NaN" if value == "NaN" else f'"{value}"' if value else "null",
+        ),
         headers={**account.headers, "Content-Type": "application/json"},
     )
     assert r.status_code == 422
@@ -115,7 +127,9 @@ def test_someone_elses_device_is_404_for_writes_and_reads(account: Account, seed
     assert stranger.upload(seeded["id"], series(minutes_ago(3), 1, 60, 300, 0)).status_code == 404
     for path in ("", "/readings", "/latest"):
         assert stranger.client.get(url + path, headers=stranger.headers).status_code == 404
-    assert seeded["id"] not in {d["id"] for d in stranger.client.get("/v1/devices", headers=stranger.headers).json()}
+    assert seeded["id"] not in {
+        d["id"] for d in stranger.client.get("/v1/devices", headers=stranger.headers).json()
+    }
     assert count(db, seeded["id"]) == 6
 
 
@@ -137,15 +151,23 @@ def test_missing_or_invalid_token_is_401(account: Account, seeded, db, authoriza
 
 
 def test_device_registration_validates_and_refuses_a_second_serial(account: Account) -> None:
-    bad = account.client.post("/v1/devices", json={"kind": "blood-pressure", "serial": "x"}, headers=account.headers)
+    bad = account.client.post(
+        "/v1/devices", json={"kind": "blood-pressure", "serial": "x"}, headers=account.headers
+    )
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "kind"]
     bad = account.client.post(
-        "/v1/devices", json={"kind": "glucose", "serial": "x", "interval_s": 0}, headers=account.headers
+        "/v1/devices",
+        json={"kind": "glucose", "serial": "x", "interval_s": 0},
+        headers=account.headers,
     )
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "interval_s"]
-    first = account.client.post("/v1/devices", json={"kind": "glucose", "serial": "dup-1"}, headers=account.headers)
+    first = account.client.post(
+        "/v1/devices", json={"kind": "glucose", "serial": "dup-1"}, headers=account.headers
+    )
     assert first.status_code == 201
-    again = account.client.post("/v1/devices", json={"kind": "glucose", "serial": "dup-1"}, headers=account.headers)
+    again = account.client.post(
+        "/v1/devices", json={"kind": "glucose", "serial": "dup-1"}, headers=account.headers
+    )
     assert again.status_code == 409
 
 

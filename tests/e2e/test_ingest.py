@@ -158,8 +158,6 @@ def test_temperature_device_gets_degrees_and_its_own_arrows(account: Account) ->
     device = account.device("temperature")
     assert device["interval_s"] == 60
     account.upload(device["id"], series(minutes_ago(30), 30, 60, 37.0, 0.06))
-    body = account.client.get(
-        f"/v1/devices/{device['id']}/latest", headers=account.headers
-    ).json()
+    body = account.client.get(f"/v1/devices/{device['id']}/latest", headers=account.headers).json()
     assert body["unit"] == "°C"
     assert body["trend"]["direction"] == "SingleUp"

@@ -1,0 +1,47 @@
+# Vigil: `make demo` runs it with simulated sensors, `make test` runs the tests.
+# Both create .venv and install what they need (PostgreSQL server binaries included).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo up stop test lint format openapi bench postgres clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+postgres:
+	@bash cluster/ensure-postgres.sh
+
+demo: $(STAMP) postgres  ## Vigil with 20 simulated sensors on the embedded database (Ctrl-C stops)
+	$(BIN)/vigil up --demo --devices 20
+
+up: $(STAMP) postgres  ## Vigil without simulated sensors
+	$(BIN)/vigil up
+
+stop: $(STAMP)  ## stop everything `make demo` / `make up` started
+	$(BIN)/vigil down
+
+test: $(STAMP) postgres  ## throwaway PostgreSQL + local Ray + Serve, then pytest
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+openapi: $(STAMP)  ## regenerate docs/openapi.json from the code
+	$(BIN)/vigil openapi --out docs/openapi.json
+
+bench: $(STAMP) postgres
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

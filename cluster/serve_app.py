@@ -1,0 +1,28 @@
+"""Application builder for operators: ``serve deploy cluster/serve.yaml`` on a Ray cluster.
+
+Reads the ``VIGIL_*`` settings (``VIGIL_DATABASE_URL`` is required here: a cluster uses a
+real PostgreSQL/TimescaleDB, not the embedded one), applies migrations, makes sure the
+shard actors exist, and returns the HTTP API application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from actors.router import start_shards
+from api.deployment import build_application
+from cluster.settings import Settings
+from storage.migrate import migrate
+
+
+def build(args: dict[str, Any]) -> Application:
+    settings = Settings(**args)
+    if not settings.database_url:
+        raise ValueError("set VIGIL_DATABASE_URL (or database_url in the Serve config args)")
+    migrate(settings.database_url)
+    start_shards(
+        settings.shard_count, settings.shard_config(settings.database_url), settings.namespace
+    )
+    return build_application(settings.api_config(settings.database_url), settings.api_replicas)

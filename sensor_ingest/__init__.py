@@ -1,0 +1,1 @@
+"""Getting sensor data into Vigil: gateways, uploaders, and virtual sensors (:mod:`.simulate`)."""

@@ -1,0 +1,84 @@
+"""Group commit against a real PostgreSQL: batching, idempotence, database outage, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+
+from actors.write_buffer import Backpressure, WriteBuffer
+from storage.pools import open_writer_connection
+from storage.readings import DeviceRows
+
+US = 1_000_000
+T0 = 1_790_000_000 * US
+
+
+def rows(device_id: uuid.UUID, start: int, n: int) -> DeviceRows:
+    ts = T0 + (np.arange(start, start + n, dtype=np.int64) * 60 * US)
+    return DeviceRows(device_id, ts, np.full(n, 100.0), np.full(n, np.nan), ["Flat"] * n)
+
+
+@pytest.fixture
+def device(db: psycopg.Connection) -> uuid.UUID:
+    user = db.execute(
+        "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'wb') RETURNING id",
+        (f"wb-{uuid.uuid4().hex}@example.com",),
+    ).fetchone()[0]
+    return db.execute(
+        "INSERT INTO devices (owner_id, kind, serial, interval_s) VALUES (%s, 'glucose', 's', 60)"
+        " RETURNING id",
+        (user,),
+    ).fetchone()[0]
+
+
+def stored(db: psycopg.Connection, device: uuid.UUID) -> int:
+    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,)).fetchone()[0]
+
+
+async def test_concurrent_batches_share_commits_and_duplicates_are_reported(
+    database_url: str, db, device
+) -> None:
+    buffer = WriteBuffer(lambda: open_writer_connection(database_url))
+    futures = [buffer.submit(rows(device, i * 10, 10)) for i in range(20)]
+    masks = await asyncio.gather(*futures)
+    assert all(m.all() for m in masks)
+    assert buffer.commits < 20  # batches that arrived together were committed together
+    again = await buffer.submit(rows(device, 5, 10))  # all ten stored already
+    assert again.sum() == 0
+    assert stored(db, device) == 200
+
+
+async def test_database_outage_keeps_rows_then_commits_them(database_url: str, db, device) -> None:
+    reachable = asyncio.Event()
+
+    async def connect() -> psycopg.AsyncConnection:
+        if not reachable.is_set():
+            raise psycopg.OperationalError("connection refused (simulated outage)")
+        return await open_writer_connection(database_url)
+
+    buffer = WriteBuffer(connect, max_buffered_rows=25, retry_initial_s=0.05, retry_max_s=0.1)
+    pending = buffer.submit(rows(device, 0, 20))
+    await asyncio.sleep(0.3)
+    assert not pending.done() and not buffer.database_ok
+    assert buffer.buffered_rows == 20
+    with pytest.raises(Backpressure):
+        buffer.submit(rows(device, 100, 10))  # over the bound: refused, not dropped later
+    assert stored(db, device) == 0
+    reachable.set()
+    mask = await asyncio.wait_for(pending, 5)
+    assert mask.all() and buffer.database_ok and buffer.buffered_rows == 0
+    assert stored(db, device) == 20
+
+
+async def test_a_batch_the_database_refuses_fails_alone(database_url: str, db, device) -> None:
+    buffer = WriteBuffer(lambda: open_writer_connection(database_url))
+    ghost = uuid.uuid4()  # no such device: the foreign key refuses it
+    good, bad = buffer.submit(rows(device, 0, 5)), buffer.submit(rows(ghost, 0, 5))
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert results[0].all()
+    assert isinstance(results[1], psycopg.errors.ForeignKeyViolation)
+    assert stored(db, device) == 5
