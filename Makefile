@@ -41,7 +41,7 @@ openapi: $(STAMP)  ## regenerate docs/openapi.json from the code
 	$(BIN)/vigil openapi --out docs/openapi.json
 
 bench: $(STAMP) postgres
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

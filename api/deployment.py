@@ -28,5 +28,7 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
         num_replicas=num_replicas,
         max_ongoing_requests=200,
         ray_actor_options={"num_cpus": 0},
+        # One access-log line per reading batch costs more than the batch's own work.
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
     return deployment.bind()

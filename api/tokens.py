@@ -24,7 +24,7 @@ from storage import accounts
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "vigil"
-_RELOAD_MIN_INTERVAL_S = 5.0
+_RELOAD_MIN_INTERVAL_S = 1.0
 
 
 class InvalidToken(Exception):
@@ -71,7 +71,9 @@ class KeyStore:
         rows = await accounts.signing_keys(self._pool)
         if not any(r["retired_at"] is None for r in rows):
             kid, pem, jwk = _generate_key()
-            await accounts.add_signing_key(self._pool, kid, ALGORITHM, pem, jwk)
+            await accounts.add_signing_key(
+                self._pool, kid, ALGORITHM, pem, jwk, only_if_none_active=True
+            )
             rows = await accounts.signing_keys(self._pool)
         active = next(r for r in rows if r["retired_at"] is None)
         private = serialization.load_pem_private_key(active["private_pem"].encode(), password=None)

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         None, description="Join this Ray cluster instead of a local one"
     )
     namespace: str = "vigil"
+    haproxy_ingress: bool = Field(
+        True,
+        description="Serve HTTP through Ray Serve's HAProxy ingress (C) instead of its Python"
+        " proxy: about twice the ingest throughput. Replica ports then bind all interfaces.",
+    )
     access_token_ttl_s: int = 15 * 60
     max_batch_readings: int = 10_000
 

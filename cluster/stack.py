@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from ray import serve
 from actors.router import start_shards, stop_shards
 from api.deployment import build_application
 from cluster.settings import Settings
-from storage.embedded import EmbeddedPostgres
+from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
     migrate(database_url)
     started_ray = not ray.is_initialized()
     if started_ray:
+        if settings.haproxy_ingress:
+            # Read by Serve when it starts, in this process and the Ray workers it spawns.
+            os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
+            os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+            # HAProxy's stats and metrics listeners: free ports, so stacks can run side by side.
+            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
+            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,

@@ -98,13 +98,28 @@ async def signing_keys(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 async def add_signing_key(
-    pool: asyncpg.Pool, kid: str, algorithm: str, private_pem: str, public_jwk: dict
-) -> None:
-    await pool.execute(
-        "INSERT INTO signing_keys (kid, algorithm, private_pem, public_jwk)"
-        " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (kid) DO NOTHING",
-        kid,
-        algorithm,
-        private_pem,
-        json.dumps(public_jwk),
-    )
+    pool: asyncpg.Pool,
+    kid: str,
+    algorithm: str,
+    private_pem: str,
+    public_jwk: dict,
+    *,
+    only_if_none_active: bool = False,
+) -> bool:
+    """Store a key; with ``only_if_none_active`` only when no unretired key exists, so that
+    replicas starting together agree on one key instead of each creating its own."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7311002)")
+        if only_if_none_active and await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)"
+        ):
+            return False
+        await conn.execute(
+            "INSERT INTO signing_keys (kid, algorithm, private_pem, public_jwk)"
+            " VALUES ($1, $2, $3, $4::jsonb)",
+            kid,
+            algorithm,
+            private_pem,
+            json.dumps(public_jwk),
+        )
+        return True

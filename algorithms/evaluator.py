@@ -1,0 +1,323 @@
+"""One alert evaluator for every rule kind: readings in, state and events out.
+
+``evaluate`` runs a batch of readings (sorted by time, newer than the last one evaluated)
+through every enabled rule; ``tick`` runs from a clock, for signal loss and for alerts that
+are due (re-alerts, alerts held back by quiet hours or a snooze) when no reading comes.
+Both are pure: the caller keeps the :class:`EvaluatorState` (``to_dict`` is JSON-safe).
+
+Per rule, an alert episode goes: condition holds (with hysteresis: it stops holding only
+once the value is ``hysteresis`` back past the threshold) for ``duration_s`` -> FIRED at the
+first reading where notifying is allowed (enabled, not in quiet hours unless urgent, not
+snoozed, not older than ``max_alert_age_s``) -> REPEATED at most every ``realert_s`` ->
+CLEARED when the condition stops holding (only if FIRED was sent). So an episode fires once,
+and between two notifications of one rule there is either a clear or a re-alert interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from algorithms.episodes import sustained
+from algorithms.localtime import TimeZone
+from algorithms.rules import Rule, RuleKind, Severity, Signal
+from algorithms.series import forward_fill_state, runs
+
+MAX_ALERT_AGE_S = 15 * 60.0
+
+
+class EventType(StrEnum):
+    FIRED = "fired"
+    REPEATED = "repeated"
+    CLEARED = "cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    rule: RuleKind
+    type: EventType
+    severity: Severity
+    ts_s: float
+    value: float | None
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": str(self.rule),
+            "type": str(self.type),
+            "severity": str(self.severity),
+            "ts_s": self.ts_s,
+            "value": self.value,
+            "threshold": self.threshold,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    on: bool = False  # condition latched (hysteresis)
+    on_since_s: float | None = None  # when the latched condition started
+    active: bool = False  # condition has held for duration_s: an alert episode is open
+    notified: bool = False  # FIRED was sent for the open episode
+    last_notified_s: float | None = None
+    last_value: float | None = None
+    snoozed_until_s: float | None = None
+
+
+_DEFAULT_RULE_STATE = RuleState()
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorState:
+    rules: dict[str, RuleState] = field(default_factory=dict)
+    last_reading_s: float | None = None
+
+    def rule(self, kind: RuleKind) -> RuleState:
+        return self.rules.get(str(kind), _DEFAULT_RULE_STATE)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe; rules still in their initial state are left out."""
+        return {
+            "v": 1,
+            "last_reading_s": self.last_reading_s,
+            "rules": {k: asdict(s) for k, s in self.rules.items() if s != _DEFAULT_RULE_STATE},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> EvaluatorState:
+        if not d:
+            return cls()
+        return cls(
+            rules={k: RuleState(**v) for k, v in d.get("rules", {}).items()},
+            last_reading_s=d.get("last_reading_s"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInputs:
+    """A batch of readings: timestamps and whichever signals the device produces."""
+
+    ts_s: np.ndarray
+    glucose_mgdl: np.ndarray | None = None
+    glucose_rate_mgdl_per_min: np.ndarray | None = None
+    glucose_pred_20_mgdl: np.ndarray | None = None
+    core_c: np.ndarray | None = None
+    sensor_problem: np.ndarray | None = None  # bool: patch off, warm-up, ...
+
+    def signal(self, s: Signal) -> np.ndarray | None:
+        v = getattr(self, s.value, None) if s is not Signal.NONE else None
+        return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+def snooze(state: EvaluatorState, kind: RuleKind, until_s: float | None) -> EvaluatorState:
+    """Hold back a rule's notifications until ``until_s`` (None ends a snooze)."""
+    if RuleKind(kind) is RuleKind.URGENT_LOW:
+        raise ValueError("urgent low cannot be snoozed")
+    rs = replace(state.rule(kind), snoozed_until_s=until_s)
+    return replace(state, rules={**state.rules, str(kind): rs})
+
+
+def _condition_code(rule: Rule, x: np.ndarray) -> np.ndarray:
+    """1 where the condition starts holding, 0 where it stops, -1 in the hysteresis band/NaN."""
+    spec, thr, h = rule.spec, float(rule.threshold or 0.0), float(rule.hysteresis or 0.0)
+    v = x * spec.sign
+    with np.errstate(invalid="ignore"):
+        if spec.below:
+            on = v <= thr if spec.inclusive else v < thr
+            off = v > thr + h if h > 0 else ~on
+        else:
+            on = v >= thr if spec.inclusive else v > thr
+            off = v < thr - h if h > 0 else ~on
+    code = np.full(v.shape, -1, dtype=np.int8)
+    code[off & np.isfinite(v)] = 0
+    code[on] = 1
+    return code
+
+
+def _allowed(
+    rule: Rule, rs: RuleState, ts: np.ndarray, now_s: float, tz: TimeZone, max_age_s: float
+) -> np.ndarray:
+    ok = ts >= now_s - max_age_s
+    if rs.snoozed_until_s is not None:
+        ok &= ts >= rs.snoozed_until_s
+    return ok & ~rule.quiet_mask(ts, tz)
+
+
+def _notify(
+    rule: Rule,
+    rs: RuleState,
+    ts: np.ndarray,
+    vals: np.ndarray,
+    allowed: np.ndarray,
+    events: list[AlertEvent],
+) -> RuleState:
+    """FIRED/REPEATED events over readings that all belong to one open alert episode."""
+    idx = np.flatnonzero(allowed)
+    if idx.size == 0:
+        return rs
+    notified, last = rs.notified, rs.last_notified_s
+    thr, sev, realert = float(rule.threshold or 0.0), rule.severity, float(rule.realert_s or 1)
+    allowed_ts = ts[idx]
+    k = 0
+    while k < idx.size:
+        if notified:
+            assert last is not None
+            k = int(np.searchsorted(allowed_ts, last + realert, side="left"))
+            if k >= idx.size:
+                break
+        i = int(idx[k])
+        kind = EventType.REPEATED if notified else EventType.FIRED
+        events.append(AlertEvent(rule.kind, kind, sev, float(ts[i]), _num(vals[i]), thr))
+        notified, last = True, float(ts[i])
+    return replace(rs, notified=notified, last_notified_s=last)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _value_rule(
+    rule: Rule,
+    rs: RuleState,
+    ts: np.ndarray,
+    x: np.ndarray,
+    now_s: float,
+    tz: TimeZone,
+    max_age_s: float,
+    events: list[AlertEvent],
+) -> RuleState:
+    latched = forward_fill_state(_condition_code(rule, x), rs.on)
+    active, since = sustained(
+        ts, latched, float(rule.duration_s or 0.0), since_s=rs.on_since_s if rs.on else None
+    )
+    allowed = _allowed(rule, rs, ts, now_s, tz, max_age_s)
+    starts, ends = runs(active)
+    n = ts.size
+    if rs.active and (starts.size == 0 or starts[0] != 0):
+        rs = _clear(rule, rs, float(ts[0]), _num(x[0]), events)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        if not (s == 0 and rs.active):
+            rs = replace(rs, active=True, notified=False, last_notified_s=None)
+        rs = _notify(rule, rs, ts[s:e], x[s:e], allowed[s:e], events)
+        if e < n:
+            rs = _clear(rule, rs, float(ts[e]), _num(x[e]), events)
+    finite = np.flatnonzero(np.isfinite(x))
+    last_value = _num(x[finite[-1]]) if finite.size else rs.last_value
+    return replace(
+        rs,
+        on=bool(latched[-1]),
+        on_since_s=since,
+        active=bool(active[-1]),
+        last_value=last_value,
+    )
+
+
+def _clear(
+    rule: Rule, rs: RuleState, ts: float, value: float | None, events: list[AlertEvent]
+) -> RuleState:
+    if rs.notified:
+        thr = float(rule.threshold or 0.0)
+        events.append(AlertEvent(rule.kind, EventType.CLEARED, rule.severity, ts, value, thr))
+    return replace(rs, active=False, notified=False, last_notified_s=None)
+
+
+def _signal_loss(
+    rule: Rule,
+    rs: RuleState,
+    last_reading_s: float | None,
+    now_s: float,
+    tz: TimeZone,
+    events: list[AlertEvent],
+) -> RuleState:
+    if last_reading_s is None:
+        return rs
+    minutes = (now_s - last_reading_s) / 60.0
+    lost = minutes >= float(rule.threshold or 0.0)
+    if not lost:
+        return _clear(rule, rs, last_reading_s, None, events) if rs.active else rs
+    if not rs.active:
+        rs = replace(rs, active=True, on=True, on_since_s=last_reading_s, notified=False)
+    ts = np.array([now_s])
+    allowed = _allowed(rule, rs, ts, now_s, tz, MAX_ALERT_AGE_S)
+    return _notify(rule, rs, ts, np.array([minutes]), allowed, events)
+
+
+def _rule_states(state: EvaluatorState, updates: dict[str, RuleState]) -> EvaluatorState:
+    merged = {**state.rules, **updates}
+    return replace(state, rules={k: v for k, v in merged.items() if v != _DEFAULT_RULE_STATE})
+
+
+def evaluate(
+    rules: tuple[Rule, ...] | list[Rule],
+    state: EvaluatorState,
+    inputs: AlertInputs,
+    *,
+    now_s: float,
+    tz: TimeZone = 0,
+    max_alert_age_s: float = MAX_ALERT_AGE_S,
+) -> tuple[EvaluatorState, list[AlertEvent]]:
+    """Run a batch through every enabled rule.
+
+    Readings not newer than the last one evaluated are ignored (a backfill below the stream's
+    head is stored and counted in statistics, but it cannot re-open past alerts). Readings
+    older than ``now_s - max_alert_age_s`` update the state without notifying.
+    """
+    ts_all = np.asarray(inputs.ts_s, dtype=np.float64)
+    order = np.argsort(ts_all, kind="stable")
+    ts = ts_all[order]
+    keep = ts > state.last_reading_s if state.last_reading_s is not None else np.ones_like(ts, bool)
+    ts = ts[keep]
+    events: list[AlertEvent] = []
+    updates: dict[str, RuleState] = {}
+    for rule in rules:
+        if not rule.enabled or rule.kind is RuleKind.SIGNAL_LOSS:
+            continue
+        x = inputs.signal(rule.spec.signal)
+        if x is None or ts.size == 0:
+            continue
+        x = x[order][keep]
+        rs = state.rule(rule.kind)
+        updates[str(rule.kind)] = _value_rule(rule, rs, ts, x, now_s, tz, max_alert_age_s, events)
+    last = state.last_reading_s
+    if ts.size:
+        last = float(ts[-1]) if last is None else max(last, float(ts[-1]))
+    state = replace(_rule_states(state, updates), last_reading_s=last)
+    for rule in rules:
+        if rule.enabled and rule.kind is RuleKind.SIGNAL_LOSS:
+            rs = _signal_loss(rule, state.rule(rule.kind), last, now_s, tz, events)
+            state = _rule_states(state, {str(rule.kind): rs})
+    events.sort(key=lambda e: e.ts_s)
+    return state, events
+
+
+def tick(
+    rules: tuple[Rule, ...] | list[Rule],
+    state: EvaluatorState,
+    *,
+    now_s: float,
+    tz: TimeZone = 0,
+) -> tuple[EvaluatorState, list[AlertEvent]]:
+    """Clock-driven evaluation: signal loss, and open alerts that are due to (re)notify.
+
+    Open value alerts are only re-notified while data is fresh (the last reading is younger
+    than the signal-loss limit, 20 minutes by default); after that signal loss speaks.
+    """
+    events: list[AlertEvent] = []
+    updates: dict[str, RuleState] = {}
+    loss = next((r for r in rules if r.kind is RuleKind.SIGNAL_LOSS and r.enabled), None)
+    fresh_s = 60.0 * float(loss.threshold if loss is not None else 20.0)  # type: ignore[arg-type]
+    last = state.last_reading_s
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        rs = state.rule(rule.kind)
+        if rule.kind is RuleKind.SIGNAL_LOSS:
+            updates[str(rule.kind)] = _signal_loss(rule, rs, last, now_s, tz, events)
+        elif rs.active and last is not None and now_s - last < fresh_s:
+            ts = np.array([now_s])
+            allowed = _allowed(rule, rs, ts, now_s, tz, MAX_ALERT_AGE_S)
+            vals = np.array([rs.last_value if rs.last_value is not None else np.nan])
+            updates[str(rule.kind)] = _notify(rule, rs, ts, vals, allowed, events)
+    return _rule_states(state, updates), events
