@@ -70,6 +70,15 @@ class WriteBuffer:
         self._wakeup.set()
         return future
 
+    async def close(self) -> None:
+        """Stop the commit loop and close the connection (pending futures stay unresolved)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._drop_connection()
+
     async def _run(self) -> None:
         delay = self._retry_initial_s
         while True:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from actors.router import ShardRouter
-from api import auth, devices, health, readings
+from api import auth, devices, health, profiles, readings
 from api.config import ApiConfig
 from api.errors import install_error_handlers
 from api.tokens import KeyStore
@@ -53,6 +53,6 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, devices, readings):
+    for module in (health, auth, profiles, devices, readings):
         app.include_router(module.router)
     return app

@@ -51,20 +51,34 @@ class User:
 _UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
 
 
-async def current_user(
-    pool: Pool, keys: Keys, token: Annotated[str | None, Depends(oauth2)]
-) -> User:
-    """The caller, from a valid bearer token of an active account; 401 otherwise."""
+async def caller_id(keys: Keys, token: Annotated[str | None, Depends(oauth2)]) -> UUID:
+    """The user id of a valid bearer token (signature, issuer, audience, expiry); 401 otherwise.
+
+    Whether the account is still active is checked by the query that reads the data."""
     if not token:
         raise error(401, "not authenticated: send 'Authorization: Bearer <token>'", _UNAUTHORISED)
     try:
-        claims = await keys.verify(token)
+        return (await keys.verify(token)).user_id
     except InvalidToken as exc:
         raise error(401, f"invalid token: {exc}", _UNAUTHORISED) from exc
-    row = await accounts.active_user(pool, claims.user_id)
+
+
+CallerId = Annotated[UUID, Depends(caller_id)]
+
+
+async def current_user(pool: Pool, user_id: CallerId) -> User:
+    """The caller, from a valid bearer token of an active account; 401 otherwise."""
+    row = await accounts.active_user(pool, user_id)
     if row is None:
         raise error(401, "invalid token: account not found or disabled", _UNAUTHORISED)
     return User(id=row["id"], email=row["email"], name=row["name"])
 
 
 Caller = Annotated[User, Depends(current_user)]
+
+
+def refuse(found: bool, scope: str, what: str) -> None:
+    """404 when the caller has no relation to the resource; 403 when a share lacks the scope."""
+    if not found:
+        raise error(404, f"{what} not found")
+    raise error(403, f"your access to this {what} does not include the {scope!r} scope")

@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field
 
 from algorithms.sensors import SensorKind, spec_for
-from api.deps import Caller, Pool
+from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import error, responses
-from storage import devices
+from storage import access, devices, profiles
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -28,10 +28,14 @@ class DeviceCreate(BaseModel):
         description="Seconds between readings; default per kind (300 glucose, 60 temperature)",
         examples=[300],
     )
+    profile_id: uuid.UUID | None = Field(
+        None, description="Whose device it is; default: the caller's own profile"
+    )
 
 
 class DeviceOut(BaseModel):
     id: uuid.UUID
+    profile_id: uuid.UUID
     kind: SensorKind
     serial: str = Field(examples=["G7-8H2KQ1"])
     model: str | None = Field(examples=["Dexcom G7"])
@@ -39,17 +43,25 @@ class DeviceOut(BaseModel):
     created_at: datetime
 
 
-async def owned_device(
-    device_id: Annotated[uuid.UUID, Path(description="The device's id")], caller: Caller, pool: Pool
-) -> DeviceOut:
-    """The caller's device, or 404 (unknown and foreign devices are indistinguishable)."""
-    row = await devices.get_owned_device(pool, caller.id, device_id)
-    if row is None:
-        raise error(404, "device not found")
-    return DeviceOut(**dict(row))
+def device_with(scope: str):
+    """Dependency: the path's device if the caller may use ``scope`` on its profile;
+    404 for unknown and unrelated devices alike, 403 for a share without the scope."""
+
+    async def dependency(
+        device_id: Annotated[uuid.UUID, Path(description="The device's id")],
+        user_id: CallerId,
+        pool: Pool,
+    ) -> DeviceOut:
+        found = await access.device_grant(pool, user_id, device_id)
+        if found is None or not found[1].allows(scope):
+            refuse(found is not None, scope, "device")
+        return DeviceOut(**dict(found[0]))
+
+    return dependency
 
 
-OwnedDevice = Annotated[DeviceOut, Depends(owned_device)]
+ReadableDevice = Annotated[DeviceOut, Depends(device_with("readings"))]
+WritableDevice = Annotated[DeviceOut, Depends(device_with("manage"))]
 
 
 @router.post(
@@ -57,30 +69,46 @@ OwnedDevice = Annotated[DeviceOut, Depends(owned_device)]
     status_code=status.HTTP_201_CREATED,
     response_model=DeviceOut,
     summary="Register a device",
-    responses=responses(401, 409, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 async def create_device(body: DeviceCreate, caller: Caller, pool: Pool) -> DeviceOut:
-    """Registers a sensor for the caller. A serial can be registered once per account."""
+    """Registers a sensor for a profile the caller manages (or may `manage` through a share).
+    A serial can be registered once per profile."""
+    profile_id = body.profile_id or await profiles.self_profile_id(pool, caller.id)
+    grant = await access.profile_grant(pool, caller.id, profile_id)
+    if grant is None or not grant.allows("manage"):
+        refuse(grant is not None, "manage", "profile")
     interval_s = body.interval_s or spec_for(body.kind).default_interval_s
     try:
         row = await devices.create_device(
-            pool, caller.id, body.kind.value, body.serial, body.model, interval_s
+            pool, profile_id, body.kind.value, body.serial, body.model, interval_s
         )
     except devices.DuplicateSerial:
         raise error(409, f"a device with serial {body.serial!r} is registered already") from None
     return DeviceOut(**dict(row))
 
 
-@router.get("", response_model=list[DeviceOut], summary="List my devices", responses=responses(401))
-async def list_devices(caller: Caller, pool: Pool) -> list[DeviceOut]:
-    return [DeviceOut(**dict(r)) for r in await devices.list_devices(pool, caller.id)]
+@router.get(
+    "",
+    response_model=list[DeviceOut],
+    summary="List the devices I may read",
+    responses=responses(401),
+)
+async def list_devices(
+    caller: Caller,
+    pool: Pool,
+    profile_id: Annotated[uuid.UUID | None, Query(description="Only this profile's")] = None,
+) -> list[DeviceOut]:
+    """Devices of the profiles the caller manages, and of those followed with `readings`."""
+    rows = await devices.list_devices(pool, caller.id, profile_id)
+    return [DeviceOut(**dict(r)) for r in rows]
 
 
 @router.get(
     "/{device_id}",
     response_model=DeviceOut,
     summary="Get one device",
-    responses=responses(401, 404),
+    responses=responses(401, 403, 404),
 )
-async def get_device(device: OwnedDevice) -> DeviceOut:
+async def get_device(device: ReadableDevice) -> DeviceOut:
     return device

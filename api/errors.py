@@ -28,6 +28,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the error codes a route can answer."""
     text = {
         401: "Missing, invalid or expired bearer token",
+        403: "You follow this profile, but your share lacks the scope this needs",
         404: "Not found, or not yours",
         409: "Conflicts with what is stored",
         413: "Batch too large",

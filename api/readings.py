@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.deps import Config, Pool, Router
-from api.devices import OwnedDevice
+from api.devices import ReadableDevice, WritableDevice
 from api.errors import ErrorItem, error, responses
 from storage import readings
 
@@ -80,10 +80,10 @@ def _ts_us(ts: datetime) -> int:
     "/readings",
     response_model=UploadResult,
     summary="Upload a batch of readings",
-    responses=responses(401, 404, 413, 422, 503),
+    responses=responses(401, 403, 404, 413, 422, 503),
 )
 async def upload_readings(
-    body: ReadingsUpload, device: OwnedDevice, shards: Router, config: Config
+    body: ReadingsUpload, device: WritableDevice, shards: Router, config: Config
 ) -> UploadResult | JSONResponse:
     """Stores the batch and answers once it is committed. Idempotent: readings already
     stored (same device and timestamp) are counted as `duplicates`, never stored twice.
@@ -119,10 +119,10 @@ async def upload_readings(
     "/readings",
     response_model=list[ReadingOut],
     summary="Read a device's readings in time order",
-    responses=responses(401, 404, 422),
+    responses=responses(401, 403, 404, 422),
 )
 async def get_readings(
-    device: OwnedDevice,
+    device: ReadableDevice,
     pool: Pool,
     start: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound")] = None,
     end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
@@ -138,9 +138,9 @@ async def get_readings(
     "/latest",
     response_model=LatestReading,
     summary="The latest reading with its trend",
-    responses=responses(401, 404),
+    responses=responses(401, 403, 404),
 )
-async def latest(device: OwnedDevice, pool: Pool) -> LatestReading:
+async def latest(device: ReadableDevice, pool: Pool) -> LatestReading:
     row = await readings.latest_reading(pool, device.id)
     if row is None:
         raise error(404, "no readings yet")

@@ -8,22 +8,28 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.profiles import create_profile
+
 
 class EmailTaken(Exception):
     """A user with this email (case-insensitively) exists already."""
 
 
 async def create_user(
-    pool: asyncpg.Pool, email: str, password_hash: str, name: str
+    pool: asyncpg.Pool, email: str, password_hash: str, name: str, timezone: str = "UTC"
 ) -> asyncpg.Record:
+    """The user and their own ('self') profile, in one transaction."""
     try:
-        return await pool.fetchrow(
-            "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)"
-            " RETURNING id, email, name, created_at",
-            email,
-            password_hash,
-            name,
-        )
+        async with pool.acquire() as conn, conn.transaction():
+            user = await conn.fetchrow(
+                "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)"
+                " RETURNING id, email, name, created_at",
+                email,
+                password_hash,
+                name,
+            )
+            await create_profile(conn, user["id"], "self", name, timezone)
+            return user
     except asyncpg.UniqueViolationError as exc:
         raise EmailTaken(email) from exc
 

@@ -1,4 +1,4 @@
-"""Devices: registration, ownership, and what a device actor needs to know about its device."""
+"""Devices: registration, listing, and what a device actor needs to know about its device."""
 
 from __future__ import annotations
 
@@ -8,29 +8,34 @@ from uuid import UUID
 import asyncpg
 import psycopg
 
-_COLUMNS = "id, owner_id, kind, serial, model, interval_s, created_at"
+_COLUMNS = "d.id, d.profile_id, d.kind, d.serial, d.model, d.interval_s, d.created_at"
 
 
 class DuplicateSerial(Exception):
-    """The owner already registered a device with this serial number."""
+    """The profile already has a device with this serial number."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     id: UUID
-    owner_id: UUID
+    profile_id: UUID
     kind: str
     interval_s: int
 
 
 async def create_device(
-    pool: asyncpg.Pool, owner_id: UUID, kind: str, serial: str, model: str | None, interval_s: int
+    pool: asyncpg.Pool,
+    profile_id: UUID,
+    kind: str,
+    serial: str,
+    model: str | None,
+    interval_s: int,
 ) -> asyncpg.Record:
     try:
         return await pool.fetchrow(
-            f"INSERT INTO devices (owner_id, kind, serial, model, interval_s)"
+            "INSERT INTO devices AS d (profile_id, kind, serial, model, interval_s)"
             f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
-            owner_id,
+            profile_id,
             kind,
             serial,
             model,
@@ -40,24 +45,24 @@ async def create_device(
         raise DuplicateSerial(serial) from exc
 
 
-async def list_devices(pool: asyncpg.Pool, owner_id: UUID) -> list[asyncpg.Record]:
+async def list_devices(
+    pool: asyncpg.Pool, user_id: UUID, profile_id: UUID | None = None
+) -> list[asyncpg.Record]:
+    """Devices of the profiles the user manages or follows with the `readings` scope."""
     return await pool.fetch(
-        f"SELECT {_COLUMNS} FROM devices WHERE owner_id = $1 ORDER BY created_at, id", owner_id
-    )
-
-
-async def get_owned_device(
-    pool: asyncpg.Pool, owner_id: UUID, device_id: UUID
-) -> asyncpg.Record | None:
-    """The device if ``owner_id`` owns it; None for unknown and foreign devices alike."""
-    return await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM devices WHERE id = $1 AND owner_id = $2", device_id, owner_id
+        f"SELECT {_COLUMNS} FROM devices d JOIN profiles p ON p.id = d.profile_id"
+        " WHERE ($2::uuid IS NULL OR d.profile_id = $2) AND (p.manager_id = $1 OR EXISTS ("
+        "   SELECT 1 FROM shares s WHERE s.profile_id = p.id AND s.follower_id = $1"
+        "   AND s.state = 'active' AND 'readings' = ANY (s.scopes)))"
+        " ORDER BY d.created_at, d.id",
+        user_id,
+        profile_id,
     )
 
 
 async def load_device(conn: psycopg.AsyncConnection, device_id: UUID) -> DeviceInfo | None:
     cur = await conn.execute(
-        "SELECT id, owner_id, kind, interval_s FROM devices WHERE id = %s", (device_id,)
+        "SELECT id, profile_id, kind, interval_s FROM devices WHERE id = %s", (device_id,)
     )
     row = await cur.fetchone()
     return None if row is None else DeviceInfo(*row)

@@ -28,10 +28,14 @@ def device(db: psycopg.Connection) -> uuid.UUID:
         "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'wb') RETURNING id",
         (f"wb-{uuid.uuid4().hex}@example.com",),
     ).fetchone()[0]
-    return db.execute(
-        "INSERT INTO devices (owner_id, kind, serial, interval_s) VALUES (%s, 'glucose', 's', 60)"
-        " RETURNING id",
+    profile = db.execute(
+        "INSERT INTO profiles (manager_id, kind, name) VALUES (%s, 'self', 'wb') RETURNING id",
         (user,),
+    ).fetchone()[0]
+    return db.execute(
+        "INSERT INTO devices (profile_id, kind, serial, interval_s)"
+        " VALUES (%s, 'glucose', 's', 60) RETURNING id",
+        (profile,),
     ).fetchone()[0]
 
 
@@ -50,6 +54,7 @@ async def test_concurrent_batches_share_commits_and_duplicates_are_reported(
     again = await buffer.submit(rows(device, 5, 10))  # all ten stored already
     assert again.sum() == 0
     assert stored(db, device) == 200
+    await buffer.close()
 
 
 async def test_database_outage_keeps_rows_then_commits_them(database_url: str, db, device) -> None:
@@ -72,6 +77,7 @@ async def test_database_outage_keeps_rows_then_commits_them(database_url: str, d
     mask = await asyncio.wait_for(pending, 5)
     assert mask.all() and buffer.database_ok and buffer.buffered_rows == 0
     assert stored(db, device) == 20
+    await buffer.close()
 
 
 async def test_a_batch_the_database_refuses_fails_alone(database_url: str, db, device) -> None:
@@ -82,3 +88,4 @@ async def test_a_batch_the_database_refuses_fails_alone(database_url: str, db, d
     assert results[0].all()
     assert isinstance(results[1], psycopg.errors.ForeignKeyViolation)
     assert stored(db, device) == 5
+    await buffer.close()

@@ -1,0 +1,65 @@
+"""Who may do what with a profile's data. Checked on every request: no grant is cached,
+so a revoked share is refused on the follower's very next request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+SCOPES = ("readings", "alerts", "manage")
+MANAGER_SCOPES = frozenset(SCOPES)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The caller's relation to a profile: its manager, or a follower with scopes."""
+
+    profile_id: UUID
+    is_manager: bool
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return self.is_manager or scope in self.scopes
+
+
+def _grant(row: asyncpg.Record) -> Grant | None:
+    if row["is_manager"]:
+        return Grant(row["profile_id"], True, MANAGER_SCOPES)
+    if row["scopes"] is None:
+        return None
+    return Grant(row["profile_id"], False, frozenset(row["scopes"]))
+
+
+# The caller ($2) must be an active user; a share counts only while it is active.
+_RELATION = """
+    p.id AS profile_id, p.manager_id = $2 AS is_manager, s.scopes
+    FROM {source}
+    JOIN users u ON u.id = $2 AND u.disabled_at IS NULL
+    LEFT JOIN shares s ON s.profile_id = p.id AND s.follower_id = $2 AND s.state = 'active'
+"""
+
+
+async def profile_grant(pool: asyncpg.Pool, user_id: UUID, profile_id: UUID) -> Grant | None:
+    """None when the caller has no relation to the profile (or it does not exist)."""
+    relation = _RELATION.format(source="profiles p")
+    row = await pool.fetchrow(f"SELECT {relation} WHERE p.id = $1", profile_id, user_id)
+    return None if row is None else _grant(row)
+
+
+async def device_grant(
+    pool: asyncpg.Pool, user_id: UUID, device_id: UUID
+) -> tuple[asyncpg.Record, Grant] | None:
+    """The device and the caller's grant on its profile, in one round trip."""
+    relation = _RELATION.format(source="devices d JOIN profiles p ON p.id = d.profile_id")
+    row = await pool.fetchrow(
+        "SELECT d.id, d.kind, d.serial, d.model, d.interval_s, d.created_at,"
+        f" {relation} WHERE d.id = $1",
+        device_id,
+        user_id,
+    )
+    if row is None:
+        return None
+    grant = _grant(row)
+    return None if grant is None else (row, grant)
