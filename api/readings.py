@@ -72,6 +72,11 @@ class LatestReading(BaseModel):
     trend: Trend
 
 
+def _rounded(rate: float | None) -> float | None:
+    """Rates are stored as float4; three decimals is what they carry."""
+    return None if rate is None else round(rate, 3)
+
+
 def _ts_us(ts: datetime) -> int:
     return (ts - _EPOCH) // _US
 
@@ -131,7 +136,15 @@ async def get_readings(
     if start is not None and end is not None and end <= start:
         raise error(422, "end must be after start")
     rows = await readings.list_readings(pool, device.id, start, end, limit)
-    return [ReadingOut(**dict(r)) for r in rows]
+    return [
+        ReadingOut(
+            ts=r["ts"],
+            value=r["value"],
+            rate_per_min=_rounded(r["rate_per_min"]),
+            direction=r["direction"],
+        )
+        for r in rows
+    ]
 
 
 @router.get(
@@ -149,7 +162,7 @@ async def latest(device: ReadableDevice, pool: Pool) -> LatestReading:
         value=row["value"],
         unit=spec_for(device.kind).unit,
         trend=Trend(
-            rate_per_min=row["rate_per_min"],
+            rate_per_min=_rounded(row["rate_per_min"]),
             direction=row["direction"] or Direction.NOT_COMPUTABLE,
         ),
     )

@@ -20,7 +20,7 @@ from storage.embedded import EmbeddedPostgresError
 app = typer.Typer(help="Vigil: backend for body-worn health sensors.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded local PostgreSQL.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
+console = Console(soft_wrap=True)  # long URLs and commands stay copy-pasteable
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "vigil-demo-password"
