@@ -15,7 +15,7 @@ import numpy as np
 
 from algorithms.episodes import Episode, find_episodes
 from algorithms.localtime import DAY_S, TimeZone, local_day_and_second
-from algorithms.series import clean_series, segment_ids
+from algorithms.series import clean_series, clean_window, segment_ids
 
 AGP_PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
 # Mutually exclusive bands used for time-in-ranges; together they cover every reading.
@@ -94,16 +94,6 @@ def range_percents(mgdl: np.ndarray) -> RangePercents:
     )
 
 
-def _window(
-    ts_s: np.ndarray, mgdl: np.ndarray, start_s: float | None, end_s: float | None
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    ts, g = clean_series(ts_s, mgdl)
-    lo = float(ts[0]) if start_s is None and ts.size else (start_s or 0.0)
-    hi = float(ts[-1]) + 1.0 if end_s is None and ts.size else (end_s or 0.0)
-    keep = (ts >= lo) & (ts < hi)
-    return ts[keep], g[keep], lo, hi
-
-
 def glucose_stats(
     ts_s: np.ndarray,
     mgdl: np.ndarray,
@@ -117,7 +107,7 @@ def glucose_stats(
     ``interval_s`` is the sensor's nominal sampling interval: it sets the expected number of
     readings (data sufficiency) and the time one reading stands for in episodes.
     """
-    ts, g, lo, hi = _window(ts_s, mgdl, start_s, end_s)
+    ts, g, lo, hi = clean_window(ts_s, mgdl, start_s, end_s)
     return _stats_sorted(ts, g, lo, hi, interval_s)
 
 

@@ -59,3 +59,15 @@ def forward_fill_state(code: np.ndarray, initial: bool) -> np.ndarray:
     has = last >= 0
     out[has] = code[last[has]] == 1
     return out
+
+
+def clean_window(
+    ts_s: np.ndarray, values: np.ndarray, start_s: float | None, end_s: float | None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The cleaned readings in ``[start_s, end_s)`` and the window's bounds; an open bound
+    closes on the first (last) reading."""
+    ts, v = clean_series(ts_s, values)
+    lo = start_s if start_s is not None else (float(ts[0]) if ts.size else 0.0)
+    hi = end_s if end_s is not None else (float(ts[-1]) + 1.0 if ts.size else 0.0)
+    keep = (ts >= lo) & (ts < hi)
+    return ts[keep], v[keep], float(lo), float(hi)

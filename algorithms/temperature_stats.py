@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from algorithms.episodes import Episode, find_episodes
-from algorithms.series import clean_series
+from algorithms.series import clean_window
 from algorithms.temperature import FEVER_C
 
 FEVER_EPISODE_S = 30 * 60.0
@@ -48,11 +48,7 @@ def temperature_stats(
     fever_c: float = FEVER_C,
     min_episode_s: float = FEVER_EPISODE_S,
 ) -> TemperatureStats:
-    ts, c = clean_series(ts_s, core_c)
-    lo = start_s if start_s is not None else (float(ts[0]) if ts.size else 0.0)
-    hi = end_s if end_s is not None else (float(ts[-1]) + 1.0 if ts.size else 0.0)
-    keep = (ts >= lo) & (ts < hi)
-    ts, c = ts[keep], c[keep]
+    ts, c, lo, hi = clean_window(ts_s, core_c, start_s, end_s)
     n = int(c.size)
     expected = int(max(0.0, hi - lo) // interval_s)
     nan = float("nan")

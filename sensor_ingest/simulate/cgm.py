@@ -22,10 +22,9 @@ from sensor_ingest.simulate.randomness import (
     hashed_normal,
     hashed_uniform,
     smooth_noise,
-    stream_key,
 )
 from sensor_ingest.simulate.sensor import VirtualSensor, gaps_mask
-from sensor_ingest.simulate.timegrid import DAY_S, HOUR_S, ReadingGrid, day_start, local_days
+from sensor_ingest.simulate.timegrid import DAY_S, HOUR_S, day_start, local_days
 
 CGM_MIN_MGDL = 40.0
 CGM_MAX_MGDL = 400.0
@@ -148,12 +147,8 @@ class VirtualCGM(VirtualSensor):
 
     kind = SensorKind.GLUCOSE
 
-    def __init__(self, persona: GlucosePersona) -> None:
-        self.persona = persona
-        self.grid = ReadingGrid(persona.interval_s, persona.phase_s % persona.interval_s)
-        self._noise_key = stream_key(persona.seed, _NOISE)
-        self._jitter_key = stream_key(persona.seed, _JITTER)
-        self._missed_key = stream_key(persona.seed, _MISSED)
+    streams = (_NOISE, _JITTER, _MISSED)
+    persona: GlucosePersona
 
     def _days(self, ts: np.ndarray) -> range:
         """Local days whose plans can affect ``ts`` (one day of look-back for carry-over)."""

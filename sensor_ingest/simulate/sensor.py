@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from algorithms.sensors import SensorKind
+from sensor_ingest.simulate.personas import GlucosePersona, TemperaturePersona
+from sensor_ingest.simulate.randomness import stream_key
 from sensor_ingest.simulate.timegrid import ReadingGrid
 
 
@@ -15,6 +17,17 @@ class VirtualSensor(ABC):
 
     kind: SensorKind
     grid: ReadingGrid
+
+    # Random-stream ids (noise, timing jitter, missed readings), distinct per sensor kind.
+    streams: tuple[int, int, int]
+
+    def __init__(self, persona: GlucosePersona | TemperaturePersona) -> None:
+        self.persona = persona
+        self.grid = ReadingGrid(persona.interval_s, persona.phase_s % persona.interval_s)
+        noise, jitter, missed = self.streams
+        self._noise_key = stream_key(persona.seed, noise)
+        self._jitter_key = stream_key(persona.seed, jitter)
+        self._missed_key = stream_key(persona.seed, missed)
 
     @abstractmethod
     def values_at(self, ts: np.ndarray) -> np.ndarray:

@@ -22,12 +22,10 @@ from sensor_ingest.simulate.randomness import (
     hashed_normal,
     hashed_uniform,
     smooth_noise,
-    stream_key,
 )
 from sensor_ingest.simulate.sensor import VirtualSensor, gaps_mask
 from sensor_ingest.simulate.timegrid import (
     HOUR_S,
-    ReadingGrid,
     day_start,
     local_days,
     local_hour,
@@ -116,12 +114,8 @@ class VirtualTemperaturePatch(VirtualSensor):
 
     kind = SensorKind.TEMPERATURE
 
-    def __init__(self, persona: TemperaturePersona) -> None:
-        self.persona = persona
-        self.grid = ReadingGrid(persona.interval_s, persona.phase_s % persona.interval_s)
-        self._noise_key = stream_key(persona.seed, _NOISE)
-        self._jitter_key = stream_key(persona.seed, _JITTER)
-        self._missed_key = stream_key(persona.seed, _MISSED)
+    streams = (_NOISE, _JITTER, _MISSED)
+    persona: TemperaturePersona
 
     def _plans(self, ts: np.ndarray) -> list[TemperatureDay]:
         """Plans of the days that can affect ``ts`` (a day of look-back for carry-over)."""
