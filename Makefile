@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 postgres:
-	@bash cluster/ensure-postgres.sh
+	@bash cluster/ensure-system-packages.sh
 
 demo: $(STAMP) postgres  ## Vigil with 20 simulated sensors on the embedded database (Ctrl-C stops)
 	$(BIN)/vigil up --demo --devices 20

@@ -5,16 +5,21 @@ Plain Python (no Ray, no I/O): a ``DeviceShard`` hosts many of these and does th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from actors.alerting import DeviceAlerts, Live
 from algorithms.sensors import spec_for
 from algorithms.trend import TREND_WINDOW_S, direction, rate_per_min
 from algorithms.validation import Problem, validate_readings
+from storage.alerts import AlertContext, AlertOp
 from storage.devices import DeviceInfo
 from storage.readings import DeviceRows, StoredReadings
 
+log = logging.getLogger(__name__)
 US = 1_000_000
 # How much recent history a device keeps in memory: the trend window, with room to spare
 # for late readings that arrive a little out of order.
@@ -33,14 +38,20 @@ class BatchRejected(Exception):
 class PreparedBatch:
     rows: DeviceRows  # new to this device's stream, with trend fields, to be written
     duplicates: int  # already known (re-sent, or repeated inside the batch)
+    ops: list[AlertOp] = field(default_factory=list)  # alerts fired, repeated, cleared
+    live: Live | None = None  # the newest new reading, for the live stream
+    before: Any = None  # alert state before this batch (restored if it is not written)
 
 
 class DeviceActor:
     """A device's stream state: recent readings (sorted by time) and the trend over them."""
 
-    def __init__(self, info: DeviceInfo, history: StoredReadings) -> None:
+    def __init__(
+        self, info: DeviceInfo, history: StoredReadings, context: AlertContext | None = None
+    ) -> None:
         self.info = info
         self.spec = spec_for(info.kind)
+        self.alerts = DeviceAlerts(info.kind, context)
         self._ts_us = np.asarray(history.ts_us, dtype=np.int64)
         self._values = np.asarray(history.values, dtype=np.float64)
 
@@ -48,8 +59,10 @@ class DeviceActor:
     def window_size(self) -> int:
         return int(self._ts_us.size)
 
-    def accept(self, ts_us: np.ndarray, values: np.ndarray, now_us: int) -> PreparedBatch:
-        """Validate, de-duplicate and compute the trend of a batch; updates the stream state.
+    def accept(
+        self, ts_us: np.ndarray, values: np.ndarray, now_us: int, received_us: int | None = None
+    ) -> PreparedBatch:
+        """Validate, de-duplicate, trend and evaluate the alert rules; updates the state.
 
         Raises ``BatchRejected`` (state unchanged) if any reading is invalid.
         """
@@ -84,9 +97,20 @@ class DeviceActor:
             rate_per_min=rates,
             direction=directions,
         )
-        return PreparedBatch(rows=rows, duplicates=duplicates)
+        before = self.alerts.snapshot()
+        try:
+            ops, live = self.alerts.on_readings(
+                new_ts / US, new_values, now_us / US, (received_us or now_us) / US
+            )
+        except Exception:  # a fault in alerting must never cost a reading
+            log.exception("alert evaluation failed for device %s", self.info.id)
+            self.alerts.restore(before)
+            ops, live = [], None
+        return PreparedBatch(rows=rows, duplicates=duplicates, ops=ops, live=live, before=before)
 
-    def forget(self, ts_us: np.ndarray) -> None:
+    def forget(self, ts_us: np.ndarray, prepared: PreparedBatch | None = None) -> None:
         """Drop readings that turned out not to be stored (their write failed)."""
         keep = ~np.isin(self._ts_us, ts_us)
         self._ts_us, self._values = self._ts_us[keep], self._values[keep]
+        if prepared is not None and prepared.before is not None:
+            self.alerts.restore(prepared.before)

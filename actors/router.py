@@ -16,6 +16,7 @@ import numpy as np
 import ray
 from ray.actor import ActorHandle
 
+from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
 
 VIRTUAL_SHARDS = 4096
@@ -56,9 +57,30 @@ def start_shards(
 
 
 def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
-    for i in range(shard_count):
+    """Stop the shard actors (and the alert notifier, if one was started)."""
+    for name in [*(shard_name(i) for i in range(shard_count)), NOTIFIER_NAME]:
         with contextlib.suppress(ValueError):
-            ray.kill(ray.get_actor(shard_name(i), namespace=namespace), no_restart=True)
+            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+
+
+def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorHandle:
+    """Create (or find) the cluster's alert notifier and make sure it is listening."""
+    handle = (
+        ray.remote(AlertNotifier)
+        .options(
+            name=NOTIFIER_NAME,
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=3,
+            max_concurrency=1000,
+            num_cpus=0,
+        )
+        .remote(config)
+    )
+    handle.start.remote()
+    return handle
 
 
 class ShardRouter:

@@ -8,6 +8,9 @@ to the group-commit buffer and answers only once they are committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,12 +20,16 @@ from uuid import UUID
 import numpy as np
 import psycopg
 
-from actors.device import KEEP_US, BatchRejected, DeviceActor
+from actors.alerting import Live
+from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
-from storage.devices import load_device
+from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
+from storage.devices import DeviceInfo, load_device
 from storage.pools import open_writer_connection
-from storage.readings import recent_readings
+from storage.readings import DeviceRows, recent_readings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,7 @@ class ShardConfig:
     max_buffered_rows: int = 500_000
     commit_timeout_s: float = 10.0
     retry_after_s: int = 5
+    tick_s: float = 30.0  # clock for time-based alert rules (signal loss, due re-alerts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,7 @@ class DeviceShard:
         self._loading: dict[UUID, asyncio.Lock] = {}
         self._reader: psycopg.AsyncConnection | None = None
         self._buffer: WriteBuffer | None = None
+        self._ticker: asyncio.Task | None = None
 
     def _write_buffer(self) -> WriteBuffer:
         if self._buffer is None:
@@ -64,21 +73,26 @@ class DeviceShard:
         return self._buffer
 
     async def ingest(self, device_id: UUID, ts_us: np.ndarray, values: np.ndarray) -> IngestOutcome:
+        received_us = time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
         if actor is None:
             return IngestOutcome("unknown_device")
         buffer = self._write_buffer()
+        self._start_ticker()
         try:
-            prepared = actor.accept(ts_us, values, now_us=time.time_ns() // 1000)
+            prepared = actor.accept(
+                ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us
+            )
         except BatchRejected as rejected:
             return IngestOutcome("rejected", problems=tuple(rejected.problems))
         rows = prepared.rows
         if not len(rows):
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
+        rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6)
         try:
             future = buffer.submit(rows)
         except Backpressure:
-            actor.forget(rows.ts_us)
+            actor.forget(rows.ts_us, prepared)
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         try:
             stored = await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
@@ -104,7 +118,8 @@ class DeviceShard:
             if info is None:
                 return None
             history = await recent_readings(conn, device_id, KEEP_US)
-            actor = DeviceActor(info, history)
+            context = await load_context(conn, device_id, info.profile_id)
+            actor = DeviceActor(info, history, context)
             self.devices[device_id] = actor
         self._loading.pop(device_id, None)
         return actor
@@ -113,6 +128,111 @@ class DeviceShard:
         if self._reader is None or self._reader.closed or self._reader.broken:
             self._reader = await open_writer_connection(self.config.database_url)
         return self._reader
+
+    # -- alerts ------------------------------------------------------------------------
+
+    def _alert_write(
+        self,
+        actor: DeviceActor,
+        ops: list[AlertOp],
+        prepared: PreparedBatch | None,
+        received_s: float,
+    ) -> AlertWrite:
+        """State, alert changes and the one NOTIFY of this device's batch (or tick)."""
+        info: DeviceInfo = actor.info
+        message: dict = {"p": str(info.profile_id), "d": str(info.id), "k": info.kind}
+        live: Live | None = prepared.live if prepared is not None else None
+        if live is not None and prepared is not None:
+            message["r"] = {
+                "ts": live.ts_s,
+                "v": live.value,
+                "rate": live.rate_per_min,
+                "dir": prepared.rows.direction[-1],
+                "pred20": live.prediction_20,
+            }
+        if ops:
+            message["a"] = [
+                {
+                    "id": str(op.alert_id),
+                    "rule": op.rule,
+                    "type": op.type,
+                    "sev": op.severity,
+                    "value": op.value,
+                    "thr": op.threshold,
+                    "ts": op.reading_ts_s,
+                    "rx": op.received_s,
+                    "at": op.decided_s,
+                }
+                for op in ops
+            ]
+        notify = json.dumps(message, separators=(",", ":")) if len(message) > 3 else None
+        return AlertWrite(
+            device_id=info.id,
+            profile_id=info.profile_id,
+            state=actor.alerts.state_dict(),
+            ops=ops,
+            notify=notify,
+        )
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("alert tick failed")
+
+    async def tick(self, now_s: float | None = None) -> int:
+        """Time-based rules for every hosted device; returns the alert changes written."""
+        now = time.time() if now_s is None else now_s
+        buffer = self._write_buffer()
+        changes, waits = 0, []
+        for actor in list(self.devices.values()):
+            before = actor.alerts.snapshot()
+            ops = actor.alerts.tick(now)
+            if not ops and actor.alerts.evaluator == before.evaluator:
+                continue
+            empty = DeviceRows(
+                actor.info.id, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), [], None
+            )
+            empty.alert = self._alert_write(actor, ops, None, now)
+            try:
+                waits.append(buffer.submit(empty))
+            except Backpressure:
+                actor.alerts.restore(before)  # tried again on the next tick
+                continue
+            changes += len(ops)
+        for future in waits:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
+        return changes
+
+    async def reload_rules(self, profile_id: UUID) -> int:
+        """A profile's alert settings changed: every hosted device of it uses them from its
+        next reading on. Returns how many hosted devices were updated."""
+        hosted = [a for a in self.devices.values() if a.info.profile_id == profile_id]
+        if not hosted:
+            return 0
+        timezone, rules = await profile_rules(await self._reader_connection(), profile_id)
+        for actor in hosted:
+            actor.alerts.set_rules(rules, timezone)
+        return len(hosted)
+
+    async def acknowledge(self, device_id: UUID, rule: str) -> bool:
+        actor = self.devices.get(device_id)
+        if actor is not None:
+            actor.alerts.acknowledge(rule)
+        return actor is not None
+
+    async def snooze(self, device_id: UUID, rule: str, until_s: float | None) -> bool:
+        actor = self.devices.get(device_id)
+        if actor is not None:
+            actor.alerts.snooze(rule, until_s)
+        return actor is not None
 
     async def evict(self, device_id: UUID) -> bool:
         """Forget a device's in-memory state (it is rebuilt from the database on next use)."""

@@ -8,7 +8,29 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from actors.router import ShardRouter
-from api import auth, devices, health, profiles, readings
+from api import (
+    admin,
+    alert_settings,
+    alerts,
+    audit,
+    auth,
+    charts,
+    devices,
+    events,
+    health,
+    notifications,
+    password_reset,
+    privacy,
+    profiles,
+    readings,
+    reports,
+    sessions,
+    sharing,
+    stats,
+    stream,
+    upload_tokens,
+    wellknown,
+)
 from api.config import ApiConfig
 from api.errors import install_error_handlers
 from api.tokens import KeyStore
@@ -53,6 +75,28 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, profiles, devices, readings):
+    for module in (
+        health,
+        auth,
+        profiles,
+        devices,
+        upload_tokens,
+        readings,
+        events,
+        charts,
+        stats,
+        reports,
+        sharing,
+        sessions,
+        wellknown,
+        password_reset,
+        audit,
+        admin,
+        privacy,
+        alert_settings,
+        alerts,
+        notifications,
+        stream,
+    ):
         app.include_router(module.router)
     return app

@@ -6,11 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, status
-from pydantic import BaseModel, EmailStr, Field
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request, status
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
+from api import login_guard
 from api.deps import Config, Keys, Pool
-from api.errors import error, responses
+from api.errors import ErrorBody, error, responses
+from api.mailer import Mailer, get_mailer, send_quietly
+from api.password_policy import check_password
 from api.passwords import hash_password, verify_password
 from api.tokens import hash_refresh_token, new_refresh_token
 from storage import accounts
@@ -18,10 +21,32 @@ from storage import accounts
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
+SIGNUP_ACCEPTED = (
+    "signup accepted: if the email was not registered yet, the account is ready and you can"
+    " obtain tokens; otherwise its owner has been notified by email"
+)
+
+
 class SignupRequest(BaseModel):
     email: EmailStr = Field(examples=["ada@example.org"])
     password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
     name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+
+    @field_validator("password")
+    @classmethod
+    def not_common(cls, value: str) -> str:
+        return check_password(value)
+
+    @field_validator("name")
+    @classmethod
+    def no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class SignupAccepted(BaseModel):
+    detail: str = Field(examples=[SIGNUP_ACCEPTED])
 
 
 class UserOut(BaseModel):
@@ -40,29 +65,48 @@ class TokenResponse(BaseModel):
 
 @router.post(
     "/signup",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignupAccepted,
     summary="Create an account",
-    responses=responses(409, 422),
+    responses=responses(422),
 )
-async def signup(body: SignupRequest, pool: Pool) -> UserOut:
-    """Creates a user who can then obtain tokens at `/v1/auth/token`."""
+async def signup(
+    body: SignupRequest,
+    pool: Pool,
+    background: BackgroundTasks,
+    mailer: Annotated[Mailer, Depends(get_mailer)],
+) -> SignupAccepted:
+    """Creates a user who can then obtain tokens at `/v1/auth/token`. The answer is the same
+    whether or not the email is registered already (no account enumeration); in that case
+    the existing account's owner gets an email instead."""
+    password_hash = await hash_password(body.password)
     try:
-        row = await accounts.create_user(
-            pool, body.email, await hash_password(body.password), body.name
-        )
+        await accounts.create_user(pool, body.email, password_hash, body.name)
     except accounts.EmailTaken:
-        raise error(409, "an account with this email exists") from None
-    return UserOut(**dict(row))
+        existing = await accounts.user_by_email(pool, body.email)
+        background.add_task(
+            send_quietly,
+            mailer,
+            existing["email"] if existing else body.email,
+            "Someone tried to sign up with your email",
+            "Someone tried to create a Vigil account with this email address, which already"
+            " has one. If it was you and you forgot your password, reset it with"
+            " POST /v1/auth/password-reset. Otherwise you can ignore this message.",
+        )
+    return SignupAccepted(detail=SIGNUP_ACCEPTED)
 
 
 @router.post(
     "/token",
     response_model=TokenResponse,
     summary="Obtain tokens (OAuth2 password or refresh_token grant)",
-    responses=responses(401, 422),
+    responses={
+        **responses(401, 422),
+        429: {"model": ErrorBody, "description": "Too many failed logins; see `Retry-After`"},
+    },
 )
 async def token(
+    request: Request,
     pool: Pool,
     keys: Keys,
     config: Config,
@@ -78,10 +122,14 @@ async def token(
     if grant_type == "password":
         if not username or not password:
             raise error(422, "username and password are required for grant_type=password")
+        address = login_guard.client_address(request)
+        await login_guard.check(pool, username, address)
         user = await accounts.user_by_email(pool, username)
         ok = await verify_password(user["password_hash"] if user else None, password)
         if user is None or not ok or user["disabled_at"] is not None:
+            await login_guard.failed(pool, config, username, address)
             raise error(401, "wrong email or password", {"WWW-Authenticate": "Bearer"})
+        await login_guard.succeeded(pool, username)
         user_id, family_id = user["id"], uuid.uuid4()
     else:
         if not refresh_token:

@@ -15,3 +15,16 @@ class ApiConfig(BaseModel):
     max_batch_readings: int = Field(10_000, ge=1)
     db_pool_min: int = 1
     db_pool_max: int = 10
+    max_followers: int = Field(
+        20, ge=1, description="Active followers plus open invitations a profile may have"
+    )
+    # Login rate limiting: failures within the window lock the account/address for lockout_s.
+    login_max_failures_per_account: int = Field(20, ge=1)
+    login_max_failures_per_address: int = Field(100, ge=1)
+    login_window_s: int = Field(15 * 60, ge=1)
+    login_lockout_s: int = Field(15 * 60, ge=1)
+    password_reset_ttl_s: int = Field(3600, ge=60)
+    # Outgoing email (password reset, signup notices); no host: messages are only logged.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "Vigil <no-reply@localhost>"

@@ -6,13 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from algorithms.sensors import SensorKind, spec_for
+from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import error, responses
-from storage import access, devices, profiles
+from api.tokens import new_upload_token
+from storage import access, devices, profiles, upload_tokens
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 
@@ -43,6 +45,15 @@ class DeviceOut(BaseModel):
     created_at: datetime
 
 
+class DeviceCreated(DeviceOut):
+    upload_token: str = Field(
+        description="Lets a gateway or uploader POST this device's readings, and nothing"
+        " else (`Authorization: Bearer …`). Shown only now; replace it with"
+        " `POST /v1/devices/{id}/upload-token`.",
+        examples=["vdt_3q2l0YQ2m7rJ0bW0y4mJ2kq3V9fJc2mW8xRt1bZ0aLg"],
+    )
+
+
 def device_with(scope: str):
     """Dependency: the path's device if the caller may use ``scope`` on its profile;
     404 for unknown and unrelated devices alike, 403 for a share without the scope."""
@@ -51,11 +62,16 @@ def device_with(scope: str):
         device_id: Annotated[uuid.UUID, Path(description="The device's id")],
         user_id: CallerId,
         pool: Pool,
+        request: Request,
+        background: BackgroundTasks,
     ) -> DeviceOut:
         found = await access.device_grant(pool, user_id, device_id)
         if found is None or not found[1].allows(scope):
             refuse(found is not None, scope, "device")
-        return DeviceOut(**dict(found[0]))
+        device = DeviceOut(**dict(found[0]))
+        # GETs only (never the ingest POST): one INSERT into the audit log after the response.
+        record_read(request, background, pool, user_id, device.profile_id, device.id)
+        return device
 
     return dependency
 
@@ -67,11 +83,11 @@ WritableDevice = Annotated[DeviceOut, Depends(device_with("manage"))]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=DeviceOut,
+    response_model=DeviceCreated,
     summary="Register a device",
     responses=responses(401, 403, 404, 409, 422),
 )
-async def create_device(body: DeviceCreate, caller: Caller, pool: Pool) -> DeviceOut:
+async def create_device(body: DeviceCreate, caller: Caller, pool: Pool) -> DeviceCreated:
     """Registers a sensor for a profile the caller manages (or may `manage` through a share).
     A serial can be registered once per profile."""
     profile_id = body.profile_id or await profiles.self_profile_id(pool, caller.id)
@@ -85,7 +101,9 @@ async def create_device(body: DeviceCreate, caller: Caller, pool: Pool) -> Devic
         )
     except devices.DuplicateSerial:
         raise error(409, f"a device with serial {body.serial!r} is registered already") from None
-    return DeviceOut(**dict(row))
+    token, digest = new_upload_token()
+    await upload_tokens.replace_token(pool, row["id"], digest)
+    return DeviceCreated(**dict(row), upload_token=token)
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -51,5 +52,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": items})
 
 
+async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL cannot store a NUL character in text: say so instead of failing with 500."""
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": [
+                {
+                    "loc": ["body"],
+                    "msg": "text must not contain NUL characters",
+                    "type": "value_error",
+                }
+            ]
+        },
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable_text)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, _unstorable_text)

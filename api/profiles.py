@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field, field_validator
 
+from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import responses
 from storage import access, profiles
@@ -70,10 +71,13 @@ def profile_with(scope: str | None):
         profile_id: Annotated[uuid.UUID, Path(description="The profile's id")],
         user_id: CallerId,
         pool: Pool,
+        request: Request,
+        background: BackgroundTasks,
     ) -> ProfileAccess:
         grant = await access.profile_grant(pool, user_id, profile_id)
         if grant is None or (scope is not None and not grant.allows(scope)):
             refuse(grant is not None, scope or "", "profile")
+        record_read(request, background, pool, user_id, profile_id)  # GETs only: audit log
         return ProfileAccess(profile_id, grant)
 
     return dependency

@@ -14,8 +14,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.deps import Config, Pool, Router
-from api.devices import ReadableDevice, WritableDevice
+from api.devices import ReadableDevice
 from api.errors import ErrorItem, error, responses
+from api.upload_tokens import UploadableDevice
 from storage import readings
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,10 @@ def _ts_us(ts: datetime) -> int:
     responses=responses(401, 403, 404, 413, 422, 503),
 )
 async def upload_readings(
-    body: ReadingsUpload, device: WritableDevice, shards: Router, config: Config
+    body: ReadingsUpload, device: UploadableDevice, shards: Router, config: Config
 ) -> UploadResult | JSONResponse:
-    """Stores the batch and answers once it is committed. Idempotent: readings already
+    """Send a user's access token (manager, or follower with `manage`) or the device's
+    upload token. Stores the batch and answers once it is committed. Idempotent: readings already
     stored (same device and timestamp) are counted as `duplicates`, never stored twice.
     If any reading is invalid the whole batch is rejected (422) and nothing is stored."""
     n = len(body.readings)

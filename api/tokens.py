@@ -1,18 +1,24 @@
 """Access tokens: short-lived JWTs signed with Ed25519 keys kept in the database.
 
-The newest unretired key signs; every stored key verifies, so a rotated key does not log
-anyone out. A token naming a key this process has not seen makes it reload the keys once.
-Refresh tokens are opaque random strings, stored only as SHA-256 hashes.
+The newest unretired key signs; retired keys keep verifying until every token they may
+have signed has expired, so rotating the key (``vigil keys rotate``) logs nobody out. Each
+process reloads the keys every ``RELOAD_EVERY_S`` seconds, and at once (at most once a
+second) when a token names a key it has not seen. Refresh tokens are opaque random
+strings, stored only as SHA-256 hashes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import jwt
@@ -22,9 +28,18 @@ from jwt.algorithms import OKPAlgorithm
 
 from storage import accounts
 
+log = logging.getLogger(__name__)
 ALGORITHM = "EdDSA"
 AUDIENCE = "vigil"
 _RELOAD_MIN_INTERVAL_S = 1.0
+RELOAD_EVERY_S = 60.0
+_CLOCK_SKEW_S = 60
+
+
+def verify_window(access_ttl_s: int, reload_every_s: float = RELOAD_EVERY_S) -> timedelta:
+    """How long a retired key must keep verifying: a replica may sign with it until it
+    reloads, and those tokens live ``access_ttl_s``."""
+    return timedelta(seconds=access_ttl_s + reload_every_s + _CLOCK_SKEW_S)
 
 
 class InvalidToken(Exception):
@@ -46,7 +61,21 @@ def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _generate_key() -> tuple[str, str, dict]:
+UPLOAD_TOKEN_PREFIX = "vdt_"
+
+
+def new_upload_token() -> tuple[str, bytes]:
+    """A device upload token (opaque, recognisable by its prefix) and its hash."""
+    token = UPLOAD_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_upload_token(token)
+
+
+def hash_upload_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def generate_key() -> tuple[str, str, dict]:
+    """A new Ed25519 key: its kid, private PEM and public JWK (with kid, use, alg)."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -58,19 +87,34 @@ def _generate_key() -> tuple[str, str, dict]:
 
 
 class KeyStore:
-    def __init__(self, pool: asyncpg.Pool, issuer: str, access_ttl_s: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        issuer: str,
+        access_ttl_s: int,
+        reload_every_s: float = RELOAD_EVERY_S,
+        unknown_kid_reload_s: float = _RELOAD_MIN_INTERVAL_S,
+    ) -> None:
         self._pool = pool
         self.issuer = issuer
         self.access_ttl_s = access_ttl_s
+        self.reload_every_s = reload_every_s
+        self.unknown_kid_reload_s = unknown_kid_reload_s
         self._signing: tuple[str, Ed25519PrivateKey] | None = None
         self._public: dict[str, object] = {}
+        self.jwks: list[dict] = []
         self._loaded_at = 0.0
+        self._reloading: asyncio.Task | None = None
+
+    @property
+    def signing_kid(self) -> str | None:
+        return None if self._signing is None else self._signing[0]
 
     async def load(self) -> None:
         """Load the keys, creating the first one if the database has none."""
         rows = await accounts.signing_keys(self._pool)
         if not any(r["retired_at"] is None for r in rows):
-            kid, pem, jwk = _generate_key()
+            kid, pem, jwk = generate_key()
             await accounts.add_signing_key(
                 self._pool, kid, ALGORITHM, pem, jwk, only_if_none_active=True
             )
@@ -78,12 +122,47 @@ class KeyStore:
         active = next(r for r in rows if r["retired_at"] is None)
         private = serialization.load_pem_private_key(active["private_pem"].encode(), password=None)
         assert isinstance(private, Ed25519PrivateKey)
+        oldest = datetime.now(UTC) - verify_window(self.access_ttl_s, self.reload_every_s)
+        live = [r for r in rows if r["retired_at"] is None or r["retired_at"] > oldest]
         self._signing = (active["kid"], private)
-        self._public = {r["kid"]: OKPAlgorithm.from_jwk(_as_json(r["public_jwk"])) for r in rows}
+        self._public = {r["kid"]: OKPAlgorithm.from_jwk(_as_json(r["public_jwk"])) for r in live}
+        self.jwks = [_public_jwk(r) for r in live]
         self._loaded_at = time.monotonic()
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > self.reload_every_s
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.load()
+        except Exception:  # keep verifying with the keys we have
+            log.exception("could not reload the signing keys")
+
+    def _start_reload_if_stale(self) -> None:
+        if self._stale() and (self._reloading is None or self._reloading.done()):
+            with contextlib.suppress(RuntimeError):  # no event loop: nothing to reload with
+                self._reloading = asyncio.get_running_loop().create_task(self._reload_quietly())
+
+    async def settle(self) -> None:
+        """Wait for a reload started in the background (before closing the pool)."""
+        if self._reloading is not None:
+            await self._reloading
+
+    async def current_jwks(self) -> list[dict]:
+        """The public keys that verify, as stored now (one small query: other services
+        fetch this rarely and cache it)."""
+        await self.load()
+        return self.jwks
+
+    async def _reload_if_stale(self) -> None:
+        self._start_reload_if_stale()
+        if self._reloading is not None and not self._reloading.done():
+            await asyncio.shield(self._reloading)
 
     def issue(self, user_id: uuid.UUID) -> tuple[str, int]:
         assert self._signing is not None, "KeyStore.load() first"
+        # sign with the current key now (it stays valid); pick up a rotation meanwhile
+        self._start_reload_if_stale()
         kid, key = self._signing
         now = int(time.time())
         claims = {
@@ -101,7 +180,9 @@ class KeyStore:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise InvalidToken("malformed token") from exc
-        if kid not in self._public and time.monotonic() - self._loaded_at > _RELOAD_MIN_INTERVAL_S:
+        await self._reload_if_stale()
+        since = time.monotonic() - self._loaded_at
+        if kid not in self._public and since > self.unknown_kid_reload_s:
             await self.load()
         key = self._public.get(kid)
         if key is None:
@@ -118,6 +199,15 @@ class KeyStore:
             return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]))
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
+
+
+def _public_jwk(row: asyncpg.Record) -> dict:
+    jwk = row["public_jwk"]
+    jwk = json.loads(jwk) if isinstance(jwk, str) else dict(jwk)
+    jwk.setdefault("kid", row["kid"])
+    jwk.setdefault("use", "sig")
+    jwk.setdefault("alg", row["algorithm"])
+    return jwk
 
 
 def _as_json(value: object) -> str:

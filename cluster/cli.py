@@ -14,12 +14,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cluster.keys import keys_app
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgresError
 
 app = typer.Typer(help="Vigil: backend for body-worn health sensors.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded local PostgreSQL.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+admin_app = typer.Typer(help="Platform operators (the admin role).", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)  # long URLs and commands stay copy-pasteable
 
 DEMO_EMAIL = "demo@example.com"
@@ -300,3 +304,132 @@ def openapi(
 
 if __name__ == "__main__":
     app()
+
+
+# -- administration ---------------------------------------------------------------------------
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email (login)")],
+    name: Annotated[str, typer.Option(help="The admin's name")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Prompted for when not given",
+        ),
+    ],
+) -> None:
+    """Create a platform admin in the configured (or embedded) database, or give the admin
+    role to the existing user with this email (whose password then stays as it is)."""
+    from api.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
+    from api.passwords import hash_password
+    from storage import admin
+    from storage.migrate import migrate as apply
+    from storage.pools import open_pool
+
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        console.print(f"[red]password: {MIN_LENGTH} to {MAX_LENGTH} characters")
+        raise typer.Exit(2)
+    try:
+        check_password(password)
+    except ValueError as exc:
+        console.print(f"[red]password: {exc}")
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    url = settings.database_url or _embedded(settings).url()
+    apply(url)
+
+    async def create() -> tuple:
+        pool = await open_pool(url, max_size=2)
+        try:
+            return await admin.make_admin(pool, email, name, await hash_password(password))
+        finally:
+            await pool.close()
+
+    user, created = asyncio.run(create())
+    verb = "created admin" if created else "gave the admin role to existing user"
+    console.print(f"{verb} {user['email']} ({user['id']})")
+
+
+# -- batch report jobs ------------------------------------------------------------------------
+
+reports_app = typer.Typer(help="Report jobs over many profiles, on the Ray cluster.")
+app.add_typer(reports_app, name="reports", no_args_is_help=True)
+
+
+@reports_app.command("batch")
+def reports_batch(
+    out: Annotated[Path, typer.Option(help="Directory for the Parquet table (and PDFs)")],
+    days: Annotated[int, typer.Option(min=1, max=90, help="Report window in days")] = 15,
+    profiles: Annotated[
+        str | None, typer.Option(help="Comma-separated profile ids (default: every profile)")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write each profile's PDF")] = False,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Window end, ISO 8601 (default: the last UTC midnight)"),
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Profiles per Ray task")] = 50,
+) -> None:
+    """Compute the report metrics of every profile (or --profiles) as Ray tasks and write
+    metrics_<days>d_<end>.parquet; re-running for the same window rewrites the same files."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import ray
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from cluster.batch_reports import run_batch
+
+    settings = _settings()
+    url = settings.database_url or _embedded(settings).url()
+    try:
+        ids = [uuid.UUID(p.strip()) for p in profiles.split(",") if p.strip()] if profiles else None
+        end_at = datetime.fromisoformat(end) if end else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if end_at is not None and end_at.tzinfo is None:
+        end_at = end_at.replace(tzinfo=UTC)
+    if not ray.is_initialized():
+        ray.init(
+            address=settings.ray_address,
+            namespace=settings.namespace,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("profiles", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = run_batch(
+                url,
+                out,
+                days=days,
+                end=end_at,
+                profile_ids=ids,
+                pdf=pdf,
+                chunk_size=chunk_size,
+                on_progress=progress,
+            )
+        except ValueError as exc:
+            console.print(f"[red]{exc}")
+            raise typer.Exit(1) from None
+    console.print(
+        f"{result.profiles} profiles in {result.seconds:.1f} s"
+        f" ({result.profiles_per_s:.1f}/s) -> {result.parquet}"
+        + (f", {result.pdfs} PDFs in {out / 'pdf'}" if pdf else "")
+    )

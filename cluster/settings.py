@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     )
     access_token_ttl_s: int = 15 * 60
     max_batch_readings: int = 10_000
+    smtp_host: str | None = Field(None, description="SMTP server for outgoing email; unset: log")
+    smtp_port: int = 25
+    smtp_from: str = "Vigil <no-reply@localhost>"
+    login_max_failures_per_account: int = Field(20, ge=1)
+    login_max_failures_per_address: int = Field(100, ge=1)
+    login_window_s: int = Field(15 * 60, ge=1)
+    login_lockout_s: int = Field(15 * 60, ge=1)
 
     @property
     def run_dir(self) -> Path:
@@ -55,4 +62,11 @@ class Settings(BaseSettings):
             issuer=self.public_url,
             access_token_ttl_s=self.access_token_ttl_s,
             max_batch_readings=self.max_batch_readings,
+            smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port,
+            smtp_from=self.smtp_from,
+            login_max_failures_per_account=self.login_max_failures_per_account,
+            login_max_failures_per_address=self.login_max_failures_per_address,
+            login_window_s=self.login_window_s,
+            login_lockout_s=self.login_lockout_s,
         )

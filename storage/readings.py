@@ -14,6 +14,8 @@ import asyncpg
 import numpy as np
 import psycopg
 
+from storage.alerts import AlertWrite, write_in_transaction
+
 WEEK_US = 7 * 86_400 * 1_000_000
 # date_bin origin of the weekly partitions (a Monday), in microseconds since the epoch.
 _PARTITION_ORIGIN_US = 946_857_600 * 1_000_000
@@ -46,6 +48,8 @@ class DeviceRows:
     values: np.ndarray  # float64
     rate_per_min: np.ndarray  # float64, NaN where not computable
     direction: list[str]
+    # Evaluator state, alert changes and the live NOTIFY, written in the same transaction.
+    alert: AlertWrite | None = None
 
     def __len__(self) -> int:
         return int(self.ts_us.size)
@@ -65,35 +69,42 @@ class ReadingsWriter:
         Rows whose ``(device_id, ts)`` is already stored are left untouched (duplicates).
         Everything happens in one transaction: on error nothing is stored.
         """
+        writes = [g.alert for g in groups if g.alert is not None]
         groups = [g for g in groups if len(g)]
-        if not groups:
+        if not groups and not writes:
             return []
-        await self._ensure_partitions(groups)
+        if groups:
+            await self._ensure_partitions(groups)
         conn = self._conn
         if not self._staging_ready:
             await conn.execute(_STAGING_DDL)
             self._staging_ready = True
         async with conn.transaction(), conn.cursor() as cur:
-            async with cur.copy(
-                "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
-                " FROM STDIN"
-            ) as copy:
-                for g in groups:
-                    dev = g.device_id
-                    rates = g.rate_per_min
-                    for i in range(len(g)):
-                        rate = float(rates[i])
-                        await copy.write_row(
-                            (
-                                dev,
-                                int(g.ts_us[i]),
-                                float(g.values[i]),
-                                None if rate != rate else rate,
-                                g.direction[i],
+            if groups:
+                async with cur.copy(
+                    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
+                    " FROM STDIN"
+                ) as copy:
+                    for g in groups:
+                        dev = g.device_id
+                        rates = g.rate_per_min
+                        for i in range(len(g)):
+                            rate = float(rates[i])
+                            await copy.write_row(
+                                (
+                                    dev,
+                                    int(g.ts_us[i]),
+                                    float(g.values[i]),
+                                    None if rate != rate else rate,
+                                    g.direction[i],
+                                )
                             )
-                        )
-            await cur.execute(_MERGE)
-            inserted = {(row[0], int(row[1])) for row in await cur.fetchall()}
+            inserted: set[tuple[UUID, int]] = set()
+            if groups:
+                await cur.execute(_MERGE)
+                inserted = {(row[0], int(row[1])) for row in await cur.fetchall()}
+            if writes:
+                await write_in_transaction(cur, writes)
         return [
             np.fromiter(
                 ((g.device_id, int(t)) in inserted for t in g.ts_us), dtype=bool, count=len(g)

@@ -17,6 +17,7 @@ import pytest
 
 from storage.embedded import EmbeddedPostgres, free_port
 from tests.helpers import Account, sign_up
+from tests.mail import SmtpServer
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,18 @@ def database_url(pg: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+def smtp() -> Iterator[SmtpServer]:
+    """A real local SMTP server (aiosmtpd); the stack sends its email here."""
+    server = SmtpServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer):
     from cluster.settings import Settings
     from cluster.stack import start_stack
 
@@ -50,6 +62,10 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory):
         http_port=free_port(),
         shard_count=2,
         namespace=f"vigil-test-{uuid.uuid4().hex[:8]}",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        # Every test logs in from 127.0.0.1: a per-address lockout would stop the suite.
+        login_max_failures_per_address=100_000,
     )
     running = start_stack(settings, database_url=database_url)
     try:

@@ -34,7 +34,7 @@ def sign_up(client: httpx.Client) -> Account:
     email = f"user-{uuid.uuid4().hex[:12]}@example.com"
     password = "a long enough passphrase"
     r = client.post("/v1/auth/signup", json={"email": email, "password": password, "name": "Test"})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     r = client.post("/v1/auth/token", data={"username": email, "password": password})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -56,3 +56,29 @@ def series(
 
 def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes)
+
+
+def wait_until(check, timeout_s: float = 30.0, what: str = "condition"):
+    """Poll ``check()`` until it returns something truthy (for work done after a response,
+    such as audit entries written in a background task); AssertionError after ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def share_directly(db, profile_id: str, owner_email: str, follower_email: str, scopes) -> None:
+    """An active share written straight into the database (independent of the invitation
+    API), for tests of what followers can and cannot do."""
+    db.execute(
+        "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes, state,"
+        " expires_at, accepted_at)"
+        " SELECT %s, o.id, f.email, f.id, %s, 'active', now() + interval '7 days', now()"
+        " FROM users o, users f WHERE o.email = %s AND f.email = %s",
+        (profile_id, list(scopes), owner_email, follower_email),
+    )

@@ -1,6 +1,6 @@
 """Talking to the Vigil HTTP API as a phone app would: account, token, devices, readings.
 
-Contract (``/v1``): ``POST auth/signup`` (JSON, 201 or 409 when the email exists),
+Contract (``/v1``): ``POST auth/signup`` (JSON, 202 whether or not the email exists),
 ``POST auth/token`` (form ``username``/``password`` -> bearer token), ``GET``/``POST devices``,
 ``POST devices/{id}/readings`` (``{readings: [{ts, value}]}``, at most 10,000 per batch ->
 ``{accepted, duplicates}`` after commit). A 503 with ``Retry-After`` is back-pressure: wait
@@ -239,7 +239,7 @@ async def ensure_account(
     response = await client.post(
         "/v1/auth/signup", json={"email": email, "password": password, "name": name}
     )
-    if response.status_code == 201:
+    if response.status_code in (201, 202):  # 202: created, or exists (Vigil does not say)
         log.info("signed up %s", email)
     elif response.status_code == 409:
         log.info("account %s exists; logging in", email)

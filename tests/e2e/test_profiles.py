@@ -53,3 +53,9 @@ def test_unknown_time_zone_is_named(account) -> None:
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "timezone"]
     assert "Mars/Olympus" in r.json()["detail"][0]["msg"]
+
+
+def test_nul_character_in_text_is_a_clear_422_not_a_server_error(account) -> None:
+    r = account.client.post("/v1/profiles", json={"name": "Mi\u0000a"}, headers=account.headers)
+    assert r.status_code == 422
+    assert "NUL" in r.json()["detail"][0]["msg"]

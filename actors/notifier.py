@@ -1,0 +1,606 @@
+"""``AlertNotifier``: delivers alert events to people, off the ingest path.
+
+One detached Ray actor per cluster. It LISTENs on the ``vigil_live`` channel (the shards
+NOTIFY there when a batch commits, with the alert events it decided), finds the profile's
+manager and every follower holding the ``alerts`` scope, filters by each person's
+notification preferences (rules, channels, their own quiet hours; urgent alerts always
+pass; escalation-only people get only escalations) and sends on each channel:
+
+- webhooks: JSON POST signed with HMAC-SHA256 (``X-Vigil-Signature: t=<unix>,v1=<hex>`` over
+  ``"<t>.<body>"``), retried with exponential backoff;
+- push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
+- email over SMTP.
+
+Every attempt is written to ``alert_deliveries``. Each delivery runs in its own task, so a
+receiver that never answers delays nobody else, and the shards never wait for any of it.
+A clock finds urgent alerts nobody acknowledged within the profile's escalation time and
+re-sends them to everyone, escalation-only followers included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import importlib.util
+import json
+import logging
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import numpy as np
+
+from algorithms.localtime import local_weekday_and_minute
+from algorithms.rules import QuietPeriod
+from storage import notifications
+from storage.alerts import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+NOTIFIER_NAME = "vigil-alert-notifier"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierConfig:
+    database_url: str
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "Vigil <no-reply@localhost>"
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 60.0
+    max_attempts: int = 6
+    http_timeout_s: float = 10.0
+    escalation_check_s: float = 15.0
+    catch_up_s: float = 600.0  # at start, send alerts this recent that nobody delivered
+    apns_url: str = "https://api.push.apple.com"
+    apns_key_pem: str | None = None  # the .p8 signing key (ES256)
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None  # the app's bundle id
+    fcm_url: str = "https://fcm.googleapis.com"
+    fcm_project_id: str | None = None
+    fcm_client_email: str | None = None  # the service account
+    fcm_private_key_pem: str | None = None
+    fcm_token_url: str = "https://oauth2.googleapis.com/token"
+
+
+class Permanent(Exception):
+    """Delivery can never succeed (bad token, rejected payload): do not retry."""
+
+
+class Retry(Exception):
+    """Delivery failed for now; ``after_s`` is the receiver's hint, if any."""
+
+    def __init__(self, message: str, after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.after_s = after_s
+
+
+# -- what is sent ------------------------------------------------------------------------
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def alert_payload(profile_id: str, device_id: str, a: dict, event: str) -> dict:
+    return {
+        "event": f"alert.{event}",
+        "alert": {
+            "id": a["id"],
+            "profile_id": profile_id,
+            "device_id": device_id,
+            "rule": a["rule"],
+            "severity": a["sev"],
+            "value": a["value"],
+            "threshold": a["thr"],
+            "reading_ts": _iso(a["ts"]),
+            "received_at": _iso(a["rx"]),
+            "fired_at": _iso(a["at"]),
+        },
+    }
+
+
+def title_and_body(a: dict, event: str) -> tuple[str, str]:
+    rule = a["rule"].replace("_", " ")
+    value = "" if a["value"] is None else f" ({a['value']:.0f})"
+    prefix = "URGENT: " if a["sev"] == "urgent" else ""
+    again = {"repeated": " (still)", "escalated": " - not acknowledged"}.get(event, "")
+    return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {_iso(a['ts'])}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, tolerance_s: float = 300) -> bool:
+    """What a receiver does: recompute the HMAC and compare in constant time."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def in_quiet(quiet: list[dict], timezone: str, now_s: float) -> bool:
+    if not quiet:
+        return False
+    wd, minute = local_weekday_and_minute(np.array([now_s]), timezone)
+    for q in quiet:
+        period = QuietPeriod(
+            int(q["start_min"]), int(q["end_min"]), tuple(q.get("weekdays", range(7)))
+        )
+        if bool(period.contains(wd, minute)[0]):
+            return True
+    return False
+
+
+def wants(recipient: dict, a: dict, event: str, now_s: float) -> bool:
+    """Does this person get this alert event outside the live stream?"""
+    if event == "escalated":
+        return True
+    if event not in ("fired", "repeated") or recipient["escalation_only"]:
+        return False
+    rules = recipient["rules"]
+    if rules is not None and a["rule"] not in rules:
+        return a["sev"] == "urgent"
+    return a["sev"] == "urgent" or not in_quiet(recipient["quiet"], recipient["timezone"], now_s)
+
+
+# -- push adapters -----------------------------------------------------------------------
+
+
+class ApnsClient:
+    """Apple Push Notification service, provider-token (JWT, ES256) authentication."""
+
+    def __init__(self, config: NotifierConfig, http: httpx.AsyncClient) -> None:
+        self.config = config
+        self.http = http
+        self._jwt: tuple[str, float] | None = None
+
+    @property
+    def configured(self) -> bool:
+        c = self.config
+        return bool(c.apns_key_pem and c.apns_key_id and c.apns_team_id and c.apns_topic)
+
+    def provider_token(self, refresh: bool = False) -> str:
+        now = time.time()
+        if refresh or self._jwt is None or now - self._jwt[1] > 50 * 60:  # Apple: < 60 min
+            token = jwt.encode(
+                {"iss": self.config.apns_team_id, "iat": int(now)},
+                self.config.apns_key_pem,
+                algorithm="ES256",
+                headers={"kid": self.config.apns_key_id},
+            )
+            self._jwt = (token, now)
+        return self._jwt[0]
+
+    def request(self, device_token: str, a: dict, event: str) -> tuple[str, dict, dict]:
+        title, body = title_and_body(a, event)
+        urgent = a["sev"] == "urgent"
+        headers = {
+            "authorization": f"bearer {self.provider_token()}",
+            "apns-topic": str(self.config.apns_topic),
+            "apns-push-type": "alert",
+            "apns-priority": "10" if urgent else "5",
+            "apns-expiration": str(int(time.time()) + 3600),
+            "apns-collapse-id": a["id"][:64],
+        }
+        payload = {
+            "aps": {
+                "alert": {"title": title, "body": body},
+                "sound": "default",
+                "interruption-level": "critical" if urgent else "time-sensitive",
+            },
+            "alert_id": a["id"],
+            "event": event,
+        }
+        return f"{self.config.apns_url}/3/device/{device_token}", headers, payload
+
+    async def send(self, device_token: str, a: dict, event: str) -> None:
+        url, headers, payload = self.request(device_token, a, event)
+        r = await self.http.post(url, headers=headers, json=payload)
+        if r.status_code == 200:
+            return
+        reason = _json(r).get("reason", r.text[:200])
+        if r.status_code == 403 and reason == "ExpiredProviderToken":
+            self.provider_token(refresh=True)
+            raise Retry(reason, 0)
+        if r.status_code in (400, 403, 404, 405, 410, 413):
+            raise Permanent(f"APNs {r.status_code} {reason}")
+        raise Retry(f"APNs {r.status_code} {reason}", _retry_after(r))
+
+
+class FcmClient:
+    """Firebase Cloud Messaging HTTP v1, OAuth2 access token from a service account."""
+
+    SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+
+    def __init__(self, config: NotifierConfig, http: httpx.AsyncClient) -> None:
+        self.config = config
+        self.http = http
+        self._token: tuple[str, float] | None = None
+
+    @property
+    def configured(self) -> bool:
+        c = self.config
+        return bool(c.fcm_project_id and c.fcm_client_email and c.fcm_private_key_pem)
+
+    async def access_token(self, refresh: bool = False) -> str:
+        now = time.time()
+        if not refresh and self._token is not None and now < self._token[1] - 60:
+            return self._token[0]
+        assertion = jwt.encode(
+            {
+                "iss": self.config.fcm_client_email,
+                "scope": self.SCOPE,
+                "aud": self.config.fcm_token_url,
+                "iat": int(now),
+                "exp": int(now) + 3600,
+            },
+            self.config.fcm_private_key_pem,
+            algorithm="RS256",
+        )
+        r = await self.http.post(
+            self.config.fcm_token_url,
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion,
+            },
+        )
+        if r.status_code != 200:
+            raise Retry(f"OAuth token {r.status_code} {r.text[:200]}", _retry_after(r))
+        body = r.json()
+        self._token = (body["access_token"], now + float(body.get("expires_in", 3600)))
+        return self._token[0]
+
+    def message(self, device_token: str, a: dict, event: str) -> dict:
+        title, body = title_and_body(a, event)
+        urgent = a["sev"] == "urgent"
+        return {
+            "message": {
+                "token": device_token,
+                "notification": {"title": title, "body": body},
+                "data": {"alert_id": a["id"], "event": event, "rule": a["rule"]},
+                "android": {"priority": "HIGH" if urgent else "NORMAL", "ttl": "3600s"},
+            }
+        }
+
+    async def send(self, device_token: str, a: dict, event: str) -> None:
+        url = f"{self.config.fcm_url}/v1/projects/{self.config.fcm_project_id}/messages:send"
+        token = await self.access_token()
+        r = await self.http.post(
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            json=self.message(device_token, a, event),
+        )
+        if r.status_code == 200:
+            return
+        err = _json(r).get("error", {})
+        status = err.get("status", "") if isinstance(err, dict) else ""
+        details = json.dumps(err)[:300] if err else r.text[:300]
+        if r.status_code == 401:
+            await self.access_token(refresh=True)
+            raise Retry(f"FCM 401 {status}", 0)
+        if r.status_code in (400, 403, 404) or status in ("UNREGISTERED", "INVALID_ARGUMENT"):
+            raise Permanent(f"FCM {r.status_code} {status} {details}")
+        raise Retry(f"FCM {r.status_code} {status}", _retry_after(r))
+
+
+def _json(r: httpx.Response) -> dict:
+    try:
+        body = r.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    value = r.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# -- the actor ---------------------------------------------------------------------------
+
+
+class AlertNotifier:
+    """Decorated with ``ray.remote`` by :func:`start_notifier`; plain Python otherwise."""
+
+    def __init__(self, config: NotifierConfig) -> None:
+        self.config = config
+        self._pool: asyncpg.Pool | None = None
+        self._listen: asyncpg.Connection | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._apns: ApnsClient | None = None
+        self._fcm: FcmClient | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._clock: asyncio.Task | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self.sent = 0
+        self.failed = 0
+
+    async def start(self) -> bool:
+        """Connect and LISTEN; idempotent (every API replica calls it now and then)."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._listen is not None and not self._listen.is_closed():
+                return True
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.config.database_url, min_size=1, max_size=5
+                )
+            if self._http is None:
+                timeout = self.config.http_timeout_s
+                self._http = _http_client(timeout)
+                self._apns = ApnsClient(self.config, _http_client(timeout, h2=True))
+                self._fcm = FcmClient(self.config, self._http)
+            conn = await asyncpg.connect(self.config.database_url)
+            conn.add_termination_listener(self._on_lost)
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            self._listen = conn
+            # Alerts committed while nobody listened (start-up, restart): send them now.
+            if self.config.catch_up_s > 0:
+                self._spawn(self._catch_up(datetime.now(UTC)))
+            if self._clock is None or self._clock.done():
+                self._clock = asyncio.get_running_loop().create_task(self._escalation_clock())
+            return True
+
+    def _on_lost(self, conn: asyncpg.Connection) -> None:
+        if conn is self._listen:
+            log.warning("notifier lost its LISTEN connection; reconnecting")
+            self._listen = None
+            self._spawn(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.start()
+                return
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("notifier cannot LISTEN yet: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def status(self) -> dict:
+        return {"sent": self.sent, "failed": self.failed, "in_flight": len(self._tasks)}
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if '"a":' not in payload:
+            return  # a reading without alert events
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        for a in msg.get("a", ()):
+            if a["type"] in ("fired", "repeated"):
+                self._spawn(self.dispatch(msg["p"], msg["d"], a, a["type"]))
+
+    async def dispatch(self, profile_id: str, device_id: str, a: dict, event: str) -> int:
+        """Send one alert event to everyone who wants it; returns the deliveries started."""
+        assert self._pool is not None
+        now = time.time()
+        started = 0
+        for person in await notifications.recipients(self._pool, uuid.UUID(profile_id)):
+            if not wants(person, a, event, now):
+                continue
+            channels = set(person["channels"])
+            payload = alert_payload(profile_id, device_id, a, event)
+            if "webhook" in channels:
+                for hook in person["webhooks"]:
+                    self._spawn(
+                        self._deliver(a, event, person, "webhook", hook["url"], hook, payload)
+                    )
+                    started += 1
+            if "push" in channels:
+                for t in person["push_tokens"]:
+                    self._spawn(
+                        self._deliver(a, event, person, t["platform"], t["token"][:16], t, payload)
+                    )
+                    started += 1
+            if "email" in channels and self.config.smtp_host:
+                self._spawn(
+                    self._deliver(a, event, person, "email", person["email"], None, payload)
+                )
+                started += 1
+        return started
+
+    async def _deliver(
+        self,
+        a: dict,
+        event: str,
+        person: dict,
+        channel: str,
+        target: str,
+        endpoint: dict | None,
+        payload: dict,
+    ) -> None:
+        assert self._pool is not None
+        alert_id, user_id = uuid.UUID(a["id"]), person["user_id"]
+        delay = self.config.retry_initial_s
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                await self._send_once(channel, person, endpoint, a, event, payload)
+            except Permanent as exc:
+                await notifications.log_delivery(
+                    self._pool,
+                    alert_id,
+                    event,
+                    user_id,
+                    channel,
+                    target,
+                    attempt,
+                    "failed",
+                    str(exc),
+                )
+                if channel in ("apns", "fcm") and endpoint is not None:
+                    await notifications.forget_push_token(
+                        self._pool, uuid.UUID(str(endpoint["id"]))
+                    )
+                self.failed += 1
+                return
+            except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
+                last = attempt == self.config.max_attempts
+                await notifications.log_delivery(
+                    self._pool,
+                    alert_id,
+                    event,
+                    user_id,
+                    channel,
+                    target,
+                    attempt,
+                    "gave_up" if last else "retrying",
+                    f"{type(exc).__name__}: {exc}"[:500],
+                )
+                if last:
+                    self.failed += 1
+                    return
+                hint = exc.after_s if isinstance(exc, Retry) else None
+                await asyncio.sleep(
+                    min(hint if hint is not None else delay, self.config.retry_max_s)
+                )
+                delay = min(delay * 2, self.config.retry_max_s)
+                continue
+            await notifications.log_delivery(
+                self._pool, alert_id, event, user_id, channel, target, attempt, "delivered"
+            )
+            self.sent += 1
+            return
+
+    async def _send_once(
+        self, channel: str, person: dict, endpoint: dict | None, a: dict, event: str, payload: dict
+    ) -> None:
+        assert self._http is not None and self._apns is not None and self._fcm is not None
+        if channel == "webhook":
+            assert endpoint is not None
+            body = json.dumps({**payload, "delivery_id": str(uuid.uuid4())}).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "Vigil-Webhook/1",
+                "X-Vigil-Event": payload["event"],
+                "X-Vigil-Signature": sign(endpoint["secret"], int(time.time()), body),
+            }
+            r = await self._http.post(endpoint["url"], content=body, headers=headers)
+            if r.status_code >= 300:
+                raise Retry(f"receiver answered {r.status_code}", _retry_after(r))
+        elif channel == "apns":
+            if not self._apns.configured:
+                raise Permanent("APNs is not configured")
+            assert endpoint is not None
+            await self._apns.send(endpoint["token"], a, event)
+        elif channel == "fcm":
+            if not self._fcm.configured:
+                raise Permanent("FCM is not configured")
+            assert endpoint is not None
+            await self._fcm.send(endpoint["token"], a, event)
+        elif channel == "email":
+            title, text = title_and_body(a, event)
+            await asyncio.to_thread(self._smtp_send, person["email"], f"Vigil: {title}", text)
+        else:
+            raise Permanent(f"unknown channel {channel}")
+
+    def _smtp_send(self, to: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = self.config.smtp_from, to, subject
+        message.set_content(body)
+        assert self.config.smtp_host is not None
+        with smtplib.SMTP(self.config.smtp_host, self.config.smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+
+    async def _catch_up(self, listening_since: datetime) -> None:
+        assert self._pool is not None
+        missed = await notifications.undelivered(
+            self._pool, listening_since, self.config.catch_up_s
+        )
+        for r in missed:
+            a = _alert_dict(r, "fired")
+            self._spawn(self.dispatch(str(r["profile_id"]), str(r["device_id"]), a, "fired"))
+
+    # -- escalation --------------------------------------------------------------------
+
+    async def _escalation_clock(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.escalation_check_s)
+            try:
+                await self.escalate_due()
+            except Exception:
+                log.exception("escalation check failed")
+
+    async def escalate_due(self, now_s: float | None = None) -> int:
+        """Escalate urgent alerts unacknowledged past their profile's escalation time."""
+        assert self._pool is not None
+        now = datetime.fromtimestamp(now_s if now_s is not None else time.time(), UTC)
+        rows = await notifications.due_escalations(self._pool, now)
+        for r in rows:
+            a = _alert_dict(r, "escalated")
+            msg = {"p": str(r["profile_id"]), "d": str(r["device_id"]), "a": [a]}
+            await self._pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(msg))
+            await self.dispatch(msg["p"], msg["d"], a, "escalated")
+        return len(rows)
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection (deliveries in flight are cancelled)."""
+        conn, self._listen = self._listen, None
+        if conn is not None:
+            await conn.close()
+        tasks = [t for t in (self._clock, *self._tasks) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in (self._http, self._apns.http if self._apns else None):
+            if client is not None:
+                await client.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def drain(self, timeout_s: float = 30) -> int:
+        """Wait for the deliveries in flight (tests, shutdown); returns how many remain."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*list(self._tasks), return_exceptions=True), timeout_s
+            )
+        return len(self._tasks)
+
+
+def _alert_dict(r: Any, event: str) -> dict:
+    """An alert row as the NOTIFY payload carries it."""
+    return {
+        "id": str(r["id"]),
+        "rule": r["rule"],
+        "type": event,
+        "sev": r["severity"],
+        "value": r["value"],
+        "thr": r["threshold"],
+        "ts": r["ts"],
+        "rx": r["rx"],
+        "at": r["at"],
+    }
+
+
+def _http_client(timeout_s: float, h2: bool = False) -> httpx.AsyncClient:
+    # APNs speaks HTTP/2 only; httpx needs the h2 package for it.
+    h2 = h2 and importlib.util.find_spec("h2") is not None
+    return httpx.AsyncClient(timeout=timeout_s, http2=h2)

@@ -1,0 +1,353 @@
+"""Alert settings of a profile: each rule's threshold, on/off, quiet hours, re-alert interval.
+
+Stored per profile; a profile without settings uses the clinical defaults
+(:func:`algorithms.rules.default_rules`). A change reaches the device actors at once: the API
+asks each shard hosting one of the profile's devices to reload the rules, so the very next
+reading is evaluated with them (a shard that restarts loads them from the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from actors.alerting import effective_rules
+from actors.router import ShardRouter, shard_index
+from algorithms.rules import KIND_SPECS, URGENT_LOW_MGDL, QuietPeriod, Rule, RuleKind
+from algorithms.sensors import SensorKind, spec_for
+from api.deps import Pool, Router, refuse
+from api.errors import responses
+from api.profiles import ProfileAccess, profile_with
+from storage import alerts
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/profiles", tags=["alerts"])
+
+_HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
+DEFAULT_ESCALATION_MIN = 15
+
+
+class QuietPeriodIn(BaseModel):
+    start: str = Field(pattern=_HHMM, description="Local time HH:MM", examples=["22:00"])
+    end: str = Field(
+        pattern=_HHMM,
+        description="Local time HH:MM; before `start` it runs past midnight",
+        examples=["07:00"],
+    )
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(range(7)),
+        description="Days the period starts on: 0 = Monday ... 6 = Sunday",
+        examples=[[0, 1, 2, 3, 4]],
+    )
+
+
+class RuleSetting(BaseModel):
+    kind: RuleKind = Field(examples=["high"])
+    threshold: float | None = Field(
+        None, allow_inf_nan=False, description="In `unit`; omitted: the default", examples=[250]
+    )
+    enabled: bool | None = Field(None, examples=[True])
+    realert_min: float | None = Field(
+        None,
+        ge=1,
+        le=1440,
+        description="Minutes between repeats of an alert still standing",
+        examples=[120],
+    )
+    duration_min: float | None = Field(
+        None,
+        ge=0,
+        le=240,
+        description="Minutes the condition must hold before alerting",
+        examples=[0],
+    )
+    quiet: list[QuietPeriodIn] = Field(
+        default_factory=list,
+        description="Weekly quiet hours (profile's time zone); never hold back urgent alerts",
+    )
+
+
+class RuleOut(RuleSetting):
+    threshold: float = Field(examples=[250])  # type: ignore[assignment]
+    enabled: bool = Field(examples=[True])  # type: ignore[assignment]
+    realert_min: float = Field(examples=[120])  # type: ignore[assignment]
+    duration_min: float = Field(examples=[0])  # type: ignore[assignment]
+    unit: str = Field(examples=["mg/dL"])
+    severity: str = Field(examples=["warning"])
+
+
+class AlertSettingsIn(BaseModel):
+    escalation_min: int = Field(
+        DEFAULT_ESCALATION_MIN,
+        ge=1,
+        le=1440,
+        description="An urgent alert not acknowledged within this is escalated",
+        examples=[15],
+    )
+    glucose: list[RuleSetting] = Field(
+        default_factory=list,
+        description="Rules for CGMs; kinds left out keep their defaults",
+        examples=[
+            [{"kind": "high", "threshold": 240, "quiet": [{"start": "22:00", "end": "07:00"}]}]
+        ],
+    )
+    temperature: list[RuleSetting] = Field(
+        default_factory=list, description="Rules for temperature patches"
+    )
+
+
+class AlertSettingsOut(BaseModel):
+    profile_id: uuid.UUID
+    escalation_min: int = Field(examples=[15])
+    glucose: list[RuleOut]
+    temperature: list[RuleOut]
+    version: int = Field(description="0 while the clinical defaults apply", examples=[3])
+    updated_at: datetime | None
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _rule_out(rule: Rule) -> RuleOut:
+    return RuleOut(
+        kind=rule.kind,
+        threshold=float(rule.threshold or 0.0),
+        enabled=bool(rule.enabled),
+        realert_min=float(rule.realert_s or 0.0) / 60,
+        duration_min=float(rule.duration_s or 0.0) / 60,
+        quiet=[
+            QuietPeriodIn(start=_hhmm(q.start_min), end=_hhmm(q.end_min), weekdays=list(q.weekdays))
+            for q in rule.quiet
+        ],
+        unit=rule.spec.unit,
+        severity=str(rule.severity),
+    )
+
+
+def _out(profile_id: uuid.UUID, row: Any) -> AlertSettingsOut:
+    stored = row["rules"] if row else None
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    return AlertSettingsOut(
+        profile_id=profile_id,
+        escalation_min=row["escalation_min"] if row else DEFAULT_ESCALATION_MIN,
+        glucose=[_rule_out(r) for r in effective_rules(stored, SensorKind.GLUCOSE)],
+        temperature=[_rule_out(r) for r in effective_rules(stored, SensorKind.TEMPERATURE)],
+        version=row["version"] if row else 0,
+        updated_at=row["updated_at"] if row else None,
+    )
+
+
+# -- validation ------------------------------------------------------------------------
+
+_RATE_RANGE = (0.5, 10.0)  # mg/dL/min
+_SIGNAL_LOSS_RANGE = (5.0, 1440.0)  # minutes
+
+
+def _range(kind: RuleKind, sensor: SensorKind) -> tuple[float, float] | None:
+    if kind in (RuleKind.RISE, RuleKind.FALL):
+        return _RATE_RANGE
+    if kind is RuleKind.SIGNAL_LOSS:
+        return _SIGNAL_LOSS_RANGE
+    if kind is RuleKind.SENSOR_PROBLEM:
+        return None
+    spec = spec_for(sensor)
+    return spec.min_value, spec.max_value
+
+
+def _week_minutes(q: QuietPeriod) -> set[int]:
+    out: set[int] = set()
+    length = (q.end_min - q.start_min) % 1440 or 1440
+    for day in q.weekdays:
+        start = day * 1440 + q.start_min
+        out.update((start + m) % 10080 for m in range(length))
+    return out
+
+
+def _validate(sensor: SensorKind, items: list[RuleSetting], errors: list[dict]) -> list[Rule]:
+    """Rules from the request; appends a 422 item per problem to ``errors``."""
+    seen: set[RuleKind] = set()
+    rules: list[Rule] = []
+
+    def bad(i: int, field: str | None, msg: str) -> None:
+        loc: list[str | int] = ["body", str(sensor), i]
+        if field:
+            loc.append(field)
+        errors.append({"loc": tuple(loc), "msg": msg, "type": "value_error", "input": None})
+
+    for i, item in enumerate(items):
+        kind = item.kind
+        spec = KIND_SPECS[kind]
+        if spec.sensor not in (sensor, None):
+            bad(i, "kind", f"{kind} is not a {sensor} rule")
+            continue
+        if kind in seen:
+            bad(i, "kind", f"{kind} is listed twice")
+            continue
+        seen.add(kind)
+        if kind is RuleKind.URGENT_LOW:
+            if item.enabled is False:
+                bad(i, "enabled", "urgent low cannot be disabled")
+                continue
+            if item.threshold is not None and item.threshold != URGENT_LOW_MGDL:
+                bad(i, "threshold", f"urgent low is fixed at {URGENT_LOW_MGDL:g} mg/dL")
+                continue
+        limits = _range(kind, sensor)
+        if item.threshold is not None:
+            if limits is None:
+                bad(i, "threshold", f"{kind} has no threshold")
+                continue
+            lo, hi = limits
+            if not lo <= item.threshold <= hi:
+                bad(
+                    i,
+                    "threshold",
+                    f"{kind} threshold {item.threshold:g} {spec.unit} is outside"
+                    f" {lo:g}-{hi:g} {spec.unit}",
+                )
+                continue
+        if item.quiet and spec.urgent:
+            bad(i, "quiet", f"{kind} is urgent: it always alerts, quiet hours cannot apply")
+            continue
+        periods: list[QuietPeriod] = []
+        covered: set[int] = set()
+        ok = True
+        for j, q in enumerate(item.quiet):
+            start, end = _minutes(q.start), _minutes(q.end)
+            if start == end or (start == 1440):
+                bad(i, "quiet", f"quiet period {j} ({q.start}-{q.end}) is empty")
+                ok = False
+                break
+            period = QuietPeriod(start, end, tuple(sorted(set(q.weekdays))))
+            minutes = _week_minutes(period)
+            if covered & minutes:
+                bad(i, "quiet", f"quiet period {j} ({q.start}-{q.end}) overlaps an earlier one")
+                ok = False
+                break
+            covered |= minutes
+            periods.append(period)
+        if not ok:
+            continue
+        try:
+            rules.append(
+                Rule(
+                    kind=kind,
+                    threshold=item.threshold,
+                    enabled=item.enabled,
+                    realert_s=None if item.realert_min is None else item.realert_min * 60,
+                    duration_s=None if item.duration_min is None else item.duration_min * 60,
+                    quiet=tuple(periods),
+                )
+            )
+        except ValueError as exc:
+            bad(i, None, str(exc))
+    return rules
+
+
+def _check_order(sensor: SensorKind, rules: tuple[Rule, ...], errors: list[dict]) -> None:
+    """Thresholds that must keep their order (on the effective rules, defaults included)."""
+    t = {r.kind: float(r.threshold or 0.0) for r in rules}
+    pairs = (
+        [
+            (RuleKind.LOW, RuleKind.HIGH, "low must be below high"),
+            (RuleKind.URGENT_LOW, RuleKind.LOW, "low must be at or above urgent low (55 mg/dL)"),
+        ]
+        if sensor is SensorKind.GLUCOSE
+        else [
+            (RuleKind.FEVER, RuleKind.HIGH_FEVER, "fever must be below high fever"),
+            (RuleKind.HYPOTHERMIA, RuleKind.FEVER, "hypothermia must be below fever"),
+        ]
+    )
+    for lower, upper, msg in pairs:
+        if lower in t and upper in t:
+            too_high = t[lower] > t[upper] if lower is RuleKind.URGENT_LOW else t[lower] >= t[upper]
+            if too_high:
+                errors.append(
+                    {
+                        "loc": ("body", str(sensor)),
+                        "msg": f"{msg} ({lower} {t[lower]:g}, {upper} {t[upper]:g})",
+                        "type": "value_error",
+                        "input": None,
+                    }
+                )
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+def _readable(found: Annotated[ProfileAccess, Depends(profile_with(None))]) -> ProfileAccess:
+    grant = found.grant
+    if not (grant.allows("readings") or grant.allows("alerts")):
+        refuse(True, "alerts", "profile")
+    return found
+
+
+@router.get(
+    "/{profile_id}/alert-settings",
+    response_model=AlertSettingsOut,
+    summary="A profile's alert settings (defaults until changed)",
+    responses=responses(401, 403, 404),
+)
+async def get_alert_settings(
+    found: Annotated[ProfileAccess, Depends(_readable)], pool: Pool
+) -> AlertSettingsOut:
+    row = await alerts.get_settings(pool, found.profile_id)
+    return _out(found.profile_id, row)
+
+
+@router.put(
+    "/{profile_id}/alert-settings",
+    response_model=AlertSettingsOut,
+    summary="Change a profile's alert settings (effective from the next reading)",
+    responses=responses(401, 403, 404, 422),
+)
+async def put_alert_settings(
+    body: AlertSettingsIn,
+    found: Annotated[ProfileAccess, Depends(profile_with("manage"))],
+    pool: Pool,
+    shards: Router,
+) -> AlertSettingsOut:
+    """Rules left out keep their defaults. Refused (422, naming the field) when a threshold
+    is outside the sensor range, low is not below high, quiet periods overlap, or urgent low
+    is disabled or moved."""
+    errors: list[dict] = []
+    stored: dict[str, list[dict]] = {}
+    for sensor in SensorKind:
+        given = _validate(sensor, getattr(body, str(sensor)), errors)
+        stored[str(sensor)] = [r.to_dict() for r in given]
+        _check_order(sensor, effective_rules(stored, sensor), errors)
+    if errors:
+        raise RequestValidationError(errors)
+    row = await alerts.put_settings(pool, found.profile_id, stored, body.escalation_min)
+    await reload_shards(pool, shards, found.profile_id)
+    return _out(found.profile_id, row)
+
+
+async def reload_shards(pool, shards: ShardRouter, profile_id: uuid.UUID) -> None:
+    """Tell each shard hosting a device of the profile to use the new rules now."""
+    devices = await alerts.profile_device_ids(pool, profile_id)
+    indexes = {shard_index(d, shards.shard_count) for d in devices}
+    calls = [shards.handle(i).reload_rules.remote(profile_id) for i in indexes]
+    if not calls:
+        return
+    results = await asyncio.gather(
+        *(asyncio.wait_for(c, 10) for c in calls), return_exceptions=True
+    )
+    for r in results:
+        if isinstance(r, BaseException):
+            # A shard that cannot be reached restarts and loads the rules from the database.
+            log.warning("shard did not reload alert rules of %s: %s", profile_id, r)

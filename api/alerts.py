@@ -1,0 +1,243 @@
+"""Alerts: history, acknowledge, snooze.
+
+An alert is one episode of one rule on one device: ``fired`` -> ``acknowledged`` (someone
+saw it: no more repeats) -> ``cleared`` (the condition ended). Each carries the timestamps
+of its path: when the reading was measured and received, when the alert was fired, and
+each notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Path, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from actors.notifier import NotifierConfig
+from actors.router import start_notifier
+from algorithms.rules import RuleKind
+from api.deps import CallerId, Pool, Router, refuse
+from api.errors import error, responses
+from storage import access, alerts, notifications
+
+log = logging.getLogger(__name__)
+NOTIFIER_CHECK_S = 30.0
+
+
+async def _keep_notifier(config) -> None:
+    """The alert notifier is one detached Ray actor; every replica makes sure it runs and
+    listens (creating it, or restarting its LISTEN after Ray restarted it)."""
+    notifier = NotifierConfig(
+        database_url=config.database_url,
+        smtp_host=config.smtp_host,
+        smtp_port=config.smtp_port,
+        smtp_from=config.smtp_from,
+        **push_settings(os.environ),
+    )
+    while True:
+        try:
+            await start_notifier(notifier, config.namespace).start.remote()
+        except Exception:
+            log.warning("alert notifier not reachable", exc_info=True)
+        await asyncio.sleep(NOTIFIER_CHECK_S)
+
+
+def push_settings(env: Mapping[str, str]) -> dict:
+    """APNs and FCM credentials from the environment: ``VIGIL_APNS_KEY_PATH`` (.p8),
+    ``VIGIL_APNS_KEY_ID``, ``VIGIL_APNS_TEAM_ID``, ``VIGIL_APNS_TOPIC`` (bundle id),
+    ``VIGIL_APNS_URL``; ``VIGIL_FCM_SERVICE_ACCOUNT`` (the service account's JSON file)."""
+    out: dict = {}
+    if env.get("VIGIL_APNS_KEY_PATH"):
+        out["apns_key_pem"] = pathlib.Path(env["VIGIL_APNS_KEY_PATH"]).read_text()
+        out["apns_key_id"] = env.get("VIGIL_APNS_KEY_ID")
+        out["apns_team_id"] = env.get("VIGIL_APNS_TEAM_ID")
+        out["apns_topic"] = env.get("VIGIL_APNS_TOPIC")
+    if env.get("VIGIL_APNS_URL"):
+        out["apns_url"] = env["VIGIL_APNS_URL"]
+    if env.get("VIGIL_FCM_SERVICE_ACCOUNT"):
+        account = json.loads(pathlib.Path(env["VIGIL_FCM_SERVICE_ACCOUNT"]).read_text())
+        out["fcm_project_id"] = account["project_id"]
+        out["fcm_client_email"] = account["client_email"]
+        out["fcm_private_key_pem"] = account["private_key"]
+        out["fcm_token_url"] = account.get("token_uri", "https://oauth2.googleapis.com/token")
+    return out
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    config = getattr(app.state, "config", None)
+    task = (
+        None if config is None else asyncio.get_running_loop().create_task(_keep_notifier(config))
+    )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], lifespan=_lifespan)
+
+AlertState = Literal["fired", "acknowledged", "cleared"]
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    profile_id: uuid.UUID
+    device_id: uuid.UUID
+    rule: str = Field(examples=["urgent_low"])
+    severity: Literal["warning", "urgent"] = Field(examples=["urgent"])
+    value: float | None = Field(description="The value that fired it", examples=[52.0])
+    threshold: float = Field(examples=[55.0])
+    state: AlertState = Field(examples=["fired"])
+    reading_ts: datetime = Field(description="When the sensor measured the reading")
+    received_at: datetime = Field(description="When Vigil received the reading")
+    fired_at: datetime = Field(description="When the alert was decided")
+    notified_at: list[datetime] = Field(description="The first notification and each repeat")
+    latency_ms: float = Field(description="From receipt of the reading to firing", examples=[12.5])
+    acknowledged_at: datetime | None
+    acknowledged_by: uuid.UUID | None
+    snoozed_until: datetime | None
+    cleared_at: datetime | None
+    clear_value: float | None = Field(examples=[74.0])
+    escalated_at: datetime | None = Field(
+        description="When it was escalated (urgent and not acknowledged in time)"
+    )
+
+
+class DeliveryOut(BaseModel):
+    event: str = Field(examples=["fired"])
+    user_id: uuid.UUID | None
+    channel: str = Field(examples=["webhook"])
+    target: str | None = Field(examples=["https://example.com/hooks/vigil"])
+    attempt: int = Field(examples=[1])
+    status: Literal["delivered", "failed", "retrying", "gave_up"] = Field(examples=["delivered"])
+    detail: str | None = Field(examples=[None])
+    at: datetime
+
+
+class AlertDetail(AlertOut):
+    deliveries: list[DeliveryOut] = Field(
+        description="Every delivery attempt: live stream, webhook, push, email"
+    )
+
+
+class SnoozeIn(BaseModel):
+    minutes: int = Field(ge=5, le=720, description="How long to hold back repeats", examples=[30])
+
+
+def _out(row) -> AlertOut:
+    d = dict(row)
+    d["latency_ms"] = round((d["fired_at"] - d["received_at"]).total_seconds() * 1000, 3)
+    return AlertOut(**d)
+
+
+async def _alert_for(pool, user_id: uuid.UUID, alert_id: uuid.UUID):
+    row = await alerts.get_alert(pool, alert_id)
+    grant = None if row is None else await access.profile_grant(pool, user_id, row["profile_id"])
+    if row is None or grant is None or not grant.allows("alerts"):
+        refuse(row is not None and grant is not None, "alerts", "alert")
+    return row
+
+
+@router.get(
+    "",
+    response_model=list[AlertOut],
+    summary="Alert history, newest first",
+    responses=responses(401, 403, 404, 422),
+)
+async def list_alerts(
+    user_id: CallerId,
+    pool: Pool,
+    profile_id: Annotated[uuid.UUID | None, Query(description="Only this profile's")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Fired at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Fired before")] = None,
+    state: Annotated[AlertState | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlertOut]:
+    """Alerts of the profiles the caller manages or follows with the `alerts` scope."""
+    if since is not None and until is not None and until <= since:
+        raise error(422, "until must be after since")
+    if profile_id is not None:
+        grant = await access.profile_grant(pool, user_id, profile_id)
+        if grant is None or not grant.allows("alerts"):
+            refuse(grant is not None, "alerts", "profile")
+        ids = [profile_id]
+    else:
+        ids = await alerts.alert_profiles(pool, user_id)
+    rows = await alerts.list_alerts(pool, ids, since, until, state, limit)
+    return [_out(r) for r in rows]
+
+
+AlertId = Annotated[uuid.UUID, Path(description="The alert's id")]
+
+
+@router.get(
+    "/{alert_id}",
+    response_model=AlertDetail,
+    summary="One alert with its timeline and every delivery",
+    responses=responses(401, 403, 404),
+)
+async def get_alert(alert_id: AlertId, user_id: CallerId, pool: Pool) -> AlertDetail:
+    row = await _alert_for(pool, user_id, alert_id)
+    sent = await notifications.deliveries(pool, alert_id)
+    return AlertDetail(**_out(row).model_dump(), deliveries=[DeliveryOut(**dict(d)) for d in sent])
+
+
+@router.post(
+    "/{alert_id}/ack",
+    response_model=AlertOut,
+    summary="Acknowledge an alert: it is not repeated any more",
+    responses=responses(401, 403, 404),
+)
+async def acknowledge(alert_id: AlertId, user_id: CallerId, pool: Pool, shards: Router) -> AlertOut:
+    """Stops the repeats of this alert (and its escalation); the rule alerts again after
+    the condition has cleared. Acknowledging twice, or a cleared alert, changes nothing."""
+    row = await _alert_for(pool, user_id, alert_id)
+    row = await alerts.acknowledge(pool, alert_id, user_id)
+    if row["state"] == "acknowledged":
+        try:
+            await shards.for_device(row["device_id"]).acknowledge.remote(
+                row["device_id"], row["rule"]
+            )
+        except Exception:  # a restarting shard reads the acknowledgement from the database
+            log.warning("shard not told of acknowledgement of %s", alert_id, exc_info=True)
+    return _out(row)
+
+
+@router.post(
+    "/{alert_id}/snooze",
+    response_model=AlertOut,
+    summary="Hold back an alert's repeats for a while",
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def snooze(
+    alert_id: AlertId, body: SnoozeIn, user_id: CallerId, pool: Pool, shards: Router
+) -> AlertOut:
+    """Urgent low cannot be snoozed (acknowledge it instead). 409 for a cleared alert."""
+    row = await _alert_for(pool, user_id, alert_id)
+    if row["rule"] == RuleKind.URGENT_LOW:
+        raise error(422, "urgent low cannot be snoozed; acknowledge it instead")
+    if row["state"] == "cleared":
+        raise error(409, "the alert has cleared already")
+    until = datetime.now(UTC) + timedelta(minutes=body.minutes)
+    row = await alerts.snooze(pool, alert_id, until)
+    try:
+        await shards.for_device(row["device_id"]).snooze.remote(
+            row["device_id"], row["rule"], until.timestamp()
+        )
+    except Exception:
+        log.warning("shard not told of snooze of %s", alert_id, exc_info=True)
+    return _out(row)

@@ -1,0 +1,386 @@
+"""The clinical report as a PDF: matplotlib figures (Agg, object API only, so rendering is
+safe off the event loop in a worker thread) written page by page with ``PdfPages``.
+
+Page 1: summary metrics against the consensus targets, the time-in-ranges bar and the AGP
+percentile chart. Then daily profiles (eight days a page) with events marked, the episodes
+and, for temperature patches, the daily curves and fever episodes."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from algorithms.localtime import DAY_S, local_day_and_second
+
+if TYPE_CHECKING:
+    from api.reports import Report
+    from api.stats import KindSeries
+
+PAPER_IN = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
+BANDS = (  # (label, colour, field of Ranges)
+    ("Very high  >250", "#e8590c", "above_250_pct"),
+    ("High  181-250", "#fab005", "above_180_to_250_pct"),
+    ("In range  70-180", "#2b8a3e", "in_70_180_pct"),
+    ("Low  54-69", "#e03131", "from_54_below_70_pct"),
+    ("Very low  <54", "#862e2e", "below_54_pct"),
+)
+EVENT_MARKS = {
+    "meal": ("M", "#1971c2"),
+    "exercise": ("E", "#2f9e44"),
+    "insulin": ("I", "#9c36b5"),
+    "medication": ("Rx", "#c2255c"),
+    "sleep": ("S", "#495057"),
+    "note": ("N", "#868e96"),
+    "custom": ("C", "#f08c00"),
+}
+DAYS_PER_PAGE = 8
+# rcParams are process-global: one report renders at a time per process.
+_RENDER_LOCK = threading.Lock()
+_FONT = {"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "pdf.fonttype": 3}
+
+
+def _fmt(x: float | None, digits: int = 0, unit: str = "") -> str:
+    return "-" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def _header(fig: Figure, report: Report, title: str, page: int) -> None:
+    tz = ZoneInfo(report.profile.timezone)
+    first = report.start.astimezone(tz)
+    last = report.end.astimezone(tz)
+    fig.text(0.06, 0.965, title, fontsize=14, weight="bold")
+    fig.text(
+        0.06,
+        0.945,
+        f"{report.profile.name}  ·  {first:%d %b %Y %H:%M} - {last:%d %b %Y %H:%M}"
+        f" ({report.days} days, {report.profile.timezone})",
+        fontsize=9,
+    )
+    fig.text(
+        0.94,
+        0.965,
+        f"Vigil  ·  page {page}\ngenerated {report.generated_at:%Y-%m-%d %H:%M} UTC",
+        fontsize=7,
+        ha="right",
+        va="top",
+        color="#555",
+    )
+
+
+def _metrics_table(fig: Figure, report: Report, rect: tuple[float, float, float, float]):
+    ax = fig.add_axes(rect)
+    ax.axis("off")
+    rows = [["Metric", "Value", "Target", ""]]
+    cur = report.glucose.current if report.glucose else None
+    if cur is not None:
+        rows += [
+            ["Readings", f"{cur.readings} of {cur.expected_readings}", "", ""],
+            ["Mean glucose", _fmt(cur.mean_mgdl, 0, " mg/dL"), "", ""],
+            ["GMI", _fmt(cur.gmi_pct, 1, " %"), "", ""],
+            ["SD", _fmt(cur.sd_mgdl, 0, " mg/dL"), "", ""],
+        ]
+    for t in report.targets:
+        ok = "" if t.met is None else ("met" if t.met else "NOT met")
+        rows.append([t.label, _fmt(t.value, 1, " %"), t.target, ok])
+    table = ax.table(
+        cellText=rows,
+        loc="upper left",
+        cellLoc="left",
+        colLoc="left",
+        colWidths=[0.42, 0.26, 0.18, 0.14],
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8.5)
+    table.scale(1, 1.45)
+    for (r, c), cell in table.get_celld().items():
+        cell.set_edgecolor("#ced4da")
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#e9ecef")
+        elif c == 3 and rows[r][3] == "NOT met":
+            cell.set_text_props(color="#c92a2a", weight="bold")
+        elif c == 3 and rows[r][3] == "met":
+            cell.set_text_props(color="#2b8a3e")
+    ax.set_title("Summary against the 2019 consensus targets", loc="left", weight="bold")
+
+
+def _tir_bar(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -> None:
+    ax = fig.add_axes(rect)
+    ax.set_title("Time in ranges", loc="left", weight="bold")
+    ranges = report.glucose.current.ranges if report.glucose else None
+    bottom = 0.0
+    for _label, colour, field in reversed(BANDS):
+        pct = (getattr(ranges, field) if ranges else None) or 0.0
+        ax.bar(0, pct, bottom=bottom, color=colour, width=0.6, edgecolor="white")
+        bottom += pct
+    # Labels at fixed heights (thin bands would overlap), top band first.
+    for i, (label, colour, field) in enumerate(BANDS):
+        pct = getattr(ranges, field) if ranges else None
+        y = 92 - i * 19
+        ax.add_patch(Rectangle((0.45, y - 2.5), 0.12, 5, color=colour, clip_on=False))
+        ax.text(0.65, y, f"{label}:  {_fmt(pct, 1, ' %')}", va="center", fontsize=8)
+    ax.set_xlim(-0.4, 2.2)
+    ax.set_ylim(0, 100)
+    ax.set_xticks([])
+    ax.set_ylabel("% of readings")
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def _agp(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -> None:
+    ax = fig.add_axes(rect)
+    ax.set_title(
+        "Ambulatory glucose profile (5th / 25th / median / 75th / 95th percentile by time of day)",
+        loc="left",
+        weight="bold",
+    )
+    agp = report.agp
+    if agp is not None:
+        x = np.asarray(agp.minute_of_day, dtype=float) / 60.0 + agp.bin_min / 120.0
+        v = np.array([[np.nan if y is None else y for y in row] for row in agp.values_mgdl])
+        ax.fill_between(x, v[:, 0], v[:, 4], color="#a5d8ff", label="5-95 %", lw=0)
+        ax.fill_between(x, v[:, 1], v[:, 3], color="#4dabf7", label="25-75 %", lw=0)
+        ax.plot(x, v[:, 2], color="#0b3d91", lw=2, label="median")
+    ax.axhspan(70, 180, color="#2b8a3e", alpha=0.07)
+    for level, style in ((54, ":"), (70, "-"), (180, "-"), (250, ":")):
+        ax.axhline(level, color="#2b8a3e" if level in (70, 180) else "#999", lw=0.8, ls=style)
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 3), [f"{h:02d}:00" for h in range(0, 25, 3)])
+    ax.set_ylim(40, 350)
+    ax.set_ylabel("mg/dL")
+    ax.set_xlabel("local time of day")
+    ax.grid(alpha=0.25)
+    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+
+
+def _local(ts: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
+    return local_day_and_second(ts, tz)
+
+
+def _daily_pages(pdf: PdfPages, report: Report, g: KindSeries, size, page: int) -> int:
+    tz = report.profile.timezone
+    days_ts, secs = _local(g.ts, tz)
+    ev_ts = np.array([e.ts.timestamp() for e in report.events], dtype=float)
+    ev_day, ev_sec = _local(ev_ts, tz)
+    days = report.daily
+    for first in range(0, len(days), DAYS_PER_PAGE):
+        fig = Figure(figsize=size)
+        _header(fig, report, "Daily glucose profiles", page)
+        chunk = days[first : first + DAYS_PER_PAGE]
+        top, height, gap = 0.9, 0.19, 0.028
+        for i, day in enumerate(chunk):
+            col, row = i % 2, i // 2
+            ax = fig.add_axes(
+                (0.08 + col * 0.46, top - (row + 1) * (height + gap) + gap, 0.40, height - 0.03)
+            )
+            mask = days_ts == day.local_day
+            ax.axhspan(70, 180, color="#2b8a3e", alpha=0.08)
+            ax.plot(secs[mask] / 3600.0, g.values[mask], color="#0b3d91", lw=1)
+            emask = ev_day == day.local_day
+            for k in np.flatnonzero(emask):
+                event = report.events[int(k)]
+                letter, colour = EVENT_MARKS[event.kind]
+                ax.axvline(ev_sec[k] / 3600.0, color=colour, lw=0.7, alpha=0.6)
+                ax.text(
+                    ev_sec[k] / 3600.0,
+                    335,
+                    letter,
+                    color=colour,
+                    fontsize=7,
+                    ha="center",
+                    va="top",
+                    weight="bold",
+                )
+            ax.set_xlim(0, 24)
+            ax.set_ylim(40, 350)
+            ax.set_xticks(range(0, 25, 6), ["0", "6", "12", "18", "24"])
+            ax.set_yticks([70, 180, 250])
+            ax.grid(alpha=0.2)
+            ax.set_title(
+                f"{day.date:%a %d %b}   mean {_fmt(day.mean_mgdl)}   in range "
+                f"{day.in_70_180_pct:.0f} %   low {day.below_70_pct:.0f} %",
+                loc="left",
+            )
+        fig.text(
+            0.08,
+            0.03,
+            "mg/dL by local hour; green band 70-180 mg/dL.  Events: "
+            + "   ".join(f"{v[0]} {k}" for k, v in EVENT_MARKS.items()),
+            fontsize=7,
+            color="#555",
+        )
+        pdf.savefig(fig)
+        page += 1
+    return page
+
+
+def _episode_rows(report: Report) -> list[list]:
+    tz = ZoneInfo(report.profile.timezone)
+    rows = []
+    if report.glucose is not None:
+        cur = report.glucose.current
+        for label, eps in (
+            ("Hypo <54", cur.hypo_episodes_below_54),
+            ("Hypo <70", cur.hypo_episodes_below_70),
+            ("Hyper >250", cur.hyper_episodes_above_250),
+        ):
+            for e in eps:
+                rows.append(
+                    [
+                        label,
+                        f"{e.start.astimezone(tz):%a %d %b %H:%M}",
+                        f"{e.duration_min:.0f} min",
+                        f"{e.extreme_value:.0f} mg/dL",
+                        e.start,
+                    ]
+                )
+    if report.temperature is not None:
+        for e in report.temperature.current.fever_episodes:
+            rows.append(
+                [
+                    "Fever ≥38 °C",
+                    f"{e.start.astimezone(tz):%a %d %b %H:%M}",
+                    f"{e.duration_min:.0f} min",
+                    f"{e.extreme_value:.1f} °C",
+                    e.start,
+                ]
+            )
+    return sorted(rows, key=lambda r: (r[4], r[0]))
+
+
+def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
+    rows = _episode_rows(report)
+    fig = Figure(figsize=size)
+    _header(fig, report, "Episodes and data sufficiency", page)
+    lines = []
+    if report.glucose is not None:
+        cur = report.glucose.current
+        suff = cur.data_sufficiency_pct
+        lines.append(
+            f"Glucose data sufficiency: {_fmt(suff, 0, ' %')} of expected readings "
+            f"({cur.readings} of {cur.expected_readings});\nthe consensus asks for at least 70 %"
+            f" of 14 days: {'sufficient' if report.sufficient else 'NOT sufficient'}."
+        )
+        lines.append(
+            "Episodes by the 2019 consensus: at least 15 minutes beyond the level, ended by"
+            " 15 minutes back."
+        )
+    if report.temperature is not None:
+        t = report.temperature.current
+        lines.append(
+            f"Temperature: {t.readings} readings, max {_fmt(t.max_c, 1, ' °C')},"
+            f" time at or above {t.fever_c:.1f} °C {_fmt(t.time_in_fever_pct, 1, ' %')}."
+        )
+    fig.text(0.06, 0.90, "\n".join(lines), fontsize=8.5, va="top", linespacing=1.6)
+    ax = fig.add_axes((0.06, 0.05, 0.88, 0.74))
+    ax.axis("off")
+    shown = [r[:4] for r in rows[:40]]
+    if shown:
+        table = ax.table(
+            cellText=[["Episode", "Start (local)", "Duration", "Extreme"], *shown],
+            loc="upper left",
+            cellLoc="left",
+            colWidths=[0.2, 0.35, 0.2, 0.25],
+        )
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        table.scale(1, 1.3)
+        for (r, _c), cell in table.get_celld().items():
+            cell.set_edgecolor("#ced4da")
+            if r == 0:
+                cell.set_text_props(weight="bold")
+                cell.set_facecolor("#e9ecef")
+    else:
+        ax.text(0, 1, "No episodes in this period.", va="top", fontsize=9)
+    if len(rows) > len(shown):
+        ax.text(0, 0, f"… and {len(rows) - len(shown)} more (see the JSON report).", fontsize=8)
+    pdf.savefig(fig)
+    return page + 1
+
+
+def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: int) -> int:
+    fig = Figure(figsize=size)
+    _header(fig, report, "Body temperature", page)
+    days, secs = _local(t.ts, report.profile.timezone)
+    ax = fig.add_axes((0.09, 0.50, 0.84, 0.38))
+    ax.set_title("Daily curves by local time of day", loc="left", weight="bold")
+    unique = np.unique(days)
+    cmap = matplotlib.colormaps["viridis"]
+    for i, day in enumerate(unique):
+        m = days == day
+        label = datetime.fromtimestamp(float(day) * DAY_S, UTC).strftime("%d %b")
+        ax.plot(
+            secs[m] / 3600.0,
+            t.values[m],
+            lw=0.9,
+            color=cmap(i / max(1, unique.size - 1)),
+            label=label,
+        )
+    cur = report.temperature.current if report.temperature else None
+    fever = cur.fever_c if cur else 38.0
+    ax.axhline(fever, color="#e03131", lw=1, ls="--", label=f"fever {fever:.1f} °C")
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 3), [f"{h:02d}:00" for h in range(0, 25, 3)])
+    ax.set_ylabel("°C")
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=6, ncol=6, loc="upper left", frameon=False)
+    ax2 = fig.add_axes((0.09, 0.08, 0.84, 0.32))
+    ax2.axis("off")
+    rows = [["Day", "Readings", "Min °C", "Mean °C", "Max °C", "≥ fever"]]
+    for d in report.temperature_daily:
+        rows.append(
+            [
+                f"{d.date:%a %d %b}",
+                str(d.readings),
+                _fmt(d.min_c, 1),
+                _fmt(d.mean_c, 1),
+                _fmt(d.max_c, 1),
+                _fmt(d.time_in_fever_pct, 0, " %"),
+            ]
+        )
+    table = ax2.table(cellText=rows, loc="upper left", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    ax2.set_title("Daily summary", loc="left", weight="bold")
+    pdf.savefig(fig)
+    return page + 1
+
+
+def render_report_pdf(
+    report: Report,
+    glucose: KindSeries | None,
+    temperature: KindSeries | None,
+    paper: str = "a4",
+) -> bytes:
+    """The report as PDF bytes. CPU-bound: call it in a worker thread."""
+    size = PAPER_IN[paper]
+    buf = io.BytesIO()
+    with (
+        _RENDER_LOCK,
+        matplotlib.rc_context(_FONT),
+        PdfPages(buf, metadata={"Title": "Vigil report", "CreationDate": None}) as pdf,
+    ):
+        page = 1
+        if report.glucose is not None and glucose is not None:
+            fig = Figure(figsize=size)
+            _header(fig, report, "Glucose report (AGP)", page)
+            _metrics_table(fig, report, (0.06, 0.56, 0.56, 0.34))
+            _tir_bar(fig, report, (0.70, 0.58, 0.08, 0.31))
+            _agp(fig, report, (0.09, 0.08, 0.85, 0.40))
+            pdf.savefig(fig)
+            page = _daily_pages(pdf, report, glucose, size, page + 1)
+        if report.temperature is not None and temperature is not None:
+            page = _temperature_page(pdf, report, temperature, size, page)
+        page = _episodes_page(pdf, report, size, page)
+    return buf.getvalue()

@@ -1,0 +1,320 @@
+"""Statistics: the consensus glucose metrics (and temperature statistics) of a period and of
+the previous period of the same length, with the change between them.
+
+The conversions from the algorithms' dataclasses to response models live here and are shared
+by the report and the batch report jobs, so every surface shows the same numbers."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from algorithms.episodes import Episode
+from algorithms.glucose_stats import GlucoseComparison, GlucoseStats, compare_with_previous
+from algorithms.temperature_stats import TemperatureStats, temperature_stats
+from api.deps import Pool
+from api.errors import error, responses
+from api.profiles import ProfileAccess, profile_with
+from storage import history
+
+router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["statistics"])
+ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
+
+PERIODS = {"24h": 1, "7d": 7, "14d": 14, "15d": 15, "30d": 30, "90d": 90}
+StatsPeriod = Literal["24h", "7d", "14d", "15d", "30d", "90d"]
+
+
+def _num(x: float) -> float | None:
+    """JSON has no NaN: undefined statistics (no readings) are null."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class EpisodeOut(BaseModel):
+    start: datetime
+    end: datetime
+    duration_min: float = Field(examples=[35.0])
+    extreme_value: float = Field(description="Nadir (hypo) or peak (hyper)", examples=[52.0])
+    readings: int = Field(examples=[7])
+
+
+def episode_out(e: Episode) -> EpisodeOut:
+    return EpisodeOut(
+        start=_utc(e.start_s),
+        end=_utc(e.end_s),
+        duration_min=round(e.duration_s / 60.0, 3),
+        extreme_value=e.extreme_value,
+        readings=e.readings,
+    )
+
+
+class Ranges(BaseModel):
+    """Share of readings (%) per consensus band; the first five sum to 100."""
+
+    below_54_pct: float | None = Field(examples=[0.8])
+    from_54_below_70_pct: float | None = Field(examples=[2.1])
+    in_70_180_pct: float | None = Field(examples=[72.4])
+    above_180_to_250_pct: float | None = Field(examples=[19.3])
+    above_250_pct: float | None = Field(examples=[5.4])
+    below_70_pct: float | None = Field(examples=[2.9])
+    above_180_pct: float | None = Field(examples=[24.7])
+    in_70_140_pct: float | None = Field(examples=[48.0])
+
+
+class GlucoseMetrics(BaseModel):
+    start: datetime
+    end: datetime
+    interval_s: float = Field(examples=[300])
+    readings: int = Field(examples=[4032])
+    expected_readings: int = Field(examples=[4320])
+    data_sufficiency_pct: float | None = Field(examples=[93.3])
+    mean_mgdl: float | None = Field(examples=[148.2])
+    sd_mgdl: float | None = Field(examples=[51.0])
+    cv_pct: float | None = Field(examples=[34.4])
+    gmi_pct: float | None = Field(examples=[6.85])
+    min_mgdl: float | None = Field(examples=[48.0])
+    max_mgdl: float | None = Field(examples=[342.0])
+    ranges: Ranges
+    hypo_episodes_below_54: list[EpisodeOut]
+    hypo_episodes_below_70: list[EpisodeOut]
+    hyper_episodes_above_180: list[EpisodeOut]
+    hyper_episodes_above_250: list[EpisodeOut]
+
+
+def glucose_metrics(s: GlucoseStats) -> GlucoseMetrics:
+    return GlucoseMetrics(
+        start=_utc(s.start_s),
+        end=_utc(s.end_s),
+        interval_s=s.interval_s,
+        readings=s.readings,
+        expected_readings=s.expected_readings,
+        data_sufficiency_pct=_num(s.data_sufficiency_pct),
+        mean_mgdl=_num(s.mean_mgdl),
+        sd_mgdl=_num(s.sd_mgdl),
+        cv_pct=_num(s.cv_pct),
+        gmi_pct=_num(s.gmi_pct),
+        min_mgdl=_num(s.min_mgdl),
+        max_mgdl=_num(s.max_mgdl),
+        ranges=Ranges(**{k: _num(v) for k, v in _fields(s.ranges).items()}),
+        hypo_episodes_below_54=[episode_out(e) for e in s.hypo_episodes_below_54],
+        hypo_episodes_below_70=[episode_out(e) for e in s.hypo_episodes_below_70],
+        hyper_episodes_above_180=[episode_out(e) for e in s.hyper_episodes_above_180],
+        hyper_episodes_above_250=[episode_out(e) for e in s.hyper_episodes_above_250],
+    )
+
+
+def _fields(obj) -> dict[str, float]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+class GlucoseSection(BaseModel):
+    device_ids: list[uuid.UUID]
+    current: GlucoseMetrics
+    previous: GlucoseMetrics
+    change: dict[str, float | None] = Field(
+        description="current - previous for readings, sufficiency, mean, SD, CV, GMI and every"
+        " range percentage (null where either side is undefined)",
+        examples=[{"mean_mgdl": -6.1, "in_70_180_pct": 4.2}],
+    )
+
+
+class TemperatureMetrics(BaseModel):
+    start: datetime
+    end: datetime
+    interval_s: float = Field(examples=[60])
+    readings: int = Field(examples=[1440])
+    expected_readings: int = Field(examples=[1440])
+    data_sufficiency_pct: float | None = Field(examples=[100.0])
+    min_c: float | None = Field(examples=[36.4])
+    max_c: float | None = Field(examples=[38.9])
+    mean_c: float | None = Field(examples=[37.1])
+    fever_c: float = Field(examples=[38.0])
+    time_in_fever_pct: float | None = Field(examples=[8.5])
+    time_in_fever_min: float = Field(examples=[122.0])
+    fever_episodes: list[EpisodeOut]
+
+
+def temperature_metrics(s: TemperatureStats) -> TemperatureMetrics:
+    return TemperatureMetrics(
+        start=_utc(s.start_s),
+        end=_utc(s.end_s),
+        interval_s=s.interval_s,
+        readings=s.readings,
+        expected_readings=s.expected_readings,
+        data_sufficiency_pct=_num(s.data_sufficiency_pct),
+        min_c=_num(s.min_c),
+        max_c=_num(s.max_c),
+        mean_c=_num(s.mean_c),
+        fever_c=s.fever_c,
+        time_in_fever_pct=_num(s.time_in_fever_pct),
+        time_in_fever_min=s.time_in_fever_s / 60.0,
+        fever_episodes=[episode_out(e) for e in s.fever_episodes],
+    )
+
+
+class TemperatureSection(BaseModel):
+    device_ids: list[uuid.UUID]
+    current: TemperatureMetrics
+    previous: TemperatureMetrics
+    change: dict[str, float | None] = Field(examples=[{"mean_c": 0.4, "time_in_fever_pct": 5.0}])
+
+
+_TEMP_COMPARED = ("readings", "data_sufficiency_pct", "min_c", "max_c", "mean_c",
+                  "time_in_fever_pct")  # fmt: skip
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else _num(a - b)
+
+
+def glucose_section(
+    device_ids: list[uuid.UUID],
+    ts: np.ndarray,
+    values: np.ndarray,
+    start_s: float,
+    end_s: float,
+    interval_s: float,
+) -> GlucoseSection:
+    cmp = compare_with_previous(ts, values, start_s=start_s, end_s=end_s, interval_s=interval_s)
+    return section_from_comparison(device_ids, cmp)
+
+
+def section_from_comparison(device_ids: list[uuid.UUID], cmp: GlucoseComparison) -> GlucoseSection:
+    return GlucoseSection(
+        device_ids=device_ids,
+        current=glucose_metrics(cmp.current),
+        previous=glucose_metrics(cmp.previous),
+        change={k: _num(v) for k, v in cmp.change.items()},
+    )
+
+
+def temperature_section(
+    device_ids: list[uuid.UUID],
+    ts: np.ndarray,
+    values: np.ndarray,
+    start_s: float,
+    end_s: float,
+    interval_s: float,
+) -> TemperatureSection:
+    length = end_s - start_s
+    cur = temperature_metrics(
+        temperature_stats(ts, values, start_s=start_s, end_s=end_s, interval_s=interval_s)
+    )
+    prev = temperature_metrics(
+        temperature_stats(
+            ts, values, start_s=start_s - length, end_s=start_s, interval_s=interval_s
+        )
+    )
+    change = {k: _diff(getattr(cur, k), getattr(prev, k)) for k in _TEMP_COMPARED}
+    return TemperatureSection(device_ids=device_ids, current=cur, previous=prev, change=change)
+
+
+@dataclass(slots=True)
+class KindSeries:
+    """A profile's readings of one kind (all its devices of that kind merged)."""
+
+    device_ids: list[uuid.UUID]
+    interval_s: float
+    ts: np.ndarray
+    values: np.ndarray
+
+
+async def load_series(
+    pool, profile_id: uuid.UUID, start: datetime, end: datetime, device_id: uuid.UUID | None
+) -> dict[str, KindSeries]:
+    """Readings in ``[start, end)`` per device kind present on the profile."""
+    devices = await history.profile_devices(pool, profile_id)
+    if device_id is not None:
+        devices = [d for d in devices if d["id"] == device_id]
+        if not devices:
+            raise error(404, "device not found on this profile")
+    out: dict[str, KindSeries] = {}
+    for kind in ("glucose", "temperature"):
+        mine = [d for d in devices if d["kind"] == kind]
+        if not mine:
+            continue
+        ids = [d["id"] for d in mine]
+        ts, values = await history.series(pool, ids, start, end)
+        out[kind] = KindSeries(ids, float(min(d["interval_s"] for d in mine)), ts, values)
+    return out
+
+
+class Stats(BaseModel):
+    profile_id: uuid.UUID
+    period: StatsPeriod = Field(examples=["14d"])
+    start: datetime = Field(description="Start of the period (inclusive)")
+    end: datetime = Field(description="End of the period (exclusive)")
+    glucose: GlucoseSection | None = Field(description="Null without a glucose device")
+    temperature: TemperatureSection | None = Field(description="Null without a temperature device")
+
+
+EARLIEST_END = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def window_end(end: datetime | None) -> datetime:
+    """``end`` (default now); 422 unless between 2000 and one day from now."""
+    now = datetime.now(UTC)
+    if end is None:
+        return now
+    if not EARLIEST_END <= end <= now + timedelta(days=1):
+        raise error(422, "end must be between 2000-01-01 and one day from now")
+    return end
+
+
+def period_bounds(days: int, end: datetime | None) -> tuple[datetime, datetime]:
+    end = window_end(end)
+    return end - timedelta(days=days), end
+
+
+@router.get(
+    "/stats",
+    response_model=Stats,
+    summary="Consensus statistics of a period, compared with the previous period",
+    responses=responses(401, 403, 404, 422),
+)
+async def stats(
+    found: ReadableProfile,
+    pool: Pool,
+    period: Annotated[StatsPeriod, Query(description="Length of the period")] = "14d",
+    end: Annotated[
+        AwareDatetime | None, Query(description="End of the period (exclusive); default now")
+    ] = None,
+    device_id: Annotated[
+        uuid.UUID | None, Query(description="Only this device; default every device")
+    ] = None,
+) -> Stats:
+    """Glucose: time in ranges, mean, SD, CV, GMI, data sufficiency and hypo-/hyperglycaemia
+    episodes by the 2019 international consensus; temperature: min, max, mean, time in fever
+    and fever episodes. `previous` is the period of the same length just before; `change` is
+    current minus previous."""
+    start, end = period_bounds(PERIODS[period], end)
+    loaded = await load_series(pool, found.profile_id, start - (end - start), end, device_id)
+    return Stats(
+        profile_id=found.profile_id,
+        period=period,
+        start=start,
+        end=end,
+        **sections(loaded, start.timestamp(), end.timestamp()),
+    )
+
+
+def sections(loaded: dict[str, KindSeries], start_s: float, end_s: float) -> dict:
+    g, t = loaded.get("glucose"), loaded.get("temperature")
+    return {
+        "glucose": None
+        if g is None
+        else glucose_section(g.device_ids, g.ts, g.values, start_s, end_s, g.interval_s),
+        "temperature": None
+        if t is None
+        else temperature_section(t.device_ids, t.ts, t.values, start_s, end_s, t.interval_s),
+    }

@@ -1,0 +1,262 @@
+"""Alert latency benchmark: from a reading's receipt to the alert on a WebSocket.
+
+Starts the stack on a throwaway PostgreSQL unless ``--url`` names a running Vigil.
+Registers ``--devices`` CGMs, each on its own (dependent) profile, 100 per account; 10 % of
+them read 45 mg/dL (urgent low, re-alerting every minute), the rest a normal wave. Each
+device uploads one reading per second. ``--subscribers`` WebSocket clients each follow an
+equal share of the profiles. Alerts of the first ``--warmup`` seconds (devices loading into
+their shards) are counted but not measured. For every alert event arriving on a WebSocket,
+the script records the delay from the reading's receipt by Vigil (``received_at``) and from
+the moment the simulator sent it. Prints counts, p50/p99 and, last, ``alert_p99_ms: N``.
+
+    .venv/bin/python -m bench.alerts [--seconds 100] [--devices 1000] [--subscribers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+PER_ACCOUNT = 100
+
+
+async def register(session: aiohttp.ClientSession, url: str, devices: int) -> list[dict]:
+    """One dict per device: id, profile, token, alerting."""
+    stamp = int(time.time())
+    out: list[dict] = []
+    for u in range(0, devices, PER_ACCOUNT):
+        email, password = f"alertbench-{stamp}-{u}@example.com", "benchmark passphrase"
+        signup = {"email": email, "password": password, "name": "B"}
+        async with session.post(f"{url}/v1/auth/signup", json=signup) as r:
+            r.raise_for_status()
+        form = {"username": email, "password": password}
+        async with session.post(f"{url}/v1/auth/token", data=form) as r:
+            answer = await r.json()
+            if "access_token" not in answer:
+                raise RuntimeError(f"no token for the benchmark account: {answer}")
+            token = answer["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def one(d: int, u: int = u, headers=headers, token=token) -> dict:
+            n = u + d
+            async with session.post(
+                f"{url}/v1/profiles", json={"name": f"P{n}"}, headers=headers
+            ) as r:
+                r.raise_for_status()
+                profile = (await r.json())["id"]
+            alerting = n % 10 == 0
+            if alerting:
+                rules = {"glucose": [{"kind": "urgent_low", "realert_min": 1}]}
+                async with session.put(
+                    f"{url}/v1/profiles/{profile}/alert-settings", json=rules, headers=headers
+                ) as r:
+                    r.raise_for_status()
+            body = {"kind": "glucose", "serial": f"A{n}", "profile_id": profile, "interval_s": 1}
+            async with session.post(f"{url}/v1/devices", json=body, headers=headers) as r:
+                r.raise_for_status()
+                device = (await r.json())["id"]
+            return {
+                "n": n,
+                "id": device,
+                "profile": profile,
+                "token": token,
+                "headers": headers,
+                "alerting": alerting,
+            }
+
+        out += await asyncio.gather(*(one(d) for d in range(min(PER_ACCOUNT, devices - u))))
+    return out
+
+
+async def subscriber(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    profiles: list[str],
+    sent_at: dict[tuple[str, str], float],
+    delays: dict[str, list[float]],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+    counts: dict[str, int],
+) -> None:
+    query = "&".join(f"profile_id={p}" for p in profiles)
+    ws_url = url.replace("http://", "ws://") + f"/v1/stream?token={token}&{query}"
+    async with session.ws_connect(ws_url, heartbeat=None, max_msg_size=0) as ws:
+        hello = json.loads((await ws.receive()).data)
+        assert hello["type"] == "subscribed", hello
+        counts["subscribed"] += 1
+        if counts["subscribed"] == counts["subscribers"]:
+            ready.set()
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 1.0)
+            except TimeoutError:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            now = time.time()
+            m = json.loads(msg.data)
+            if m["type"] == "reading":
+                counts["readings"] += 1
+            elif m["type"] == "alert" and m["event"] in ("fired", "repeated"):
+                counts["alerts"] += 1
+                received = datetime.fromisoformat(m["received_at"]).timestamp()
+                if received < counts["measure_from"]:
+                    continue  # warm-up: devices loading into their shards
+                counts["measured"] += 1
+                delays["receipt"].append(now - received)
+                delays["fire"].append(datetime.fromisoformat(m["fired_at"]).timestamp() - received)
+                sent = sent_at.get((m["device_id"], m["reading_ts"]))
+                if sent is not None:
+                    delays["sent"].append(now - sent)
+
+
+async def run(url: str, seconds: float, devices: int, subscribers: int, warmup: float) -> dict:
+    connector = aiohttp.TCPConnector(limit=256)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        fleet = await register(session, url, devices)
+        sent_at: dict[tuple[str, str], float] = {}
+        delays: dict[str, list[float]] = {"receipt": [], "sent": [], "upload": [], "fire": []}
+        counts = {"subscribers": subscribers, "subscribed": 0, "readings": 0, "alerts": 0}
+        counts |= {"uploads": 0, "upload_errors": 0, "late_ticks": 0, "measured": 0}
+        counts["measure_from"] = time.time() + 3600
+        ready, stop = asyncio.Event(), asyncio.Event()
+        per_sub = math.ceil(len(fleet) / subscribers)
+        subs = []
+        for s in range(subscribers):
+            mine = fleet[s * per_sub : (s + 1) * per_sub]
+            if not mine:
+                counts["subscribers"] -= 1
+                continue
+            subs.append(
+                asyncio.create_task(
+                    subscriber(
+                        session,
+                        url,
+                        mine[0]["token"],
+                        [d["profile"] for d in mine],
+                        sent_at,
+                        delays,
+                        ready,
+                        stop,
+                        counts,
+                    )
+                )
+            )
+        await asyncio.wait_for(ready.wait(), 120)
+
+        async def device(d: dict) -> None:
+            # Spread the devices over the second, then one reading per second each.
+            await asyncio.sleep((d["n"] % 1000) / 1000)
+            k = 0
+            began = time.time()
+            while not stop.is_set():
+                due = began + k
+                if time.time() - due > 1.0:
+                    counts["late_ticks"] += 1
+                ts = datetime.fromtimestamp(int(time.time() * 1000) / 1000, UTC).isoformat()
+                value = 45.0 if d["alerting"] else 120 + 30 * math.sin((d["n"] + k) / 50)
+                sent_at[(d["id"], ts)] = t0 = time.time()
+                try:
+                    async with session.post(
+                        f"{url}/v1/devices/{d['id']}/readings",
+                        json={"readings": [{"ts": ts, "value": round(value, 1)}]},
+                        headers=d["headers"],
+                    ) as r:
+                        await r.read()
+                        delays["upload"].append(time.time() - t0)
+                        counts["uploads" if r.status == 200 else "upload_errors"] += 1
+                except aiohttp.ClientError:
+                    counts["upload_errors"] += 1
+                k += 1
+                await asyncio.sleep(max(0.0, began + k - time.time()))
+
+        began = time.perf_counter()
+        counts["measure_from"] = time.time() + warmup
+        streams = [asyncio.create_task(device(d)) for d in fleet]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*streams, return_exceptions=True)
+        elapsed = time.perf_counter() - began
+        await asyncio.sleep(2)  # the last alerts in flight
+        for t in subs:
+            t.cancel()
+        await asyncio.gather(*subs, return_exceptions=True)
+    return {"elapsed": elapsed, "counts": counts, "delays": delays}
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running Vigil; default: start one")
+    parser.add_argument("--seconds", type=float, default=100)
+    parser.add_argument(
+        "--warmup", type=float, default=20, help="alerts of the first seconds are not measured"
+    )
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=2)
+    args = parser.parse_args()
+
+    stack = db = tmp = None
+    url = args.url
+    if url is None:
+        from cluster.settings import Settings
+        from cluster.stack import start_stack
+        from storage.embedded import EmbeddedPostgres, free_port
+
+        tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+        tmp.chmod(0o755)
+        db = EmbeddedPostgres(tmp / "pg", port=free_port())
+        db.start()
+        settings = Settings(
+            data_dir=tmp, http_port=free_port(), shard_count=args.shards, api_replicas=args.replicas
+        )
+        stack = start_stack(settings, database_url=db.url())
+        url = stack.url
+    os.nice(max(0, 15 - os.nice(0)))
+    try:
+        result = asyncio.run(run(url, args.seconds, args.devices, args.subscribers, args.warmup))
+    finally:
+        if stack is not None:
+            stack.stop()
+        if db is not None:
+            db.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    c, d = result["counts"], result["delays"]
+    print(
+        f"devices={args.devices} alerting={args.devices // 10} subscribers={c['subscribed']}"
+        f" shards={args.shards} replicas={args.replicas} seconds={result['elapsed']:.1f}"
+    )
+    print(
+        f"uploads={c['uploads']} ({c['uploads'] / result['elapsed']:.0f}/s)"
+        f" upload_errors={c['upload_errors']} late_ticks={c['late_ticks']}"
+        f" readings_on_ws={c['readings']} alerts_on_ws={c['alerts']} measured={c['measured']}"
+    )
+    print(f"upload_p50_ms: {pct(d['upload'], 50):.1f} upload_p99_ms: {pct(d['upload'], 99):.1f}")
+    print(f"receipt_to_fired_p50_ms: {pct(d['fire'], 50):.1f} p99: {pct(d['fire'], 99):.1f}")
+    print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
+    print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
+    print(f"alert_p50_ms: {pct(d['receipt'], 50):.1f}")
+    print(f"alert_p99_ms: {pct(d['receipt'], 99):.0f}")
+
+
+if __name__ == "__main__":
+    main()

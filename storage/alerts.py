@@ -1,0 +1,253 @@
+"""Alerts: settings per profile, the per-device evaluator state, and the alerts themselves.
+
+The shard writes (psycopg, inside the readings group-commit transaction: see
+:class:`AlertWrite` and :func:`write_in_transaction`); the API reads and acknowledges
+(asyncpg).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import psycopg
+
+_EPOCH = "timestamptz 'epoch' + %s * interval '1 second'"
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+async def get_settings(pool: asyncpg.Pool, profile_id: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT rules, escalation_min, version, updated_at FROM alert_settings"
+        " WHERE profile_id = $1",
+        profile_id,
+    )
+
+
+async def put_settings(
+    pool: asyncpg.Pool, profile_id: UUID, rules: dict[str, list[dict]], escalation_min: int
+) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "INSERT INTO alert_settings AS a (profile_id, rules, escalation_min)"
+        " VALUES ($1, $2::jsonb, $3) ON CONFLICT (profile_id) DO UPDATE"
+        " SET rules = EXCLUDED.rules, escalation_min = EXCLUDED.escalation_min,"
+        "     version = a.version + 1, updated_at = now()"
+        " RETURNING rules, escalation_min, version, updated_at",
+        profile_id,
+        json.dumps(rules),
+        escalation_min,
+    )
+
+
+async def profile_device_ids(pool: asyncpg.Pool, profile_id: UUID) -> list[UUID]:
+    rows = await pool.fetch("SELECT id FROM devices WHERE profile_id = $1", profile_id)
+    return [r["id"] for r in rows]
+
+
+# --- what a device actor is rebuilt from ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    id: UUID
+    rule: str
+    acknowledged: bool
+    snoozed_until_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContext:
+    """A device's alert settings and persisted state, as a (re)starting shard loads them."""
+
+    timezone: str = "UTC"
+    rules: dict[str, list[dict]] | None = None  # None: the clinical defaults
+    state: dict[str, Any] | None = None
+    open_alerts: tuple[OpenAlert, ...] = ()
+
+
+async def profile_rules(
+    conn: psycopg.AsyncConnection, profile_id: UUID
+) -> tuple[str, dict[str, list[dict]] | None]:
+    cur = await conn.execute(
+        "SELECT p.timezone, s.rules FROM profiles p"
+        " LEFT JOIN alert_settings s ON s.profile_id = p.id WHERE p.id = %s",
+        (profile_id,),
+    )
+    row = await cur.fetchone()
+    return ("UTC", None) if row is None else (row[0], row[1])
+
+
+async def load_context(
+    conn: psycopg.AsyncConnection, device_id: UUID, profile_id: UUID
+) -> AlertContext:
+    timezone, rules = await profile_rules(conn, profile_id)
+    cur = await conn.execute("SELECT state FROM device_state WHERE device_id = %s", (device_id,))
+    row = await cur.fetchone()
+    cur = await conn.execute(
+        "SELECT id, rule, state = 'acknowledged', extract(epoch FROM snoozed_until)::float8"
+        " FROM alerts WHERE device_id = %s AND state <> 'cleared'",
+        (device_id,),
+    )
+    open_alerts = tuple(OpenAlert(r[0], r[1], r[2], r[3]) for r in await cur.fetchall())
+    return AlertContext(timezone, rules, row[0] if row else None, open_alerts)
+
+
+# --- writes in the group-commit transaction --------------------------------------------
+
+
+@dataclass(slots=True)
+class AlertOp:
+    """One change to the alerts table: ``fired`` inserts, ``repeated``/``cleared`` update."""
+
+    type: str  # fired | repeated | cleared
+    alert_id: UUID
+    rule: str
+    severity: str
+    value: float | None
+    threshold: float
+    reading_ts_s: float
+    received_s: float
+    decided_s: float
+
+
+@dataclass(slots=True)
+class AlertWrite:
+    """What a batch (or a clock tick) changes besides readings, for one device."""
+
+    device_id: UUID
+    profile_id: UUID
+    state: dict[str, Any] | None = None
+    ops: list[AlertOp] = field(default_factory=list)
+    notify: str | None = None  # NOTIFY payload, delivered by PostgreSQL at commit
+
+
+NOTIFY_CHANNEL = "vigil_live"
+
+_INSERT = (
+    "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+    " reading_ts, received_at, fired_at, notified_at)"
+    f" VALUES (%s, %s, %s, %s, %s, %s, %s, {_EPOCH}, {_EPOCH}, {_EPOCH},"
+    f" ARRAY[{_EPOCH}])"
+    " ON CONFLICT (device_id, rule) WHERE state <> 'cleared' DO NOTHING"
+)
+_REPEAT = f"UPDATE alerts SET notified_at = notified_at || {_EPOCH} WHERE id = %s"
+_CLEAR = (
+    f"UPDATE alerts SET state = 'cleared', cleared_at = {_EPOCH}, clear_value = %s"
+    " WHERE id = %s AND state <> 'cleared'"
+)
+_STATE = (
+    "INSERT INTO device_state (device_id, state, updated_at)"
+    " SELECT d, s, now() FROM unnest(%s::uuid[], %s::jsonb[]) AS t(d, s)"
+    " ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
+)
+
+
+async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite]) -> None:
+    """Alert rows, device states and NOTIFYs of many devices; call inside the transaction."""
+    states: dict[UUID, str] = {}
+    notifies: list[str] = []
+    for w in writes:
+        if w.state is not None:
+            states[w.device_id] = json.dumps(w.state)  # the last state of a device wins
+        if w.notify is not None:
+            notifies.append(w.notify)
+        for op in w.ops:
+            if op.type == "fired":
+                await cur.execute(
+                    _INSERT,
+                    (
+                        op.alert_id,
+                        w.profile_id,
+                        w.device_id,
+                        op.rule,
+                        op.severity,
+                        op.value,
+                        op.threshold,
+                        op.reading_ts_s,
+                        op.received_s,
+                        op.decided_s,
+                        op.decided_s,
+                    ),
+                )
+            elif op.type == "repeated":
+                await cur.execute(_REPEAT, (op.decided_s, op.alert_id))
+            else:
+                await cur.execute(_CLEAR, (op.reading_ts_s, op.value, op.alert_id))
+    if states:
+        await cur.execute(_STATE, (list(states), list(states.values())))
+    if notifies:
+        await cur.execute(
+            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS t(p)", (NOTIFY_CHANNEL, notifies)
+        )
+
+
+# --- the API's reads and changes --------------------------------------------------------
+
+ALERT_COLUMNS = (
+    "a.id, a.profile_id, a.device_id, a.rule, a.severity, a.value, a.threshold, a.state,"
+    " a.reading_ts, a.received_at, a.fired_at, a.notified_at, a.acknowledged_at,"
+    " a.acknowledged_by, a.snoozed_until, a.cleared_at, a.clear_value, a.escalated_at"
+)
+
+
+async def list_alerts(
+    pool: asyncpg.Pool,
+    profile_ids: list[UUID],
+    since: datetime | None,
+    until: datetime | None,
+    state: str | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.profile_id = ANY($1::uuid[])"
+        " AND ($2::timestamptz IS NULL OR a.fired_at >= $2)"
+        " AND ($3::timestamptz IS NULL OR a.fired_at < $3)"
+        " AND ($4::text IS NULL OR a.state = $4)"
+        " ORDER BY a.fired_at DESC, a.id LIMIT $5",
+        profile_ids,
+        since,
+        until,
+        state,
+        limit,
+    )
+
+
+async def alert_profiles(pool: asyncpg.Pool, user_id: UUID) -> list[UUID]:
+    """Profiles whose alerts the user sees: managed, or followed with the `alerts` scope."""
+    rows = await pool.fetch(
+        "SELECT p.id FROM profiles p JOIN users u ON u.id = $1 AND u.disabled_at IS NULL"
+        " WHERE p.manager_id = $1 OR EXISTS (SELECT 1 FROM shares s WHERE s.profile_id = p.id"
+        "   AND s.follower_id = $1 AND s.state = 'active' AND 'alerts' = ANY (s.scopes))",
+        user_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def get_alert(pool: asyncpg.Pool, alert_id: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = $1", alert_id)
+
+
+async def acknowledge(pool: asyncpg.Pool, alert_id: UUID, user_id: UUID) -> asyncpg.Record:
+    """Fired -> acknowledged (acknowledging twice, or a cleared alert, changes nothing)."""
+    await pool.execute(
+        "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(),"
+        " acknowledged_by = $2 WHERE id = $1 AND state = 'fired'",
+        alert_id,
+        user_id,
+    )
+    return await get_alert(pool, alert_id)
+
+
+async def snooze(pool: asyncpg.Pool, alert_id: UUID, until: datetime) -> asyncpg.Record:
+    await pool.execute(
+        "UPDATE alerts SET snoozed_until = $2 WHERE id = $1 AND state <> 'cleared'",
+        alert_id,
+        until,
+    )
+    return await get_alert(pool, alert_id)

@@ -1,0 +1,228 @@
+"""Who gets an alert and how: notification preferences, webhooks, push tokens, delivery log."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+# --- recipients (for the notifier) ------------------------------------------------------
+
+_RECIPIENTS = """
+SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
+       np.rules, coalesce(np.channels, ARRAY['stream', 'push', 'email', 'webhook']) AS channels,
+       coalesce(np.quiet, '[]'::jsonb) AS quiet, coalesce(np.timezone, p.timezone) AS timezone,
+       coalesce(np.escalation_only, false) AS escalation_only,
+       coalesce((SELECT json_agg(json_build_object('id', w.id, 'url', w.url, 'secret', w.secret))
+                 FROM webhooks w WHERE w.user_id = u.id), '[]') AS webhooks,
+       coalesce((SELECT json_agg(json_build_object('id', t.id, 'platform', t.platform,
+                                                   'token', t.token))
+                 FROM push_tokens t WHERE t.user_id = u.id), '[]') AS push_tokens
+FROM profiles p
+JOIN users u ON u.disabled_at IS NULL AND (u.id = p.manager_id OR EXISTS (
+    SELECT 1 FROM shares s WHERE s.profile_id = p.id AND s.follower_id = u.id
+    AND s.state = 'active' AND 'alerts' = ANY (s.scopes)))
+LEFT JOIN notification_prefs np ON np.user_id = u.id AND np.profile_id = p.id
+WHERE p.id = $1
+"""
+
+
+async def recipients(pool: asyncpg.Pool, profile_id: UUID) -> list[dict]:
+    """The profile's manager and every follower with the `alerts` scope, with their
+    preferences and endpoints."""
+    rows = await pool.fetch(_RECIPIENTS, profile_id)
+    out = []
+    for r in rows:
+        d = dict(r)
+        for key in ("quiet", "webhooks", "push_tokens"):
+            if isinstance(d[key], str):
+                d[key] = json.loads(d[key])
+        out.append(d)
+    return out
+
+
+async def log_delivery(
+    pool: asyncpg.Pool,
+    alert_id: UUID,
+    event: str,
+    user_id: UUID | None,
+    channel: str,
+    target: str | None,
+    attempt: int,
+    status: str,
+    detail: str | None = None,
+) -> None:
+    await pool.execute(
+        "INSERT INTO alert_deliveries (alert_id, event, user_id, channel, target, attempt,"
+        " status, detail) SELECT $1, $2, $3, $4, $5, $6, $7, $8"
+        " WHERE EXISTS (SELECT 1 FROM alerts WHERE id = $1)",
+        alert_id,
+        event,
+        user_id,
+        channel,
+        target,
+        attempt,
+        status,
+        detail,
+    )
+
+
+async def log_stream_deliveries(pool: asyncpg.Pool, rows: list[tuple]) -> None:
+    """(alert_id, event, user_id, at) of alert events sent on live streams."""
+    await pool.executemany(
+        "INSERT INTO alert_deliveries (alert_id, event, user_id, channel, status, at)"
+        " SELECT $1, $2, $3, 'stream', 'delivered', $4"
+        " WHERE EXISTS (SELECT 1 FROM alerts WHERE id = $1)",
+        rows,
+    )
+
+
+async def deliveries(pool: asyncpg.Pool, alert_id: UUID) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT event, user_id, channel, target, attempt, status, detail, at"
+        " FROM alert_deliveries WHERE alert_id = $1 ORDER BY at, id",
+        alert_id,
+    )
+
+
+async def forget_push_token(pool: asyncpg.Pool, token_id: UUID) -> None:
+    await pool.execute("DELETE FROM push_tokens WHERE id = $1", token_id)
+
+
+_ALERT_FIELDS = (
+    "a.id, a.profile_id, a.device_id, a.rule, a.severity, a.value, a.threshold,"
+    " extract(epoch FROM a.reading_ts)::float8 AS ts,"
+    " extract(epoch FROM a.received_at)::float8 AS rx,"
+    " extract(epoch FROM a.fired_at)::float8 AS at"
+)
+
+
+async def due_escalations(pool: asyncpg.Pool, now: datetime) -> list[asyncpg.Record]:
+    """Urgent alerts nobody acknowledged within the profile's escalation time: marked
+    escalated (once) and returned."""
+    return await pool.fetch(
+        "UPDATE alerts a SET escalated_at = now() FROM profiles p"
+        " LEFT JOIN alert_settings s ON s.profile_id = p.id"
+        " WHERE p.id = a.profile_id AND a.severity = 'urgent' AND a.state = 'fired'"
+        " AND a.escalated_at IS NULL"
+        " AND a.fired_at <= $1::timestamptz - make_interval(mins => coalesce(s.escalation_min, 15))"
+        f" RETURNING {_ALERT_FIELDS}",
+        now,
+    )
+
+
+async def undelivered(
+    pool: asyncpg.Pool, before: datetime, window_s: float = 600
+) -> list[asyncpg.Record]:
+    """Open alerts fired recently (before ``before``) that no channel has tried to deliver:
+    what a (re)starting notifier missed while nobody listened."""
+    return await pool.fetch(
+        f"SELECT {_ALERT_FIELDS} FROM alerts a WHERE a.state <> 'cleared'"
+        " AND a.fired_at < $1 AND a.fired_at > $1 - make_interval(secs => $2)"
+        " AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id"
+        "   AND d.channel <> 'stream')",
+        before,
+        window_s,
+    )
+
+
+# --- the API's side: preferences and endpoints -------------------------------------------
+
+
+async def get_prefs(pool: asyncpg.Pool, user_id: UUID, profile_id: UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT rules, channels, quiet, timezone, escalation_only, updated_at"
+        " FROM notification_prefs WHERE user_id = $1 AND profile_id = $2",
+        user_id,
+        profile_id,
+    )
+
+
+async def put_prefs(
+    pool: asyncpg.Pool,
+    user_id: UUID,
+    profile_id: UUID,
+    rules: list[str] | None,
+    channels: list[str],
+    quiet: list[dict],
+    timezone: str,
+    escalation_only: bool,
+) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "INSERT INTO notification_prefs AS n (user_id, profile_id, rules, channels, quiet,"
+        " timezone, escalation_only) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+        " ON CONFLICT (user_id, profile_id) DO UPDATE SET rules = EXCLUDED.rules,"
+        " channels = EXCLUDED.channels, quiet = EXCLUDED.quiet, timezone = EXCLUDED.timezone,"
+        " escalation_only = EXCLUDED.escalation_only, updated_at = now()"
+        " RETURNING rules, channels, quiet, timezone, escalation_only, updated_at",
+        user_id,
+        profile_id,
+        rules,
+        channels,
+        json.dumps(quiet),
+        timezone,
+        escalation_only,
+    )
+
+
+async def add_webhook(pool: asyncpg.Pool, user_id: UUID, url: str) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "INSERT INTO webhooks (user_id, url, secret) VALUES ($1, $2, $3)"
+        " RETURNING id, url, secret, created_at",
+        user_id,
+        url,
+        "whsec_" + secrets.token_urlsafe(32),
+    )
+
+
+async def list_webhooks(pool: asyncpg.Pool, user_id: UUID) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, url, created_at FROM webhooks WHERE user_id = $1 ORDER BY created_at",
+        user_id,
+    )
+
+
+async def delete_webhook(
+    pool: asyncpg.Pool, user_id: UUID, webhook_id: UUID
+) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "DELETE FROM webhooks WHERE id = $1 AND user_id = $2 RETURNING id, url, created_at",
+        webhook_id,
+        user_id,
+    )
+
+
+async def add_push_token(
+    pool: asyncpg.Pool, user_id: UUID, platform: str, token: str
+) -> asyncpg.Record:
+    """Registering a token again moves it to the caller (a phone changed hands)."""
+    return await pool.fetchrow(
+        "INSERT INTO push_tokens (user_id, platform, token) VALUES ($1, $2, $3)"
+        " ON CONFLICT (platform, token) DO UPDATE SET user_id = EXCLUDED.user_id,"
+        " created_at = now() RETURNING id, platform, token, created_at",
+        user_id,
+        platform,
+        token,
+    )
+
+
+async def list_push_tokens(pool: asyncpg.Pool, user_id: UUID) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, platform, token, created_at FROM push_tokens WHERE user_id = $1"
+        " ORDER BY created_at",
+        user_id,
+    )
+
+
+async def delete_push_token(
+    pool: asyncpg.Pool, user_id: UUID, token_id: UUID
+) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "DELETE FROM push_tokens WHERE id = $1 AND user_id = $2"
+        " RETURNING id, platform, token, created_at",
+        token_id,
+        user_id,
+    )

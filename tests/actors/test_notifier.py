@@ -1,0 +1,262 @@
+"""AlertNotifier as plain Python against a real PostgreSQL and real local HTTP/SMTP servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec as ec_key
+from cryptography.hazmat.primitives.asymmetric import rsa as rsa_key
+
+from actors.notifier import (
+    AlertNotifier,
+    FcmClient,
+    NotifierConfig,
+    sign,
+    verify_signature,
+    wants,
+)
+from storage.embedded import free_port
+from tests.e2e.test_delivery import Receiver
+
+
+@pytest.fixture
+def alert(db: psycopg.Connection) -> dict:
+    """An owner with a webhook, a profile, a device and an urgent alert, straight in the DB."""
+    user = db.execute(
+        "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'n') RETURNING id",
+        (f"n-{uuid.uuid4().hex}@example.com",),
+    ).fetchone()[0]
+    profile = db.execute(
+        "INSERT INTO profiles (manager_id, kind, name) VALUES (%s, 'self', 'n') RETURNING id",
+        (user,),
+    ).fetchone()[0]
+    device = db.execute(
+        "INSERT INTO devices (profile_id, kind, serial, interval_s) VALUES (%s, 'glucose', %s, 300)"
+        " RETURNING id",
+        (profile, uuid.uuid4().hex[:8]),
+    ).fetchone()[0]
+    alert_id = uuid.uuid4()
+    now = time.time()
+    db.execute(
+        "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+        " reading_ts, received_at, fired_at) VALUES (%s, %s, %s, 'urgent_low', 'urgent', 50, 55,"
+        " now(), now(), now())",
+        (alert_id, profile, device),
+    )
+    a = {
+        "id": str(alert_id),
+        "rule": "urgent_low",
+        "type": "fired",
+        "sev": "urgent",
+        "value": 50.0,
+        "thr": 55.0,
+        "ts": now,
+        "rx": now,
+        "at": now,
+    }
+    return {"user": user, "profile": str(profile), "device": str(device), "a": a}
+
+
+async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
+    database_url: str, db: psycopg.Connection, alert: dict
+) -> None:
+    receiver = Receiver(fail_first=3)
+    notifier = None
+    try:
+        db.execute(
+            "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, 'shh')",
+            (alert["user"], receiver.url),
+        )
+        notifier = AlertNotifier(
+            NotifierConfig(
+                database_url, retry_initial_s=0.05, escalation_check_s=3600, catch_up_s=0
+            )
+        )
+        await notifier.start()
+        assert await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired") == 1
+        assert await notifier.drain(30) == 0
+        (headers, body, code) = receiver.requests[-1]
+        assert code == 200 and len(receiver.requests) == 4
+        assert verify_signature("shh", headers["X-Vigil-Signature"], body)
+        assert json.loads(body)["alert"]["id"] == alert["a"]["id"]
+        log = db.execute(
+            "SELECT attempt, status FROM alert_deliveries WHERE alert_id = %s ORDER BY id",
+            (alert["a"]["id"],),
+        ).fetchall()
+        assert log == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "delivered")]
+    finally:
+        if notifier is not None:
+            await notifier.stop()
+        receiver.close()
+
+
+def test_signatures_fail_for_another_body_or_an_old_timestamp() -> None:
+    body = b'{"x":1}'
+    header = sign("k", int(time.time()), body)
+    assert verify_signature("k", header, body)
+    assert not verify_signature("k", header, b'{"x":2}')
+    assert not verify_signature("k", sign("k", int(time.time()) - 3600, body), body)
+
+
+def test_preferences_filter_all_but_urgent() -> None:
+    person = {
+        "escalation_only": False,
+        "rules": ["low"],
+        "quiet": [{"start_min": 0, "end_min": 1440}],
+        "timezone": "UTC",
+    }
+    high = {"rule": "high", "sev": "warning"}
+    low = {"rule": "low", "sev": "warning"}
+    urgent = {"rule": "urgent_low", "sev": "urgent"}
+    now = time.time()
+    assert not wants(person, high, "fired", now)  # not among the chosen rules
+    assert not wants(person, low, "fired", now)  # chosen, but quiet hours
+    assert wants(person, urgent, "fired", now)  # urgent always passes
+    assert not wants({**person, "escalation_only": True}, urgent, "fired", now)
+    assert wants({**person, "escalation_only": True}, urgent, "escalated", now)
+
+
+class PushServer:
+    """A local server speaking the APNs provider API and FCM HTTP v1 (with its OAuth token
+    endpoint): it checks the credentials and answers as Apple and Google do, including their
+    errors for tokens that are no longer valid."""
+
+    def __init__(self, apns_public, fcm_public) -> None:
+        self.requests: list[tuple[str, dict, dict]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def reply(self, code: int, body: dict | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/token":
+                    form = dict(urllib.parse.parse_qsl(raw.decode()))
+                    claims = jwt.decode(
+                        form["assertion"],
+                        fcm_public,
+                        algorithms=["RS256"],
+                        audience=f"http://127.0.0.1:{server.port}/token",
+                    )
+                    assert claims["scope"] == FcmClient.SCOPE
+                    return self.reply(200, {"access_token": "ya29.local", "expires_in": 3600})
+                body = json.loads(raw)
+                server.requests.append((self.path, dict(self.headers), body))
+                if self.path.startswith("/3/device/"):
+                    token = self.headers["authorization"].removeprefix("bearer ")
+                    try:
+                        jwt.decode(token, apns_public, algorithms=["ES256"])
+                    except jwt.InvalidTokenError:
+                        return self.reply(403, {"reason": "InvalidProviderToken"})
+                    if self.path.endswith("/gone-device"):
+                        return self.reply(410, {"reason": "Unregistered", "timestamp": 0})
+                    return self.reply(200)
+                if self.headers["Authorization"] != "Bearer ya29.local":
+                    return self.reply(401, {"error": {"status": "UNAUTHENTICATED"}})
+                if body["message"]["token"] == "gone-device":
+                    return self.reply(
+                        404,
+                        {
+                            "error": {
+                                "code": 404,
+                                "status": "NOT_FOUND",
+                                "details": [{"errorCode": "UNREGISTERED"}],
+                            }
+                        },
+                    )
+                return self.reply(200, {"name": "projects/p/messages/1"})
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
+    database_url: str, db: psycopg.Connection, alert: dict
+) -> None:
+    ec = ec_key.generate_private_key(ec_key.SECP256R1())
+    rsa = rsa_key.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    server = PushServer(ec.public_key(), rsa.public_key())
+    notifier = None
+    try:
+        for platform, token in (
+            ("apns", "good-device"),
+            ("apns", "gone-device"),
+            ("fcm", "good-device"),
+            ("fcm", "gone-device"),
+        ):
+            db.execute(
+                "INSERT INTO push_tokens (user_id, platform, token) VALUES (%s, %s, %s)",
+                (alert["user"], platform, token),
+            )
+        config = NotifierConfig(
+            database_url,
+            retry_initial_s=0.05,
+            escalation_check_s=3600,
+            catch_up_s=0,
+            apns_url=server.url,
+            apns_key_pem=ec.private_bytes(*pem, serialization.NoEncryption()).decode(),
+            apns_key_id="KEY123",
+            apns_team_id="TEAM123",
+            apns_topic="org.vigil.app",
+            fcm_url=server.url,
+            fcm_project_id="vigil-test",
+            fcm_client_email="push@vigil-test.iam.gserviceaccount.com",
+            fcm_private_key_pem=rsa.private_bytes(*pem, serialization.NoEncryption()).decode(),
+            fcm_token_url=f"{server.url}/token",
+        )
+        notifier = AlertNotifier(config)
+        await notifier.start()
+        assert await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired") == 4
+        assert await notifier.drain(30) == 0
+        apns = [r for r in server.requests if r[0].startswith("/3/device/")]
+        fcm = [r for r in server.requests if r[0].startswith("/v1/projects/vigil-test/")]
+        assert len(apns) == 2 and len(fcm) == 2
+        _, headers, body = next(r for r in apns if r[0].endswith("good-device"))
+        assert headers["apns-topic"] == "org.vigil.app" and headers["apns-priority"] == "10"
+        assert headers["apns-push-type"] == "alert"
+        assert body["aps"]["interruption-level"] == "critical"
+        assert body["alert_id"] == alert["a"]["id"]
+        _, _, fbody = next(r for r in fcm if r[2]["message"]["token"] == "good-device")
+        assert fbody["message"]["android"]["priority"] == "HIGH"
+        assert fbody["message"]["data"]["alert_id"] == alert["a"]["id"]
+        log = db.execute(
+            "SELECT channel, status FROM alert_deliveries WHERE alert_id = %s ORDER BY channel,"
+            " status",
+            (alert["a"]["id"],),
+        ).fetchall()
+        assert log == [
+            ("apns", "delivered"),
+            ("apns", "failed"),
+            ("fcm", "delivered"),
+            ("fcm", "failed"),
+        ]
+        left = db.execute(
+            "SELECT platform, token FROM push_tokens WHERE user_id = %s ORDER BY platform",
+            (alert["user"],),
+        ).fetchall()
+        assert left == [("apns", "good-device"), ("fcm", "good-device")]
+    finally:
+        if notifier is not None:
+            await notifier.stop()
+        server.server.shutdown()

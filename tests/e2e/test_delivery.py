@@ -1,0 +1,282 @@
+"""Alert delivery off the ingest path: webhooks (signed, retried, logged), email, escalation."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import ray
+
+from actors.notifier import NOTIFIER_NAME, verify_signature
+from storage.embedded import free_port
+from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, put_settings, self_profile, share
+from tests.helpers import Account, minutes_ago
+
+
+class Receiver:
+    """A local webhook receiver: answers 500 to the first ``fail_first`` POSTs (or hangs
+    ``hang_s`` on each), then 200; keeps every request."""
+
+    def __init__(self, fail_first: int = 0, hang_s: float = 0.0) -> None:
+        self.fail_first, self.hang_s = fail_first, hang_s
+        self.requests: list[tuple[dict, bytes, int]] = []
+        self.cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.hang_s:
+                    time.sleep(receiver.hang_s)  # a receiver that never answers in time
+                with receiver.cond:
+                    code = 500 if len(receiver.requests) < receiver.fail_first else 200
+                    receiver.requests.append((dict(self.headers), body, code))
+                    receiver.cond.notify_all()
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[dict]:
+        with self.cond:
+            return [json.loads(b) | {"_headers": h} for h, b, code in self.requests if code == 200]
+
+    def wait(self, pred, timeout_s: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            while not pred(got := self.delivered_locked()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return got
+                self.cond.wait(left)
+            return got
+
+    def delivered_locked(self) -> list[dict]:
+        return [json.loads(b) | {"_headers": h} for h, b, code in self.requests if code == 200]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    made: list[Receiver] = []
+    yield made
+    for r in made:
+        r.close()
+
+
+def webhook(account: Account, receiver: Receiver) -> str:
+    r = account.client.post("/v1/webhooks", json={"url": receiver.url}, headers=account.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["secret"]
+
+
+def rules_of(payloads: list[dict]) -> list[tuple[str, str]]:
+    return [(p["alert"]["rule"], p["event"]) for p in payloads]
+
+
+def urgent_low(got: list[dict]) -> bool:
+    return ("urgent_low", "alert.fired") in rules_of(got)
+
+
+def deliveries(account: Account, alert_id: str, pred, timeout_s: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = account.client.get(f"/v1/alerts/{alert_id}", headers=account.headers)
+        got = r.json()["deliveries"]
+        if pred(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def test_urgent_low_reaches_owner_and_alerts_follower_by_webhook_and_email_only(
+    account: Account, db, smtp, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    watcher = share(db, account, pid, ["alerts"])
+    reader = share(db, account, pid, ["readings"])
+    receivers += [Receiver(), Receiver(), Receiver()]
+    mine, theirs, readers = receivers
+    secrets = [webhook(account, mine), webhook(watcher, theirs), webhook(reader, readers)]
+    one_by_one(account, device["id"], minutes_ago(12), 30, FALL)
+
+    got_mine = mine.wait(urgent_low)
+    got_theirs = theirs.wait(urgent_low)
+    for got, secret in ((got_mine, secrets[0]), (got_theirs, secrets[1])):
+        fired = [rule for rule, event in rules_of(got) if event == "alert.fired"]
+        assert fired.index("urgent_low_soon") < fired.index("urgent_low"), fired
+        for payload, (headers, body, _code) in zip(
+            got,
+            [x for x in (mine if secret == secrets[0] else theirs).requests if x[2] == 200],
+            strict=True,
+        ):
+            assert payload["alert"]["profile_id"] == pid
+            assert verify_signature(secret, headers["X-Vigil-Signature"], body)
+            assert not verify_signature("wrong secret", headers["X-Vigil-Signature"], body)
+
+    for person in (account, watcher):
+        smtp.inbox.wait_for(person.email, count=3)  # urgent low soon, low, urgent low
+        subjects = [m["Subject"] for m in smtp.inbox.to(person.email)]
+        assert "Vigil: URGENT: urgent low soon" in subjects, subjects
+        assert "Vigil: URGENT: urgent low" in subjects, subjects
+
+    (alert,) = [a for a in alerts_of(account, pid) if a["rule"] == "urgent_low"]
+    log = deliveries(
+        account,
+        alert["id"],
+        lambda d: sum(x["status"] == "delivered" and x["channel"] == "webhook" for x in d) >= 2,
+    )
+    webhooks = [x for x in log if x["channel"] == "webhook"]
+    assert sorted(x["user_id"] for x in webhooks if x["status"] == "delivered") == sorted(
+        [alert_owner_id(db, account), alert_owner_id(db, watcher)]
+    )
+    assert readers.delivered() == [] and smtp.inbox.to(reader.email) == []
+    assert {x["channel"] for x in log} >= {"webhook", "email"}
+
+
+def alert_owner_id(db, account: Account) -> str:
+    return str(
+        db.execute(
+            "SELECT id FROM users WHERE lower(email) = lower(%s)", (account.email,)
+        ).fetchone()[0]
+    )
+
+
+def test_a_receiver_failing_three_times_gets_the_alert_exactly_once(
+    account: Account, db, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    put_settings(account, pid, {"glucose": [{"kind": "high", "threshold": 180}]})
+    receivers.append(Receiver(fail_first=3))
+    (hook,) = receivers
+    secret = webhook(account, hook)
+    one_by_one(account, device["id"], minutes_ago(5), 60, [200])
+    got = hook.wait(lambda g: len(g) >= 1)
+    assert rules_of(got) == [("high", "alert.fired")]
+    assert verify_signature(secret, got[0]["_headers"]["X-Vigil-Signature"], hook.requests[-1][1])
+    (alert,) = alerts_of(account, pid)
+    log = deliveries(account, alert["id"], lambda d: any(x["status"] == "delivered" for x in d))
+    webhooks = [(x["attempt"], x["status"]) for x in log if x["channel"] == "webhook"]
+    assert webhooks == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "delivered")]
+    assert len(hook.requests) == 4 and len(hook.delivered()) == 1
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_ingest(
+    account: Account, stack, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    put_settings(account, pid, {"glucose": [{"kind": "high", "threshold": 180, "realert_min": 1}]})
+    receivers.append(Receiver(hang_s=8))
+    webhook(account, receivers[0])
+    start = minutes_ago(8)
+    for i in range(6):  # each reading repeats the high alert: a delivery per reading
+        ts = (start + timedelta(minutes=i)).isoformat()
+        assert account.upload(device["id"], [{"ts": ts, "value": 220}]).status_code == 200
+    (alert,) = alerts_of(account, pid)
+    # Every upload was answered while the receiver still held the first delivery.
+    assert len(alert["notified_at"]) >= 5
+    assert not any(
+        x["status"] == "delivered" and x["channel"] == "webhook"
+        for x in account.client.get(f"/v1/alerts/{alert['id']}", headers=account.headers).json()[
+            "deliveries"
+        ]
+    )
+    notifier = ray.get_actor(NOTIFIER_NAME, namespace=stack.settings.namespace)
+    assert ray.get(notifier.status.remote())["in_flight"] >= 1
+
+
+def test_quiet_hours_of_a_follower_hold_back_high_but_not_urgent_low(
+    account: Account, db, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    put_settings(account, pid, {"glucose": [{"kind": "high", "threshold": 180}]})
+    night_owl = share(db, account, pid, ["alerts"])
+    r = night_owl.client.put(
+        f"/v1/profiles/{pid}/notification-preferences",
+        json={"quiet": [{"start": "00:00", "end": "24:00"}], "channels": ["webhook"]},
+        headers=night_owl.headers,
+    )
+    assert r.status_code == 200, r.text
+    receivers += [Receiver(), Receiver()]
+    owners, owls = receivers
+    webhook(account, owners)
+    webhook(night_owl, owls)
+    one_by_one(account, device["id"], minutes_ago(10), 60, [220, 220])
+    owners.wait(lambda g: ("high", "alert.fired") in rules_of(g))
+    one_by_one(account, device["id"], minutes_ago(7), 60, [45, 44])
+    got = owls.wait(urgent_low)
+    assert ("urgent_low", "alert.fired") in rules_of(got)
+    assert ("high", "alert.fired") not in rules_of(got)
+    assert ("high", "alert.fired") in rules_of(owners.delivered())
+
+
+def test_unacknowledged_urgent_low_is_escalated_to_escalation_only_followers(
+    account: Account, db, stack, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    backup = share(db, account, pid, ["alerts"])
+    r = backup.client.put(
+        f"/v1/profiles/{pid}/notification-preferences",
+        json={"escalation_only": True, "channels": ["webhook"]},
+        headers=backup.headers,
+    )
+    assert r.status_code == 200 and r.json()["escalation_only"] is True
+    receivers += [Receiver(), Receiver()]
+    owners, backups = receivers
+    webhook(account, owners)
+    webhook(backup, backups)
+    one_by_one(account, device["id"], minutes_ago(8), 60, [45, 44])
+    owners.wait(urgent_low)
+    assert backups.delivered() == []
+    (alert,) = [a for a in alerts_of(account, pid) if a["rule"] == "urgent_low"]
+
+    notifier = ray.get_actor(NOTIFIER_NAME, namespace=stack.settings.namespace)
+    assert ray.get(notifier.escalate_due.remote(time.time() + 60)) == 0  # not due yet
+    assert ray.get(notifier.escalate_due.remote(time.time() + 16 * 60)) >= 1
+    got = backups.wait(lambda g: len(g) >= 1)
+    assert rules_of(got) == [("urgent_low", "alert.escalated")]
+    owners.wait(lambda g: ("urgent_low", "alert.escalated") in rules_of(g))
+    after = account.client.get(f"/v1/alerts/{alert['id']}", headers=account.headers).json()
+    assert after["escalated_at"] is not None
+    assert ray.get(notifier.escalate_due.remote(time.time() + 16 * 60)) == 0  # only once
+
+
+def test_preferences_and_endpoints_are_per_person(account: Account, db) -> None:
+    pid = self_profile(account)
+    reader = share(db, account, pid, ["readings"])
+    url = f"/v1/profiles/{pid}/notification-preferences"
+    assert account.client.get(url, headers=account.headers).json()["channels"] == [
+        "stream",
+        "push",
+        "email",
+        "webhook",
+    ]
+    assert reader.client.get(url, headers=reader.headers).status_code == 403
+    bad = account.client.put(url, json={"channels": ["pigeon"]}, headers=account.headers)
+    assert bad.status_code == 422
+    t = account.client.post(
+        "/v1/push-tokens", json={"platform": "fcm", "token": "tok-123456"}, headers=account.headers
+    )
+    assert t.status_code == 201
+    mine = account.client.get("/v1/push-tokens", headers=account.headers).json()
+    assert [x["token"] for x in mine] == ["tok-123456"]
+    gone = account.client.delete(f"/v1/push-tokens/{t.json()['id']}", headers=reader.headers)
+    assert gone.status_code == 404
