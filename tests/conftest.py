@@ -5,6 +5,7 @@ Tests that need none of them (algorithms, simulators) start none of them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -14,10 +15,17 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from hypothesis import settings
 
 from storage.embedded import EmbeddedPostgres, free_port
 from tests.helpers import Account, sign_up
 from tests.mail import SmtpServer
+
+# Property tests: no per-example deadline (the machine is shared with Ray and PostgreSQL);
+# in CI (CI=true) the examples are derandomised so a run is reproducible.
+settings.register_profile("vigil", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "vigil")
 
 
 @pytest.fixture(scope="session")

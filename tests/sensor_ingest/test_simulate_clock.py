@@ -62,8 +62,10 @@ def test_real_time_for_is_the_earliest_moment_a_reading_is_due(
     clock = SimulatedClock(REAL_START, REAL_START - lag, speed)
     target = clock.sim_start + ahead
     wake = clock.real_time_for(target)
-    assert clock.now(wake) >= target - 1e-4  # float rounding at epoch scale
-    assert clock.now(wake - 1e-3) < target + 1e-6
+    # Float rounding at epoch scale: one ulp of real time is `speed` ulps of simulated time.
+    tolerance = 4 * math.ulp(wake) * speed + 1e-6
+    assert clock.now(wake) >= target - tolerance
+    assert clock.now(wake - 1e-3) < target + tolerance
 
 
 def test_reading_grid_half_open_and_aligned() -> None:
