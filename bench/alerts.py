@@ -19,14 +19,13 @@ import asyncio
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 import numpy as np
+
+from bench.stack import vigil_url
 
 PER_ACCOUNT = 100
 
@@ -214,32 +213,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
 
-    stack = db = tmp = None
-    url = args.url
-    if url is None:
-        from cluster.settings import Settings
-        from cluster.stack import start_stack
-        from storage.embedded import EmbeddedPostgres, free_port
-
-        tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-        tmp.chmod(0o755)
-        db = EmbeddedPostgres(tmp / "pg", port=free_port())
-        db.start()
-        settings = Settings(
-            data_dir=tmp, http_port=free_port(), shard_count=args.shards, api_replicas=args.replicas
-        )
-        stack = start_stack(settings, database_url=db.url())
-        url = stack.url
-    os.nice(max(0, 15 - os.nice(0)))
-    try:
+    with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
+        os.nice(max(0, 15 - os.nice(0)))
         result = asyncio.run(run(url, args.seconds, args.devices, args.subscribers, args.warmup))
-    finally:
-        if stack is not None:
-            stack.stop()
-        if db is not None:
-            db.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     c, d = result["counts"], result["delays"]
     print(
         f"devices={args.devices} alerting={args.devices // 10} subscribers={c['subscribed']}"

@@ -11,15 +11,14 @@ Starts the stack on a throwaway PostgreSQL unless ``--url`` names a running Vigi
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
+
+from bench.stack import vigil_url
 
 
 def _account(c: httpx.Client) -> dict[str, str]:
@@ -81,28 +80,8 @@ def main() -> None:
     parser.add_argument("--url", help="a running Vigil; default: start one")
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    stack = db = tmp = None
-    url = args.url
-    if url is None:
-        from cluster.settings import Settings
-        from cluster.stack import start_stack
-        from storage.embedded import EmbeddedPostgres, free_port
-
-        tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-        tmp.chmod(0o755)
-        db = EmbeddedPostgres(tmp / "pg", port=free_port())
-        db.start()
-        stack = start_stack(Settings(data_dir=tmp, http_port=free_port()), database_url=db.url())
-        url = stack.url
-    try:
+    with vigil_url(args.url) as url:
         result = run(url, args.requests)
-    finally:
-        if stack is not None:
-            stack.stop()
-        if db is not None:
-            db.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(f"requests={args.requests} sequential, one reading per upload")
     for name, (p50, p99) in result.items():
         print(f"{name}_p50_ms: {p50:.2f}")

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import numpy as np
+
+from bench.stack import vigil_url
 
 BATCH = 100
 STEP_S = 300  # one glucose reading every 5 minutes
@@ -116,33 +115,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
 
-    stack = db = tmp = None
-    url = args.url
-    if url is None:
-        from cluster.settings import Settings
-        from cluster.stack import start_stack
-        from storage.embedded import EmbeddedPostgres, free_port
-
-        tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-        tmp.chmod(0o755)
-        db = EmbeddedPostgres(tmp / "pg", port=free_port())
-        db.start()
-        settings = Settings(
-            data_dir=tmp, http_port=free_port(), shard_count=args.shards, api_replicas=args.replicas
-        )
-        stack = start_stack(settings, database_url=db.url())
-        url = stack.url
     # Ray runs its workers at nice 15; the load generator gets no more than its fair share.
-    os.nice(max(0, 15 - os.nice(0)))
-    try:
+    with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
+        os.nice(max(0, 15 - os.nice(0)))
         result = asyncio.run(run(url, args.seconds, args.devices, args.concurrency))
-    finally:
-        if stack is not None:
-            stack.stop()
-        if db is not None:
-            db.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"devices={args.devices} batch={BATCH} concurrency={args.concurrency} "
         f"shards={args.shards} replicas={args.replicas}"
