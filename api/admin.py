@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.audit import AuditPage, Before, End, Limit, Start, check_window, page
+from api.audit import AuditPage, Before, End, Limit, Start, page
 from api.deps import CallerId, Pool, Router, User
 from api.devices import DeviceOut
-from api.errors import error, responses
+from api.errors import check_window, error, responses
 from storage import admin, audit
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

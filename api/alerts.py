@@ -27,7 +27,7 @@ from actors.notifier import NotifierConfig
 from actors.router import start_notifier
 from algorithms.rules import RuleKind
 from api.deps import CallerId, Pool, Router, refuse
-from api.errors import error, responses
+from api.errors import check_window, error, responses
 from storage import access, alerts, notifications
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
     """Alerts of the profiles the caller manages or follows with the `alerts` scope."""
-    if since is not None and until is not None and until <= since:
-        raise error(422, "until must be after since")
+    check_window(since, until, ("since", "until"))
     if profile_id is not None:
         grant = await access.profile_grant(pool, user_id, profile_id)
         if grant is None or not grant.allows("alerts"):

@@ -15,7 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import Caller, Pool
-from api.errors import error, responses
+from api.errors import check_window, responses
 from storage import audit
 
 router = APIRouter(prefix="/v1/me", tags=["audit"])
@@ -84,11 +84,6 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 def page(rows, limit: int) -> AuditPage:
     items = [AuditEntry(**dict(r)) for r in rows]
     return AuditPage(items=items, next_before=items[-1].id if len(items) == limit else None)
-
-
-def check_window(start: datetime | None, end: datetime | None) -> None:
-    if start is not None and end is not None and end <= start:
-        raise error(422, "end must be after start")
 
 
 @router.get(

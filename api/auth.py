@@ -15,7 +15,7 @@ from api.errors import ErrorBody, error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.password_policy import check_password
 from api.passwords import hash_password, verify_password
-from api.tokens import hash_refresh_token, new_refresh_token
+from api.tokens import hash_secret, new_secret
 from storage import accounts
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -134,7 +134,7 @@ async def token(
     else:
         if not refresh_token:
             raise error(422, "refresh_token is required for grant_type=refresh_token")
-        row = await accounts.use_refresh_token(pool, hash_refresh_token(refresh_token))
+        row = await accounts.use_refresh_token(pool, hash_secret(refresh_token))
         if row is None or row["revoked"] or row["expires_at"] < datetime.now(UTC):
             raise error(401, "invalid refresh token", {"WWW-Authenticate": "Bearer"})
         if row["reused"]:
@@ -146,7 +146,7 @@ async def token(
             raise error(401, "account disabled", {"WWW-Authenticate": "Bearer"})
         user_id, family_id = row["user_id"], row["family_id"]
     access, ttl = keys.issue(user_id)
-    new_token, new_hash = new_refresh_token()
+    new_token, new_hash = new_secret()
     expires = datetime.now(UTC) + timedelta(seconds=config.refresh_token_ttl_s)
     await accounts.store_refresh_token(pool, user_id, family_id, new_hash, expires)
     return TokenResponse(access_token=access, expires_in=ttl, refresh_token=new_token)

@@ -13,7 +13,7 @@ from algorithms.sensors import SensorKind, spec_for
 from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import error, responses
-from api.tokens import new_upload_token
+from api.tokens import UPLOAD_TOKEN_PREFIX, new_secret
 from storage import access, devices, profiles, upload_tokens
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
@@ -52,6 +52,12 @@ class DeviceCreated(DeviceOut):
         " `POST /v1/devices/{id}/upload-token`.",
         examples=["vdt_3q2l0YQ2m7rJ0bW0y4mJ2kq3V9fJc2mW8xRt1bZ0aLg"],
     )
+
+
+async def issue_upload_token(pool, device_id: uuid.UUID) -> tuple[str, datetime]:
+    """A new upload token for the device (the old one stops working); shown only now."""
+    token, digest = new_secret(UPLOAD_TOKEN_PREFIX)
+    return token, await upload_tokens.replace_token(pool, device_id, digest)
 
 
 def device_with(scope: str):
@@ -101,8 +107,7 @@ async def create_device(body: DeviceCreate, caller: Caller, pool: Pool) -> Devic
         )
     except devices.DuplicateSerial:
         raise error(409, f"a device with serial {body.serial!r} is registered already") from None
-    token, digest = new_upload_token()
-    await upload_tokens.replace_token(pool, row["id"], digest)
+    token, _ = await issue_upload_token(pool, row["id"])
     return DeviceCreated(**dict(row), upload_token=token)
 
 

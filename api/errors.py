@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -19,6 +20,14 @@ class ErrorItem(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str | list[ErrorItem] = Field(examples=["device not found"])
+
+
+def check_window(
+    start: datetime | None, end: datetime | None, names: tuple[str, str] = ("start", "end")
+) -> None:
+    """422 when a time window's end is not after its start."""
+    if start is not None and end is not None and end <= start:
+        raise error(422, f"{names[1]} must be after {names[0]}")
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import CallerId, Pool
-from api.errors import error, responses
+from api.errors import check_window, error, responses
 from api.profiles import ProfileAccess, profile_with
 from storage import events
 
@@ -265,8 +265,7 @@ async def list_events(
     kind: Annotated[list[EventKind] | None, Query(description="Only these kinds")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[EventOut]:
-    if start is not None and end is not None and end <= start:
-        raise error(422, "end must be after start")
+    check_window(start, end)
     rows = await events.list_events(pool, found.profile_id, start, end, kind, limit)
     return [event_out(r) for r in rows]
 

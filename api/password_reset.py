@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, status
@@ -15,6 +13,7 @@ from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
 from api.passwords import hash_password
+from api.tokens import hash_secret, new_secret
 from storage import accounts, password_resets
 
 router = APIRouter(prefix="/v1/auth/password-reset", tags=["auth"])
@@ -49,10 +48,6 @@ class PasswordChanged(BaseModel):
     detail: str = Field(examples=["password changed; all sessions are signed out"])
 
 
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -71,8 +66,8 @@ async def request_reset(
     enumeration). The email carries a one-time token for `POST /v1/auth/password-reset/confirm`."""
     user = await accounts.user_by_email(pool, body.email)
     if user is not None and user["disabled_at"] is None:
-        token = secrets.token_urlsafe(32)
-        await password_resets.create(pool, user["id"], _hash(token), config.password_reset_ttl_s)
+        token, digest = new_secret()
+        await password_resets.create(pool, user["id"], digest, config.password_reset_ttl_s)
         background.add_task(
             send_quietly,
             mailer,
@@ -98,7 +93,7 @@ async def confirm_reset(body: ResetConfirm, pool: Pool) -> PasswordChanged:
     revoked). The token works once and expires after an hour; an unknown, used or expired
     token is a 422 naming `token`."""
     user = await password_resets.redeem(
-        pool, _hash(body.token), await hash_password(body.new_password)
+        pool, hash_secret(body.token), await hash_password(body.new_password)
     )
     if user is None:
         raise error(422, "token: unknown, used or expired reset token")

@@ -15,7 +15,7 @@ from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.deps import Config, Pool, Router
 from api.devices import ReadableDevice
-from api.errors import ErrorItem, error, responses
+from api.errors import ErrorItem, check_window, error, responses
 from api.upload_tokens import UploadableDevice
 from storage import readings
 
@@ -135,8 +135,7 @@ async def get_readings(
     end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[ReadingOut]:
-    if start is not None and end is not None and end <= start:
-        raise error(422, "end must be after start")
+    check_window(start, end)
     rows = await readings.list_readings(pool, device.id, start, end, limit)
     return [
         ReadingOut(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
@@ -28,6 +27,7 @@ from api.stats import (
     temperature_section,
     window_end,
 )
+from api.tokens import hash_secret, new_secret
 from storage import events, profiles, report_links
 
 router = APIRouter(tags=["reports"])
@@ -330,13 +330,13 @@ async def create_link(
     """Anyone with the URL can read this report (no login) until it expires or is revoked;
     every access is recorded. The window is fixed now: the last `days` days before this
     moment."""
-    token = secrets.token_urlsafe(32)
+    token, digest = new_secret()
     now = datetime.now(UTC).replace(microsecond=0)
     row = await report_links.create_link(
         pool,
         found.profile_id,
         user_id,
-        token,
+        digest,
         body.days,
         now,
         body.label,
@@ -401,7 +401,9 @@ async def open_link(
     """The report the link was made for (read-only). 404 once it has expired or was revoked,
     exactly as for a token that never existed."""
     client = request.client.host if request.client else None
-    link = await report_links.open_link(pool, token, fmt, client, request.headers.get("user-agent"))
+    link = await report_links.open_link(
+        pool, hash_secret(token), fmt, client, request.headers.get("user-agent")
+    )
     if link is None:
         raise error(404, "report link not found, expired or revoked")
     rep, loaded = await _report(pool, link["profile_id"], link["days"], link["window_end"])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Caller, Pool
 from api.errors import responses
-from api.tokens import hash_refresh_token
+from api.tokens import hash_secret
 from storage import sessions
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -39,7 +39,7 @@ class LogoutResult(BaseModel):
 async def logout(body: LogoutRequest, pool: Pool) -> LogoutResult:
     """The refresh token is the proof, so no bearer token is needed. Access tokens already
     issued to this login stay valid until they expire (at most 15 minutes)."""
-    revoked = await sessions.revoke_login(pool, hash_refresh_token(body.refresh_token))
+    revoked = await sessions.revoke_login(pool, hash_secret(body.refresh_token))
     return LogoutResult(revoked=revoked)
 
 

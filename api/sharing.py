@@ -3,9 +3,7 @@ with the one-time code, and either side can end the share at any time."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -17,6 +15,7 @@ from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.mailer import Mailer, get_mailer
 from api.profiles import ProfileAccess, profile_with
+from api.tokens import hash_secret, new_secret
 from storage import shares
 
 log = logging.getLogger(__name__)
@@ -66,10 +65,6 @@ class InvitationCreated(ShareOut):
 
 class CodeBody(BaseModel):
     code: str = Field(min_length=1, max_length=200, examples=["kq3V9fJc2mW8xRt1bZ0aLg"])
-
-
-def _hash(code: str) -> bytes:
-    return hashlib.sha256(code.strip().encode()).digest()
 
 
 def _out(row, cls=ShareOut, **extra) -> ShareOut:
@@ -134,7 +129,7 @@ async def invite(
     also emailed when mail is configured) that the invitee, logged in as any user, sends to
     `/v1/shares/accept`. A profile has at most 20 followers plus open invitations (a
     setting): 409 beyond."""
-    code = secrets.token_urlsafe(16)
+    code, digest = new_secret(nbytes=16)
     expires_at = datetime.now(UTC) + timedelta(hours=body.expires_in_hours)
     try:
         row = await shares.invite(
@@ -143,7 +138,7 @@ async def invite(
             caller.id,
             str(body.email),
             sorted(set(body.scopes)),
-            _hash(code),
+            digest,
             expires_at,
             config.max_followers,
         )
@@ -201,7 +196,9 @@ async def accept(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
     """Any logged-in user may accept: the code is the proof (the invited email need not be
     the caller's). The share records who accepted. A code works once, until it expires."""
     try:
-        return _out(await shares.answer(pool, _hash(body.code), caller.id, accept=True))
+        return _out(
+            await shares.answer(pool, hash_secret(body.code.strip()), caller.id, accept=True)
+        )
     except shares.CodeRefused as exc:
         raise _refused(exc) from None
 
@@ -214,7 +211,9 @@ async def accept(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
 )
 async def decline(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
     try:
-        return _out(await shares.answer(pool, _hash(body.code), caller.id, accept=False))
+        return _out(
+            await shares.answer(pool, hash_secret(body.code.strip()), caller.id, accept=False)
+        )
     except shares.CodeRefused as exc:
         raise _refused(exc) from None
 

@@ -52,26 +52,18 @@ class Claims:
     expires_at: int
 
 
-def new_refresh_token() -> tuple[str, bytes]:
-    token = secrets.token_urlsafe(32)
-    return token, hash_refresh_token(token)
+UPLOAD_TOKEN_PREFIX = "vdt_"  # device upload tokens are recognisable by it
 
 
-def hash_refresh_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def new_secret(prefix: str = "", nbytes: int = 32) -> tuple[str, bytes]:
+    """A secret handed out once (refresh, upload, reset or report-link token, invitation
+    code) and its digest, which is all Vigil stores of it."""
+    secret = prefix + secrets.token_urlsafe(nbytes)
+    return secret, hash_secret(secret)
 
 
-UPLOAD_TOKEN_PREFIX = "vdt_"
-
-
-def new_upload_token() -> tuple[str, bytes]:
-    """A device upload token (opaque, recognisable by its prefix) and its hash."""
-    token = UPLOAD_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return token, hash_upload_token(token)
-
-
-def hash_upload_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def generate_key() -> tuple[str, str, dict]:

@@ -15,17 +15,12 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.deps import Keys, Pool, caller_id, oauth2, refuse
-from api.devices import DeviceOut, WritableDevice
+from api.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.errors import error, responses
-from api.tokens import UPLOAD_TOKEN_PREFIX, hash_upload_token, new_upload_token
+from api.tokens import UPLOAD_TOKEN_PREFIX, hash_secret
 from storage import access, upload_tokens
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
-
-
-async def issue_upload_token(pool, device_id: uuid.UUID) -> tuple[str, datetime]:
-    token, digest = new_upload_token()
-    return token, await upload_tokens.replace_token(pool, device_id, digest)
 
 
 class UploadToken(BaseModel):
@@ -47,7 +42,7 @@ async def uploadable_device(
     """The path's device if the bearer is its upload token, or a user who may `manage` its
     profile; one query either way."""
     if token and token.startswith(UPLOAD_TOKEN_PREFIX):
-        row = await upload_tokens.device_for_token(pool, hash_upload_token(token))
+        row = await upload_tokens.device_for_token(pool, hash_secret(token))
         if row is None:
             raise error(401, "invalid upload token", {"WWW-Authenticate": "Bearer"})
         if row["id"] != device_id:

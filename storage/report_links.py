@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from uuid import UUID
 
@@ -13,15 +12,11 @@ _COLUMNS = (
 )
 
 
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 async def create_link(
     pool: asyncpg.Pool,
     profile_id: UUID,
     created_by: UUID,
-    token: str,
+    token_hash: bytes,
     days: int,
     window_end: datetime,
     label: str | None,
@@ -33,7 +28,7 @@ async def create_link(
         " 0::bigint AS accesses, NULL::timestamptz AS last_access",
         profile_id,
         created_by,
-        token_hash(token),
+        token_hash,
         days,
         window_end,
         label,
@@ -62,7 +57,11 @@ async def revoke_link(pool: asyncpg.Pool, profile_id: UUID, link_id: UUID) -> bo
 
 
 async def open_link(
-    pool: asyncpg.Pool, token: str, fmt: str, client_ip: str | None, user_agent: str | None
+    pool: asyncpg.Pool,
+    token_hash: bytes,
+    fmt: str,
+    client_ip: str | None,
+    user_agent: str | None,
 ) -> asyncpg.Record | None:
     """The link of a token if it is neither revoked nor expired, recording the access."""
     async with pool.acquire() as conn, conn.transaction():
@@ -70,7 +69,7 @@ async def open_link(
             f"SELECT {_COLUMNS}, p.name, p.timezone FROM report_links l"
             " JOIN profiles p ON p.id = l.profile_id"
             " WHERE l.token_hash = $1 AND l.revoked_at IS NULL AND l.expires_at > now()",
-            token_hash(token),
+            token_hash,
         )
         if row is not None:
             await conn.execute(
