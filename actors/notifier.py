@@ -160,6 +160,22 @@ def wants(recipient: dict, a: dict, event: str, now_s: float) -> bool:
     return a["sev"] == "urgent" or not in_quiet(recipient["quiet"], recipient["timezone"], now_s)
 
 
+def stream_wants(recipient: dict | None, a: dict, event: str, now_s: float) -> bool:
+    """Does this person's live stream show this alert event? With no preferences saved,
+    every event; with ``stream`` not among their channels, none; otherwise by rules and quiet
+    hours like the other channels (urgent passes), and a clear wherever the alert could show."""
+    if recipient is None:
+        return True
+    if "stream" not in recipient["channels"]:
+        return False
+    if event in ("fired", "repeated", "escalated"):
+        return wants(recipient, a, event, now_s)
+    rules = recipient["rules"]
+    return not recipient["escalation_only"] and (
+        rules is None or a["rule"] in rules or a["sev"] == "urgent"
+    )
+
+
 # -- push adapters -----------------------------------------------------------------------
 
 

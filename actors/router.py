@@ -1,15 +1,14 @@
 """From device id to the shard actor hosting it.
 
-Every device hashes (stably, across processes and restarts) to one of ``VIRTUAL_SHARDS``
-virtual shards; virtual shards map onto the ``shard_count`` Ray actors named
-``vigil-shard-<i>``. Shards are detached and restarted by Ray on failure.
+Every device hashes (stably, across processes and restarts: ``actors.placement``) to one of
+the ``shard_count`` Ray actors named ``vigil-shard-<i>``. Shards are detached and restarted
+by Ray on failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from uuid import UUID
 
 import numpy as np
@@ -17,19 +16,10 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
+from actors.placement import shard_index
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
 
-VIRTUAL_SHARDS = 4096
 NAMESPACE = "vigil"
-
-
-def virtual_shard(device_id: UUID) -> int:
-    digest = hashlib.blake2b(device_id.bytes, digest_size=8).digest()
-    return int.from_bytes(digest, "big") % VIRTUAL_SHARDS
-
-
-def shard_index(device_id: UUID, shard_count: int) -> int:
-    return virtual_shard(device_id) % shard_count
 
 
 def shard_name(index: int) -> str:
@@ -53,6 +43,14 @@ def start_shards(
             num_cpus=0,
         ).remote(i, config)
         for i in range(shard_count)
+    ]
+
+
+def ensure_shards_started(shard_count: int, namespace: str = NAMESPACE) -> list:
+    """Ask every shard to make sure its clock runs and it hosts its recently active devices
+    (a shard Ray restarted has neither until asked); returns the calls' object refs."""
+    return [
+        ray.get_actor(shard_name(i), namespace=namespace).start.remote() for i in range(shard_count)
     ]
 
 
@@ -83,13 +81,26 @@ def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorH
     return handle
 
 
+_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, asyncio.Future]
+
+
 class ShardRouter:
-    """Used inside API replicas: finds shard actors by name and forwards device batches."""
+    """Used inside API replicas: finds shard actors by name and forwards device batches.
+
+    Batches for one shard travel together: while a call to a shard is in flight, the batches
+    that arrive for it wait and then go in one ``ingest_many`` call (as the write buffer
+    does with commits), so many small uploads cost one actor call, not one each, and an
+    idle shard is called at once.
+    """
+
+    MAX_PER_CALL = 512
 
     def __init__(self, shard_count: int, namespace: str = NAMESPACE) -> None:
         self.shard_count = shard_count
         self.namespace = namespace
         self._handles: dict[int, ActorHandle] = {}
+        self._pending: dict[int, list[_Pending]] = {}
+        self._senders: dict[int, asyncio.Task] = {}
 
     def handle(self, index: int) -> ActorHandle:
         found = self._handles.get(index)
@@ -101,8 +112,38 @@ class ShardRouter:
     def for_device(self, device_id: UUID) -> ActorHandle:
         return self.handle(shard_index(device_id, self.shard_count))
 
-    async def ingest(self, device_id: UUID, ts_us: np.ndarray, values: np.ndarray) -> IngestOutcome:
-        return await self.for_device(device_id).ingest.remote(device_id, ts_us, values)
+    async def ingest(
+        self,
+        device_id: UUID,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        received_us: int | None = None,
+    ) -> IngestOutcome:
+        """``received_us``: when Vigil received the batch (its alerts carry it)."""
+        index = shard_index(device_id, self.shard_count)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(index, []).append((device_id, ts_us, values, received_us, future))
+        sender = self._senders.get(index)
+        if sender is None or sender.done():
+            self._senders[index] = asyncio.get_running_loop().create_task(self._send(index))
+        return await future
+
+    async def _send(self, index: int) -> None:
+        queue = self._pending[index]
+        while queue:
+            batch = queue[: self.MAX_PER_CALL]
+            del queue[: len(batch)]
+            try:
+                outcomes = await self.handle(index).ingest_many.remote([item[:4] for item in batch])
+            except Exception as exc:
+                self._handles.pop(index, None)  # looked up again: the actor may be new
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
 
     async def statuses(self, timeout_s: float = 2.0) -> list[dict]:
         """Every shard's status; raises if any is unreachable within the timeout."""

@@ -22,10 +22,11 @@ import psycopg
 
 from actors.alerting import Live
 from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
+from actors.placement import shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
-from storage.devices import DeviceInfo, load_device
+from storage.devices import DeviceInfo, load_device, recently_active_devices
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
 
@@ -40,6 +41,8 @@ class ShardConfig:
     commit_timeout_s: float = 10.0
     retry_after_s: int = 5
     tick_s: float = 30.0  # clock for time-based alert rules (signal loss, due re-alerts)
+    shard_count: int = 1  # how many shards share the devices (see actors.placement)
+    adopt_active_s: float = 86_400.0  # at start, host devices that streamed this recently
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class DeviceShard:
         self._reader: psycopg.AsyncConnection | None = None
         self._buffer: WriteBuffer | None = None
         self._ticker: asyncio.Task | None = None
+        self._adoption: asyncio.Task | None = None
 
     def _write_buffer(self) -> WriteBuffer:
         if self._buffer is None:
@@ -72,8 +76,15 @@ class DeviceShard:
             )
         return self._buffer
 
-    async def ingest(self, device_id: UUID, ts_us: np.ndarray, values: np.ndarray) -> IngestOutcome:
-        received_us = time.time_ns() // 1000
+    async def ingest(
+        self,
+        device_id: UUID,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        received_us: int | None = None,
+    ) -> IngestOutcome:
+        """``received_us``: when the API received the batch (default: now)."""
+        received_us = received_us or time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
         if actor is None:
             return IngestOutcome("unknown_device")
@@ -107,6 +118,41 @@ class DeviceShard:
         return IngestOutcome(
             "ok", accepted=accepted, duplicates=prepared.duplicates + len(rows) - accepted
         )
+
+    async def ingest_many(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None]]
+    ) -> list[IngestOutcome]:
+        """Several devices' batches in one call (they share one group commit); an outcome
+        per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""
+        results = await asyncio.gather(
+            *(self.ingest(*batch) for batch in batches), return_exceptions=True
+        )
+        outcomes = []
+        for r in results:
+            if isinstance(r, BaseException):
+                log.error("ingest failed", exc_info=r)
+                r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
+            outcomes.append(r)
+        return outcomes
+
+    async def start(self) -> int:
+        """Make sure the clock runs and the shard hosts every device of its own that streamed
+        within ``adopt_active_s``, so that a shard Ray restarted raises signal loss for a
+        device silent since before the restart. Idempotent; returns the devices hosted."""
+        self._start_ticker()
+        if self._adoption is None or (self._adoption.done() and self._adoption.exception()):
+            self._adoption = asyncio.get_running_loop().create_task(self._adopt())
+        await asyncio.shield(self._adoption)
+        return len(self.devices)
+
+    async def _adopt(self) -> None:
+        conn = await self._reader_connection()
+        active = await recently_active_devices(conn, self.config.adopt_active_s)
+        mine = [d for d in active if shard_index(d, self.config.shard_count) == self.index]
+        for device_id in mine:
+            if device_id not in self.devices:
+                await self._load(device_id)
+        log.info("shard %d hosts %d recently active devices", self.index, len(mine))
 
     async def _load(self, device_id: UUID) -> DeviceActor | None:
         lock = self._loading.setdefault(device_id, asyncio.Lock())
@@ -237,6 +283,16 @@ class DeviceShard:
     async def evict(self, device_id: UUID) -> bool:
         """Forget a device's in-memory state (it is rebuilt from the database on next use)."""
         return self.devices.pop(device_id, None) is not None
+
+    async def close(self) -> None:
+        """Stop the clock and close the database connections (tests; Ray just kills)."""
+        for task in (self._ticker, self._adoption):
+            if task is not None:
+                task.cancel()
+        if self._buffer is not None:
+            await self._buffer.close()
+        if self._reader is not None:
+            await self._reader.close()
 
     async def status(self) -> dict:
         buffer = self._buffer

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import pathlib
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -24,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from actors.notifier import NotifierConfig
-from actors.router import start_notifier
+from actors.router import ensure_shards_started, start_notifier
 from algorithms.rules import RuleKind
 from api.deps import CallerId, Pool, Router, refuse
 from api.errors import check_window, error, responses
@@ -36,41 +33,25 @@ NOTIFIER_CHECK_S = 30.0
 
 async def _keep_notifier(config) -> None:
     """The alert notifier is one detached Ray actor; every replica makes sure it runs and
-    listens (creating it, or restarting its LISTEN after Ray restarted it)."""
+    listens (creating it, or restarting its LISTEN after Ray restarted it), and that every
+    shard runs its clock over its recently active devices (after Ray restarted one, too)."""
     notifier = NotifierConfig(
         database_url=config.database_url,
         smtp_host=config.smtp_host,
         smtp_port=config.smtp_port,
         smtp_from=config.smtp_from,
-        **push_settings(os.environ),
+        **config.push,
     )
     while True:
         try:
             await start_notifier(notifier, config.namespace).start.remote()
         except Exception:
             log.warning("alert notifier not reachable", exc_info=True)
+        try:
+            await asyncio.gather(*ensure_shards_started(config.shard_count, config.namespace))
+        except Exception:
+            log.warning("a device shard is not reachable", exc_info=True)
         await asyncio.sleep(NOTIFIER_CHECK_S)
-
-
-def push_settings(env: Mapping[str, str]) -> dict:
-    """APNs and FCM credentials from the environment: ``VIGIL_APNS_KEY_PATH`` (.p8),
-    ``VIGIL_APNS_KEY_ID``, ``VIGIL_APNS_TEAM_ID``, ``VIGIL_APNS_TOPIC`` (bundle id),
-    ``VIGIL_APNS_URL``; ``VIGIL_FCM_SERVICE_ACCOUNT`` (the service account's JSON file)."""
-    out: dict = {}
-    if env.get("VIGIL_APNS_KEY_PATH"):
-        out["apns_key_pem"] = pathlib.Path(env["VIGIL_APNS_KEY_PATH"]).read_text()
-        out["apns_key_id"] = env.get("VIGIL_APNS_KEY_ID")
-        out["apns_team_id"] = env.get("VIGIL_APNS_TEAM_ID")
-        out["apns_topic"] = env.get("VIGIL_APNS_TOPIC")
-    if env.get("VIGIL_APNS_URL"):
-        out["apns_url"] = env["VIGIL_APNS_URL"]
-    if env.get("VIGIL_FCM_SERVICE_ACCOUNT"):
-        account = json.loads(pathlib.Path(env["VIGIL_FCM_SERVICE_ACCOUNT"]).read_text())
-        out["fcm_project_id"] = account["project_id"]
-        out["fcm_client_email"] = account["client_email"]
-        out["fcm_private_key_pem"] = account["private_key"]
-        out["fcm_token_url"] = account.get("token_uri", "https://oauth2.googleapis.com/token")
-    return out
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ from api import (
     privacy,
     profiles,
     readings,
+    readings_stream,
     reports,
     sessions,
     sharing,
@@ -41,6 +42,14 @@ Vigil stores and follows body-worn sensor readings (continuous glucose monitors,
 temperature patches). Glucose is in mg/dL and temperature in °C; timestamps are ISO 8601
 with a UTC offset. Obtain a bearer token at `/v1/auth/token` and send it as
 `Authorization: Bearer <token>`. Errors have a `detail` naming what is wrong.
+
+Two WebSockets complement the routes below (OpenAPI cannot describe them):
+`/v1/stream` sends each new reading and alert event of the profiles a client may see
+(`/v1/stream/sse` is the same as Server-Sent Events); `/v1/devices/{device_id}/readings/stream`
+takes a device's batches `{"seq": 1, "readings": [...]}` over one connection and answers each
+`{"type": "ack", "seq": 1, "accepted": 1, "duplicates": 0}` once committed, or
+`{"type": "error", "seq": 1, "status": 422, "detail": [...]}`. Both authenticate with
+`?token=`, the `Authorization` header or a first message `{"type": "auth", "token": "..."}`.
 """
 
 
@@ -82,6 +91,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         devices,
         upload_tokens,
         readings,
+        readings_stream,
         events,
         charts,
         stats,

@@ -28,3 +28,10 @@ class ApiConfig(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "Vigil <no-reply@localhost>"
+    push: dict[str, str] = Field(
+        default_factory=dict,
+        description="APNs/FCM credentials for the notifier (NotifierConfig's apns_*/fcm_* fields)",
+    )
+    ingest_recheck_s: float = Field(
+        10.0, gt=0, description="How often a streaming device's credential is checked again"
+    )

@@ -26,7 +26,8 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
         VigilApi,
         name=DEPLOYMENT_NAME,
         num_replicas=num_replicas,
-        max_ongoing_requests=200,
+        # WebSockets (live streams, streaming devices) hold a slot each while open.
+        max_ongoing_requests=4000,
         ray_actor_options={"num_cpus": 0},
         # One access-log line per reading batch costs more than the batch's own work.
         logging_config={"enable_access_log": False, "log_level": "WARNING"},

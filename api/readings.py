@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -11,8 +13,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from actors.router import ShardRouter
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
+from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.devices import ReadableDevice
 from api.errors import ErrorItem, check_window, error, responses
@@ -82,6 +86,49 @@ def _ts_us(ts: datetime) -> int:
     return (ts - _EPOCH) // _US
 
 
+class InvalidReadings(Exception):
+    """A batch with readings the sensor cannot have produced; nothing of it was stored."""
+
+    def __init__(self, items: list[ErrorItem]) -> None:
+        super().__init__(f"{len(items)} invalid reading(s)")
+        self.items = items  # loc relative to the batch: ["readings", i, field]
+
+
+async def store_batch(
+    body: ReadingsUpload, device_id: uuid.UUID, shards: ShardRouter, config: ApiConfig
+) -> UploadResult:
+    """Hand a batch to the device's shard and wait for its commit. Raises an HTTP error
+    (413, 404, 503 with Retry-After) or ``InvalidReadings``; shared by the HTTP upload and
+    the WebSocket ingest."""
+    received_us = time.time_ns() // 1000
+    n = len(body.readings)
+    if n > config.max_batch_readings:
+        raise error(413, f"{n} readings in one batch; at most {config.max_batch_readings}")
+    ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
+    values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
+    try:
+        outcome = await shards.ingest(device_id, ts_us, values, received_us)
+    except Exception:
+        log.exception("shard call failed for device %s", device_id)
+        raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
+    if outcome.status == "ok":
+        return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
+    if outcome.status == "rejected":
+        raise InvalidReadings(
+            [
+                ErrorItem(loc=["readings", p.index, p.field], msg=p.message, type="value_error")
+                for p in outcome.problems
+            ]
+        )
+    if outcome.status == "unknown_device":
+        raise error(404, "device not found")
+    raise error(
+        503,
+        "the database is not keeping up; retry later",
+        {"Retry-After": str(outcome.retry_after_s)},
+    )
+
+
 @router.post(
     "/readings",
     response_model=UploadResult,
@@ -94,32 +141,14 @@ async def upload_readings(
     """Send a user's access token (manager, or follower with `manage`) or the device's
     upload token. Stores the batch and answers once it is committed. Idempotent: readings already
     stored (same device and timestamp) are counted as `duplicates`, never stored twice.
-    If any reading is invalid the whole batch is rejected (422) and nothing is stored."""
-    n = len(body.readings)
-    if n > config.max_batch_readings:
-        raise error(413, f"{n} readings in one batch; at most {config.max_batch_readings}")
-    ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
-    values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
+    If any reading is invalid the whole batch is rejected (422) and nothing is stored.
+    Devices sending often (every few seconds) can stream batches over the WebSocket
+    `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers)."""
     try:
-        outcome = await shards.ingest(device.id, ts_us, values)
-    except Exception:
-        log.exception("shard call failed for device %s", device.id)
-        raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
-    if outcome.status == "ok":
-        return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
-    if outcome.status == "rejected":
-        items = [
-            ErrorItem(loc=["body", "readings", p.index, p.field], msg=p.message, type="value_error")
-            for p in outcome.problems
-        ]
+        return await store_batch(body, device.id, shards, config)
+    except InvalidReadings as invalid:
+        items = [ErrorItem(loc=["body", *i.loc], msg=i.msg, type=i.type) for i in invalid.items]
         return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
-    if outcome.status == "unknown_device":
-        raise error(404, "device not found")
-    raise error(
-        503,
-        "the database is not keeping up; retry later",
-        {"Retry-After": str(outcome.retry_after_s)},
-    )
 
 
 @router.get(

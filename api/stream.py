@@ -5,7 +5,9 @@ replica keeps one PostgreSQL connection that LISTENs on ``vigil_live``: the shar
 once per committed batch per device (PostgreSQL delivers a NOTIFY only when its transaction
 commits), so any number of replicas see every reading without polling the database. A
 share that is revoked (or loses scopes) NOTIFYs too; the replica re-checks that follower's
-access and closes the stream when nothing it subscribed to remains readable.
+access and closes the stream when nothing it subscribed to remains readable. Alert events
+follow each person's notification preferences (channel ``stream``, rules, quiet hours;
+urgent passes), re-read when they change.
 
 Messages (JSON): ``{"type": "reading", ...}``, ``{"type": "alert", ...}``,
 ``{"type": "subscribed", "profiles": [...]}``, ``{"type": "revoked", "profile_id": ...}``,
@@ -30,6 +32,7 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from actors.notifier import stream_wants
 from api.errors import error, responses
 from api.tokens import InvalidToken
 from storage import access, accounts, notifications
@@ -124,6 +127,7 @@ class Subscriber:
     user_id: uuid.UUID
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     profiles: dict[uuid.UUID, tuple[bool, bool]] = field(default_factory=dict)  # readings, alerts
+    prefs: dict[uuid.UUID, dict | None] = field(default_factory=dict)  # notification prefs
     closed: str | None = None  # why the server ends this stream
 
     def offer(self, item: str) -> None:
@@ -175,9 +179,10 @@ class LiveHub:
             msg = json.loads(payload)
         except ValueError:
             return
-        if "revoked" in msg:
+        changed = msg.get("revoked") or msg.get("changed")  # a share, or someone's preferences
+        if changed is not None:
             asyncio.get_running_loop().create_task(
-                self._recheck(uuid.UUID(msg["revoked"]), uuid.UUID(msg["f"]))
+                self._recheck(uuid.UUID(changed), uuid.UUID(msg["f"]))
             )
             return
         subs = self._by_profile.get(uuid.UUID(msg["p"]))
@@ -192,9 +197,11 @@ class LiveHub:
                 sub.offer(reading)
             if may_alert and alerts:
                 now = datetime.now(UTC)
+                prefs = sub.prefs.get(profile)
                 for a, raw in zip(alerts, msg["a"], strict=True):
-                    sub.offer(a)
-                    self._sent_log.append((uuid.UUID(raw["id"]), raw["type"], sub.user_id, now))
+                    if stream_wants(prefs, raw, raw["type"], now.timestamp()):
+                        sub.offer(a)
+                        self._sent_log.append((uuid.UUID(raw["id"]), raw["type"], sub.user_id, now))
         if self._sent_log and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
@@ -220,19 +227,46 @@ class LiveHub:
                     sub.close("access revoked")
             else:
                 sub.profiles[profile_id] = allowed
+                sub.prefs[profile_id] = await stream_prefs(self._pool, follower_id, profile_id)
 
-    def subscribe(self, sub: Subscriber, profile_id: uuid.UUID, allowed: tuple[bool, bool]) -> None:
+    def subscribe(
+        self,
+        sub: Subscriber,
+        profile_id: uuid.UUID,
+        allowed: tuple[bool, bool],
+        prefs: dict | None = None,
+    ) -> None:
         sub.profiles[profile_id] = allowed
+        sub.prefs[profile_id] = prefs
         self._by_profile[profile_id].add(sub)
 
     def unsubscribe(self, sub: Subscriber, profile_id: uuid.UUID | None = None) -> None:
         for p in [profile_id] if profile_id is not None else list(sub.profiles):
             sub.profiles.pop(p, None)
+            sub.prefs.pop(p, None)
             subs = self._by_profile.get(p)
             if subs is not None:
                 subs.discard(sub)
                 if not subs:
                     self._by_profile.pop(p, None)
+
+
+async def stream_prefs(
+    pool: asyncpg.Pool, user_id: uuid.UUID, profile_id: uuid.UUID
+) -> dict | None:
+    """The person's notification preferences for the profile, as the stream filters by them
+    (None: none saved, every alert event shows)."""
+    row = await notifications.get_prefs(pool, user_id, profile_id)
+    if row is None:
+        return None
+    quiet = row["quiet"]
+    return {
+        "rules": row["rules"],
+        "channels": row["channels"],
+        "quiet": json.loads(quiet) if isinstance(quiet, str) else quiet,
+        "timezone": row["timezone"],
+        "escalation_only": row["escalation_only"],
+    }
 
 
 def _allowed(grant: access.Grant | None) -> tuple[bool, bool]:
@@ -268,6 +302,17 @@ def _bearer(header: str | None) -> str | None:
     return None
 
 
+async def websocket_token(websocket: WebSocket, query_token: str | None) -> str | None:
+    """An accepted WebSocket's bearer token: from ``?token=``, the `Authorization` header, or
+    a first message ``{"type": "auth", "token": "..."}`` (browsers cannot set headers).
+    Raises ``TimeoutError`` when no first message comes in time."""
+    token = query_token or _bearer(websocket.headers.get("authorization"))
+    if token is None:
+        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_S)
+        token = first.get("token") if isinstance(first, dict) else None
+    return token
+
+
 async def subscribe_profiles(
     hub: LiveHub, pool: asyncpg.Pool, sub: Subscriber, profile_ids: list[uuid.UUID] | None
 ) -> tuple[list[dict], list[dict]]:
@@ -280,7 +325,7 @@ async def subscribe_profiles(
         if allowed == (False, False):
             refused.append({"profile_id": str(pid), "detail": "profile not found"})
             continue
-        hub.subscribe(sub, pid, allowed)
+        hub.subscribe(sub, pid, allowed, await stream_prefs(pool, sub.user_id, pid))
         ok.append({"profile_id": str(pid), "readings": allowed[0], "alerts": allowed[1]})
     return ok, refused
 
@@ -313,12 +358,8 @@ async def stream_ws(
     [...]}` adds more."""
     await websocket.accept()
     app = websocket.app
-    token = token or _bearer(websocket.headers.get("authorization"))
     try:
-        if token is None:
-            first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_S)
-            token = first.get("token") if isinstance(first, dict) else None
-        user_id = await authenticate(app, token)
+        user_id = await authenticate(app, await websocket_token(websocket, token))
         ids = _parse_ids(profile_id)
     except (PermissionError, ValueError, TimeoutError) as exc:
         await websocket.send_json(

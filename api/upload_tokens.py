@@ -11,13 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.deps import Keys, Pool, caller_id, oauth2, refuse
 from api.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.errors import error, responses
-from api.tokens import UPLOAD_TOKEN_PREFIX, hash_secret
+from api.tokens import UPLOAD_TOKEN_PREFIX, KeyStore, hash_secret
 from storage import access, upload_tokens
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
@@ -33,14 +34,11 @@ class UploadToken(BaseModel):
     created_at: datetime
 
 
-async def uploadable_device(
-    device_id: Annotated[uuid.UUID, Path(description="The device's id")],
-    token: Annotated[str | None, Depends(oauth2)],
-    keys: Keys,
-    pool: Pool,
+async def authorise_upload(
+    pool: asyncpg.Pool, keys: KeyStore, token: str | None, device_id: uuid.UUID
 ) -> DeviceOut:
-    """The path's device if the bearer is its upload token, or a user who may `manage` its
-    profile; one query either way."""
+    """The device if ``token`` is its upload token, or a user's who may `manage` its profile;
+    one query either way. Raises the HTTP error (401, 403, 404) otherwise."""
     if token and token.startswith(UPLOAD_TOKEN_PREFIX):
         row = await upload_tokens.device_for_token(pool, hash_secret(token))
         if row is None:
@@ -53,6 +51,15 @@ async def uploadable_device(
     if found is None or not found[1].allows("manage"):
         refuse(found is not None, "manage", "device")
     return DeviceOut(**dict(found[0]))
+
+
+async def uploadable_device(
+    device_id: Annotated[uuid.UUID, Path(description="The device's id")],
+    token: Annotated[str | None, Depends(oauth2)],
+    keys: Keys,
+    pool: Pool,
+) -> DeviceOut:
+    return await authorise_upload(pool, keys, token, device_id)
 
 
 UploadableDevice = Annotated[DeviceOut, Depends(uploadable_device)]

@@ -2,12 +2,16 @@
 
 Starts the stack on a throwaway PostgreSQL unless ``--url`` names a running Vigil.
 Registers ``--devices`` CGMs, each on its own (dependent) profile, 100 per account; 10 % of
-them read 45 mg/dL (urgent low, re-alerting every minute), the rest a normal wave. Each
-device uploads one reading per second. ``--subscribers`` WebSocket clients each follow an
-equal share of the profiles. Alerts of the first ``--warmup`` seconds (devices loading into
-their shards) are counted but not measured. For every alert event arriving on a WebSocket,
-the script records the delay from the reading's receipt by Vigil (``received_at``) and from
-the moment the simulator sent it. Prints counts, p50/p99 and, last, ``alert_p99_ms: N``.
+them read 45 mg/dL (low and urgent low, re-alerting every minute), the rest a normal wave.
+Each device sends one reading per second over its ingest WebSocket and waits for the
+commit's answer (``--transport http``: one POST per reading instead). ``--subscribers``
+WebSocket clients each follow an equal share of the profiles. Alerts and uploads of the
+first ``--warmup`` seconds (devices loading into their shards) are counted but not measured.
+For every alert event arriving on a WebSocket, the script records the delay from the
+reading's receipt by Vigil (``received_at``, stamped by the API) and from the moment the
+simulator sent it. At the end it compares, per alert, the notifications Vigil stored (first
+and repeats) with those the subscribers received: ``lost`` must be 0. Prints counts,
+p50/p99 and, last, ``alert_p99_ms: N``.
 
     .venv/bin/python -m bench.alerts [--seconds 100] [--devices 1000] [--subscribers 200]
 """
@@ -20,6 +24,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 import aiohttp
@@ -64,10 +69,11 @@ async def register(session: aiohttp.ClientSession, url: str, devices: int) -> li
             body = {"kind": "glucose", "serial": f"A{n}", "profile_id": profile, "interval_s": 1}
             async with session.post(f"{url}/v1/devices", json=body, headers=headers) as r:
                 r.raise_for_status()
-                device = (await r.json())["id"]
+                device = await r.json()
             return {
                 "n": n,
-                "id": device,
+                "id": device["id"],
+                "upload_token": device["upload_token"],
                 "profile": profile,
                 "token": token,
                 "headers": headers,
@@ -88,6 +94,7 @@ async def subscriber(
     ready: asyncio.Event,
     stop: asyncio.Event,
     counts: dict[str, int],
+    on_ws: Counter[str],
 ) -> None:
     query = "&".join(f"profile_id={p}" for p in profiles)
     ws_url = url.replace("http://", "ws://") + f"/v1/stream?token={token}&{query}"
@@ -110,6 +117,7 @@ async def subscriber(
                 counts["readings"] += 1
             elif m["type"] == "alert" and m["event"] in ("fired", "repeated"):
                 counts["alerts"] += 1
+                on_ws[m["alert_id"]] += 1
                 received = datetime.fromisoformat(m["received_at"]).timestamp()
                 if received < counts["measure_from"]:
                     continue  # warm-up: devices loading into their shards
@@ -121,16 +129,23 @@ async def subscriber(
                     delays["sent"].append(now - sent)
 
 
-async def run(url: str, seconds: float, devices: int, subscribers: int, warmup: float) -> dict:
+async def run(
+    url: str, seconds: float, devices: int, subscribers: int, warmup: float, transport: str
+) -> dict:
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    ws_base = url.replace("http://", "ws://")
+    async with (
+        aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ws_session,
+    ):
         fleet = await register(session, url, devices)
         sent_at: dict[tuple[str, str], float] = {}
         delays: dict[str, list[float]] = {"receipt": [], "sent": [], "upload": [], "fire": []}
         counts = {"subscribers": subscribers, "subscribed": 0, "readings": 0, "alerts": 0}
         counts |= {"uploads": 0, "upload_errors": 0, "late_ticks": 0, "measured": 0}
         counts["measure_from"] = time.time() + 3600
+        on_ws: Counter[str] = Counter()
         ready, stop = asyncio.Event(), asyncio.Event()
         per_sub = math.ceil(len(fleet) / subscribers)
         subs = []
@@ -142,7 +157,7 @@ async def run(url: str, seconds: float, devices: int, subscribers: int, warmup: 
             subs.append(
                 asyncio.create_task(
                     subscriber(
-                        session,
+                        ws_session,
                         url,
                         mine[0]["token"],
                         [d["profile"] for d in mine],
@@ -151,36 +166,65 @@ async def run(url: str, seconds: float, devices: int, subscribers: int, warmup: 
                         ready,
                         stop,
                         counts,
+                        on_ws,
                     )
                 )
             )
         await asyncio.wait_for(ready.wait(), 120)
 
+        def reading(d: dict, k: int) -> dict:
+            ts = datetime.fromtimestamp(int(time.time() * 1000) / 1000, UTC).isoformat()
+            value = 45.0 if d["alerting"] else 120 + 30 * math.sin((d["n"] + k) / 50)
+            sent_at[(d["id"], ts)] = time.time()
+            return {"ts": ts, "value": round(value, 1)}
+
+        def answered(status_ok: bool, t0: float) -> None:
+            if t0 >= counts["measure_from"]:
+                delays["upload"].append(time.time() - t0)
+            counts["uploads" if status_ok else "upload_errors"] += 1
+
+        async def over_http(d: dict, k: int) -> None:
+            t0 = time.time()
+            async with session.post(
+                f"{url}/v1/devices/{d['id']}/readings",
+                json={"readings": [reading(d, k)]},
+                headers=d["headers"],
+            ) as r:
+                await r.read()
+                answered(r.status == 200, t0)
+
         async def device(d: dict) -> None:
             # Spread the devices over the second, then one reading per second each.
             await asyncio.sleep((d["n"] % 1000) / 1000)
+            ws = None
+            if transport == "ws":
+                ws = await ws_session.ws_connect(
+                    f"{ws_base}/v1/devices/{d['id']}/readings/stream?token={d['upload_token']}",
+                    heartbeat=None,
+                )
+                ready = json.loads((await ws.receive()).data)
+                assert ready["type"] == "ready", ready
             k = 0
             began = time.time()
-            while not stop.is_set():
-                due = began + k
-                if time.time() - due > 1.0:
-                    counts["late_ticks"] += 1
-                ts = datetime.fromtimestamp(int(time.time() * 1000) / 1000, UTC).isoformat()
-                value = 45.0 if d["alerting"] else 120 + 30 * math.sin((d["n"] + k) / 50)
-                sent_at[(d["id"], ts)] = t0 = time.time()
-                try:
-                    async with session.post(
-                        f"{url}/v1/devices/{d['id']}/readings",
-                        json={"readings": [{"ts": ts, "value": round(value, 1)}]},
-                        headers=d["headers"],
-                    ) as r:
-                        await r.read()
-                        delays["upload"].append(time.time() - t0)
-                        counts["uploads" if r.status == 200 else "upload_errors"] += 1
-                except aiohttp.ClientError:
-                    counts["upload_errors"] += 1
-                k += 1
-                await asyncio.sleep(max(0.0, began + k - time.time()))
+            try:
+                while not stop.is_set():
+                    if time.time() - (began + k) > 1.0:
+                        counts["late_ticks"] += 1
+                    try:
+                        if ws is None:
+                            await over_http(d, k)
+                        else:
+                            t0 = time.time()
+                            await ws.send_str(json.dumps({"seq": k, "readings": [reading(d, k)]}))
+                            answer = json.loads((await ws.receive()).data)
+                            answered(answer["type"] == "ack", t0)
+                    except (aiohttp.ClientError, TypeError, ValueError):
+                        counts["upload_errors"] += 1
+                    k += 1
+                    await asyncio.sleep(max(0.0, began + k - time.time()))
+            finally:
+                if ws is not None:
+                    await ws.close()
 
         began = time.perf_counter()
         counts["measure_from"] = time.time() + warmup
@@ -190,10 +234,26 @@ async def run(url: str, seconds: float, devices: int, subscribers: int, warmup: 
         await asyncio.gather(*streams, return_exceptions=True)
         elapsed = time.perf_counter() - began
         await asyncio.sleep(2)  # the last alerts in flight
+        stored = await stored_events(session, url, fleet)
+        await asyncio.sleep(1)  # anything committed just before the count
         for t in subs:
             t.cancel()
         await asyncio.gather(*subs, return_exceptions=True)
+    lost = sum(max(0, n - on_ws[a]) for a, n in stored.items())
+    counts |= {"stored_events": sum(stored.values()), "lost": lost}
     return {"elapsed": elapsed, "counts": counts, "delays": delays}
+
+
+async def stored_events(session: aiohttp.ClientSession, url: str, fleet: list[dict]) -> Counter:
+    """Per alert, how many notifications Vigil recorded (the first and each repeat): what
+    the subscribers must have received."""
+    events: Counter[str] = Counter()
+    for headers in {d["token"]: d["headers"] for d in fleet}.values():
+        async with session.get(f"{url}/v1/alerts?limit=1000", headers=headers) as r:
+            r.raise_for_status()
+            for a in await r.json():
+                events[a["id"]] = len(a["notified_at"])
+    return events
 
 
 def pct(values: list[float], q: float) -> float:
@@ -211,20 +271,33 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument(
+        "--transport",
+        choices=("ws", "http"),
+        default="ws",
+        help="devices stream over the ingest WebSocket, or POST each reading",
+    )
     args = parser.parse_args()
 
     with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
         os.nice(max(0, 15 - os.nice(0)))
-        result = asyncio.run(run(url, args.seconds, args.devices, args.subscribers, args.warmup))
+        result = asyncio.run(
+            run(url, args.seconds, args.devices, args.subscribers, args.warmup, args.transport)
+        )
     c, d = result["counts"], result["delays"]
     print(
         f"devices={args.devices} alerting={args.devices // 10} subscribers={c['subscribed']}"
-        f" shards={args.shards} replicas={args.replicas} seconds={result['elapsed']:.1f}"
+        f" shards={args.shards} replicas={args.replicas} transport={args.transport}"
+        f" seconds={result['elapsed']:.1f}"
     )
     print(
         f"uploads={c['uploads']} ({c['uploads'] / result['elapsed']:.0f}/s)"
         f" upload_errors={c['upload_errors']} late_ticks={c['late_ticks']}"
         f" readings_on_ws={c['readings']} alerts_on_ws={c['alerts']} measured={c['measured']}"
+    )
+    print(
+        f"alert_notifications_stored={c['stored_events']} received_on_ws={c['alerts']}"
+        f" lost={c['lost']}"
     )
     print(f"upload_p50_ms: {pct(d['upload'], 50):.1f} upload_p99_ms: {pct(d['upload'], 99):.1f}")
     print(f"receipt_to_fired_p50_ms: {pct(d['fire'], 50):.1f} p99: {pct(d['fire'], 99):.1f}")
@@ -232,6 +305,8 @@ def main() -> None:
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
     print(f"alert_p50_ms: {pct(d['receipt'], 50):.1f}")
     print(f"alert_p99_ms: {pct(d['receipt'], 99):.0f}")
+    if c["lost"]:
+        raise SystemExit(1)  # an alert Vigil recorded as notified never reached its stream
 
 
 if __name__ == "__main__":

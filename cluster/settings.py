@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field
@@ -42,6 +43,17 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(100, ge=1)
     login_window_s: int = Field(15 * 60, ge=1)
     login_lockout_s: int = Field(15 * 60, ge=1)
+    ingest_recheck_s: float = Field(
+        10.0, gt=0, description="How often a streaming device's credential is checked again"
+    )
+    # Mobile push. APNs: the .p8 token-signing key and its ids; FCM HTTP v1: the service
+    # account JSON file. Unset: push is not configured and push deliveries are logged failed.
+    apns_key_path: Path | None = None
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = Field(None, description="The iOS app's bundle id")
+    apns_url: str = "https://api.push.apple.com"
+    fcm_service_account: Path | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -52,7 +64,7 @@ class Settings(BaseSettings):
         return f"http://{self.http_host}:{self.http_port}"
 
     def shard_config(self, database_url: str) -> ShardConfig:
-        return ShardConfig(database_url=database_url)
+        return ShardConfig(database_url=database_url, shard_count=self.shard_count)
 
     def api_config(self, database_url: str) -> ApiConfig:
         return ApiConfig(
@@ -69,4 +81,37 @@ class Settings(BaseSettings):
             login_max_failures_per_address=self.login_max_failures_per_address,
             login_window_s=self.login_window_s,
             login_lockout_s=self.login_lockout_s,
+            ingest_recheck_s=self.ingest_recheck_s,
+            push=self.push_credentials(),
         )
+
+    def push_credentials(self) -> dict[str, str]:
+        """The notifier's APNs/FCM fields, read from the configured key files."""
+        out = {"apns_url": self.apns_url}
+        if self.apns_key_path is not None:
+            if not (self.apns_key_id and self.apns_team_id and self.apns_topic):
+                raise ValueError(
+                    "VIGIL_APNS_KEY_PATH needs VIGIL_APNS_KEY_ID, VIGIL_APNS_TEAM_ID and"
+                    " VIGIL_APNS_TOPIC"
+                )
+            out |= {
+                "apns_key_pem": self.apns_key_path.read_text(),
+                "apns_key_id": self.apns_key_id,
+                "apns_team_id": self.apns_team_id,
+                "apns_topic": self.apns_topic,
+            }
+        if self.fcm_service_account is not None:
+            account = json.loads(self.fcm_service_account.read_text())
+            missing = {"project_id", "client_email", "private_key"} - account.keys()
+            if missing:
+                raise ValueError(
+                    f"VIGIL_FCM_SERVICE_ACCOUNT {self.fcm_service_account} lacks"
+                    f" {', '.join(sorted(missing))}"
+                )
+            out |= {
+                "fcm_project_id": account["project_id"],
+                "fcm_client_email": account["client_email"],
+                "fcm_private_key_pem": account["private_key"],
+                "fcm_token_url": account.get("token_uri", "https://oauth2.googleapis.com/token"),
+            }
+        return out

@@ -66,3 +66,12 @@ async def load_device(conn: psycopg.AsyncConnection, device_id: UUID) -> DeviceI
     )
     row = await cur.fetchone()
     return None if row is None else DeviceInfo(*row)
+
+
+async def recently_active_devices(conn: psycopg.AsyncConnection, within_s: float) -> list[UUID]:
+    """Devices whose stream state was written within the last ``within_s`` seconds."""
+    cur = await conn.execute(
+        "SELECT device_id FROM device_state WHERE updated_at > now() - %s * interval '1 second'",
+        (within_s,),
+    )
+    return [r[0] for r in await cur.fetchall()]

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.alerts import NOTIFY_CHANNEL
+
 # --- recipients (for the notifier) ------------------------------------------------------
 
 _RECIPIENTS = """
@@ -151,21 +153,25 @@ async def put_prefs(
     timezone: str,
     escalation_only: bool,
 ) -> asyncpg.Record:
-    return await pool.fetchrow(
-        "INSERT INTO notification_prefs AS n (user_id, profile_id, rules, channels, quiet,"
-        " timezone, escalation_only) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
-        " ON CONFLICT (user_id, profile_id) DO UPDATE SET rules = EXCLUDED.rules,"
-        " channels = EXCLUDED.channels, quiet = EXCLUDED.quiet, timezone = EXCLUDED.timezone,"
-        " escalation_only = EXCLUDED.escalation_only, updated_at = now()"
-        " RETURNING rules, channels, quiet, timezone, escalation_only, updated_at",
-        user_id,
-        profile_id,
-        rules,
-        channels,
-        json.dumps(quiet),
-        timezone,
-        escalation_only,
-    )
+    """Save, and tell every replica's live streams (they filter by these too)."""
+    change = json.dumps({"changed": str(profile_id), "f": str(user_id)})
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change)
+        return await conn.fetchrow(
+            "INSERT INTO notification_prefs AS n (user_id, profile_id, rules, channels, quiet,"
+            " timezone, escalation_only) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
+            " ON CONFLICT (user_id, profile_id) DO UPDATE SET rules = EXCLUDED.rules,"
+            " channels = EXCLUDED.channels, quiet = EXCLUDED.quiet, timezone = EXCLUDED.timezone,"
+            " escalation_only = EXCLUDED.escalation_only, updated_at = now()"
+            " RETURNING rules, channels, quiet, timezone, escalation_only, updated_at",
+            user_id,
+            profile_id,
+            rules,
+            channels,
+            json.dumps(quiet),
+            timezone,
+            escalation_only,
+        )
 
 
 async def add_webhook(pool: asyncpg.Pool, user_id: UUID, url: str) -> asyncpg.Record:

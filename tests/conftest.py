@@ -74,6 +74,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: Smt
         smtp_port=smtp.port,
         # Every test logs in from 127.0.0.1: a per-address lockout would stop the suite.
         login_max_failures_per_address=100_000,
+        ingest_recheck_s=1.0,  # a revoked streaming device is stopped within the test
     )
     running = start_stack(settings, database_url=database_url)
     try:

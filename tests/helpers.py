@@ -82,3 +82,22 @@ def share_directly(db, profile_id: str, owner_email: str, follower_email: str, s
         " FROM users o, users f WHERE o.email = %s AND f.email = %s",
         (profile_id, list(scopes), owner_email, follower_email),
     )
+
+
+def insert_device(db, interval_s: int = 60) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A user with a self profile and a glucose device, straight in the database (for tests
+    below the API); returns ``(user_id, profile_id, device_id)``."""
+    user = db.execute(
+        "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'db') RETURNING id",
+        (f"db-{uuid.uuid4().hex}@example.com",),
+    ).fetchone()[0]
+    profile = db.execute(
+        "INSERT INTO profiles (manager_id, kind, name) VALUES (%s, 'self', 'db') RETURNING id",
+        (user,),
+    ).fetchone()[0]
+    device = db.execute(
+        "INSERT INTO devices (profile_id, kind, serial, interval_s)"
+        " VALUES (%s, 'glucose', %s, %s) RETURNING id",
+        (profile, uuid.uuid4().hex[:8], interval_s),
+    ).fetchone()[0]
+    return user, profile, device

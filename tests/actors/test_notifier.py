@@ -26,24 +26,13 @@ from actors.notifier import (
 )
 from storage.embedded import free_port
 from tests.e2e.test_delivery import Receiver
+from tests.helpers import insert_device
 
 
 @pytest.fixture
 def alert(db: psycopg.Connection) -> dict:
     """An owner with a webhook, a profile, a device and an urgent alert, straight in the DB."""
-    user = db.execute(
-        "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'n') RETURNING id",
-        (f"n-{uuid.uuid4().hex}@example.com",),
-    ).fetchone()[0]
-    profile = db.execute(
-        "INSERT INTO profiles (manager_id, kind, name) VALUES (%s, 'self', 'n') RETURNING id",
-        (user,),
-    ).fetchone()[0]
-    device = db.execute(
-        "INSERT INTO devices (profile_id, kind, serial, interval_s) VALUES (%s, 'glucose', %s, 300)"
-        " RETURNING id",
-        (profile, uuid.uuid4().hex[:8]),
-    ).fetchone()[0]
+    user, profile, device = insert_device(db, interval_s=300)
     alert_id = uuid.uuid4()
     now = time.time()
     db.execute(

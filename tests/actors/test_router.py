@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from actors.router import VIRTUAL_SHARDS, shard_index, virtual_shard
+from actors.placement import VIRTUAL_SHARDS, shard_index, virtual_shard
 
 
 def test_mapping_is_stable_across_processes() -> None:

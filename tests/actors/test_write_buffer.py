@@ -12,6 +12,7 @@ import pytest
 from actors.write_buffer import Backpressure, WriteBuffer
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows
+from tests.helpers import insert_device
 
 US = 1_000_000
 T0 = 1_790_000_000 * US
@@ -24,19 +25,7 @@ def rows(device_id: uuid.UUID, start: int, n: int) -> DeviceRows:
 
 @pytest.fixture
 def device(db: psycopg.Connection) -> uuid.UUID:
-    user = db.execute(
-        "INSERT INTO users (email, password_hash, name) VALUES (%s, 'x', 'wb') RETURNING id",
-        (f"wb-{uuid.uuid4().hex}@example.com",),
-    ).fetchone()[0]
-    profile = db.execute(
-        "INSERT INTO profiles (manager_id, kind, name) VALUES (%s, 'self', 'wb') RETURNING id",
-        (user,),
-    ).fetchone()[0]
-    return db.execute(
-        "INSERT INTO devices (profile_id, kind, serial, interval_s)"
-        " VALUES (%s, 'glucose', 's', 60) RETURNING id",
-        (profile,),
-    ).fetchone()[0]
+    return insert_device(db)[2]
 
 
 def stored(db: psycopg.Connection, device: uuid.UUID) -> int:

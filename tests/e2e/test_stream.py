@@ -146,3 +146,45 @@ def test_server_sent_events_end_at_once_for_clients_not_asking_for_a_stream(
     r = httpx.get(f"{stack.url}/v1/stream/sse", params={"token": token(account)}, timeout=30)
     assert r.status_code == 200 and r.text.startswith("event: subscribed\n")
     assert httpx.get(f"{stack.url}/v1/stream/sse", timeout=30).status_code == 401
+
+
+def prefer(account: Account, profile_id: str, **body: object) -> None:
+    r = account.client.put(
+        f"/v1/profiles/{profile_id}/notification-preferences", json=body, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_alert_events_on_the_stream_follow_each_persons_preferences(
+    account: Account, db, stack
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    urgent_only = share(db, account, pid, ["readings", "alerts"])
+    no_stream = share(db, account, pid, ["readings", "alerts"])
+    prefer(urgent_only, pid, rules=["high"])  # low alerts are not theirs; urgent always is
+    prefer(no_stream, pid, channels=["push", "email"])
+    with (
+        connect(ws_url(stack, token=token(urgent_only), profile_id=pid)) as urgent_ws,
+        connect(ws_url(stack, token=token(no_stream), profile_id=pid)) as quiet_ws,
+    ):
+        for ws in (urgent_ws, quiet_ws):
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        one_by_one(account, device["id"], minutes_ago(12), 30, FALL)
+
+        def has_urgent_low(ms: list[dict]) -> bool:
+            return ("urgent_low", "fired") in alerts_in(ms)
+
+        urgent = collect(urgent_ws, has_urgent_low)
+        muted = collect(quiet_ws, lambda ms: len(ms) >= len(FALL), timeout_s=15)
+        fired = [rule for rule, event in alerts_in(urgent) if event == "fired"]
+        assert fired == ["urgent_low_soon", "urgent_low"]  # no `low`: not among their rules
+        assert alerts_in(muted) == []  # the stream is not among their channels
+        assert [m["value"] for m in muted if m["type"] == "reading"] == FALL
+
+        # A change of preferences applies to the open stream.
+        prefer(no_stream, pid, channels=["stream"])
+        time.sleep(1)  # the change reaches the replica's LISTEN
+        one_by_one(account, account.device("glucose")["id"], minutes_ago(12), 30, FALL)
+        now_shown = collect(quiet_ws, has_urgent_low)
+        assert ("low", "fired") in alerts_in(now_shown), alerts_in(now_shown)

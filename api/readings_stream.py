@@ -1,0 +1,128 @@
+"""WebSocket ingest: a device (or its phone bridge) streams batches over one connection.
+
+``/v1/devices/{device_id}/readings/stream``. The same batches and answers as ``POST
+/v1/devices/{device_id}/readings`` without paying for an HTTP request and an authorisation
+query per reading: the credential is checked when the socket opens and again, with the next
+batch, every ``ingest_recheck_s`` (10 s): a rotated upload token or a revoked share stops
+the stream.
+
+Client → server, one JSON batch per message (``seq`` is echoed back, optional)::
+
+    {"seq": 17, "readings": [{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]}
+
+Server → client: ``{"type": "ready", "device_id": ..., "max_batch_readings": ...}`` once,
+then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "accepted": 1,
+"duplicates": 0}`` or ``{"type": "error", "seq": 17, "status": 422|413|503, "detail": ...,
+"retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
+Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from pydantic import Field, ValidationError
+
+from api.devices import DeviceOut
+from api.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.stream import websocket_token
+from api.upload_tokens import authorise_upload
+
+router = APIRouter(prefix="/v1/devices/{device_id}/readings", tags=["readings"])
+
+
+class StreamedBatch(ReadingsUpload):
+    seq: int | None = Field(default=None, description="Echoed in the answer to this batch")
+
+
+def _problem(seq: int | None, status: int, detail: object, retry_after_s: int = 0) -> str:
+    answer: dict = {"type": "error", "seq": seq, "status": status, "detail": detail}
+    if retry_after_s:
+        answer["retry_after_s"] = retry_after_s
+    return json.dumps(answer)
+
+
+def _seq(text: str) -> int | None:
+    """The batch's ``seq``, read leniently for an answer to a batch that failed to parse."""
+    try:
+        seq = json.loads(text).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if isinstance(seq, int) else None
+
+
+async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UUID) -> DeviceOut:
+    app = websocket.app
+    return await authorise_upload(app.state.pool, app.state.keys, token, device_id)
+
+
+async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:
+    await websocket.send_text(_problem(None, exc.status_code, exc.detail))
+    await websocket.close(code=4000 + exc.status_code)
+
+
+@router.websocket("/stream")
+async def stream_readings(
+    websocket: WebSocket,
+    device_id: Annotated[uuid.UUID, Path(description="The device's id")],
+    token: Annotated[str | None, Query(description="Bearer token (or send it first)")] = None,
+) -> None:
+    """Stream batches of readings; each is answered once committed (see the module)."""
+    await websocket.accept()
+    app = websocket.app
+    try:
+        token = await websocket_token(websocket, token)
+        device = await _authorise(websocket, token, device_id)
+    except HTTPException as exc:
+        await _refuse(websocket, exc)
+        return
+    except (TimeoutError, ValueError):
+        await _refuse(websocket, HTTPException(401, "not authenticated: send a bearer token"))
+        return
+    except WebSocketDisconnect:
+        return
+    config = app.state.config
+    await websocket.send_json(
+        {
+            "type": "ready",
+            "device_id": str(device.id),
+            "max_batch_readings": config.max_batch_readings,
+        }
+    )
+    checked = time.monotonic()
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except (WebSocketDisconnect, KeyError):  # KeyError: a binary frame
+            return
+        if time.monotonic() - checked > config.ingest_recheck_s:
+            try:
+                device = await _authorise(websocket, token, device_id)
+            except HTTPException as exc:
+                await _refuse(websocket, exc)
+                return
+            checked = time.monotonic()
+        await websocket.send_text(await _answer(text, device, app))
+
+
+async def _answer(text: str, device: DeviceOut, app) -> str:
+    try:
+        batch = StreamedBatch.model_validate_json(text)
+    except ValidationError as exc:
+        items = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return _problem(_seq(text), 422, items)
+    try:
+        result = await store_batch(batch, device.id, app.state.router, app.state.config)
+    except InvalidReadings as invalid:
+        return _problem(batch.seq, 422, [i.model_dump() for i in invalid.items])
+    except HTTPException as exc:
+        retry = int((exc.headers or {}).get("Retry-After", 0))
+        return _problem(batch.seq, exc.status_code, exc.detail, retry)
+    return json.dumps({"type": "ack", "seq": batch.seq, **result.model_dump()})
