@@ -72,8 +72,9 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
             os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
             # HAProxy's stats and metrics listeners: free ports, so stacks can run side by side.
-            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
-            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+            # HAProxy binds these on all interfaces.
+            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port("0.0.0.0")))
+            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port("0.0.0.0")))
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,

@@ -26,6 +26,7 @@ import ipaddress
 import math
 import os
 import pwd
+import random
 import re
 import secrets
 import shutil
@@ -127,12 +128,32 @@ def find_pg_bindir() -> Path:
     )
 
 
+# Listening ports are picked below the kernel's ephemeral range (from which every outgoing
+# connection, Ray's included, takes its local port: a port picked there can be taken before
+# the server binds it) and above Ray's worker ports (10002-19999).
+_LISTEN_PORTS = (20_000, 32_768)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is currently free on ``host`` (127.0.0.1 by default)."""
+    """A TCP port currently free on ``host`` (127.0.0.1 by default), for a server to listen on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    low, high = _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low())
+    candidates = random.sample(range(low, high), min(200, max(0, high - low)))
+    for port in [*candidates, 0]:  # 0: let the kernel choose, if none of those is free
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError(f"no free TCP port on {host}")
 
 
 @dataclass(frozen=True)
