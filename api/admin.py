@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.audit import AuditPage, Before, End, Limit, Start, page
 from api.deps import CallerId, Pool, Router, User
 from api.devices import DeviceOut
 from api.errors import check_window, error, responses
-from storage import admin, audit
+from storage import admin, alerts, audit
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 log = logging.getLogger(__name__)
@@ -246,3 +246,66 @@ async def read_audit(
         limit=limit,
     )
     return page(rows, limit)
+
+
+class Latency(BaseModel):
+    count: int = Field(examples=[120])
+    p50_ms: float | None = Field(examples=[48.0])
+    p95_ms: float | None = Field(examples=[160.0])
+    p99_ms: float | None = Field(examples=[240.0])
+    max_ms: float | None = Field(examples=[310.0])
+
+
+class ChannelLatency(Latency):
+    channel: str = Field(examples=["stream"])
+
+
+class AlertLatency(BaseModel):
+    since: datetime
+    until: datetime
+    fired: Latency = Field(description="Reading received by the API → alert decided")
+    delivered: list[ChannelLatency] = Field(
+        description="Reading received → first notification delivered, per channel (stream:"
+        " handed to the person's open live streams; webhook/apns/fcm/email: accepted by the"
+        " receiver)"
+    )
+
+
+def _latency(row) -> dict:
+    count, pcts, top = row["count"], row["percentile_cont"], row["max"]
+    p50, p95, p99 = (round(x, 3) for x in pcts) if pcts else (None, None, None)
+    return {
+        "count": count,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "max_ms": None if top is None else round(top, 3),
+    }
+
+
+@router.get(
+    "/alert-latency",
+    response_model=AlertLatency,
+    summary="Latency of the alert path: receipt to firing and to each channel (admin)",
+    responses=responses(*_ERRORS),
+)
+async def alert_latency(
+    _: Admin,
+    pool: Pool,
+    start: Annotated[AwareDatetime | None, Query(description="Alerts fired at or after")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Alerts fired before")] = None,
+) -> AlertLatency:
+    """Percentiles over the alerts fired in the window (default: the last 24 hours), from the
+    timestamps every alert carries: when its reading was received, when it fired, and when
+    each notification was delivered."""
+    check_window(start, end)
+    until = end or datetime.now(UTC)
+    since = start or until - timedelta(days=1)
+    fired = await alerts.fire_latency(pool, since, until)
+    channels = await alerts.delivery_latency(pool, since, until)
+    return AlertLatency(
+        since=since,
+        until=until,
+        fired=Latency(**_latency(fired)),
+        delivered=[ChannelLatency(channel=r["channel"], **_latency(r)) for r in channels],
+    )

@@ -251,3 +251,36 @@ async def snooze(pool: asyncpg.Pool, alert_id: UUID, until: datetime) -> asyncpg
         until,
     )
     return await get_alert(pool, alert_id)
+
+
+# --- latency of the alert path, for operators ------------------------------------------
+
+_PERCENTILES = (
+    "count(*), percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {ms}), max({ms})"
+)
+
+
+async def fire_latency(pool: asyncpg.Pool, since: datetime, until: datetime) -> asyncpg.Record:
+    """Reading received → alert decided, over the alerts fired in ``[since, until)``."""
+    ms = "extract(epoch FROM fired_at - received_at) * 1000"
+    return await pool.fetchrow(
+        f"SELECT {_PERCENTILES.format(ms=ms)} FROM alerts WHERE fired_at >= $1 AND fired_at < $2",
+        since,
+        until,
+    )
+
+
+async def delivery_latency(
+    pool: asyncpg.Pool, since: datetime, until: datetime
+) -> list[asyncpg.Record]:
+    """Reading received → delivered, per channel, over the first notification (``fired``) of
+    the alerts fired in ``[since, until)``."""
+    ms = "extract(epoch FROM d.at - a.received_at) * 1000"
+    return await pool.fetch(
+        f"SELECT d.channel, {_PERCENTILES.format(ms=ms)} FROM alert_deliveries d"
+        " JOIN alerts a ON a.id = d.alert_id"
+        " WHERE d.event = 'fired' AND d.status = 'delivered'"
+        " AND a.fired_at >= $1 AND a.fired_at < $2 GROUP BY d.channel ORDER BY d.channel",
+        since,
+        until,
+    )

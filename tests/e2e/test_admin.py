@@ -3,13 +3,18 @@ reading the audit log."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from typer.testing import CliRunner
+from websockets.sync.client import connect
 
 from cluster.cli import app as cli
+from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, self_profile
+from tests.e2e.test_stream import alerts_in, collect, token, ws_url
 from tests.helpers import Account, minutes_ago, series, sign_up, wait_until
 
 ADMIN_PASSWORD = "operator passphrase 42"
@@ -144,3 +149,41 @@ def test_admins_read_the_whole_audit_log(client, admin) -> None:
 def test_a_nul_in_the_search_is_a_422(client, admin) -> None:
     r = client.get("/v1/admin/users", params={"q": "a\x00"}, headers=admin.headers)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+def test_alert_latency_is_measured_from_the_timestamps_alerts_carry(
+    client, admin, account: Account, stack
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    pid = self_profile(account)
+    device = account.device("glucose")
+    with connect(ws_url(stack, token=token(account), profile_id=pid)) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        one_by_one(account, device["id"], minutes_ago(12), 30, FALL)
+        collect(ws, lambda ms: ("urgent_low", "fired") in alerts_in(ms))
+    mine = alerts_of(account, pid)
+    assert len(mine) >= 2
+
+    def measured() -> dict | None:
+        r = client.get("/v1/admin/alert-latency", params={"start": since}, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        stream = [c for c in body["delivered"] if c["channel"] == "stream"]
+        return body if stream and stream[0]["count"] >= len(mine) else None
+
+    body = wait_until(measured, what="stream deliveries of the alerts recorded")
+    fired = body["fired"]
+    assert fired["count"] >= len(mine)  # other tests' devices may alert meanwhile
+    assert fired["max_ms"] >= max(a["latency_ms"] for a in mine)
+    assert 0 <= fired["p50_ms"] <= fired["p95_ms"] <= fired["p99_ms"] <= fired["max_ms"]
+    stream = next(c for c in body["delivered"] if c["channel"] == "stream")
+    assert stream["p50_ms"] >= 0 and stream["p50_ms"] <= stream["max_ms"]
+
+    r = client.get(
+        "/v1/admin/alert-latency",
+        params={"start": since, "end": since},
+        headers=admin.headers,
+    )
+    assert r.status_code == 422
+    user = sign_up(client)
+    assert client.get("/v1/admin/alert-latency", headers=user.headers).status_code == 403

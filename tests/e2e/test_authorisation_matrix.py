@@ -284,6 +284,7 @@ MATRIX: dict[tuple[str, str], Route] = {
         denied_user=403,
     ),
     ("GET", "/v1/admin/audit"): Route(ADMINS, denied_user=403),
+    ("GET", "/v1/admin/alert-latency"): Route(ADMINS, denied_user=403),
     # last: deletes each caller's own account
     ("DELETE", "/v1/me"): Route(
         USERS, lambda w, c: {"json": {"password": w.password(c), "confirm": "DELETE"}}
