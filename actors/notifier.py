@@ -551,8 +551,9 @@ class AlertNotifier:
             self._pool, listening_since, self.config.catch_up_s
         )
         for r in missed:
-            a = _alert_dict(r, "fired")
-            self._spawn(self.dispatch(str(r["profile_id"]), str(r["device_id"]), a, "fired"))
+            event = "fired" if r["notifications"] == 1 else "repeated"
+            a = _alert_dict(r, event)
+            self._spawn(self.dispatch(str(r["profile_id"]), str(r["device_id"]), a, event))
 
     # -- escalation --------------------------------------------------------------------
 

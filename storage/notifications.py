@@ -119,13 +119,17 @@ async def due_escalations(pool: asyncpg.Pool, now: datetime) -> list[asyncpg.Rec
 async def undelivered(
     pool: asyncpg.Pool, before: datetime, window_s: float = 600
 ) -> list[asyncpg.Record]:
-    """Open alerts fired recently (before ``before``) that no channel has tried to deliver:
-    what a (re)starting notifier missed while nobody listened."""
+    """Unacknowledged alerts whose last notification (the firing, or a repeat) happened
+    recently (before ``before``) and was not handed to any channel since: what a
+    (re)starting notifier missed while nobody listened. ``notifications`` says which it was
+    (1: the firing)."""
+    last = "a.notified_at[cardinality(a.notified_at)]"
     return await pool.fetch(
-        f"SELECT {_ALERT_FIELDS} FROM alerts a WHERE a.state <> 'cleared'"
-        " AND a.fired_at < $1 AND a.fired_at > $1 - make_interval(secs => $2)"
+        f"SELECT {_ALERT_FIELDS}, cardinality(a.notified_at) AS notifications"
+        " FROM alerts a WHERE a.state = 'fired' AND cardinality(a.notified_at) > 0"
+        f" AND {last} < $1 AND {last} > $1 - make_interval(secs => $2)"
         " AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id"
-        "   AND d.channel <> 'stream')",
+        f"   AND d.channel <> 'stream' AND d.at >= {last})",
         before,
         window_s,
     )

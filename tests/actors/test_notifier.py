@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -249,3 +250,56 @@ async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
         if notifier is not None:
             await notifier.stop()
         server.server.shutdown()
+
+
+async def test_a_starting_notifier_sends_the_firings_and_repeats_it_missed(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    user, profile, device = insert_device(db, interval_s=300)
+    receiver = Receiver()
+    db.execute(
+        "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, 'shh')", (user, receiver.url)
+    )
+
+    def alert(rule: str, state: str, notified_min_ago: list[float], delivered_min_ago=None):
+        alert_id = uuid.uuid4()
+        db.execute(
+            "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+            " state, reading_ts, received_at, fired_at, notified_at) VALUES (%s, %s, %s, %s,"
+            " 'urgent', 50, 55, %s, now() - interval '8 minutes',"
+            " now() - interval '8 minutes', now() - interval '8 minutes',"
+            " (SELECT array_agg(now() - m * interval '1 minute') FROM unnest(%s::float8[]) m))",
+            (alert_id, profile, device, rule, state, notified_min_ago),
+        )
+        if delivered_min_ago is not None:
+            db.execute(
+                "INSERT INTO alert_deliveries (alert_id, event, user_id, channel, status, at)"
+                " VALUES (%s, 'fired', %s, 'webhook', 'delivered',"
+                " now() - %s * interval '1 minute')",
+                (alert_id, user, delivered_min_ago),
+            )
+        return str(alert_id)
+
+    missed_repeat = alert("urgent_low", "fired", [8, 3], delivered_min_ago=7.9)
+    missed_firing = alert("urgent_low_soon", "fired", [8])
+    delivered = alert("signal_loss", "fired", [8, 3], delivered_min_ago=2.9)
+    acknowledged = alert("low", "acknowledged", [8])
+    too_old = alert("high", "fired", [30])
+
+    notifier = AlertNotifier(NotifierConfig(database_url, escalation_check_s=3600))
+    try:
+        await notifier.start()
+        for _ in range(300):
+            if len(receiver.requests) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        await notifier.drain(30)
+        sent = {
+            json.loads(body)["alert"]["id"]: json.loads(body)["event"]
+            for _, body, _ in receiver.requests
+        }
+        assert sent == {missed_repeat: "alert.repeated", missed_firing: "alert.fired"}
+        assert not {delivered, acknowledged, too_old} & set(sent)
+    finally:
+        await notifier.stop()
+        receiver.close()
