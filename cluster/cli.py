@@ -255,12 +255,17 @@ def simulate(
     email: Annotated[str, typer.Option()] = DEMO_EMAIL,
     password: Annotated[str, typer.Option()] = DEMO_PASSWORD,
     seed: Annotated[int, typer.Option()] = 1,
+    transport: Annotated[
+        str, typer.Option(help="http: POST each batch; ws: one ingest WebSocket per device")
+    ] = "http",
 ) -> None:
     """Stream virtual sensors through the HTTP API, like phones would, until Ctrl-C."""
     from sensor_ingest.simulate.runner import SimulationConfig, run_simulation
 
     if kind not in ("glucose", "temperature", "mixed"):
         raise typer.BadParameter("kind must be glucose, temperature or mixed", param_hint="--kind")
+    if transport not in ("http", "ws"):
+        raise typer.BadParameter("transport must be http or ws", param_hint="--transport")
     config = SimulationConfig(
         base_url=url or _settings().public_url,
         email=email,
@@ -272,6 +277,7 @@ def simulate(
         backfill_s=history_hours * 3600 if speed <= 1 else 0.0,
         start_lag_s=history_hours * 3600 if speed > 1 else 0.0,
         seed=seed,
+        transport=transport,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -16,7 +16,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -210,14 +210,18 @@ class VigilSession:
                 log.info("renewing the access token of %s", self.email)
                 await self.login()
 
+    async def fresh_token(self) -> str | None:
+        """The bearer token, renewed first if it is about to expire."""
+        token = self._token
+        if self._expires_at is not None and self._monotonic() >= self._expires_at - RENEW_MARGIN_S:
+            await self.renew(token)
+        return self._token
+
     async def send(
         self, method: str, url: str, *, json: Any = None
     ) -> tuple[httpx.Response, str | None]:
         """One authorised request, no retries; returns the response and the token it used."""
-        token = self._token
-        if self._expires_at is not None and self._monotonic() >= self._expires_at - RENEW_MARGIN_S:
-            await self.renew(token)
-            token = self._token
+        token = await self.fresh_token()
         headers = {"Authorization": f"Bearer {token}"}
         async with self._slots:
             response = await self.client.request(method, url, json=json, headers=headers)
@@ -300,6 +304,97 @@ async def ensure_devices(session: VigilSession, wanted: Sequence[DeviceRequest])
     return list(await asyncio.gather(*(register(request) for request in wanted)))
 
 
+class TransientError(Exception):
+    """The batch may or may not have arrived (network failure, connection lost): re-send."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Vigil's answer to one batch, whichever the transport."""
+
+    status: int  # HTTP status (an ingest WebSocket answers the same codes; an ack is 200)
+    token: str | None  # the bearer token the attempt used
+    result: dict[str, Any] | None = None  # {accepted, duplicates} when stored
+    retry_after: str | None = None
+    detail: str = ""
+
+
+async def deliver(
+    attempt: Callable[[], Awaitable[Answer]],
+    session: VigilSession,
+    device_id: str,
+    size: int,
+    stats: SimulationStats,
+    *,
+    stop: asyncio.Event | None = None,
+    max_attempts: int = 8,
+) -> bool:
+    """Deliver one batch of ``size`` readings by calling ``attempt`` until Vigil took it.
+
+    Back-pressure (503/429) is waited out for as long as it lasts; a 401 renews the token;
+    server errors and transient failures are retried with exponential back-off up to
+    ``max_attempts``; any other 4xx is logged and the batch dropped. Returns True once the
+    API has acknowledged the batch; False if it was dropped or ``stop`` was set meanwhile.
+    """
+    stats.batches += 1
+    stats.sent += size
+    failures = 0
+    backoff = 0.5
+    while True:
+        try:
+            answer: Answer | None = await attempt()
+        except (httpx.TransportError, TransientError) as exc:
+            failures += 1
+            log.warning("device %s: %s (attempt %d)", device_id, exc.__class__.__name__, failures)
+            action, delay, answer = BatchAction.BACKOFF, backoff, None
+        else:
+            action = classify_response(answer.status)
+            delay = backoff
+        if action is BatchAction.DONE:
+            assert answer is not None and answer.result is not None
+            stats.accepted += int(answer.result.get("accepted", 0))
+            stats.duplicates += int(answer.result.get("duplicates", 0))
+            return True
+        if action is BatchAction.SKIP:
+            assert answer is not None
+            log.error(
+                "device %s: batch of %d rejected: HTTP %d %s",
+                device_id,
+                size,
+                answer.status,
+                answer.detail[:2000],
+            )
+            stats.errors += 1
+            return False
+        if action is BatchAction.REAUTH:
+            assert answer is not None
+            failures += 1
+            try:
+                await session.renew(answer.token)
+            except ApiError as exc:
+                log.error("device %s: cannot renew the token: %s", device_id, exc)
+                stats.errors += 1
+                return False
+            delay = 0.0
+        elif action is BatchAction.RETRY_AFTER:
+            assert answer is not None
+            delay = parse_retry_after(answer.retry_after)
+            log.debug("device %s: back-pressure, retrying in %.1f s", device_id, delay)
+        else:  # BACKOFF
+            if answer is not None:
+                failures += 1
+                log.warning("device %s: HTTP %d, retrying", device_id, answer.status)
+            backoff = min(backoff * 2, 30.0)
+        if failures >= max_attempts:
+            log.error("device %s: giving up a batch of %d readings", device_id, size)
+            stats.errors += 1
+            return False
+        stats.retries += 1
+        if await wait_or_stop(stop, delay):
+            log.info("device %s: stopping with a batch of %d unsent", device_id, size)
+            return False
+
+
 async def post_readings(
     session: VigilSession,
     device_id: str,
@@ -309,69 +404,22 @@ async def post_readings(
     stop: asyncio.Event | None = None,
     max_attempts: int = 8,
 ) -> bool:
-    """Deliver one batch (at most 10,000 readings), honouring back-pressure and renewal.
-
-    Back-pressure (503/429) is waited out for as long as it lasts; a 401 renews the token;
-    server errors and network failures are retried with exponential back-off up to
-    ``max_attempts``; any other 4xx is logged and the batch dropped. Returns True once the
-    API has acknowledged the batch; False if it was dropped or ``stop`` was set meanwhile.
-    """
+    """Deliver one batch (at most 10,000 readings) with ``POST …/readings`` (see
+    :func:`deliver` for retries)."""
     url = f"/v1/devices/{device_id}/readings"
     body = {"readings": readings}
-    stats.batches += 1
-    stats.sent += len(readings)
-    failures = 0
-    backoff = 0.5
-    while True:
-        try:
-            response, token = await session.send("POST", url, json=body)
-        except httpx.TransportError as exc:
-            failures += 1
-            log.warning("device %s: %s (attempt %d)", device_id, exc.__class__.__name__, failures)
-            action, delay, response = BatchAction.BACKOFF, backoff, None
-        else:
-            action = classify_response(response.status_code)
-            delay = backoff
-        if action is BatchAction.DONE:
-            assert response is not None
-            result = response.json()
-            stats.accepted += int(result.get("accepted", 0))
-            stats.duplicates += int(result.get("duplicates", 0))
-            return True
-        if action is BatchAction.SKIP:
-            assert response is not None
-            log.error(
-                "device %s: batch of %d rejected: HTTP %d %s",
-                device_id,
-                len(readings),
-                response.status_code,
-                response.text[:2000],
-            )
-            stats.errors += 1
-            return False
-        if action is BatchAction.REAUTH:
-            failures += 1
-            try:
-                await session.renew(token)
-            except ApiError as exc:
-                log.error("device %s: cannot renew the token: %s", device_id, exc)
-                stats.errors += 1
-                return False
-            delay = 0.0
-        elif action is BatchAction.RETRY_AFTER:
-            assert response is not None
-            delay = parse_retry_after(response.headers.get("Retry-After"))
-            log.debug("device %s: back-pressure, retrying in %.1f s", device_id, delay)
-        else:  # BACKOFF
-            if response is not None:
-                failures += 1
-                log.warning("device %s: HTTP %d, retrying", device_id, response.status_code)
-            backoff = min(backoff * 2, 30.0)
-        if failures >= max_attempts:
-            log.error("device %s: giving up a batch of %d readings", device_id, len(readings))
-            stats.errors += 1
-            return False
-        stats.retries += 1
-        if await wait_or_stop(stop, delay):
-            log.info("device %s: stopping with a batch of %d unsent", device_id, len(readings))
-            return False
+
+    async def attempt() -> Answer:
+        response, token = await session.send("POST", url, json=body)
+        ok = 200 <= response.status_code < 300
+        return Answer(
+            status=response.status_code,
+            token=token,
+            result=response.json() if ok else None,
+            retry_after=response.headers.get("Retry-After"),
+            detail=response.text,
+        )
+
+    return await deliver(
+        attempt, session, device_id, len(readings), stats, stop=stop, max_attempts=max_attempts
+    )

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
@@ -33,6 +34,7 @@ from sensor_ingest.simulate.client import (
 )
 from sensor_ingest.simulate.clock import SimulatedClock
 from sensor_ingest.simulate.fleet import FleetKind, make_fleet, sensor_for
+from sensor_ingest.simulate.ingest_stream import IngestStream
 from sensor_ingest.simulate.personas import GlucosePersona, Persona
 from sensor_ingest.simulate.sensor import VirtualSensor
 from sensor_ingest.simulate.stats import SimulationStats
@@ -71,6 +73,8 @@ class SimulationConfig:
     status_interval_s: float = 10.0
     """Seconds between status log lines (0 for none)."""
     request_timeout_s: float = 30.0
+    transport: Literal["http", "ws"] = "http"
+    """``http``: one POST per batch; ``ws``: each device keeps an ingest WebSocket open."""
 
 
 def device_serial(config: SimulationConfig, index: int, persona: Persona) -> str:
@@ -169,6 +173,7 @@ class Simulation:
     ) -> None:
         """Post one device's readings as they come due on ``clock`` until ``stop``."""
         cursor = clock.sim_start - self.config.backfill_s  # first instant not yet posted
+        stream = IngestStream(session, device_id) if self.config.transport == "ws" else None
         try:
             while not stop.is_set():
                 sim_now = clock.now(self._now())
@@ -179,7 +184,10 @@ class Simulation:
                 for batch in chunked(payload):
                     if stop.is_set():
                         return
-                    await post_readings(session, device_id, list(batch), self.stats, stop=stop)
+                    if stream is not None:
+                        await stream.send(list(batch), self.stats, stop=stop)
+                    else:
+                        await post_readings(session, device_id, list(batch), self.stats, stop=stop)
                 due = sensor.grid.next_at_or_after(cursor)
                 delay = max(
                     clock.real_time_for(due) - self._now() + 0.001,
@@ -190,6 +198,9 @@ class Simulation:
         except Exception:
             log.exception("device %s: streaming failed", device_id)
             self.stats.errors += 1
+        finally:
+            if stream is not None:
+                await stream.close()
 
     async def _report(self, stop: asyncio.Event) -> None:
         """Log a status line every ``status_interval_s`` until ``stop``."""

@@ -19,6 +19,7 @@ from sensor_ingest.simulate.client import (
     parse_retry_after,
     readings_payload,
 )
+from sensor_ingest.simulate.ingest_stream import stream_url
 from sensor_ingest.simulate.runner import device_request, device_serial
 
 
@@ -103,3 +104,12 @@ def test_device_request_and_response_shapes() -> None:
         {"id": 7, "kind": "glucose", "serial": "s", "model": None, "interval_s": 300, "x": 1}
     )
     assert device == Device("7", SensorKind.GLUCOSE, "s", 300, None)
+
+
+def test_ingest_stream_url_follows_the_api_scheme() -> None:
+    assert stream_url("http://127.0.0.1:8000/", "d1") == (
+        "ws://127.0.0.1:8000/v1/devices/d1/readings/stream"
+    )
+    assert stream_url("https://vigil.example", "d2") == (
+        "wss://vigil.example/v1/devices/d2/readings/stream"
+    )
