@@ -95,10 +95,12 @@ async def stream_readings(
     )
     checked = time.monotonic()
     while True:
-        try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, KeyError):  # KeyError: a binary frame
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
             return
+        text = message.get("text")
+        if text is None:  # a binary frame: UTF-8 JSON too
+            text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
         if time.monotonic() - checked > config.ingest_recheck_s:
             try:
                 device = await _authorise(websocket, token, device_id)

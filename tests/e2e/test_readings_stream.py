@@ -136,3 +136,19 @@ def test_a_rotated_token_or_revoked_share_stops_the_stream(account: Account, sta
             assert refused["type"] == "error" and refused["status"] == code - 4000
             assert closed_with(ws) == code
     assert stored(account, cgm["id"]) == []
+
+
+def test_binary_frames_carry_json_too(account: Account, stack) -> None:
+    cgm = account.device("glucose")
+    readings = series(minutes_ago(10), 2, 300, 99, 0)
+    with connect(ingest_url(stack, cgm["id"], cgm["upload_token"])) as ws:
+        json.loads(ws.recv(timeout=30))
+        ws.send(json.dumps({"seq": 5, "readings": readings}).encode())
+        assert json.loads(ws.recv(timeout=30)) == {
+            "type": "ack",
+            "seq": 5,
+            "accepted": 2,
+            "duplicates": 0,
+        }
+        ws.send(b"\xff\xfe")
+        assert json.loads(ws.recv(timeout=30))["status"] == 422
