@@ -19,12 +19,13 @@ Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no suc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
 
 from api.devices import DeviceOut
@@ -94,24 +95,25 @@ async def stream_readings(
         }
     )
     checked = time.monotonic()
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is None:  # a binary frame: UTF-8 JSON too
-            text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
-        if time.monotonic() - checked > config.ingest_recheck_s:
-            try:
-                device = await _authorise(websocket, token, device_id)
-            except HTTPException as exc:
-                await _refuse(websocket, exc)
+    with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 return
-            checked = time.monotonic()
-        await websocket.send_text(await _answer(text, device, app))
+            text = message.get("text")
+            if text is None:  # a binary frame: UTF-8 JSON too
+                text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+            if time.monotonic() - checked > config.ingest_recheck_s:
+                try:
+                    device = await _authorise(websocket, token, device_id)
+                except HTTPException as exc:
+                    await _refuse(websocket, exc)
+                    return
+                checked = time.monotonic()
+            await websocket.send_text(await _answer(text, device, app))
 
 
-async def _answer(text: str, device: DeviceOut, app) -> str:
+async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
     try:
         batch = StreamedBatch.model_validate_json(text)
     except ValidationError as exc:
