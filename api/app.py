@@ -49,7 +49,8 @@ Two WebSockets complement the routes below (OpenAPI cannot describe them):
 takes a device's batches `{"seq": 1, "readings": [...]}` over one connection and answers each
 `{"type": "ack", "seq": 1, "accepted": 1, "duplicates": 0}` once committed, or
 `{"type": "error", "seq": 1, "status": 422, "detail": [...]}`. Both authenticate with
-`?token=`, the `Authorization` header or a first message `{"type": "auth", "token": "..."}`.
+`?token=`, the `Authorization` header or a first message `{"type": "auth", "token": "..."}`;
+every message and close code is in the repository's `docs/websockets.md`.
 """
 
 
