@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import importlib.util
@@ -42,7 +43,7 @@ import numpy as np
 from algorithms.localtime import local_weekday_and_minute
 from algorithms.rules import QuietPeriod
 from storage import notifications
-from storage.alerts import NOTIFY_CHANNEL
+from storage.alerts import NOTIFY_CHANNEL, alert_fields, iso
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,6 @@ class Retry(Exception):
 # -- what is sent ------------------------------------------------------------------------
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
 def alert_payload(profile_id: str, device_id: str, a: dict, event: str) -> dict:
     return {
         "event": f"alert.{event}",
@@ -99,13 +96,7 @@ def alert_payload(profile_id: str, device_id: str, a: dict, event: str) -> dict:
             "id": a["id"],
             "profile_id": profile_id,
             "device_id": device_id,
-            "rule": a["rule"],
-            "severity": a["sev"],
-            "value": a["value"],
-            "threshold": a["thr"],
-            "reading_ts": _iso(a["ts"]),
-            "received_at": _iso(a["rx"]),
-            "fired_at": _iso(a["at"]),
+            **alert_fields(a),
         },
     }
 
@@ -115,7 +106,7 @@ def title_and_body(a: dict, event: str) -> tuple[str, str]:
     value = "" if a["value"] is None else f" ({a['value']:.0f})"
     prefix = "URGENT: " if a["sev"] == "urgent" else ""
     again = {"repeated": " (still)", "escalated": " - not acknowledged"}.get(event, "")
-    return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {_iso(a['ts'])}"
+    return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {iso(a['ts'])}"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -454,23 +445,21 @@ class AlertNotifier:
         payload: dict,
     ) -> None:
         assert self._pool is not None
-        alert_id, user_id = uuid.UUID(a["id"]), person["user_id"]
+        log_attempt = functools.partial(
+            notifications.log_delivery,
+            self._pool,
+            uuid.UUID(a["id"]),
+            event,
+            person["user_id"],
+            channel,
+            target,
+        )
         delay = self.config.retry_initial_s
         for attempt in range(1, self.config.max_attempts + 1):
             try:
                 await self._send_once(channel, person, endpoint, a, event, payload)
             except Permanent as exc:
-                await notifications.log_delivery(
-                    self._pool,
-                    alert_id,
-                    event,
-                    user_id,
-                    channel,
-                    target,
-                    attempt,
-                    "failed",
-                    str(exc),
-                )
+                await log_attempt(attempt, "failed", str(exc))
                 if channel in ("apns", "fcm") and endpoint is not None:
                     await notifications.forget_push_token(
                         self._pool, uuid.UUID(str(endpoint["id"]))
@@ -479,13 +468,7 @@ class AlertNotifier:
                 return
             except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
                 last = attempt == self.config.max_attempts
-                await notifications.log_delivery(
-                    self._pool,
-                    alert_id,
-                    event,
-                    user_id,
-                    channel,
-                    target,
+                await log_attempt(
                     attempt,
                     "gave_up" if last else "retrying",
                     f"{type(exc).__name__}: {exc}"[:500],
@@ -499,9 +482,7 @@ class AlertNotifier:
                 )
                 delay = min(delay * 2, self.config.retry_max_s)
                 continue
-            await notifications.log_delivery(
-                self._pool, alert_id, event, user_id, channel, target, attempt, "delivered"
-            )
+            await log_attempt(attempt, "delivered")
             self.sent += 1
             return
 

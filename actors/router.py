@@ -26,31 +26,26 @@ def shard_name(index: int) -> str:
     return f"vigil-shard-{index}"
 
 
+# Detached (outlive the driver), restarted by Ray without end, async with room for many
+# concurrent calls, and taking no CPU slot from the scheduler.
+_DETACHED = {
+    "lifetime": "detached",
+    "get_if_exists": True,
+    "max_restarts": -1,
+    "max_task_retries": 3,
+    "max_concurrency": 1000,
+    "num_cpus": 0,
+}
+
+
 def start_shards(
     shard_count: int, config: ShardConfig, namespace: str = NAMESPACE
 ) -> list[ActorHandle]:
     """Create (or find, if already running) the shard actors; requires ``ray.init`` first."""
     remote_cls = ray.remote(DeviceShard)
     return [
-        remote_cls.options(
-            name=shard_name(i),
-            namespace=namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=3,
-            max_concurrency=1000,
-            num_cpus=0,
-        ).remote(i, config)
+        remote_cls.options(name=shard_name(i), namespace=namespace, **_DETACHED).remote(i, config)
         for i in range(shard_count)
-    ]
-
-
-def ensure_shards_started(shard_count: int, namespace: str = NAMESPACE) -> list:
-    """Ask every shard to make sure its clock runs and it hosts its recently active devices
-    (a shard Ray restarted has neither until asked); returns the calls' object refs."""
-    return [
-        ray.get_actor(shard_name(i), namespace=namespace).start.remote() for i in range(shard_count)
     ]
 
 
@@ -62,23 +57,10 @@ def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
 
 
 def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorHandle:
-    """Create (or find) the cluster's alert notifier and make sure it is listening."""
-    handle = (
-        ray.remote(AlertNotifier)
-        .options(
-            name=NOTIFIER_NAME,
-            namespace=namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=3,
-            max_concurrency=1000,
-            num_cpus=0,
-        )
-        .remote(config)
-    )
-    handle.start.remote()
-    return handle
+    """Create (or find) the cluster's alert notifier; call ``start`` on it to make sure it
+    listens."""
+    remote_cls = ray.remote(AlertNotifier)
+    return remote_cls.options(name=NOTIFIER_NAME, namespace=namespace, **_DETACHED).remote(config)
 
 
 _Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, asyncio.Future]
@@ -144,6 +126,12 @@ class ShardRouter:
             for (*_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
+
+    async def start_all(self) -> list[int]:
+        """Ask every shard to make sure its clock runs and it hosts its recently active
+        devices (a shard Ray restarted has neither until asked); devices hosted per shard."""
+        calls = [self.handle(i).start.remote() for i in range(self.shard_count)]
+        return list(await asyncio.gather(*calls))
 
     async def statuses(self, timeout_s: float = 2.0) -> list[dict]:
         """Every shard's status; raises if any is unreachable within the timeout."""

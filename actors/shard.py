@@ -197,20 +197,7 @@ class DeviceShard:
                 "pred20": live.prediction_20,
             }
         if ops:
-            message["a"] = [
-                {
-                    "id": str(op.alert_id),
-                    "rule": op.rule,
-                    "type": op.type,
-                    "sev": op.severity,
-                    "value": op.value,
-                    "thr": op.threshold,
-                    "ts": op.reading_ts_s,
-                    "rx": op.received_s,
-                    "at": op.decided_s,
-                }
-                for op in ops
-            ]
+            message["a"] = [op.live() for op in ops]
         notify = json.dumps(message, separators=(",", ":")) if len(message) > 3 else None
         return AlertWrite(
             device_id=info.id,

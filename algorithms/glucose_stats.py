@@ -15,7 +15,7 @@ import numpy as np
 
 from algorithms.episodes import Episode, find_episodes
 from algorithms.localtime import DAY_S, TimeZone, local_day_and_second
-from algorithms.series import clean_series, clean_window, segment_ids
+from algorithms.series import clean_series, clean_window, data_sufficiency, segment_ids
 
 AGP_PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
 # Mutually exclusive bands used for time-in-ranges; together they cover every reading.
@@ -115,8 +115,7 @@ def _stats_sorted(
     ts: np.ndarray, g: np.ndarray, lo: float, hi: float, interval_s: float
 ) -> GlucoseStats:
     n = int(g.size)
-    expected = int(max(0.0, hi - lo) // interval_s)
-    sufficiency = min(100.0, 100.0 * n / expected) if expected else float("nan")
+    expected, sufficiency = data_sufficiency(n, lo, hi, interval_s)
     nan = float("nan")
     mean = float(g.mean()) if n else nan
     sd = float(g.std(ddof=1)) if n > 1 else nan

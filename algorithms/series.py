@@ -1,4 +1,5 @@
-"""Shared handling of raw series: sorting, de-duplication by timestamp, gap segmentation."""
+"""Shared handling of raw series: sorting, de-duplication by timestamp, gap segmentation,
+windows and their data sufficiency."""
 
 from __future__ import annotations
 
@@ -71,3 +72,12 @@ def clean_window(
     hi = end_s if end_s is not None else (float(ts[-1]) + 1.0 if ts.size else 0.0)
     keep = (ts >= lo) & (ts < hi)
     return ts[keep], v[keep], float(lo), float(hi)
+
+
+def data_sufficiency(
+    readings: int, start_s: float, end_s: float, interval_s: float
+) -> tuple[int, float]:
+    """Readings expected in ``[start_s, end_s)`` at ``interval_s``, and the share (%, at most
+    100) of them present; the share is NaN when the window expects none."""
+    expected = int(max(0.0, end_s - start_s) // interval_s)
+    return expected, min(100.0, 100.0 * readings / expected) if expected else float("nan")

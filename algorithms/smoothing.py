@@ -137,10 +137,9 @@ def kalman_glucose(
         s = p00 + R
         nu = z - x0
         step = z - acc_z if z > acc_z else acc_z - z
-        if (step > min_jump and step > max_rate_s * (t - acc_t)) or (
-            nu > gate_min and nu * nu > gate2 * s
-        ):
-            verdict = 2 if step > min_jump and step > max_rate_s * (t - acc_t) else 1
+        jump = step > min_jump and step > max_rate_s * (t - acc_t)
+        if jump or (nu > gate_min and nu * nu > gate2 * s):
+            verdict = 2 if jump else 1
             if rej is not None and abs(z - rej) <= confirm:
                 # Two readings agree on the new level: it is real. Restart there.
                 x0, x1, p00, p01, p11 = z, 0.0, R, 0.0, p11_init

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from algorithms.episodes import Episode, find_episodes
-from algorithms.series import clean_window
+from algorithms.series import clean_window, data_sufficiency
 from algorithms.temperature import FEVER_C
 
 FEVER_EPISODE_S = 30 * 60.0
@@ -50,7 +50,7 @@ def temperature_stats(
 ) -> TemperatureStats:
     ts, c, lo, hi = clean_window(ts_s, core_c, start_s, end_s)
     n = int(c.size)
-    expected = int(max(0.0, hi - lo) // interval_s)
+    expected, sufficiency = data_sufficiency(n, lo, hi, interval_s)
     nan = float("nan")
     fever = c >= fever_c
     episodes = find_episodes(
@@ -68,7 +68,7 @@ def temperature_stats(
         interval_s=float(interval_s),
         readings=n,
         expected_readings=expected,
-        data_sufficiency_pct=min(100.0, 100.0 * n / expected) if expected else nan,
+        data_sufficiency_pct=sufficiency,
         min_c=float(c.min()) if n else nan,
         max_c=float(c.max()) if n else nan,
         mean_c=float(c.mean()) if n else nan,

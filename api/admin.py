@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.audit import AuditPage, Before, End, Limit, Start, page
-from api.deps import CallerId, Pool, Router, User
+from api.deps import CallerId, Pool, Router, User, active_account
 from api.devices import DeviceOut
 from api.errors import check_window, error, responses
 from storage import admin, alerts, audit
@@ -25,13 +25,10 @@ log = logging.getLogger(__name__)
 async def admin_caller(pool: Pool, user_id: CallerId) -> User:
     """Dependency: the caller, if an active admin; 401 for a disabled account, 403 otherwise."""
     row = await admin.active_admin(pool, user_id)
-    if row is None:
-        raise error(
-            401, "invalid token: account not found or disabled", {"WWW-Authenticate": "Bearer"}
-        )
+    user = active_account(row)
     if not row["is_admin"]:
         raise error(403, "this needs the admin role")
-    return User(id=row["id"], email=row["email"], name=row["name"])
+    return user
 
 
 Admin = Annotated[User, Depends(admin_caller)]

@@ -8,68 +8,22 @@ each notification.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from actors.notifier import NotifierConfig
-from actors.router import ensure_shards_started, start_notifier
 from algorithms.rules import RuleKind
 from api.deps import CallerId, Pool, Router, refuse
 from api.errors import check_window, error, responses
 from storage import access, alerts, notifications
 
 log = logging.getLogger(__name__)
-NOTIFIER_CHECK_S = 30.0
 
-
-async def _keep_notifier(config) -> None:
-    """The alert notifier is one detached Ray actor; every replica makes sure it runs and
-    listens (creating it, or restarting its LISTEN after Ray restarted it), and that every
-    shard runs its clock over its recently active devices (after Ray restarted one, too)."""
-    notifier = NotifierConfig(
-        database_url=config.database_url,
-        smtp_host=config.smtp_host,
-        smtp_port=config.smtp_port,
-        smtp_from=config.smtp_from,
-        **config.push,
-    )
-    while True:
-        try:
-            await start_notifier(notifier, config.namespace).start.remote()
-        except Exception:
-            log.warning("alert notifier not reachable", exc_info=True)
-        try:
-            await asyncio.gather(*ensure_shards_started(config.shard_count, config.namespace))
-        except Exception:
-            log.warning("a device shard is not reachable", exc_info=True)
-        await asyncio.sleep(NOTIFIER_CHECK_S)
-
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    config = getattr(app.state, "config", None)
-    task = (
-        None if config is None else asyncio.get_running_loop().create_task(_keep_notifier(config))
-    )
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], lifespan=_lifespan)
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 AlertState = Literal["fired", "acknowledged", "cleared"]
 
@@ -156,7 +110,7 @@ async def list_alerts(
             refuse(grant is not None, "alerts", "profile")
         ids = [profile_id]
     else:
-        ids = await alerts.alert_profiles(pool, user_id)
+        ids = [g.profile_id for g in await access.grants(pool, user_id) if g.allows("alerts")]
     rows = await alerts.list_alerts(pool, ids, since, until, state, limit)
     return [_out(r) for r in rows]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,6 +36,7 @@ from api import (
 )
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.supervision import keep_actors_running
 from api.tokens import KeyStore
 from storage.pools import open_pool
 
@@ -72,9 +75,15 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         app.state.keys = keys
         app.state.router = ShardRouter(config.shard_count, config.namespace)
         app.state.config = config
+        supervisor = asyncio.get_running_loop().create_task(
+            keep_actors_running(config, app.state.router)
+        )
         try:
             yield
         finally:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
             await pool.close()
 
     app = FastAPI(

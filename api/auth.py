@@ -142,7 +142,7 @@ async def token(
             raise error(
                 401, "refresh token reused: this login is revoked", {"WWW-Authenticate": "Bearer"}
             )
-        if await accounts.active_user(pool, row["user_id"]) is None:
+        if row["disabled"]:
             raise error(401, "account disabled", {"WWW-Authenticate": "Bearer"})
         user_id, family_id = row["user_id"], row["family_id"]
     access, ttl = keys.issue(user_id)

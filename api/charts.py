@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,10 +13,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from algorithms.sensors import spec_for
 from api.deps import Pool
-from api.errors import error, responses
+from api.errors import responses
 from api.events import EventOut, event_out
 from api.profiles import ProfileAccess, profile_with
-from api.stats import window_end
+from api.stats import selected_devices, utc, window_end
 from storage import events, history
 
 router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["charts"])
@@ -71,10 +71,6 @@ class Chart(BaseModel):
     events: list[EventOut]
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 @router.get(
     "/chart",
     response_model=Chart,
@@ -97,17 +93,13 @@ async def chart(
     than the sampling interval. Buckets are aligned to the Unix epoch; empty ones are left
     out."""
     end = window_end(end)
-    devices = await history.profile_devices(pool, found.profile_id)
-    if device_id is not None:
-        devices = [d for d in devices if d["id"] == device_id]
-        if not devices:
-            raise error(404, "device not found on this profile")
+    devices = await selected_devices(pool, found.profile_id, device_id)
     window_s = WINDOWS[window]
     min_interval = min((d["interval_s"] for d in devices), default=60)
     bucket_s = bucket_seconds(window_s, len(devices), min_interval)
     end_s = end.timestamp()
     start_s = math.floor((end_s - window_s) / bucket_s) * bucket_s
-    start = _utc(start_s)
+    start = utc(start_s)
     buckets = await history.bucketed(pool, [d["id"] for d in devices], start, end, bucket_s)
     out = []
     for device, b in zip(devices, buckets, strict=True):
@@ -117,7 +109,7 @@ async def chart(
                 kind=device["kind"],
                 unit=spec_for(device["kind"]).unit,
                 interval_s=device["interval_s"],
-                ts=[_utc(t) for t in b.start.tolist()],
+                ts=[utc(t) for t in b.start.tolist()],
                 min=b.min.tolist(),
                 mean=[round(v, 3) for v in b.mean.tolist()],
                 max=b.max.tolist(),

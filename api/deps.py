@@ -66,12 +66,16 @@ async def caller_id(keys: Keys, token: Annotated[str | None, Depends(oauth2)]) -
 CallerId = Annotated[UUID, Depends(caller_id)]
 
 
-async def current_user(pool: Pool, user_id: CallerId) -> User:
-    """The caller, from a valid bearer token of an active account; 401 otherwise."""
-    row = await accounts.active_user(pool, user_id)
+def active_account(row: asyncpg.Record | None) -> User:
+    """The user of an active account's row; 401 when there is none (unknown or disabled)."""
     if row is None:
         raise error(401, "invalid token: account not found or disabled", _UNAUTHORISED)
     return User(id=row["id"], email=row["email"], name=row["name"])
+
+
+async def current_user(pool: Pool, user_id: CallerId) -> User:
+    """The caller, from a valid bearer token of an active account; 401 otherwise."""
+    return active_account(await accounts.active_user(pool, user_id))
 
 
 Caller = Annotated[User, Depends(current_user)]

@@ -189,13 +189,13 @@ def event_out(row: dict[str, Any]) -> EventOut:
     return EventOut(**{k: row[k] for k in EventOut.model_fields})
 
 
-def _store_shape(body) -> dict[str, Any]:
-    details = body.details.model_dump(exclude_none=True)
+def _store_shape(body: EventBody) -> dict[str, Any]:
+    """The stored columns of an event body (keyword arguments of the storage functions)."""
     return {
         "kind": body.kind,
         "ts": body.ts,
         "end_ts": body.end_ts,
-        "details": details,
+        "details": body.details.model_dump(exclude_none=True),
         "note": body.note,
     }
 
@@ -233,17 +233,8 @@ async def create_event(
         if key is not None and key != idempotency_key:
             raise error(422, "the Idempotency-Key header and body idempotency_key differ")
         key = idempotency_key
-    shape = _store_shape(body)
     row, created = await events.create_event(
-        pool,
-        found.profile_id,
-        user_id,
-        shape["kind"],
-        shape["ts"],
-        shape["end_ts"],
-        shape["details"],
-        shape["note"],
-        key,
+        pool, found.profile_id, user_id, **_store_shape(body), idempotency_key=key
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -292,8 +283,7 @@ async def get_event(event_id: uuid.UUID, found: ReadableProfile, pool: Pool) -> 
 async def edit_event(
     event_id: uuid.UUID, body: EventBody, found: ManagedProfile, pool: Pool
 ) -> EventOut:
-    shape = _store_shape(body)
-    row = await events.update_event(pool, found.profile_id, event_id, **shape)
+    row = await events.update_event(pool, found.profile_id, event_id, **_store_shape(body))
     if row is None:
         raise error(404, "event not found")
     return event_out(row)

@@ -10,16 +10,17 @@ import zipfile
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import login_guard
 from api.admin import evict
+from api.audit import record_read
 from api.deps import Caller, Config, Pool, Router
 from api.errors import ErrorBody, error, responses
 from api.passwords import verify_password
-from storage import accounts, audit, privacy
+from storage import accounts, privacy
 
 router = APIRouter(prefix="/v1/me", tags=["privacy"])
 
@@ -93,21 +94,14 @@ def _zip(sets: dict[str, Rows], document: dict[str, Any]) -> bytes:
         **responses(401),
     },
 )
-async def export_my_data(request: Request, caller: Caller, pool: Pool) -> Any:
+async def export_my_data(
+    request: Request, background: BackgroundTasks, caller: Caller, pool: Pool
+) -> Any:
     """My account, the profiles I manage (mine and my dependents'), their devices and all
     their readings, shares, audit entries about me, and alerts and events where present."""
     sets = await privacy.export(pool, caller.id)
-    for profile in sets["profiles"]:
-        await audit.record(
-            pool,
-            "user",
-            caller.id,
-            uuid.UUID(profile["id"]),
-            None,
-            "GET /v1/me/export",
-            request.client.host if request.client else None,
-            request.headers.get("user-agent"),
-        )
+    for profile in sets["profiles"]:  # audit log, after the response like every other read
+        record_read(request, background, pool, caller.id, uuid.UUID(profile["id"]))
     core = ("account", "profiles", "devices", "readings", "shares", "audit")
     document = {
         "exported_at": datetime.now(UTC),
@@ -149,8 +143,7 @@ async def delete_me(
     if user is None or not await verify_password(user["password_hash"], body.password):
         await login_guard.failed(pool, config, caller.email, address)
         raise error(403, "wrong password")
-    device_ids = await privacy.device_ids(pool, caller.id)
-    counts = await privacy.delete_user(pool, caller.id)
+    profiles, device_ids = await privacy.delete_user(pool, caller.id)
     for device_id in device_ids:  # drop the deleted devices' in-memory actor state
         await evict(shards, device_id)
-    return Deleted(detail="account deleted", **counts)
+    return Deleted(detail="account deleted", profiles=profiles, devices=len(device_ids))

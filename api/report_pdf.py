@@ -23,8 +23,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from algorithms.localtime import DAY_S, local_day_and_second
+from algorithms.temperature import FEVER_C
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.table import Table
+
     from api.reports import Report
     from api.stats import KindSeries
 
@@ -78,6 +82,22 @@ def _header(fig: Figure, report: Report, title: str, page: int) -> None:
     )
 
 
+def _table(
+    ax: Axes, rows: list[list[str]], widths: list[float] | None, size: float, row_h: float
+) -> Table:
+    """A table at the axes' top left with grey rules and a bold, shaded header row."""
+    table = ax.table(cellText=rows, loc="upper left", cellLoc="left", colWidths=widths)
+    table.auto_set_font_size(False)
+    table.set_fontsize(size)
+    table.scale(1, row_h)
+    for (r, _c), cell in table.get_celld().items():
+        cell.set_edgecolor("#ced4da")
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#e9ecef")
+    return table
+
+
 def _metrics_table(fig: Figure, report: Report, rect: tuple[float, float, float, float]):
     ax = fig.add_axes(rect)
     ax.axis("off")
@@ -93,24 +113,11 @@ def _metrics_table(fig: Figure, report: Report, rect: tuple[float, float, float,
     for t in report.targets:
         ok = "" if t.met is None else ("met" if t.met else "NOT met")
         rows.append([t.label, _fmt(t.value, 1, " %"), t.target, ok])
-    table = ax.table(
-        cellText=rows,
-        loc="upper left",
-        cellLoc="left",
-        colLoc="left",
-        colWidths=[0.42, 0.26, 0.18, 0.14],
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(8.5)
-    table.scale(1, 1.45)
+    table = _table(ax, rows, [0.42, 0.26, 0.18, 0.14], 8.5, 1.45)
     for (r, c), cell in table.get_celld().items():
-        cell.set_edgecolor("#ced4da")
-        if r == 0:
-            cell.set_text_props(weight="bold")
-            cell.set_facecolor("#e9ecef")
-        elif c == 3 and rows[r][3] == "NOT met":
+        if r > 0 and c == 3 and rows[r][3] == "NOT met":
             cell.set_text_props(color="#c92a2a", weight="bold")
-        elif c == 3 and rows[r][3] == "met":
+        elif r > 0 and c == 3 and rows[r][3] == "met":
             cell.set_text_props(color="#2b8a3e")
     ax.set_title("Summary against the 2019 consensus targets", loc="left", weight="bold")
 
@@ -164,15 +171,11 @@ def _agp(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -
     ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
 
 
-def _local(ts: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
-    return local_day_and_second(ts, tz)
-
-
 def _daily_pages(pdf: PdfPages, report: Report, g: KindSeries, size, page: int) -> int:
     tz = report.profile.timezone
-    days_ts, secs = _local(g.ts, tz)
+    days_ts, secs = local_day_and_second(g.ts, tz)
     ev_ts = np.array([e.ts.timestamp() for e in report.events], dtype=float)
-    ev_day, ev_sec = _local(ev_ts, tz)
+    ev_day, ev_sec = local_day_and_second(ev_ts, tz)
     days = report.daily
     for first in range(0, len(days), DAYS_PER_PAGE):
         fig = Figure(figsize=size)
@@ -287,20 +290,8 @@ def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
     ax.axis("off")
     shown = [r[:4] for r in rows[:40]]
     if shown:
-        table = ax.table(
-            cellText=[["Episode", "Start (local)", "Duration", "Extreme"], *shown],
-            loc="upper left",
-            cellLoc="left",
-            colWidths=[0.2, 0.35, 0.2, 0.25],
-        )
-        table.auto_set_font_size(False)
-        table.set_fontsize(8)
-        table.scale(1, 1.3)
-        for (r, _c), cell in table.get_celld().items():
-            cell.set_edgecolor("#ced4da")
-            if r == 0:
-                cell.set_text_props(weight="bold")
-                cell.set_facecolor("#e9ecef")
+        header = ["Episode", "Start (local)", "Duration", "Extreme"]
+        _table(ax, [header, *shown], [0.2, 0.35, 0.2, 0.25], 8, 1.3)
     else:
         ax.text(0, 1, "No episodes in this period.", va="top", fontsize=9)
     if len(rows) > len(shown):
@@ -312,7 +303,7 @@ def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
 def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: int) -> int:
     fig = Figure(figsize=size)
     _header(fig, report, "Body temperature", page)
-    days, secs = _local(t.ts, report.profile.timezone)
+    days, secs = local_day_and_second(t.ts, report.profile.timezone)
     ax = fig.add_axes((0.09, 0.50, 0.84, 0.38))
     ax.set_title("Daily curves by local time of day", loc="left", weight="bold")
     unique = np.unique(days)
@@ -328,7 +319,7 @@ def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: 
             label=label,
         )
     cur = report.temperature.current if report.temperature else None
-    fever = cur.fever_c if cur else 38.0
+    fever = cur.fever_c if cur else FEVER_C
     ax.axhline(fever, color="#e03131", lw=1, ls="--", label=f"fever {fever:.1f} °C")
     ax.set_xlim(0, 24)
     ax.set_xticks(range(0, 25, 3), [f"{h:02d}:00" for h in range(0, 25, 3)])

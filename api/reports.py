@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from algorithms.glucose_stats import glucose_report
 from algorithms.localtime import local_day_and_second
+from algorithms.temperature import FEVER_C
 from api.deps import CallerId, Pool
 from api.errors import error, responses
 from api.events import EventOut, Text, event_out
@@ -133,13 +135,15 @@ def _nan_none(row: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else round(float(v), 2) for v in row]
 
 
-def _temperature_daily(t: KindSeries, start_s: float, end_s: float, tz: str):
+def _temperature_daily(
+    t: KindSeries, start_s: float, end_s: float, tz: str
+) -> list[DailyTemperature]:
     keep = (t.ts >= start_s) & (t.ts < end_s) & np.isfinite(t.values)
     ts, c = t.ts[keep], t.values[keep]
     if ts.size == 0:
         return []
     day, _ = local_day_and_second(ts, tz)
-    out = []
+    out: list[DailyTemperature] = []
     for d in np.unique(day):
         v = c[day == d]
         out.append(
@@ -149,7 +153,7 @@ def _temperature_daily(t: KindSeries, start_s: float, end_s: float, tz: str):
                 min_c=float(v.min()),
                 mean_c=round(float(v.mean()), 3),
                 max_c=float(v.max()),
-                time_in_fever_pct=round(100.0 * float((v >= 38.0).mean()), 2),
+                time_in_fever_pct=round(100.0 * float((v >= FEVER_C).mean()), 2),
             )
         )
     return out
@@ -221,16 +225,32 @@ def build_report(
 
 
 async def _report(
-    pool, profile_id: uuid.UUID, days: int, end: datetime, device_id: uuid.UUID | None = None
+    pool: asyncpg.Pool,
+    profile_id: uuid.UUID,
+    days: int,
+    end: datetime,
+    device_id: uuid.UUID | None = None,
 ) -> tuple[Report, dict[str, KindSeries]]:
     row = await profiles.get_profile(pool, profile_id)
     if row is None:
         raise error(404, "profile not found")
-    start = end - timedelta(days=days)
-    loaded = await load_series(pool, profile_id, start - (end - start), end, device_id)
-    evs = await events.list_events(pool, profile_id, start, end, None, 1000)
     ref = ProfileRef(id=row["id"], name=row["name"], timezone=row["timezone"])
-    return build_report(ref, days, start, end, loaded, [event_out(e) for e in evs]), loaded
+    return await _report_of(pool, ref, days, end, device_id)
+
+
+async def _report_of(
+    pool: asyncpg.Pool,
+    profile: ProfileRef,
+    days: int,
+    end: datetime,
+    device_id: uuid.UUID | None = None,
+) -> tuple[Report, dict[str, KindSeries]]:
+    start = end - timedelta(days=days)
+    loaded = await load_series(pool, profile.id, start - (end - start), end, device_id)
+    evs = [event_out(e) for e in await events.list_events(pool, profile.id, start, end, None, 1000)]
+    # numpy over up to twice the window's readings (AGP, daily profiles): off the event loop.
+    report = await run_in_threadpool(build_report, profile, days, start, end, loaded, evs)
+    return report, loaded
 
 
 async def _answer(
@@ -406,5 +426,7 @@ async def open_link(
     )
     if link is None:
         raise error(404, "report link not found, expired or revoked")
-    rep, loaded = await _report(pool, link["profile_id"], link["days"], link["window_end"])
+    # The link's row already carries the profile's name and time zone (no second lookup).
+    ref = ProfileRef(id=link["profile_id"], name=link["name"], timezone=link["timezone"])
+    rep, loaded = await _report_of(pool, ref, link["days"], link["window_end"])
     return await _answer(rep, loaded, fmt, paper)

@@ -3,22 +3,21 @@ with the one-time code, and either side can end the share at any time."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, status
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, EmailStr, Field
 
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
-from api.mailer import Mailer, get_mailer
+from api.mailer import Mailer, get_mailer, send_quietly
 from api.profiles import ProfileAccess, profile_with
 from api.tokens import hash_secret, new_secret
 from storage import shares
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["sharing"])
 
 Scope = Literal["readings", "alerts", "manage"]
@@ -74,18 +73,14 @@ def _out(row, cls=ShareOut, **extra) -> ShareOut:
     return cls(**fields, **extra)
 
 
-def _manager_only(access: ProfileAccess) -> ProfileAccess:
-    if not access.grant.is_manager:
-        raise error(403, "only the profile's manager can manage its followers")
-    return access
-
-
 async def _managed_profile(
     access: Annotated[ProfileAccess, Depends(profile_with(None))],
 ) -> ProfileAccess:
     """The path's profile if the caller manages it: 404 without a relation, 403 for a
     follower (whatever their scopes)."""
-    return _manager_only(access)
+    if not access.grant.is_manager:
+        raise error(403, "only the profile's manager can manage its followers")
+    return access
 
 
 ManagedProfile = Annotated[ProfileAccess, Depends(_managed_profile)]
@@ -102,12 +97,19 @@ _REFUSALS = {
 }
 
 
-def _refused(exc: shares.CodeRefused):
+def _refused(exc: shares.CodeRefused) -> HTTPException:
     if exc.reason == "expired":
         assert exc.expires_at is not None
         return error(409, f"this invitation code expired at {exc.expires_at.isoformat()}")
     code, message = _REFUSALS.get(exc.reason, (409, "this invitation code cannot be used"))
     return error(code, message)
+
+
+async def _answer(pool: asyncpg.Pool, body: CodeBody, user_id: uuid.UUID, accept: bool) -> ShareOut:
+    try:
+        return _out(await shares.answer(pool, hash_secret(body.code.strip()), user_id, accept))
+    except shares.CodeRefused as exc:
+        raise _refused(exc) from None
 
 
 @router.post(
@@ -149,15 +151,12 @@ async def invite(
             " it may have: revoke one first",
         ) from None
     out = _out(row, InvitationCreated, code=code)
-    try:
-        await mailer.send(
-            str(body.email),
-            f"{caller.name} invites you to follow {out.profile_name} on Vigil",
-            f"Your invitation code is {code}. It works once,"
-            f" until {expires_at:%Y-%m-%d %H:%M} UTC.",
-        )
-    except Exception:
-        log.exception("could not email invitation %s", row["id"])
+    await send_quietly(
+        mailer,
+        str(body.email),
+        f"{caller.name} invites you to follow {out.profile_name} on Vigil",
+        f"Your invitation code is {code}. It works once, until {expires_at:%Y-%m-%d %H:%M} UTC.",
+    )
     return out  # type: ignore[return-value]
 
 
@@ -195,12 +194,7 @@ async def revoke_share(found: ManagedProfile, share_id: ShareId, pool: Pool) -> 
 async def accept(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
     """Any logged-in user may accept: the code is the proof (the invited email need not be
     the caller's). The share records who accepted. A code works once, until it expires."""
-    try:
-        return _out(
-            await shares.answer(pool, hash_secret(body.code.strip()), caller.id, accept=True)
-        )
-    except shares.CodeRefused as exc:
-        raise _refused(exc) from None
+    return await _answer(pool, body, caller.id, accept=True)
 
 
 @router.post(
@@ -210,12 +204,7 @@ async def accept(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
     responses=responses(401, 404, 409, 422),
 )
 async def decline(body: CodeBody, caller: Caller, pool: Pool) -> ShareOut:
-    try:
-        return _out(
-            await shares.answer(pool, hash_secret(body.code.strip()), caller.id, accept=False)
-        )
-    except shares.CodeRefused as exc:
-        raise _refused(exc) from None
+    return await _answer(pool, body, caller.id, accept=False)
 
 
 @router.get(

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import asyncpg
 import numpy as np
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from algorithms.episodes import Episode
 from algorithms.glucose_stats import GlucoseComparison, GlucoseStats, compare_with_previous
@@ -36,7 +38,8 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _utc(seconds: float) -> datetime:
+def utc(seconds: float) -> datetime:
+    """Seconds since the epoch as an aware UTC datetime."""
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -50,8 +53,8 @@ class EpisodeOut(BaseModel):
 
 def episode_out(e: Episode) -> EpisodeOut:
     return EpisodeOut(
-        start=_utc(e.start_s),
-        end=_utc(e.end_s),
+        start=utc(e.start_s),
+        end=utc(e.end_s),
         duration_min=round(e.duration_s / 60.0, 3),
         extreme_value=e.extreme_value,
         readings=e.readings,
@@ -93,8 +96,8 @@ class GlucoseMetrics(BaseModel):
 
 def glucose_metrics(s: GlucoseStats) -> GlucoseMetrics:
     return GlucoseMetrics(
-        start=_utc(s.start_s),
-        end=_utc(s.end_s),
+        start=utc(s.start_s),
+        end=utc(s.end_s),
         interval_s=s.interval_s,
         readings=s.readings,
         expected_readings=s.expected_readings,
@@ -105,16 +108,12 @@ def glucose_metrics(s: GlucoseStats) -> GlucoseMetrics:
         gmi_pct=_num(s.gmi_pct),
         min_mgdl=_num(s.min_mgdl),
         max_mgdl=_num(s.max_mgdl),
-        ranges=Ranges(**{k: _num(v) for k, v in _fields(s.ranges).items()}),
+        ranges=Ranges(**{k: _num(v) for k, v in asdict(s.ranges).items()}),
         hypo_episodes_below_54=[episode_out(e) for e in s.hypo_episodes_below_54],
         hypo_episodes_below_70=[episode_out(e) for e in s.hypo_episodes_below_70],
         hyper_episodes_above_180=[episode_out(e) for e in s.hyper_episodes_above_180],
         hyper_episodes_above_250=[episode_out(e) for e in s.hyper_episodes_above_250],
     )
-
-
-def _fields(obj) -> dict[str, float]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
 
 
 class GlucoseSection(BaseModel):
@@ -146,8 +145,8 @@ class TemperatureMetrics(BaseModel):
 
 def temperature_metrics(s: TemperatureStats) -> TemperatureMetrics:
     return TemperatureMetrics(
-        start=_utc(s.start_s),
-        end=_utc(s.end_s),
+        start=utc(s.start_s),
+        end=utc(s.end_s),
         interval_s=s.interval_s,
         readings=s.readings,
         expected_readings=s.expected_readings,
@@ -229,15 +228,24 @@ class KindSeries:
     values: np.ndarray
 
 
+async def selected_devices(
+    pool: asyncpg.Pool, profile_id: uuid.UUID, device_id: uuid.UUID | None
+) -> list[asyncpg.Record]:
+    """The profile's devices, or only ``device_id`` (404 when it is not on the profile)."""
+    devices = await history.profile_devices(pool, profile_id)
+    if device_id is None:
+        return devices
+    devices = [d for d in devices if d["id"] == device_id]
+    if not devices:
+        raise error(404, "device not found on this profile")
+    return devices
+
+
 async def load_series(
     pool, profile_id: uuid.UUID, start: datetime, end: datetime, device_id: uuid.UUID | None
 ) -> dict[str, KindSeries]:
     """Readings in ``[start, end)`` per device kind present on the profile."""
-    devices = await history.profile_devices(pool, profile_id)
-    if device_id is not None:
-        devices = [d for d in devices if d["id"] == device_id]
-        if not devices:
-            raise error(404, "device not found on this profile")
+    devices = await selected_devices(pool, profile_id, device_id)
     out: dict[str, KindSeries] = {}
     for kind in ("glucose", "temperature"):
         mine = [d for d in devices if d["kind"] == kind]
@@ -299,16 +307,14 @@ async def stats(
     current minus previous."""
     start, end = period_bounds(PERIODS[period], end)
     loaded = await load_series(pool, found.profile_id, start - (end - start), end, device_id)
-    return Stats(
-        profile_id=found.profile_id,
-        period=period,
-        start=start,
-        end=end,
-        **sections(loaded, start.timestamp(), end.timestamp()),
-    )
+    # numpy over up to twice the period's readings: off the event loop.
+    computed = await run_in_threadpool(sections, loaded, start.timestamp(), end.timestamp())
+    return Stats(profile_id=found.profile_id, period=period, start=start, end=end, **computed)
 
 
-def sections(loaded: dict[str, KindSeries], start_s: float, end_s: float) -> dict:
+def sections(
+    loaded: dict[str, KindSeries], start_s: float, end_s: float
+) -> dict[str, GlucoseSection | TemperatureSection | None]:
     g, t = loaded.get("glucose"), loaded.get("temperature")
     return {
         "glucose": None

@@ -36,7 +36,7 @@ from actors.notifier import stream_wants
 from api.errors import error, responses
 from api.tokens import InvalidToken
 from storage import access, accounts, notifications
-from storage.alerts import NOTIFY_CHANNEL
+from storage.alerts import NOTIFY_CHANNEL, alert_fields, iso
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -44,10 +44,6 @@ router = APIRouter(prefix="/v1/stream", tags=["stream"])
 PING_S = 20.0
 QUEUE_MAX = 2000
 AUTH_TIMEOUT_S = 10.0
-
-
-def _iso(ts_s: float | None) -> str | None:
-    return None if ts_s is None else datetime.fromtimestamp(ts_s, UTC).isoformat()
 
 
 class StreamReading(BaseModel):
@@ -89,7 +85,7 @@ def reading_message(msg: dict) -> str | None:
             "profile_id": msg["p"],
             "device_id": msg["d"],
             "kind": msg.get("k"),
-            "ts": _iso(r["ts"]),
+            "ts": iso(r["ts"]),
             "value": r["v"],
             "rate_per_min": r.get("rate"),
             "direction": r.get("dir"),
@@ -107,13 +103,7 @@ def alert_messages(msg: dict) -> list[str]:
                 "alert_id": a["id"],
                 "profile_id": msg["p"],
                 "device_id": msg["d"],
-                "rule": a["rule"],
-                "severity": a["sev"],
-                "value": a["value"],
-                "threshold": a["thr"],
-                "reading_ts": _iso(a["ts"]),
-                "received_at": _iso(a["rx"]),
-                "fired_at": _iso(a["at"]),
+                **alert_fields(a),
             }
         )
         for a in msg.get("a", ())
@@ -317,27 +307,23 @@ async def subscribe_profiles(
     hub: LiveHub, pool: asyncpg.Pool, sub: Subscriber, profile_ids: list[uuid.UUID] | None
 ) -> tuple[list[dict], list[dict]]:
     """Subscribe to the given profiles (None: every profile the user may see)."""
+    known: dict[uuid.UUID, access.Grant] | None = None
     if profile_ids is None:
-        profile_ids = await _visible(pool, sub.user_id)
+        known = {g.profile_id: g for g in await access.grants(pool, sub.user_id)}
+        profile_ids = [p for p, g in known.items() if _allowed(g) != (False, False)]
     ok, refused = [], []
     for pid in profile_ids:
-        allowed = _allowed(await access.profile_grant(pool, sub.user_id, pid))
+        if known is not None:
+            grant = known.get(pid)
+        else:
+            grant = await access.profile_grant(pool, sub.user_id, pid)
+        allowed = _allowed(grant)
         if allowed == (False, False):
             refused.append({"profile_id": str(pid), "detail": "profile not found"})
             continue
         hub.subscribe(sub, pid, allowed, await stream_prefs(pool, sub.user_id, pid))
         ok.append({"profile_id": str(pid), "readings": allowed[0], "alerts": allowed[1]})
     return ok, refused
-
-
-async def _visible(pool: asyncpg.Pool, user_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await pool.fetch(
-        "SELECT id FROM profiles WHERE manager_id = $1 UNION SELECT profile_id FROM shares"
-        " WHERE follower_id = $1 AND state = 'active'"
-        " AND scopes && ARRAY['readings', 'alerts']::text[]",
-        user_id,
-    )
-    return [r["id"] for r in rows]
 
 
 def _parse_ids(values: list[str] | None) -> list[uuid.UUID] | None:

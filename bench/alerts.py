@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 import aiohttp
 import numpy as np
 
-from bench.stack import vigil_url
+from bench.stack import sign_up, vigil_url
 
 PER_ACCOUNT = 100
 
@@ -40,16 +40,8 @@ async def register(session: aiohttp.ClientSession, url: str, devices: int) -> li
     stamp = int(time.time())
     out: list[dict] = []
     for u in range(0, devices, PER_ACCOUNT):
-        email, password = f"alertbench-{stamp}-{u}@example.com", "benchmark passphrase"
-        signup = {"email": email, "password": password, "name": "B"}
-        async with session.post(f"{url}/v1/auth/signup", json=signup) as r:
-            r.raise_for_status()
-        form = {"username": email, "password": password}
-        async with session.post(f"{url}/v1/auth/token", data=form) as r:
-            answer = await r.json()
-            if "access_token" not in answer:
-                raise RuntimeError(f"no token for the benchmark account: {answer}")
-            token = answer["access_token"]
+        email = f"alertbench-{stamp}-{u}@example.com"
+        token = await sign_up(session, url, email, "benchmark passphrase")
         headers = {"Authorization": f"Bearer {token}"}
 
         async def one(d: int, u: int = u, headers=headers, token=token) -> dict:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
+import contextlib
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from api import login_guard
 from api.config import ApiConfig
@@ -76,24 +74,14 @@ def main() -> None:
     parser.add_argument("--database-url", help="a migrated database; default: start one")
     parser.add_argument("--count", type=int, default=2000)
     args = parser.parse_args()
-    db = tmp = None
-    url = args.database_url
-    if url is None:
-        from storage.embedded import EmbeddedPostgres, free_port
+    with contextlib.ExitStack() as cleanup:
+        url = args.database_url
+        if url is None:
+            from storage.embedded import throwaway_postgres
 
-        tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-        tmp.chmod(0o755)
-        db = EmbeddedPostgres(tmp / "pg", port=free_port())
-        db.start()
-        url = db.url()
-        migrate(url)
-    try:
+            url = cleanup.enter_context(throwaway_postgres("vigil-bench-")).url()
+            migrate(url)
         result = asyncio.run(run(url, args.count))
-    finally:
-        if db is not None:
-            db.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     print(f"count={args.count} sequential calls, one connection")
     for name, value in result.items():
         if isinstance(value, tuple):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import numpy as np
 
-from bench.stack import vigil_url
+from bench.stack import sign_up, vigil_url
 
 BATCH = 100
 STEP_S = 300  # one glucose reading every 5 minutes
@@ -31,13 +31,8 @@ async def register(session: aiohttp.ClientSession, url: str, devices: int) -> li
     stamp = int(time.time())
     out: list[tuple] = []
     for u in range(0, devices, 100):
-        email, password = f"bench-{stamp}-{u}@example.com", "benchmark passphrase"
-        signup = {"email": email, "password": password, "name": "B"}
-        async with session.post(f"{url}/v1/auth/signup", json=signup) as r:
-            r.raise_for_status()
-        form = {"username": email, "password": password}
-        async with session.post(f"{url}/v1/auth/token", data=form) as r:
-            token = (await r.json())["access_token"]
+        email = f"bench-{stamp}-{u}@example.com"
+        token = await sign_up(session, url, email, "benchmark passphrase")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         for d in range(min(100, devices - u)):
             device = {"kind": "glucose", "serial": f"B{u + d}"}

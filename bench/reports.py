@@ -20,14 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import struct
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -163,14 +160,11 @@ def main() -> None:
     import ray
 
     from cluster.batch_reports import run_batch
-    from storage.embedded import EmbeddedPostgres, free_port
+    from storage.embedded import throwaway_postgres
     from storage.migrate import migrate
 
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-reports-"))
-    tmp.chmod(0o755)
-    db = EmbeddedPostgres(tmp / "pg", port=free_port(), durable=False)
-    db.start()
-    try:
+    with throwaway_postgres("vigil-bench-reports-", durable=False) as db:
+        out = db.data_dir.parent / "out"
         url = db.url()
         migrate(url)
         end = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -190,16 +184,13 @@ def main() -> None:
         ray.init(include_dashboard=False, log_to_driver=False, num_cpus=2)
         try:
             batch_end = end + timedelta(minutes=1)
-            first = run_batch(url, tmp / "out", days=args.days, end=batch_end)
-            second = run_batch(url, tmp / "out", days=args.days, end=batch_end)
+            first = run_batch(url, out, days=args.days, end=batch_end)
+            second = run_batch(url, out, days=args.days, end=batch_end)
         finally:
             ray.shutdown()
         print(f"batch: {first.profiles} profiles in {first.seconds:.1f} s"
               f" ({first.profiles_per_s:.1f}/s, cold workers); re-run {second.seconds:.1f} s"
               f" ({second.profiles_per_s:.1f}/s)")  # fmt: skip
-    finally:
-        db.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average (1/5/15 min) at the end: {os.getloadavg()}")
     print(f"pdf_s: {pdf_s:.2f}")
     print(f"batch_profiles_per_s: {first.profiles_per_s:.1f}")

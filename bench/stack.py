@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+import aiohttp
 
 
 @contextmanager
@@ -18,21 +17,30 @@ def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterato
         return
     from cluster.settings import Settings
     from cluster.stack import start_stack
-    from storage.embedded import EmbeddedPostgres, free_port
+    from storage.embedded import free_port, throwaway_postgres
 
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-    tmp.chmod(0o755)  # reachable by the unprivileged database user when run as root
-    db = EmbeddedPostgres(tmp / "pg", port=free_port())
-    stack = None
-    try:
-        db.start()
+    with throwaway_postgres("vigil-bench-") as db:
         settings = Settings(
-            data_dir=tmp, http_port=free_port(), shard_count=shards, api_replicas=replicas
+            data_dir=db.data_dir.parent,
+            http_port=free_port(),
+            shard_count=shards,
+            api_replicas=replicas,
         )
         stack = start_stack(settings, database_url=db.url())
-        yield stack.url
-    finally:
-        if stack is not None:
+        try:
+            yield stack.url
+        finally:
             stack.stop()
-        db.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def sign_up(session: aiohttp.ClientSession, url: str, email: str, password: str) -> str:
+    """Sign a new benchmark account up and log it in; its access token."""
+    signup = {"email": email, "password": password, "name": "B"}
+    async with session.post(f"{url}/v1/auth/signup", json=signup) as r:
+        r.raise_for_status()
+    form = {"username": email, "password": password}
+    async with session.post(f"{url}/v1/auth/token", data=form) as r:
+        answer = await r.json()
+    if "access_token" not in answer:
+        raise RuntimeError(f"no token for the benchmark account: {answer}")
+    return answer["access_token"]

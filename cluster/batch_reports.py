@@ -15,11 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
+
+if TYPE_CHECKING:
+    from storage.history import ProfileInfo
 
 DEFAULT_CHUNK = 50
 
@@ -142,21 +146,20 @@ def _row(report, pdf_name: str | None) -> dict:
 
 def metrics_for_chunk(
     database_url: str,
-    profiles: list[tuple],
+    infos: list[ProfileInfo],
     days: int,
     end: datetime,
     pdf_dir: str | None,
 ) -> list[dict]:
-    """Rows of a chunk of profiles (``ProfileInfo`` fields as tuples). Runs in a Ray task."""
+    """Rows of a chunk of profiles. Runs in a Ray task."""
     import psycopg
 
-    from api.events import EventOut
+    from api.events import event_out
     from api.reports import ProfileRef, build_report
     from api.stats import KindSeries
     from storage import events as events_store
-    from storage.history import ProfileInfo, bulk_series
+    from storage.history import bulk_series
 
-    infos = [ProfileInfo(*p) for p in profiles]
     start = end - timedelta(days=days)
     load_from = start - (end - start)
     ids = [p.id for p in infos]
@@ -176,8 +179,7 @@ def metrics_for_chunk(
             evs = []
             if pdf_dir is not None:
                 evs = [
-                    EventOut(**{k: e[k] for k in EventOut.model_fields})
-                    for e in events_store.list_events_sync(conn, info.id, start, end)
+                    event_out(e) for e in events_store.list_events_sync(conn, info.id, start, end)
                 ]
             ref = ProfileRef(id=info.id, name=info.name, timezone=info.timezone)
             report = build_report(ref, days, start, end, loaded, evs, generated_at=end)
@@ -229,11 +231,7 @@ def run_batch(
         missing = set(profile_ids) - {p.id for p in infos}
         if missing:
             raise ValueError(f"unknown profile ids: {', '.join(sorted(map(str, missing)))}")
-    chunks = [
-        [(p.id, p.name, p.timezone, p.glucose_interval_s, p.temperature_interval_s)
-         for p in infos[i : i + chunk_size]]
-        for i in range(0, len(infos), chunk_size)
-    ]  # fmt: skip
+    chunks = [infos[i : i + chunk_size] for i in range(0, len(infos), chunk_size)]
     pending = {
         _remote_chunk.remote(database_url, chunk, days, end, str(pdf_dir) if pdf else None): len(
             chunk

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cluster.keys import keys_app
 from cluster.settings import Settings
-from storage.embedded import EmbeddedPostgresError
+from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 app = typer.Typer(help="Vigil: backend for body-worn health sensors.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded local PostgreSQL.", no_args_is_help=True)
@@ -180,10 +180,16 @@ def _alive(pid: int) -> bool:
 # -- the database -----------------------------------------------------------------------------
 
 
-def _embedded(settings: Settings):
+def _embedded(settings: Settings) -> EmbeddedPostgres:
     from cluster.stack import embedded_database
 
     return embedded_database(settings)
+
+
+def _database_url(settings: Settings) -> str:
+    from cluster.stack import database_url
+
+    return database_url(settings)
 
 
 @db_app.command("start")
@@ -222,8 +228,7 @@ def db_status() -> None:
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL (the configured one, or the embedded server's)."""
-    settings = _settings()
-    print(settings.database_url or _embedded(settings).url())
+    print(_database_url(_settings()))
 
 
 @app.command()
@@ -231,9 +236,7 @@ def migrate() -> None:
     """Apply pending schema migrations to the configured (or embedded) database."""
     from storage.migrate import migrate as apply
 
-    settings = _settings()
-    url = settings.database_url or _embedded(settings).url()
-    for migration in apply(url):
+    for migration in apply(_database_url(_settings())):
         console.print(f"applied {migration.path.name}")
 
 
@@ -308,10 +311,6 @@ def openapi(
         console.print(f"wrote {out}")
 
 
-if __name__ == "__main__":
-    app()
-
-
 # -- administration ---------------------------------------------------------------------------
 
 
@@ -345,8 +344,7 @@ def admin_create(
     except ValueError as exc:
         console.print(f"[red]password: {exc}")
         raise typer.Exit(2) from exc
-    settings = _settings()
-    url = settings.database_url or _embedded(settings).url()
+    url = _database_url(_settings())
     apply(url)
 
     async def create() -> tuple:
@@ -392,7 +390,7 @@ def reports_batch(
     from cluster.batch_reports import run_batch
 
     settings = _settings()
-    url = settings.database_url or _embedded(settings).url()
+    url = _database_url(settings)
     try:
         ids = [uuid.UUID(p.strip()) for p in profiles.split(",") if p.strip()] if profiles else None
         end_at = datetime.fromisoformat(end) if end else None
@@ -439,3 +437,7 @@ def reports_batch(
         f" ({result.profiles_per_s:.1f}/s) -> {result.parquet}"
         + (f", {result.pdfs} PDFs in {out / 'pdf'}" if pdf else "")
     )
+
+
+if __name__ == "__main__":
+    app()

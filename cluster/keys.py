@@ -21,11 +21,9 @@ console = Console(soft_wrap=True)
 
 
 def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    from cluster.stack import embedded_database
+    from cluster.stack import database_url  # imports Ray; only when a command runs
 
-    return embedded_database(settings).url()
+    return database_url(settings)
 
 
 async def rotate_keys(database_url: str, access_ttl_s: int) -> tuple[str, list[str]]:

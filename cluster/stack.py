@@ -51,6 +51,11 @@ def embedded_database(settings: Settings) -> EmbeddedPostgres:
     return EmbeddedPostgres(settings.data_dir / "postgres", port=settings.db_port)
 
 
+def database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (without starting it)."""
+    return settings.database_url or embedded_database(settings).url()
+
+
 def start_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """The database URL, starting the embedded PostgreSQL when none is configured."""
     if settings.database_url:

@@ -15,21 +15,35 @@ class EmailTaken(Exception):
     """A user with this email (case-insensitively) exists already."""
 
 
+async def insert_user(
+    conn: asyncpg.Connection,
+    email: str,
+    password_hash: str,
+    name: str,
+    timezone: str = "UTC",
+    *,
+    is_admin: bool = False,
+) -> asyncpg.Record:
+    """The user and their own ('self') profile; run it inside the caller's transaction."""
+    user = await conn.fetchrow(
+        "INSERT INTO users (email, password_hash, name, is_admin) VALUES ($1, $2, $3, $4)"
+        " RETURNING id, email, name, created_at",
+        email,
+        password_hash,
+        name,
+        is_admin,
+    )
+    await create_profile(conn, user["id"], "self", name, timezone)
+    return user
+
+
 async def create_user(
     pool: asyncpg.Pool, email: str, password_hash: str, name: str, timezone: str = "UTC"
 ) -> asyncpg.Record:
     """The user and their own ('self') profile, in one transaction."""
     try:
         async with pool.acquire() as conn, conn.transaction():
-            user = await conn.fetchrow(
-                "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)"
-                " RETURNING id, email, name, created_at",
-                email,
-                password_hash,
-                name,
-            )
-            await create_profile(conn, user["id"], "self", name, timezone)
-            return user
+            return await insert_user(conn, email, password_hash, name, timezone)
     except asyncpg.UniqueViolationError as exc:
         raise EmailTaken(email) from exc
 
@@ -42,8 +56,10 @@ async def user_by_email(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None
     )
 
 
-async def set_password_hash(pool: asyncpg.Pool, user_id: UUID, password_hash: str) -> None:
-    await pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+async def set_password_hash(
+    conn: asyncpg.Pool | asyncpg.Connection, user_id: UUID, password_hash: str
+) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
 async def active_user(pool: asyncpg.Pool, user_id: UUID) -> asyncpg.Record | None:
@@ -69,15 +85,17 @@ async def store_refresh_token(
 
 
 async def use_refresh_token(pool: asyncpg.Pool, token_hash: bytes) -> asyncpg.Record | None:
-    """Mark a refresh token used and return it (with ``reused`` set when it had been used).
+    """Mark a refresh token used and return it (with ``reused`` set when it had been used,
+    and ``disabled`` when its user is).
 
     A token presented a second time means it leaked: the caller revokes its whole family.
     """
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT id, user_id, family_id, expires_at, used_at IS NOT NULL AS reused,"
-            " revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE token_hash = $1"
-            " FOR UPDATE",
+            "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.used_at IS NOT NULL AS reused,"
+            " t.revoked_at IS NOT NULL AS revoked, u.disabled_at IS NOT NULL AS disabled"
+            " FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+            " FOR UPDATE OF t",
             token_hash,
         )
         if row is not None and not row["reused"]:
@@ -93,6 +111,8 @@ async def revoke_token_family(pool: asyncpg.Pool, family_id: UUID) -> None:
 
 
 # -- signing keys ---------------------------------------------------------------------------
+
+SIGNING_KEY_LOCK = 7311002  # advisory lock held while signing keys are added or rotated
 
 
 async def signing_keys(pool: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -115,7 +135,7 @@ async def add_signing_key(
     """Store a key; with ``only_if_none_active`` only when no unretired key exists, so that
     replicas starting together agree on one key instead of each creating its own."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(7311002)")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SIGNING_KEY_LOCK)
         if only_if_none_active and await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)"
         ):

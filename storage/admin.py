@@ -6,7 +6,8 @@ from uuid import UUID
 
 import asyncpg
 
-from storage.profiles import create_profile
+from storage.accounts import insert_user
+from storage.sessions import revoke_all_logins
 
 _USER = (
     "u.id, u.email, u.name, u.created_at, u.disabled_at, u.is_admin,"
@@ -61,11 +62,7 @@ async def set_disabled(pool: asyncpg.Pool, user_id: UUID, disabled: bool) -> asy
         if found is None:
             return None
         if disabled:
-            await conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now()"
-                " WHERE user_id = $1 AND revoked_at IS NULL",
-                user_id,
-            )
+            await revoke_all_logins(conn, user_id)
         return await conn.fetchrow(f"SELECT {_USER} FROM users u WHERE u.id = $1", user_id)
 
 
@@ -141,12 +138,4 @@ async def make_admin(
         )
         if existing is not None:
             return existing, False
-        user = await conn.fetchrow(
-            "INSERT INTO users (email, password_hash, name, is_admin) VALUES ($1, $2, $3, true)"
-            " RETURNING id, email, name",
-            email,
-            password_hash,
-            name,
-        )
-        await create_profile(conn, user["id"], "self", name, "UTC")
-        return user, True
+        return await insert_user(conn, email, password_hash, name, is_admin=True), True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -115,6 +115,20 @@ class AlertOp:
     received_s: float
     decided_s: float
 
+    def live(self) -> dict[str, Any]:
+        """This change as the ``a`` entries of a live NOTIFY message carry it."""
+        return {
+            "id": str(self.alert_id),
+            "rule": self.rule,
+            "type": self.type,
+            "sev": self.severity,
+            "value": self.value,
+            "thr": self.threshold,
+            "ts": self.reading_ts_s,
+            "rx": self.received_s,
+            "at": self.decided_s,
+        }
+
 
 @dataclass(slots=True)
 class AlertWrite:
@@ -128,6 +142,24 @@ class AlertWrite:
 
 
 NOTIFY_CHANNEL = "vigil_live"
+
+
+def iso(ts_s: float | None) -> str | None:
+    return None if ts_s is None else datetime.fromtimestamp(ts_s, UTC).isoformat()
+
+
+def alert_fields(a: dict[str, Any]) -> dict[str, Any]:
+    """What every channel shows of an alert entry of a live message (see ``AlertOp.live``)."""
+    return {
+        "rule": a["rule"],
+        "severity": a["sev"],
+        "value": a["value"],
+        "threshold": a["thr"],
+        "reading_ts": iso(a["ts"]),
+        "received_at": iso(a["rx"]),
+        "fired_at": iso(a["at"]),
+    }
+
 
 _INSERT = (
     "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
@@ -216,17 +248,6 @@ async def list_alerts(
         state,
         limit,
     )
-
-
-async def alert_profiles(pool: asyncpg.Pool, user_id: UUID) -> list[UUID]:
-    """Profiles whose alerts the user sees: managed, or followed with the `alerts` scope."""
-    rows = await pool.fetch(
-        "SELECT p.id FROM profiles p JOIN users u ON u.id = $1 AND u.disabled_at IS NULL"
-        " WHERE p.manager_id = $1 OR EXISTS (SELECT 1 FROM shares s WHERE s.profile_id = p.id"
-        "   AND s.follower_id = $1 AND s.state = 'active' AND 'alerts' = ANY (s.scopes))",
-        user_id,
-    )
-    return [r["id"] for r in rows]
 
 
 async def get_alert(pool: asyncpg.Pool, alert_id: UUID) -> asyncpg.Record | None:

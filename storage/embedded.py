@@ -33,7 +33,9 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -47,6 +49,7 @@ __all__ = [
     "default_data_dir",
     "find_pg_bindir",
     "free_port",
+    "throwaway_postgres",
 ]
 
 DEFAULT_PORT = 54329
@@ -659,3 +662,20 @@ class EmbeddedPostgres:
                 ],
                 timeout=30,
             )
+
+
+@contextlib.contextmanager
+def throwaway_postgres(
+    prefix: str = "vigil-", *, durable: bool = True
+) -> Iterator[EmbeddedPostgres]:
+    """A started server on a free port in a new temporary directory (its ``data_dir`` is
+    ``<tmp>/pg``), stopped and removed on exit: for tests and benchmarks."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp.chmod(0o755)  # mkdtemp gives 0700: the unprivileged server user must reach it as root
+    server = EmbeddedPostgres(tmp / "pg", port=free_port(), durable=durable)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

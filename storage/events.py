@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 import psycopg
+from psycopg.rows import dict_row
 
 _COLUMNS = "id, profile_id, kind, ts, end_ts, details, note, created_at, updated_at"
 
@@ -123,10 +124,9 @@ def list_events_sync(
     conn: psycopg.Connection, profile_id: UUID, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """The same as :func:`list_events`, for batch jobs on a psycopg connection."""
-    cur = conn.execute(
-        f"SELECT {_COLUMNS} FROM events WHERE profile_id = %s AND ts >= %s AND ts < %s"
-        " ORDER BY ts, id",
-        (profile_id, start, end),
-    )
-    names = [d.name for d in cur.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE profile_id = %s AND ts >= %s AND ts < %s"
+            " ORDER BY ts, id",
+            (profile_id, start, end),
+        ).fetchall()

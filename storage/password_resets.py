@@ -6,6 +6,9 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.accounts import set_password_hash
+from storage.sessions import revoke_all_logins
+
 
 async def create(pool: asyncpg.Pool, user_id: UUID, token_hash: bytes, ttl_s: int) -> None:
     await pool.execute(
@@ -32,14 +35,8 @@ async def redeem(
         )
         if user is None:
             return None
-        await conn.execute(
-            "UPDATE users SET password_hash = $2 WHERE id = $1", user["id"], password_hash
-        )
-        await conn.execute(
-            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1"
-            " AND revoked_at IS NULL",
-            user["id"],
-        )
+        await set_password_hash(conn, user["id"], password_hash)
+        await revoke_all_logins(conn, user["id"])
         # Other outstanding reset tokens of this user are void as well.
         await conn.execute(
             "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",

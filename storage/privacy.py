@@ -81,24 +81,16 @@ async def export(pool: asyncpg.Pool, user_id: UUID) -> dict[str, list[dict[str, 
         return data
 
 
-async def device_ids(pool: asyncpg.Pool, user_id: UUID) -> list[UUID]:
-    """The devices of the profiles the user manages."""
-    rows = await pool.fetch(
-        "SELECT d.id FROM devices d JOIN profiles p ON p.id = d.profile_id WHERE p.manager_id = $1",
-        user_id,
-    )
-    return [r["id"] for r in rows]
-
-
-async def delete_user(pool: asyncpg.Pool, user_id: UUID) -> dict[str, int]:
+async def delete_user(pool: asyncpg.Pool, user_id: UUID) -> tuple[int, list[UUID]]:
     """Delete the user; their profiles, devices, readings, shares (both ways) and tokens go
-    with them (ON DELETE CASCADE). Audit entries stay (the log is append-only)."""
+    with them (ON DELETE CASCADE). Audit entries stay (the log is append-only). Returns how
+    many profiles were deleted and the ids of the devices deleted."""
     async with pool.acquire() as conn, conn.transaction():
-        counts = await conn.fetchrow(
+        row = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM profiles WHERE manager_id = $1) AS profiles,"
-            " (SELECT count(*) FROM devices d JOIN profiles p ON p.id = d.profile_id"
-            "  WHERE p.manager_id = $1) AS devices",
+            " ARRAY(SELECT d.id FROM devices d JOIN profiles p ON p.id = d.profile_id"
+            "  WHERE p.manager_id = $1) AS device_ids",
             user_id,
         )
         await conn.execute("DELETE FROM users WHERE id = $1", user_id)
-        return dict(counts)
+        return row["profiles"], list(row["device_ids"])

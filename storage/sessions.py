@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-_KEY_LOCK = 7311002  # the advisory lock storage.accounts.add_signing_key takes
+from storage.accounts import SIGNING_KEY_LOCK
 
 
 async def rotate_signing_key(
@@ -26,7 +26,7 @@ async def rotate_signing_key(
     delete keys retired before ``forget_retired_before`` (every token they signed has
     expired). Returns the kids just retired."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEY_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SIGNING_KEY_LOCK)
         retired = await conn.fetch(
             "UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL RETURNING kid"
         )
@@ -52,7 +52,7 @@ async def revoke_login(pool: asyncpg.Pool, token_hash: bytes) -> int:
     return int(result.split()[-1])
 
 
-async def revoke_all_logins(pool: asyncpg.Pool, user_id: UUID) -> int:
+async def revoke_all_logins(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> int:
     """Revoke every refresh token of the user."""
     result = await pool.execute(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",

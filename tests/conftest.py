@@ -6,18 +6,15 @@ Tests that need none of them (algorithms, simulators) start none of them.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from hypothesis import settings
 
-from storage.embedded import EmbeddedPostgres, free_port
+from storage.embedded import EmbeddedPostgres, free_port, throwaway_postgres
 from tests.helpers import Account, sign_up
 from tests.mail import SmtpServer
 
@@ -30,15 +27,8 @@ settings.load_profile("ci" if os.environ.get("CI") else "vigil")
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[EmbeddedPostgres]:
-    tmp = Path(tempfile.mkdtemp(prefix="vigil-test-"))
-    tmp.chmod(0o755)  # reachable by the unprivileged server user when tests run as root
-    server = EmbeddedPostgres(tmp / "pg", port=free_port(), durable=False)
-    server.start()
-    try:
+    with throwaway_postgres("vigil-test-", durable=False) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +37,20 @@ def database_url(pg: EmbeddedPostgres) -> str:
 
     migrate(pg.url())
     return pg.url()
+
+
+@pytest.fixture
+def fresh_database_url(pg: EmbeddedPostgres) -> str:
+    """A new, migrated database of its own on the test server (for tests of what happens
+    on first start, such as the first signing key)."""
+    from storage.migrate import migrate
+
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg.url().rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,12 @@ def wait_until(check, timeout_s: float = 30.0, what: str = "condition"):
         time.sleep(0.05)
 
 
+def self_profile(account: Account) -> str:
+    """The id of the account's own profile."""
+    listed = account.client.get("/v1/profiles", headers=account.headers).json()
+    return next(p["id"] for p in listed if p["kind"] == "self")
+
+
 def share_directly(db, profile_id: str, owner_email: str, follower_email: str, scopes) -> None:
     """An active share written straight into the database (independent of the invitation
     API), for tests of what followers can and cannot do."""

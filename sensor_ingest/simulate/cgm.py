@@ -17,13 +17,8 @@ import numpy as np
 
 from algorithms.sensors import SensorKind
 from sensor_ingest.simulate.personas import GlucosePersona
-from sensor_ingest.simulate.randomness import (
-    day_rng,
-    hashed_normal,
-    hashed_uniform,
-    smooth_noise,
-)
-from sensor_ingest.simulate.sensor import VirtualSensor, gaps_mask
+from sensor_ingest.simulate.randomness import day_rng
+from sensor_ingest.simulate.sensor import VirtualSensor
 from sensor_ingest.simulate.timegrid import DAY_S, HOUR_S, day_start, local_days
 
 CGM_MIN_MGDL = 40.0
@@ -146,6 +141,7 @@ class VirtualCGM(VirtualSensor):
     """A CGM worn by ``persona``: :meth:`values_at` is the reported mg/dL (NaN when missing)."""
 
     kind = SensorKind.GLUCOSE
+    value_range = (CGM_MIN_MGDL, CGM_MAX_MGDL)
 
     streams = (_NOISE, _JITTER, _MISSED)
     persona: GlucosePersona
@@ -180,23 +176,14 @@ class VirtualCGM(VirtualSensor):
                 out += event.effect(flat)
         return out.reshape(np.shape(ts))
 
-    def values_at(self, ts: np.ndarray) -> np.ndarray:
-        p = self.persona
-        flat = np.asarray(ts, dtype=np.float64).ravel()
-        if flat.size == 0:
-            return flat.reshape(np.shape(ts))
-        slot = np.floor((flat - self.grid.phase_s) / self.grid.interval_s).astype(np.int64)
-        noise = p.noise_sd_mgdl * smooth_noise(
-            self._noise_key, flat, float(p.interval_s), p.noise_tau_min * 60
-        )
-        noise += p.jitter_sd_mgdl * hashed_normal(self._jitter_key, slot)
-        values = np.clip(self.level_at(flat) + noise, CGM_MIN_MGDL, CGM_MAX_MGDL)
-        gaps = [gap for d in self._days(flat) for gap in plan_glucose_day(p, d).gaps]
-        missing = gaps_mask(flat, gaps) | (
-            hashed_uniform(self._missed_key, slot) < p.missed_reading_prob
-        )
-        values[missing] = np.nan
-        return values.reshape(np.shape(ts))
+    def _true_reading(self, ts: np.ndarray) -> np.ndarray:
+        return self.level_at(ts)
+
+    def _error_sd(self) -> tuple[float, float]:
+        return self.persona.noise_sd_mgdl, self.persona.jitter_sd_mgdl
+
+    def _gaps(self, ts: np.ndarray) -> list[tuple[float, float]]:
+        return [gap for d in self._days(ts) for gap in plan_glucose_day(self.persona, d).gaps]
 
     def events_between(self, start: float, end: float) -> list[GlucoseEvent]:
         """Planned events starting in ``[start, end)``, in time order."""

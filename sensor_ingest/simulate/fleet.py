@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from algorithms.sensors import SensorKind
+from algorithms.temperature import SITE_OFFSET_C, BodySite
 from sensor_ingest.simulate.cgm import VirtualCGM
 from sensor_ingest.simulate.personas import GlucosePersona, Persona, TemperaturePersona
 from sensor_ingest.simulate.randomness import stream_key
@@ -17,7 +18,7 @@ FleetKind = Literal["glucose", "temperature", "mixed"]
 
 GLUCOSE_ARCHETYPES = ("steady", "type2", "type1")
 TEMPERATURE_ARCHETYPES = ("well", "infection")
-AXILLA_SKIN_OFFSET_C = 0.5
+AXILLA_SKIN_OFFSET_C = SITE_OFFSET_C[BodySite.AXILLA]
 """Fleet patches sit in the armpit and report skin temperature this far below core, the
 default site offset the temperature pipeline adds back (``algorithms.temperature``)."""
 

@@ -17,13 +17,8 @@ import numpy as np
 
 from algorithms.sensors import SensorKind, spec_for
 from sensor_ingest.simulate.personas import TemperaturePersona
-from sensor_ingest.simulate.randomness import (
-    day_rng,
-    hashed_normal,
-    hashed_uniform,
-    smooth_noise,
-)
-from sensor_ingest.simulate.sensor import VirtualSensor, gaps_mask
+from sensor_ingest.simulate.randomness import day_rng
+from sensor_ingest.simulate.sensor import VirtualSensor
 from sensor_ingest.simulate.timegrid import (
     HOUR_S,
     day_start,
@@ -113,6 +108,7 @@ class VirtualTemperaturePatch(VirtualSensor):
     """A temperature patch worn by ``persona``: :meth:`values_at` is the reported °C."""
 
     kind = SensorKind.TEMPERATURE
+    value_range = (_SPEC.min_value, _SPEC.max_value)
 
     streams = (_NOISE, _JITTER, _MISSED)
     persona: TemperaturePersona
@@ -136,24 +132,14 @@ class VirtualTemperaturePatch(VirtualSensor):
                 fever = np.maximum(fever, episode.delta_c * episode.envelope(flat))
         return (diurnal_c(self.persona, flat) + fever).reshape(np.shape(ts))
 
-    def values_at(self, ts: np.ndarray) -> np.ndarray:
-        p = self.persona
-        flat = np.asarray(ts, dtype=np.float64).ravel()
-        if flat.size == 0:
-            return flat.reshape(np.shape(ts))
-        slot = np.floor((flat - self.grid.phase_s) / self.grid.interval_s).astype(np.int64)
-        noise = p.noise_sd_c * smooth_noise(
-            self._noise_key, flat, float(p.interval_s), p.noise_tau_min * 60
-        )
-        noise += p.jitter_sd_c * hashed_normal(self._jitter_key, slot)
-        reading = self.core_at(flat) - p.skin_offset_c + noise
-        values = np.clip(reading, _SPEC.min_value, _SPEC.max_value)
-        gaps = [gap for plan in self._plans(flat) for gap in plan.gaps]
-        missing = gaps_mask(flat, gaps) | (
-            hashed_uniform(self._missed_key, slot) < p.missed_reading_prob
-        )
-        values[missing] = np.nan
-        return values.reshape(np.shape(ts))
+    def _true_reading(self, ts: np.ndarray) -> np.ndarray:
+        return self.core_at(ts) - self.persona.skin_offset_c
+
+    def _error_sd(self) -> tuple[float, float]:
+        return self.persona.noise_sd_c, self.persona.jitter_sd_c
+
+    def _gaps(self, ts: np.ndarray) -> list[tuple[float, float]]:
+        return [gap for plan in self._plans(ts) for gap in plan.gaps]
 
     def fevers_between(self, start: float, end: float) -> list[FeverEpisode]:
         """Fever episodes with onset in ``[start, end)``, in time order."""

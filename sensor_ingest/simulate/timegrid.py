@@ -25,6 +25,10 @@ class ReadingGrid:
         ks = np.arange(first, max(first, last), dtype=np.int64)
         return (ks * self.interval_s + self.phase_s).astype(np.float64)
 
+    def slots(self, ts: np.ndarray) -> np.ndarray:
+        """The index ``k`` of the schedule slot ``[k * interval_s + phase_s, ...)`` of each time."""
+        return np.floor((ts - self.phase_s) / self.interval_s).astype(np.int64)
+
     def next_at_or_after(self, t: float) -> float:
         """The first reading time ``>= t``."""
         k = math.ceil((t - self.phase_s) / self.interval_s)

@@ -22,6 +22,7 @@ from algorithms.episodes import Episode, find_episodes
 from algorithms.evaluator import AlertEvent, AlertInputs, EvaluatorState, EventType, evaluate
 from algorithms.glucose_stream import GlucoseStreamParams, process_glucose
 from algorithms.rules import Rule, RuleKind, default_rules
+from algorithms.series import runs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "simglucose_traces.npz"
 DAY_S = 86_400.0
@@ -90,8 +91,7 @@ def genuine_episodes(trace: Trace, level: float = 54.0) -> list[Episode]:
 
 def first_crossing(ts: np.ndarray, g: np.ndarray, level: float, before_s: float) -> float | None:
     """Start of the last run at or below ``level`` that begins no later than ``before_s``."""
-    below = g <= level
-    starts = np.flatnonzero(below & ~np.concatenate(([False], below[:-1])))
+    starts, _ = runs(g <= level)
     starts = starts[ts[starts] <= before_s]
     return float(ts[starts[-1]]) if starts.size else None
 

@@ -6,24 +6,11 @@ from __future__ import annotations
 import uuid
 
 import jwt
-import psycopg
 import pytest
 
 from api.tokens import InvalidToken, KeyStore
 from cluster.keys import rotate_keys
-from storage.embedded import EmbeddedPostgres
-from storage.migrate import migrate
 from storage.pools import open_pool
-
-
-@pytest.fixture
-def fresh_database_url(pg: EmbeddedPostgres) -> str:
-    name = f"rotate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg.url().rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
 
 
 def kid_of(token: str) -> str:

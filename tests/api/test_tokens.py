@@ -5,23 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import psycopg
 import pytest
 
 from api.tokens import InvalidToken, KeyStore
-from storage.embedded import EmbeddedPostgres
-from storage.migrate import migrate
 from storage.pools import open_pool
-
-
-@pytest.fixture
-def fresh_database_url(pg: EmbeddedPostgres) -> str:
-    name = f"keys_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg.url().rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
 
 
 async def test_replicas_starting_together_share_one_key(fresh_database_url: str) -> None:

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from websockets.sync.client import connect
 
 from cluster.cli import app as cli
-from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, self_profile
+from tests.e2e.test_alerts import FALL, alerts_of, one_by_one
 from tests.e2e.test_stream import alerts_in, collect, token, ws_url
-from tests.helpers import Account, minutes_ago, series, sign_up, wait_until
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up, wait_until
 
 ADMIN_PASSWORD = "operator passphrase 42"
 

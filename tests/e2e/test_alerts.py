@@ -9,24 +9,13 @@ from datetime import timedelta
 import ray
 
 from actors.router import shard_index, shard_name
-from tests.helpers import Account, minutes_ago, sign_up
-
-
-def self_profile(account: Account) -> str:
-    listed = account.client.get("/v1/profiles", headers=account.headers).json()
-    return next(p["id"] for p in listed if p["kind"] == "self")
+from tests.helpers import Account, minutes_ago, self_profile, share_directly, sign_up
 
 
 def share(db, owner: Account, profile_id: str, scopes: list[str]) -> Account:
     """A follower of ``profile_id`` with ``scopes`` (the share made directly in the database)."""
     follower = sign_up(owner.client)
-    db.execute(
-        "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes, state,"
-        " expires_at, accepted_at)"
-        " SELECT %s, p.manager_id, u.email, u.id, %s, 'active', now() + interval '1 day', now()"
-        " FROM profiles p, users u WHERE p.id = %s AND lower(u.email) = lower(%s)",
-        (profile_id, scopes, profile_id, follower.email),
-    )
+    share_directly(db, profile_id, owner.email, follower.email, scopes)
     return follower
 
 

@@ -19,8 +19,8 @@ import httpx
 import jwt
 
 from api.openapi import openapi_document
-from tests.e2e.test_sharing import follow, invite, self_profile
-from tests.helpers import Account, minutes_ago, sign_up
+from tests.e2e.test_sharing import follow, invite
+from tests.helpers import Account, minutes_ago, self_profile, sign_up
 
 ANON, OWNER, READER, WATCHER, CARER = "anonymous", "owner", "f:readings", "f:alerts", "f:manage"
 REVOKED, STRANGER, DEVICE, ADMIN = "revoked", "unrelated", "device-token", "admin"
@@ -114,6 +114,17 @@ def note() -> dict:
     return {"json": {"kind": "note", "ts": minutes_ago(3).isoformat(), "note": "matrix"}}
 
 
+def invitation_code(w: World, caller: str) -> dict:
+    """A fresh invitation to the inviter's other profile, for any caller to answer."""
+    return {"json": {"code": invite(w.inviter, w.dependent_of_inviter, ["alerts"])["code"]}}
+
+
+def report_link_of_owner(w: World, caller: str) -> dict:
+    """A fresh report link of the owner's profile."""
+    link = w.owner_post(f"/v1/profiles/{w.profile}/report-links", json={})
+    return {"path": {"link_id": link["id"]}}
+
+
 def user_id(account: Account) -> str:
     token = account.headers["Authorization"].removeprefix("Bearer ")
     return jwt.decode(token, options={"verify_signature": False})["sub"]
@@ -169,18 +180,8 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("GET", "/v1/devices"): Route(USERS),
     ("POST", "/v1/auth/logout-all"): Route(USERS),
     ("GET", "/v1/shares/following"): Route(USERS),
-    ("POST", "/v1/shares/accept"): Route(
-        USERS,
-        lambda w, c: {
-            "json": {"code": invite(w.inviter, w.dependent_of_inviter, ["alerts"])["code"]}
-        },
-    ),
-    ("POST", "/v1/shares/decline"): Route(
-        USERS,
-        lambda w, c: {
-            "json": {"code": invite(w.inviter, w.dependent_of_inviter, ["alerts"])["code"]}
-        },
-    ),
+    ("POST", "/v1/shares/accept"): Route(USERS, invitation_code),
+    ("POST", "/v1/shares/decline"): Route(USERS, invitation_code),
     ("POST", "/v1/shares/{share_id}/leave"): Route(
         USERS, lambda w, c: {"path": {"share_id": w.share_of(c)}}
     ),
@@ -228,22 +229,8 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("GET", f"{P}/report"): Route(READINGS, lambda w, c: {"params": {"format": "json"}}),
     ("POST", f"{P}/report-links"): Route(MANAGE, lambda w, c: {"json": {"days": 7}}),
     ("GET", f"{P}/report-links"): Route(MANAGE),
-    ("DELETE", f"{P}/report-links/{{link_id}}"): Route(
-        MANAGE,
-        lambda w, c: {
-            "path": {
-                "link_id": w.owner_post(f"/v1/profiles/{w.profile}/report-links", json={})["id"]
-            }
-        },
-    ),
-    ("GET", f"{P}/report-links/{{link_id}}/accesses"): Route(
-        MANAGE,
-        lambda w, c: {
-            "path": {
-                "link_id": w.owner_post(f"/v1/profiles/{w.profile}/report-links", json={})["id"]
-            }
-        },
-    ),
+    ("DELETE", f"{P}/report-links/{{link_id}}"): Route(MANAGE, report_link_of_owner),
+    ("GET", f"{P}/report-links/{{link_id}}/accesses"): Route(MANAGE, report_link_of_owner),
     ("GET", f"{P}/notification-preferences"): Route(ALERTS),
     ("PUT", f"{P}/notification-preferences"): Route(
         ALERTS, lambda w, c: {"json": {"channels": ["stream"]}}

@@ -14,8 +14,8 @@ import ray
 
 from actors.notifier import NOTIFIER_NAME, verify_signature
 from storage.embedded import free_port
-from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, put_settings, self_profile, share
-from tests.helpers import Account, minutes_ago
+from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, put_settings, share
+from tests.helpers import Account, minutes_ago, self_profile
 
 
 class Receiver:
@@ -50,21 +50,14 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def delivered(self) -> list[dict]:
+        """The payloads answered 200 (with their headers under ``_headers``)."""
         with self.cond:
             return [json.loads(b) | {"_headers": h} for h, b, code in self.requests if code == 200]
 
     def wait(self, pred, timeout_s: float = 30) -> list[dict]:
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            while not pred(got := self.delivered_locked()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return got
-                self.cond.wait(left)
-            return got
-
-    def delivered_locked(self) -> list[dict]:
-        return [json.loads(b) | {"_headers": h} for h, b, code in self.requests if code == 200]
+        with self.cond:  # re-entrant: delivered() takes it again
+            self.cond.wait_for(lambda: pred(self.delivered()), timeout_s)
+            return self.delivered()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -114,15 +107,12 @@ def test_urgent_low_reaches_owner_and_alerts_follower_by_webhook_and_email_only(
     secrets = [webhook(account, mine), webhook(watcher, theirs), webhook(reader, readers)]
     one_by_one(account, device["id"], minutes_ago(12), 30, FALL)
 
-    got_mine = mine.wait(urgent_low)
-    got_theirs = theirs.wait(urgent_low)
-    for got, secret in ((got_mine, secrets[0]), (got_theirs, secrets[1])):
+    for hook, secret in ((mine, secrets[0]), (theirs, secrets[1])):
+        got = hook.wait(urgent_low)
         fired = [rule for rule, event in rules_of(got) if event == "alert.fired"]
         assert fired.index("urgent_low_soon") < fired.index("urgent_low"), fired
         for payload, (headers, body, _code) in zip(
-            got,
-            [x for x in (mine if secret == secrets[0] else theirs).requests if x[2] == 200],
-            strict=True,
+            got, [x for x in hook.requests if x[2] == 200], strict=True
         ):
             assert payload["alert"]["profile_id"] == pid
             assert verify_signature(secret, headers["X-Vigil-Signature"], body)

@@ -9,8 +9,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.test_sharing import follow, self_profile
-from tests.helpers import Account, minutes_ago, series, sign_up
+from tests.e2e.test_sharing import follow
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 
 
 def ingest_url(stack, device_id: str, token: str | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.helpers import Account, minutes_ago, series, sign_up
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 
 
 def invite(owner: Account, profile_id: str, scopes: list[str], **extra) -> dict:
@@ -15,11 +15,6 @@ def invite(owner: Account, profile_id: str, scopes: list[str], **extra) -> dict:
     )
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def self_profile(account: Account) -> str:
-    listed = account.client.get("/v1/profiles", headers=account.headers).json()
-    return next(p["id"] for p in listed if p["kind"] == "self")
 
 
 def follow(owner: Account, profile_id: str, scopes: list[str]) -> tuple[Account, dict]:

@@ -11,8 +11,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.test_alerts import FALL, one_by_one, self_profile, share
-from tests.helpers import Account, minutes_ago, sign_up
+from tests.e2e.test_alerts import FALL, one_by_one, share
+from tests.helpers import Account, minutes_ago, self_profile, sign_up
 
 
 def ws_url(stack, **params: str) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.test_sharing import follow, self_profile
-from tests.helpers import Account, minutes_ago, series, sign_up
+from tests.e2e.test_sharing import follow
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from storage.embedded import (
     default_data_dir,
     find_pg_bindir,
     free_port,
+    throwaway_postgres,
 )
 
 
@@ -35,14 +36,8 @@ def _traversable_tmpdir() -> Path:
 @pytest.fixture(scope="module")
 def pg() -> Iterator[EmbeddedPostgres]:
     """One throwaway server for the whole module, always stopped and removed at the end."""
-    tmp = _traversable_tmpdir()
-    server = EmbeddedPostgres(tmp / "data", port=free_port(), durable=False)
-    try:
-        server.start()
+    with throwaway_postgres("vigil-pg-test-", durable=False) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture

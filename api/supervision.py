@@ -1,0 +1,39 @@
+"""What every API replica keeps running in the background: the cluster's detached actors.
+
+The alert notifier is one detached Ray actor; every replica makes sure it runs and listens
+(creating it, or restarting its LISTEN after Ray restarted it), and that every shard runs
+its clock over its recently active devices (after Ray restarted one, too). Both calls are
+idempotent, so any number of replicas may make them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from actors.notifier import NotifierConfig
+from actors.router import ShardRouter, start_notifier
+from api.config import ApiConfig
+
+log = logging.getLogger(__name__)
+CHECK_S = 30.0
+
+
+async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
+    notifier = NotifierConfig(
+        database_url=config.database_url,
+        smtp_host=config.smtp_host,
+        smtp_port=config.smtp_port,
+        smtp_from=config.smtp_from,
+        **config.push,
+    )
+    while True:
+        try:
+            await start_notifier(notifier, config.namespace).start.remote()
+        except Exception:
+            log.warning("alert notifier not reachable", exc_info=True)
+        try:
+            await shards.start_all()
+        except Exception:
+            log.warning("a device shard is not reachable", exc_info=True)
+        await asyncio.sleep(CHECK_S)
