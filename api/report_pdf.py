@@ -303,7 +303,10 @@ def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
 def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: int) -> int:
     fig = Figure(figsize=size)
     _header(fig, report, "Body temperature", page)
-    days, secs = local_day_and_second(t.ts, report.profile.timezone)
+    # The series holds the previous window too (for the comparison): plot the report's own.
+    mine = (t.ts >= report.start.timestamp()) & (t.ts < report.end.timestamp())
+    ts, values = t.ts[mine], t.values[mine]
+    days, secs = local_day_and_second(ts, report.profile.timezone)
     ax = fig.add_axes((0.09, 0.50, 0.84, 0.38))
     ax.set_title("Daily curves by local time of day", loc="left", weight="bold")
     unique = np.unique(days)
@@ -313,7 +316,7 @@ def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: 
         label = datetime.fromtimestamp(float(day) * DAY_S, UTC).strftime("%d %b")
         ax.plot(
             secs[m] / 3600.0,
-            t.values[m],
+            values[m],
             lw=0.9,
             color=cmap(i / max(1, unique.size - 1)),
             label=label,

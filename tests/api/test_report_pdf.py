@@ -29,8 +29,9 @@ def simulated_report():
     ts, mgdl = cgm.readings_between((START - timedelta(days=15)).timestamp(), END.timestamp())
     ok = np.isfinite(mgdl)
     glucose = KindSeries([uuid.uuid4()], 300.0, ts[ok], mgdl[ok])
-    tts = np.arange(START.timestamp(), END.timestamp(), 300.0)
-    fever = 1.8 * np.exp(-(((tts - tts[2000]) / 10_000.0) ** 2))
+    # Loaded as the API loads it: this window and the previous one (for the comparison).
+    tts = np.arange((START - timedelta(days=15)).timestamp(), END.timestamp(), 300.0)
+    fever = 1.8 * np.exp(-(((tts - tts[6320]) / 10_000.0) ** 2))
     temperature = KindSeries([uuid.uuid4()], 300.0, tts, 36.7 + fever)
     now = datetime.now(UTC)
     pid = uuid.uuid4()
@@ -91,3 +92,21 @@ def test_pdf_pages_on_a4_and_letter(tmp_path: Path) -> None:
         pngs = sorted(tmp_path.glob("page-*.png"))
         assert len(pngs) == 2
         assert all(p.stat().st_size > 20_000 for p in pngs)  # drawn pages, not blank ones
+
+
+def test_temperature_curves_show_the_days_of_the_report_only(tmp_path: Path) -> None:
+    report, glucose, temperature = simulated_report()
+    assert temperature.ts.min() < START.timestamp()  # the previous window is loaded too
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_report_pdf(report, glucose, temperature, "a4"))
+    if not shutil.which("pdftotext"):
+        return  # `make test` installs poppler-utils; without it the text cannot be read
+    page = subprocess.run(
+        ["pdftotext", "-f", "4", "-l", "4", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Body temperature" in page
+    shown = set(re.findall(r"\b\d{2} [A-Z][a-z]{2}\b", page))  # legend and table dates
+    assert shown == {f"{d.date:%d %b}" for d in report.temperature_daily}
