@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from algorithms.episodes import Episode, find_episodes
-from algorithms.localtime import DAY_S, TimeZone, local_day_and_second
+from algorithms.localtime import DAY_S, TimeZone, local_day_and_second, local_seconds
 from algorithms.series import clean_series, clean_window, data_sufficiency, segment_ids
+from algorithms.variability import Variability, variability_local
 
 AGP_PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
 # Mutually exclusive bands used for time-in-ranges; together they cover every reading.
@@ -147,13 +148,23 @@ def _stats_sorted(
     )
 
 
+def stats_variability(s: GlucoseStats, local_s: np.ndarray, mgdl: np.ndarray) -> Variability:
+    """Variability and risk metrics of the readings ``s`` was computed from (cleaned, at local
+    wall-clock seconds ``local_s``), reusing its range percentages, mean and SD."""
+    r = s.ranges
+    bands = (r.below_54_pct, r.from_54_below_70_pct, r.above_180_to_250_pct, r.above_250_pct)
+    return variability_local(local_s, mgdl, bands, s.mean_mgdl, s.sd_mgdl)
+
+
 @dataclass(frozen=True, slots=True)
 class GlucoseComparison:
-    """A window and the previous window of the same length; ``change`` = current - previous."""
+    """A window and the previous window of the same length; ``change`` = current - previous.
+    ``variability`` belongs to the current window."""
 
     current: GlucoseStats
     previous: GlucoseStats
     change: dict[str, float]
+    variability: Variability
 
 
 _COMPARED = (
@@ -173,15 +184,20 @@ def compare_with_previous(
     start_s: float,
     end_s: float,
     interval_s: float = 300.0,
+    tz: TimeZone = 0,
 ) -> GlucoseComparison:
-    """Stats of ``[start_s, end_s)`` and of ``[2 start_s - end_s, start_s)``."""
+    """Stats of ``[start_s, end_s)`` and of ``[2 start_s - end_s, start_s)``, and the
+    variability of the first (``tz`` sets the days of MODD, CONGA, MAGE and ADRR)."""
     ts, g = clean_series(ts_s, mgdl)
-    return _compare_sorted(ts, g, start_s, end_s, interval_s)
+    cur_keep = (ts >= start_s) & (ts < end_s)
+    loc = local_seconds(ts[cur_keep], tz)
+    return _compare_sorted(ts, g, start_s, end_s, interval_s, loc)
 
 
 def _compare_sorted(
-    ts: np.ndarray, g: np.ndarray, start_s: float, end_s: float, interval_s: float
+    ts: np.ndarray, g: np.ndarray, start_s: float, end_s: float, interval_s: float, loc: np.ndarray
 ) -> GlucoseComparison:
+    """``loc``: local seconds of the readings in the current window."""
     length = end_s - start_s
     cur_keep = (ts >= start_s) & (ts < end_s)
     prev_keep = (ts >= start_s - length) & (ts < start_s)
@@ -190,7 +206,7 @@ def _compare_sorted(
     change = {k: float(getattr(cur, k)) - float(getattr(prev, k)) for k in _COMPARED}
     for f in fields(RangePercents):
         change[f.name] = getattr(cur.ranges, f.name) - getattr(prev.ranges, f.name)
-    return GlucoseComparison(cur, prev, change)
+    return GlucoseComparison(cur, prev, change, stats_variability(cur, loc, g[cur_keep]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,19 +223,37 @@ def _grouped_quantiles(
     group: np.ndarray, values: np.ndarray, n_groups: int, qs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Linear-interpolated (R type 7) quantiles of values per group, vectorised."""
-    order = np.lexsort((values, group))
-    v = values[order]
     counts = np.bincount(group, minlength=n_groups)
-    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     out = np.full((n_groups, qs.size), np.nan)
     has = counts > 0
+    if not has.any():
+        return out, counts
     pos = (counts[has, None] - 1) * qs[None, :]
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, counts[has, None] - 1)
     frac = pos - lo
-    base = offsets[has, None]
-    out[has] = v[base + lo] * (1 - frac) + v[base + hi] * frac
+    pick = _sorted_picker(group, values, counts)
+    out[has] = pick(has, lo) * (1 - frac) + pick(has, hi) * frac
     return out, counts
+
+
+def _sorted_picker(group: np.ndarray, values: np.ndarray, counts: np.ndarray):
+    """``pick(has, k)``: the k-th smallest value of each group in ``has``.
+
+    Grouping by a stable radix sort of small integers and sorting a padded row per group is
+    several times faster than a lexicographic argsort; very uneven groups (where the padding
+    would dwarf the data) use the argsort."""
+    n_groups, width = counts.size, int(counts.max())
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    if n_groups * width > 4 * values.size + 4096 or n_groups >= 2**15:
+        v = values[np.lexsort((values, group))]
+        return lambda has, k: v[offsets[has, None] + k]
+    order = np.argsort(group.astype(np.int16), kind="stable")
+    g_sorted = group[order]
+    rows = np.full((n_groups, width), np.inf)
+    rows[g_sorted, np.arange(values.size) - offsets[g_sorted]] = values[order]
+    rows.sort(axis=1)
+    return lambda has, k: np.take_along_axis(rows[has], k, axis=1)
 
 
 def agp_profile(
@@ -322,10 +356,13 @@ def glucose_report(
     if (24 * 60) % bin_min:
         raise ValueError("bin_min must divide a day")
     ts, g = clean_series(ts_s, mgdl)
-    comparison = _compare_sorted(ts, g, start_s, end_s, interval_s)
     keep = (ts >= start_s) & (ts < end_s)
+    loc = local_seconds(ts[keep], tz)
+    comparison = _compare_sorted(ts, g, start_s, end_s, interval_s, loc)
     ts, g = ts[keep], g[keep]
-    day, sec = local_day_and_second(ts, tz)
+    day = np.floor(loc / DAY_S)
+    sec = loc - day * DAY_S
+    day = day.astype(np.int64)
     return GlucoseReport(
         comparison, _agp_sorted(g, sec, bin_min, AGP_PERCENTILES), _daily_sorted(ts, g, day, sec)
     )
@@ -347,4 +384,5 @@ __all__ = [
     "glucose_stats",
     "gmi_percent",
     "range_percents",
+    "stats_variability",
 ]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from algorithms.localtime import DAY_S, TimeZone, local_day_and_second, local_seconds
+from algorithms.localtime import DAY_S, TimeZone, local_seconds
 from algorithms.series import clean_series
 
 NAN = float("nan")
@@ -53,12 +53,13 @@ def risk_indices(mgdl: np.ndarray) -> tuple[float, float]:
 
     Unitless (0 to about 100). Needs one reading; NaN without any."""
     g = _finite(mgdl)
-    if g.size == 0:
-        return NAN, NAN
-    f = _bg_scale(g)
+    return _risk_from_scale(_bg_scale(g)) if g.size else (NAN, NAN)
+
+
+def _risk_from_scale(f: np.ndarray) -> tuple[float, float]:
     sq = BG_RISK_SCALE * f * f
-    low = float(np.where(f < 0, sq, 0.0).sum() / g.size)
-    return low, float(np.where(f > 0, sq, 0.0).sum() / g.size)
+    low = float(np.where(f < 0, sq, 0.0).sum() / f.size)
+    return low, float(np.where(f > 0, sq, 0.0).sum() / f.size)
 
 
 def adrr(ts_s: np.ndarray, mgdl: np.ndarray, *, tz: TimeZone = 0) -> float:
@@ -68,14 +69,14 @@ def adrr(ts_s: np.ndarray, mgdl: np.ndarray, *, tz: TimeZone = 0) -> float:
 
     Unitless. Needs one day with readings (Kovatchev recommends 14 or more days); NaN without."""
     ts, g = clean_series(ts_s, mgdl)
-    if g.size == 0:
+    return _adrr_local(local_seconds(ts, tz), _bg_scale(g))
+
+
+def _adrr_local(loc: np.ndarray, f: np.ndarray) -> float:
+    """ADRR from local seconds and the readings' symmetrised scale."""
+    if f.size == 0:
         return NAN
-    day, _ = local_day_and_second(ts, tz)
-    return _adrr_sorted(day, g)
-
-
-def _adrr_sorted(day: np.ndarray, g: np.ndarray) -> float:
-    f = _bg_scale(g)
+    day = np.floor(loc / DAY_S)
     starts = np.flatnonzero(np.concatenate(([True], day[1:] != day[:-1])))
     hi = np.maximum(np.maximum.reduceat(f, starts), 0.0)
     lo = np.minimum(np.minimum.reduceat(f, starts), 0.0)
@@ -96,20 +97,29 @@ def ea1c_pct(mean_mgdl: float) -> float:
 def mad_mgdl(mgdl: np.ndarray) -> float:
     """Median absolute deviation (mg/dL) scaled to estimate the SD of normal data:
     1.4826 median(|g - median(g)|), as R's ``mad``. NaN without readings."""
-    g = _finite(mgdl)
-    if g.size == 0:
-        return NAN
-    return 1.4826 * float(np.median(np.abs(g - np.median(g))))
+    return _spread(np.sort(_finite(mgdl)))[0]
 
 
 def iqr_mgdl(mgdl: np.ndarray) -> float:
     """Interquartile range (mg/dL): 75th minus 25th percentile, linearly interpolated (R type 7).
     NaN without readings."""
-    g = _finite(mgdl)
-    if g.size == 0:
-        return NAN
-    q25, q75 = np.percentile(g, [25.0, 75.0])
-    return float(q75 - q25)
+    return _spread(np.sort(_finite(mgdl)))[1]
+
+
+def _quantile_sorted(s: np.ndarray, q: float) -> float:
+    pos = (s.size - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, s.size - 1)
+    return float(s[lo] + (s[hi] - s[lo]) * (pos - lo))
+
+
+def _spread(s: np.ndarray) -> tuple[float, float]:
+    """MAD and IQR of sorted finite readings, sorting once."""
+    if s.size == 0:
+        return NAN, NAN
+    med = _quantile_sorted(s, 0.5)
+    mad = 1.4826 * float(np.median(np.abs(s - med)))
+    return mad, _quantile_sorted(s, 0.75) - _quantile_sorted(s, 0.25)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +191,14 @@ def day_grid(
     :func:`grid_step_min` of the median interval) from local midnight of the first day to the
     end of the last. None with fewer than two readings or a step longer than ``max_gap_s``."""
     ts, g = clean_series(ts_s, mgdl)
-    if ts.size < 2:
+    return _grid_local(local_seconds(ts, tz), g, dt_s, max_gap_s)
+
+
+def _grid_local(
+    loc: np.ndarray, g: np.ndarray, dt_s: float | None, max_gap_s: float = INTERP_GAP_S
+) -> DayGrid | None:
+    if loc.size < 2:
         return None
-    loc = local_seconds(ts, tz)
     if not bool((loc[1:] > loc[:-1]).all()):  # a daylight-saving fall-back repeats local times
         loc, g = clean_series(loc, g)
     step = 60.0 * grid_step_min(float(np.median(np.diff(loc)))) if dt_s is None else dt_s
@@ -198,12 +213,17 @@ def _grid_sorted(loc: np.ndarray, g: np.ndarray, step: float, max_gap_s: float) 
     per_day = round(DAY_S / step)
     x = day0 + step * np.arange(1, ndays * per_day + 1)
     y = np.interp(x, loc, g)
-    left = np.searchsorted(loc, x, side="right") - 1
-    inside = (left >= 0) & (left < loc.size - 1)
-    left_c = np.clip(left, 0, loc.size - 2)
-    across_gap = inside & (loc[left_c + 1] - loc[left_c] > max_gap_s) & (x > loc[left_c])
-    y[~inside & (x != loc[-1])] = np.nan  # outside the readings (the last one is exact)
-    y[across_gap] = np.nan
+    # Point k sits at day0 + (k + 1) step: blank those before the first reading, after the last
+    # and strictly inside gaps longer than max_gap_s (boundaries by index arithmetic, not search).
+    gap = np.flatnonzero(np.diff(loc) > max_gap_s)
+    lo = np.concatenate(([-np.inf], loc[gap], [loc[-1]]))
+    hi = np.concatenate(([loc[0]], loc[gap + 1], [np.inf]))
+    first = np.clip(np.floor((lo - day0) / step), 0, x.size).astype(np.int64)
+    last = np.clip(np.ceil((hi - day0) / step) - 1, 0, x.size).astype(np.int64)
+    cover = np.zeros(x.size + 1, dtype=np.int64)
+    np.add.at(cover, first, 1)
+    np.add.at(cover, np.maximum(first, last), -1)
+    y[np.cumsum(cover[:-1]) > 0] = np.nan
     return DayGrid(day0, step, y.reshape(ndays, per_day))
 
 
@@ -275,22 +295,23 @@ def _turning_points(v: np.ndarray, ids: np.ndarray, is_max: np.ndarray) -> np.nd
     return out
 
 
-def _excursions(a: np.ndarray, sd: float, restart_at_turn: bool) -> list[float]:
+def _excursions(a: list[float], sd: float, restart_at_turn: bool) -> list[float]:
     """iglu's excursion elimination over turning points ``a`` (rises; negate for falls): a
     rise counts once it exceeds one SD, and ends at its peak once a fall of more than one SD
-    follows (or the data end)."""
+    follows (or the data end). Plain Python: a few hundred points, mostly short windows."""
     heights: list[float] = []
-    n, j, prev = a.size, 0, 0
+    n, j, prev = len(a), 0, 0
     while j < n:
-        i = prev + int(np.argmax(a[j] - a[prev : j + 1]))
-        if a[j] - a[i] < sd:
+        top = a[j]
+        i = max(range(prev, j + 1), key=lambda t: top - a[t])  # first largest rise to j
+        if top - a[i] < sd:
             j += 1
             continue
         for k in range(j, n):
             if a[k] > a[j]:
                 j = k
             if a[k] - a[j] < -sd or k == n - 1:
-                heights.append(float(a[j] - a[i]))
+                heights.append(a[j] - a[i])
                 prev, j = (j if restart_at_turn else k), k
                 break
     return heights
@@ -306,8 +327,8 @@ def _mage_segment(v: np.ndarray) -> tuple[float, float]:
     sd = float(np.nanstd(v, ddof=1))
     if not sd > 0:  # a flat trace has no excursions (iglu would not terminate)
         return NAN, NAN
-    plus = _excursions(a, sd, restart_at_turn=False)
-    minus = _excursions(-a, sd, restart_at_turn=True)
+    plus = _excursions(a.tolist(), sd, restart_at_turn=False)
+    minus = _excursions((-a).tolist(), sd, restart_at_turn=True)
     return (float(np.mean(plus)) if plus else NAN), (float(np.mean(minus)) if minus else NAN)
 
 
@@ -320,7 +341,12 @@ def mage(ts_s: np.ndarray, mgdl: np.ndarray, *, tz: TimeZone = 0) -> float:
     and nadirs; rises (MAGE+) and falls (MAGE-) larger than the segment's SD are averaged, and
     the segments' MAGE+ and MAGE- are weighted by the segment's duration. Needs 160 minutes of
     data (32 grid points) and at least one excursion larger than one SD; NaN otherwise."""
-    grid = day_grid(ts_s, mgdl, tz=tz, dt_s=MAGE_GRID_S)
+    ts, g = clean_series(ts_s, mgdl)
+    return _mage_local(local_seconds(ts, tz), g)
+
+
+def _mage_local(loc: np.ndarray, g: np.ndarray) -> float:
+    grid = _grid_local(loc, g, MAGE_GRID_S)
     if grid is None:
         return NAN
     v = grid.values.ravel()
@@ -377,24 +403,36 @@ def variability(
     sd_mgdl: float,
     tz: TimeZone = 0,
 ) -> Variability:
-    """All the metrics of sorted, de-duplicated readings of one window (as
-    :func:`algorithms.series.clean_window` gives); ``ranges`` are the consensus bands (%) below
-    54, 54-<70, >180-250 and above 250, and the mean and SD come from the consensus stats."""
-    ts = np.asarray(ts_s, dtype=np.float64)
-    g = np.asarray(mgdl, dtype=np.float64)
-    lbgi, hbgi = risk_indices(g)
-    grid = day_grid(ts, g, tz=tz)
-    day, _ = local_day_and_second(ts, tz)
+    """All the metrics of one window's readings; ``ranges`` are the consensus bands (%) below
+    54, 54-<70, >180-250 and above 250, and the mean and SD come from the consensus stats
+    (:class:`algorithms.glucose_stats.GlucoseStats` of the same readings)."""
+    ts, g = clean_series(ts_s, mgdl)
+    return variability_local(local_seconds(ts, tz), g, ranges, mean_mgdl, sd_mgdl)
+
+
+def variability_local(
+    loc: np.ndarray,
+    g: np.ndarray,
+    ranges: tuple[float, float, float, float],
+    mean_mgdl: float,
+    sd_mgdl: float,
+) -> Variability:
+    """:func:`variability` of cleaned readings at local wall-clock seconds ``loc`` (computed
+    once by the caller, who needs them for daily profiles too)."""
+    f = _bg_scale(g)
+    lbgi, hbgi = _risk_from_scale(f) if g.size else (NAN, NAN)
+    mad, iqr = _spread(np.sort(g))
+    grid = _grid_local(loc, g, None)
     return Variability(
         gri=gri(*ranges),
-        mage_mgdl=mage(ts, g, tz=tz),
+        mage_mgdl=_mage_local(loc, g),
         conga24_mgdl=conga(grid, 24),
         modd_mgdl=modd(grid),
         lbgi=lbgi,
         hbgi=hbgi,
-        adrr=_adrr_sorted(day, g) if g.size else NAN,
+        adrr=_adrr_local(loc, f),
         j_index=j_index(mean_mgdl, sd_mgdl),
-        mad_mgdl=mad_mgdl(g),
-        iqr_mgdl=iqr_mgdl(g),
+        mad_mgdl=mad,
+        iqr_mgdl=iqr,
         ea1c_pct=ea1c_pct(mean_mgdl),
     )
