@@ -1,9 +1,24 @@
 """Episodes of a level being crossed, by the 2019 international consensus definition.
 
-An episode starts once readings stay beyond the level for at least ``min_duration_s``
-(15 minutes) and ends once they stay back for at least ``end_duration_s`` (15 minutes). A
-reading stands for one sampling interval, so three consecutive 5-minute readings make 15
-minutes. A data gap longer than ``max_gap_s`` ends a run: nothing is assumed across it.
+The consensus (Battelino et al. 2019; Danne et al. 2017): "an event begins when at least
+15 consecutive minutes are beyond the threshold and ends when at least 15 consecutive minutes
+are back". A reading stands for one sampling interval, so three consecutive 5-minute readings
+make 15 minutes; a run's length is ``last - first + interval``.
+
+Real sensor timestamps jitter by seconds, so both comparisons carry a tolerance derived from
+the device interval, never from fixed seconds:
+
+* **Duration slack** (``DURATION_SLACK``, half an interval): a run lasts 15 minutes when its
+  length is at least ``15 min - interval / 2``. Three 5-minute readings spanning 14 min 37 s
+  are an episode (and three readings back end one); two readings (10 min) never are. In effect
+  the rule counts readings, whatever the jitter below a quarter interval per reading.
+* **Gap tolerance** (``GAP_INTERVALS``, three and a half intervals): up to two missed readings
+  do not break a run, so one hyperglycaemia across a 901 s gap stays one episode; a longer gap
+  ends the run (nothing is assumed across it) and the episode ends at its last reading beyond.
+
+Readings must be sorted and unique in time. At one instant there is one reading:
+:func:`algorithms.series.clean_series` keeps the lowest value of duplicates (the conservative
+choice for hypoglycaemia), so a repeated reading never lengthens or doubles an episode.
 """
 
 from __future__ import annotations
@@ -15,6 +30,13 @@ import numpy as np
 from algorithms.series import runs, segment_ids
 
 CONSENSUS_EPISODE_S = 15 * 60
+DURATION_SLACK = 0.5  # intervals of slack on the 15-minute durations
+GAP_INTERVALS = 3.5  # longest gap (in intervals) that does not break a run: 2 missed + slack
+
+
+def continuing_gap_s(interval_s: float) -> float:
+    """The longest gap between readings that continues a run (two missed readings + slack)."""
+    return GAP_INTERVALS * interval_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +73,22 @@ def find_episodes(
 ) -> list[Episode]:
     """Episodes in a sorted, de-duplicated series; ``beyond`` marks readings past the level.
 
-    A gap longer than ``max_gap_s`` (default: three intervals) splits the data; ``segments``
-    may pass :func:`algorithms.series.segment_ids` already computed for that gap.
+    A gap longer than ``max_gap_s`` (default: :func:`continuing_gap_s`) splits the
+    data; ``segments`` may pass :func:`algorithms.series.segment_ids` already computed for that
+    gap. Durations are compared with half an interval of slack (see the module docstring).
     """
     ts = np.asarray(ts_s, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     mask = np.asarray(beyond, dtype=bool)
     if ts.size == 0 or not mask.any():
         return []
-    gap = 3 * interval_s if max_gap_s is None else max_gap_s
+    if not bool((ts[1:] > ts[:-1]).all()):
+        raise ValueError("timestamps must be increasing and unique (use clean_series)")
+    gap = GAP_INTERVALS * interval_s if max_gap_s is None else max_gap_s
     seg = segment_ids(ts, gap) if segments is None else segments
     starts, ends, inside, span = _run_table(ts, mask, interval_s, seg)
+    slack = DURATION_SLACK * interval_s
+    min_duration_s, end_duration_s = min_duration_s - slack, end_duration_s - slack
     out: list[Episode] = []
     open_start: int | None = None
     last_in_end = 0

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from algorithms.episodes import Episode, find_episodes
+from algorithms.episodes import Episode, continuing_gap_s, find_episodes
 from algorithms.localtime import DAY_S, TimeZone, local_day_and_second, local_seconds
 from algorithms.series import clean_series, clean_window, data_sufficiency, segment_ids
 from algorithms.variability import Variability, variability_local
@@ -122,7 +122,7 @@ def _stats_sorted(
     sd = float(g.std(ddof=1)) if n > 1 else nan
     cv = 100.0 * sd / mean if n > 1 and mean else nan
 
-    seg = segment_ids(ts, 3 * interval_s)
+    seg = segment_ids(ts, continuing_gap_s(interval_s))
 
     def eps(mask: np.ndarray, below: bool) -> tuple[Episode, ...]:
         return tuple(find_episodes(ts, g, mask, interval_s=interval_s, below=below, segments=seg))
