@@ -35,7 +35,7 @@ def _load() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, dict]]:
         for row in csv.DictReader(f):
             t = datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp()
             series.setdefault(row["id"], []).append((t, float(row["gl"])))
-    arrays = {k: (np.array([t for t, _ in v]), np.array([g for _, g in v])) for k, v in series.items()}
+    arrays = {k: tuple(np.array(col) for col in zip(*v, strict=True)) for k, v in series.items()}
     ref = json.loads((DATA / "iglu_reference.json").read_text())["subjects"]
     return arrays, ref
 
