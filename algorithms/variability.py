@@ -146,9 +146,10 @@ def gri(
     """GRI from the consensus bands (percent of readings); NaN (zone None) without readings."""
     hypo = below_54_pct + 0.8 * from_54_below_70_pct
     hyper = above_250_pct + 0.5 * above_180_to_250_pct
-    value = min(100.0, 3.0 * hypo + 1.6 * hyper)
+    value = 3.0 * hypo + 1.6 * hyper
     if not np.isfinite(value):
         return Gri(NAN, NAN, NAN, None)
+    value = min(100.0, value)
     zone = next(z for bound, z in GRI_ZONES if value <= bound)
     return Gri(value, hypo, hyper, zone)
 
