@@ -308,13 +308,15 @@ def _excursions(a: list[float], sd: float, restart_at_turn: bool) -> list[float]
         if top - a[i] < sd:
             j += 1
             continue
-        for k in range(j, n):
+        k = j
+        while True:  # follow the rise to its peak, until a large fall or the end
             if a[k] > a[j]:
                 j = k
             if a[k] - a[j] < -sd or k == n - 1:
-                heights.append(a[j] - a[i])
-                prev, j = (j if restart_at_turn else k), k
                 break
+            k += 1
+        heights.append(a[j] - a[i])
+        prev, j = (j if restart_at_turn else k), k
     return heights
 
 

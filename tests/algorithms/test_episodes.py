@@ -157,3 +157,8 @@ def test_jitter_up_to_30_s_never_changes_an_episode_count(levels, jitter) -> Non
     for name in ("hypo_episodes_below_54", "hypo_episodes_below_70",
                  "hyper_episodes_above_180", "hyper_episodes_above_250"):  # fmt: skip
         assert len(getattr(a, name)) == len(getattr(b, name)), name
+
+
+def test_sustained_of_no_readings_keeps_the_carried_start() -> None:
+    held, since = sustained(np.array([]), np.array([], dtype=bool), 120.0, since_s=42.0)
+    assert held.size == 0 and since == 42.0

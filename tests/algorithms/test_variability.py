@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algorithms.glucose_stats import agp_profile, compare_with_previous, glucose_stats
+from algorithms.glucose_stats import (
+    agp_profile,
+    compare_with_previous,
+    daily_profiles,
+    glucose_report,
+    glucose_stats,
+)
 from algorithms.variability import (
     adrr,
     conga,
@@ -264,3 +270,26 @@ def test_modd_is_zero_for_a_repeated_identical_day(day, days) -> None:
     ts = MONDAY + FIVE * np.arange(1, 288 * days + 1)
     g = np.tile(np.array(day), days)
     assert modd(day_grid(ts, g)) == 0.0
+
+
+def test_glucose_report_equals_its_parts_in_a_daylight_saving_zone() -> None:
+    g = _triangle(60.0, 260.0, 30, 6 * 288)
+    ts = MONDAY + FIVE * np.arange(g.size)
+    win = {"start_s": MONDAY + 3 * DAY, "end_s": MONDAY + 6 * DAY}
+    rep = glucose_report(ts, g, **win, tz="Europe/Paris")
+    cmp = compare_with_previous(ts, g, **win, tz="Europe/Paris")
+    assert repr(rep.comparison) == repr(cmp)
+    cur = (ts >= win["start_s"]) & (ts < win["end_s"])
+    agp = agp_profile(ts[cur], g[cur], tz="Europe/Paris")
+    np.testing.assert_array_equal(rep.agp.values_mgdl, agp.values_mgdl)
+    assert rep.daily == daily_profiles(ts[cur], g[cur], tz="Europe/Paris")
+    with pytest.raises(ValueError, match="divide a day"):
+        glucose_report(ts, g, **win, bin_min=7)
+
+
+def test_agp_and_daily_of_no_readings() -> None:
+    agp = agp_profile(np.array([]), np.array([]))
+    assert agp.readings.sum() == 0 and np.isnan(agp.values_mgdl).all()
+    assert daily_profiles(np.array([]), np.array([])) == []
+    with pytest.raises(ValueError, match="divide a day"):
+        agp_profile(np.array([]), np.array([]), bin_min=7)
