@@ -17,6 +17,7 @@ equal to iglu's; without it CONGA and MODD would depend on the sensor's jitter.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -34,7 +35,14 @@ MAGE_MAX_GAP_S = 180 * 60  # a longer gap splits the trace into separately measu
 BG_EXPONENT = 1.084
 BG_OFFSET = 5.381
 BG_RISK_SCALE = 22.77
-GRI_ZONES = ((20.0, "A"), (40.0, "B"), (60.0, "C"), (80.0, "D"), (100.0, "E"))
+GriZone = Literal["A", "B", "C", "D", "E"]
+GRI_ZONES: tuple[tuple[float, GriZone], ...] = (
+    (20.0, "A"),
+    (40.0, "B"),
+    (60.0, "C"),
+    (80.0, "D"),
+    (100.0, "E"),
+)
 
 
 def _finite(g: np.ndarray) -> np.ndarray:
@@ -134,7 +142,7 @@ class Gri:
     gri: float
     hypo_component: float
     hyper_component: float
-    zone: str | None
+    zone: GriZone | None
 
 
 def gri(

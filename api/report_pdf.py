@@ -2,8 +2,10 @@
 safe off the event loop in a worker thread) written page by page with ``PdfPages``.
 
 Page 1: summary metrics against the consensus targets, the time-in-ranges bar and the AGP
-percentile chart. Then daily profiles (eight days a page) with events marked, the episodes
-and, for temperature patches, the daily curves and fever episodes."""
+percentile chart. Page 2: the glycemia risk index on its grid (hypo component across, hyper
+component up, zones A-E, as on the newer AGP report) and the variability panel. Then daily
+profiles (eight days a page) with events marked, the episodes and, for temperature patches,
+the daily curves and fever episodes."""
 
 from __future__ import annotations
 
@@ -50,6 +52,19 @@ EVENT_MARKS = {
     "custom": ("C", "#f08c00"),
 }
 DAYS_PER_PAGE = 8
+GRI_ZONE_COLOURS = ("#69db7c", "#d8f5a2", "#ffe066", "#ffa94d", "#ff6b6b")  # A (best) to E
+VARIABILITY_ROWS = (  # (label, field of VariabilityMetrics, digits, unit, what it measures)
+    ("MAGE", "mage_mgdl", 0, " mg/dL", "mean amplitude of excursions larger than one SD"),
+    ("CONGA(24)", "conga24_mgdl", 0, " mg/dL", "SD of changes over 24 hours"),
+    ("MODD", "modd_mgdl", 0, " mg/dL", "mean day-to-day difference at the same time"),
+    ("MAD", "mad_mgdl", 0, " mg/dL", "median absolute deviation (x 1.4826)"),
+    ("IQR", "iqr_mgdl", 0, " mg/dL", "75th - 25th percentile"),
+    ("LBGI", "lbgi", 1, "", "low blood glucose index: risk of hypoglycaemia"),
+    ("HBGI", "hbgi", 1, "", "high blood glucose index: risk of hyperglycaemia"),
+    ("ADRR", "adrr", 1, "", "average daily risk range"),
+    ("J-index", "j_index", 1, "", "0.001 x (mean + SD)²"),
+    ("eA1c", "ea1c_pct", 1, " %", "estimated A1c from the mean (Nathan 2008)"),
+)
 # rcParams are process-global: one report renders at a time per process.
 _RENDER_LOCK = threading.Lock()
 _FONT = {"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "pdf.fonttype": 3}
@@ -169,6 +184,69 @@ def _agp(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -
     ax.set_xlabel("local time of day")
     ax.grid(alpha=0.25)
     ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+
+
+def _gri_grid(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -> None:
+    """The GRI grid: hypo component across, hyper component up, zones coloured by GRI."""
+    ax = fig.add_axes(rect)
+    ax.set_title("Glycemia risk index (GRI)", loc="left", weight="bold")
+    g = report.glucose.variability.gri if report.glucose else None
+    hypo = g.hypo_component if g and g.hypo_component is not None else None
+    hyper = g.hyper_component if g and g.hyper_component is not None else None
+    xmax = max(30.0, 1.1 * (hypo or 0.0))
+    ymax = max(60.0, 1.1 * (hyper or 0.0))
+    x, y = np.meshgrid(np.linspace(0, xmax, 200), np.linspace(0, ymax, 200))
+    ax.contourf(x, y, 3.0 * x + 1.6 * y, levels=[0, 20, 40, 60, 80, 1e9],
+                colors=GRI_ZONE_COLOURS)  # fmt: skip
+    for k, zone in enumerate("ABCDE"):
+        level = 20.0 * k + 15.0  # each zone's letter on the diagonal hyper = 2 x hypo
+        ax.text(level / 6.2, level / 3.1, zone, fontsize=11, weight="bold", color="#333",
+                ha="center", va="center")  # fmt: skip
+    if hypo is not None and hyper is not None:
+        ax.plot([hypo], [hyper], "o", ms=9, mfc="#0b3d91", mec="white", mew=1.5)
+        ax.annotate(f"GRI {g.gri:.0f} (zone {g.zone})", (hypo, hyper), xytext=(12, -4),
+                    textcoords="offset points", fontsize=9, weight="bold",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "#0b3d91"})  # fmt: skip
+    ax.set_xlim(0, xmax)
+    ax.set_ylim(0, ymax)
+    ax.set_xlabel("hypoglycaemia component (%):  %<54 + 0.8 x %54-69")
+    ax.set_ylabel("hyperglycaemia component (%):  %>250 + 0.5 x %181-250")
+
+
+def _variability_page(pdf: PdfPages, report: Report, size, page: int) -> int:
+    fig = Figure(figsize=size)
+    _header(fig, report, "Glycaemic risk and variability", page)
+    _gri_grid(fig, report, (0.10, 0.50, 0.55, 0.38))
+    v = report.glucose.variability if report.glucose else None
+    g = v.gri if v else None
+    fig.text(
+        0.70,
+        0.87,
+        f"GRI  {_fmt(g.gri if g else None)}   zone {g.zone if g and g.zone else '-'}\n"
+        f"hypo component  {_fmt(g.hypo_component if g else None, 1, ' %')}\n"
+        f"hyper component  {_fmt(g.hyper_component if g else None, 1, ' %')}\n\n"
+        "GRI = 3.0 x hypo + 1.6 x hyper\n(0-100, Klonoff et al. 2022).\n"
+        "Zones: A 0-20, B 21-40, C 41-60,\nD 61-80, E 81-100 (A lowest risk).",
+        fontsize=8.5,
+        va="top",
+        linespacing=1.6,
+    )
+    ax = fig.add_axes((0.06, 0.05, 0.88, 0.36))
+    ax.axis("off")
+    rows = [["Variability and risk", "Value", "What it measures"]]
+    for label, field, digits, unit, text in VARIABILITY_ROWS:
+        rows.append([label, _fmt(getattr(v, field) if v else None, digits, unit), text])
+    _table(ax, rows, [0.2, 0.18, 0.62], 8.5, 1.45)
+    fig.text(
+        0.06,
+        0.025,
+        "Definitions of the iglu R package (Broll et al. 2021); '-' where the period has too"
+        " little data for the metric (MODD and CONGA need more than a day).",
+        fontsize=7,
+        color="#555",
+    )
+    pdf.savefig(fig)
+    return page + 1
 
 
 def _daily_pages(pdf: PdfPages, report: Report, g: KindSeries, size, page: int) -> int:
@@ -373,7 +451,8 @@ def render_report_pdf(
             _tir_bar(fig, report, (0.70, 0.58, 0.08, 0.31))
             _agp(fig, report, (0.09, 0.08, 0.85, 0.40))
             pdf.savefig(fig)
-            page = _daily_pages(pdf, report, glucose, size, page + 1)
+            page = _variability_page(pdf, report, size, page + 1)
+            page = _daily_pages(pdf, report, glucose, size, page)
         if report.temperature is not None and temperature is not None:
             page = _temperature_page(pdf, report, temperature, size, page)
         page = _episodes_page(pdf, report, size, page)

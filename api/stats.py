@@ -21,10 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from algorithms.episodes import Episode
 from algorithms.glucose_stats import GlucoseComparison, GlucoseStats, compare_with_previous
 from algorithms.temperature_stats import TemperatureStats, temperature_stats
+from algorithms.variability import Variability
 from api.deps import Pool
 from api.errors import error, responses
 from api.profiles import ProfileAccess, profile_with
-from storage import history
+from storage import history, profiles
 
 router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["statistics"])
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
@@ -116,10 +117,83 @@ def glucose_metrics(s: GlucoseStats) -> GlucoseMetrics:
     )
 
 
+class GriOut(BaseModel):
+    """Glycemia risk index (Klonoff et al. 2022), as on the newer AGP report."""
+
+    gri: float | None = Field(
+        description="3.0 x hypo component + 1.6 x hyper component, capped at 100 (0-100)",
+        examples=[32.4],
+    )
+    hypo_component: float | None = Field(
+        description="%<54 + 0.8 x %54-<70 (percent of readings)", examples=[3.1]
+    )
+    hyper_component: float | None = Field(
+        description="%>250 + 0.5 x %>180-250 (percent of readings)", examples=[14.4]
+    )
+    zone: Literal["A", "B", "C", "D", "E"] | None = Field(
+        description="A (lowest risk, GRI <= 20) to E (GRI > 80); null without readings",
+        examples=["B"],
+    )
+
+
+class VariabilityMetrics(BaseModel):
+    """Variability and risk of the current period, with the iglu R package's definitions
+    (tested equal to iglu 4.3.0). Null where the data do not suffice for the metric."""
+
+    gri: GriOut
+    mage_mgdl: float | None = Field(
+        description="Mean amplitude of glycaemic excursions (Fernandes et al. 2022 moving-"
+        "average algorithm on a 5-minute grid), mg/dL; needs 160 minutes of data and one"
+        " excursion above one SD",
+        examples=[96.3],
+    )
+    conga24_mgdl: float | None = Field(
+        description="CONGA(24): SD of differences 24 h apart on an interpolated grid, mg/dL;"
+        " needs more than a day",
+        examples=[48.7],
+    )
+    modd_mgdl: float | None = Field(
+        description="Mean of daily differences at the same time of day, mg/dL; needs more"
+        " than one day",
+        examples=[37.2],
+    )
+    lbgi: float | None = Field(description="Low blood glucose index (unitless)", examples=[1.2])
+    hbgi: float | None = Field(description="High blood glucose index (unitless)", examples=[6.8])
+    adrr: float | None = Field(
+        description="Average daily risk range over local days (unitless)", examples=[24.5]
+    )
+    j_index: float | None = Field(
+        description="0.001 x (mean + SD)^2 with mg/dL; needs two readings", examples=[39.1]
+    )
+    mad_mgdl: float | None = Field(
+        description="Median absolute deviation x 1.4826, mg/dL", examples=[40.0]
+    )
+    iqr_mgdl: float | None = Field(
+        description="Interquartile range (75th - 25th percentile), mg/dL", examples=[62.0]
+    )
+    ea1c_pct: float | None = Field(
+        description="Estimated A1c (Nathan 2008): (46.7 + mean mg/dL) / 28.7, %",
+        examples=[6.8],
+    )
+
+
+def variability_metrics(v: Variability) -> VariabilityMetrics:
+    return VariabilityMetrics(
+        gri=GriOut(
+            gri=_num(v.gri.gri),
+            hypo_component=_num(v.gri.hypo_component),
+            hyper_component=_num(v.gri.hyper_component),
+            zone=v.gri.zone,
+        ),
+        **{k: _num(getattr(v, k)) for k in VariabilityMetrics.model_fields if k != "gri"},
+    )
+
+
 class GlucoseSection(BaseModel):
     device_ids: list[uuid.UUID]
     current: GlucoseMetrics
     previous: GlucoseMetrics
+    variability: VariabilityMetrics = Field(description="Of the current period")
     change: dict[str, float | None] = Field(
         description="current - previous for readings, sufficiency, mean, SD, CV, GMI and every"
         " range percentage (null where either side is undefined)",
@@ -183,8 +257,11 @@ def glucose_section(
     start_s: float,
     end_s: float,
     interval_s: float,
+    tz: str = "UTC",
 ) -> GlucoseSection:
-    cmp = compare_with_previous(ts, values, start_s=start_s, end_s=end_s, interval_s=interval_s)
+    cmp = compare_with_previous(
+        ts, values, start_s=start_s, end_s=end_s, interval_s=interval_s, tz=tz
+    )
     return section_from_comparison(device_ids, cmp)
 
 
@@ -193,6 +270,7 @@ def section_from_comparison(device_ids: list[uuid.UUID], cmp: GlucoseComparison)
         device_ids=device_ids,
         current=glucose_metrics(cmp.current),
         previous=glucose_metrics(cmp.previous),
+        variability=variability_metrics(cmp.variability),
         change={k: _num(v) for k, v in cmp.change.items()},
     )
 
@@ -302,24 +380,27 @@ async def stats(
     ] = None,
 ) -> Stats:
     """Glucose: time in ranges, mean, SD, CV, GMI, data sufficiency and hypo-/hyperglycaemia
-    episodes by the 2019 international consensus; temperature: min, max, mean, time in fever
-    and fever episodes. `previous` is the period of the same length just before; `change` is
-    current minus previous."""
+    episodes by the 2019 international consensus, and the variability and risk metrics (GRI,
+    MAGE, CONGA, MODD, LBGI, HBGI, ADRR, J-index, MAD, IQR, eA1c; days in the profile's time
+    zone); temperature: min, max, mean, time in fever and fever episodes. `previous` is the
+    period of the same length just before; `change` is current minus previous."""
     start, end = period_bounds(PERIODS[period], end)
     loaded = await load_series(pool, found.profile_id, start - (end - start), end, device_id)
+    row = await profiles.get_profile(pool, found.profile_id)
+    tz = row["timezone"] if row is not None else "UTC"
     # numpy over up to twice the period's readings: off the event loop.
-    computed = await run_in_threadpool(sections, loaded, start.timestamp(), end.timestamp())
+    computed = await run_in_threadpool(sections, loaded, start.timestamp(), end.timestamp(), tz)
     return Stats(profile_id=found.profile_id, period=period, start=start, end=end, **computed)
 
 
 def sections(
-    loaded: dict[str, KindSeries], start_s: float, end_s: float
+    loaded: dict[str, KindSeries], start_s: float, end_s: float, tz: str = "UTC"
 ) -> dict[str, GlucoseSection | TemperatureSection | None]:
     g, t = loaded.get("glucose"), loaded.get("temperature")
     return {
         "glucose": None
         if g is None
-        else glucose_section(g.device_ids, g.ts, g.values, start_s, end_s, g.interval_s),
+        else glucose_section(g.device_ids, g.ts, g.values, start_s, end_s, g.interval_s, tz),
         "temperature": None
         if t is None
         else temperature_section(t.device_ids, t.ts, t.values, start_s, end_s, t.interval_s),

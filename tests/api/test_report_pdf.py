@@ -48,9 +48,18 @@ def simulated_report():
 def test_report_metrics_are_the_stats_numbers_and_agp_covers_the_day() -> None:
     report, glucose, _ = simulated_report()
     same = glucose_section(
-        glucose.device_ids, glucose.ts, glucose.values, START.timestamp(), END.timestamp(), 300
+        glucose.device_ids,
+        glucose.ts,
+        glucose.values,
+        START.timestamp(),
+        END.timestamp(),
+        300,
+        "Europe/Paris",  # the profile's zone: local days for MODD, CONGA, MAGE and ADRR
     )
     assert report.glucose == same
+    v = report.glucose.variability
+    assert v.gri.zone in {"A", "B", "C", "D", "E"} and 0 <= v.gri.gri <= 100
+    assert v.mage_mgdl > 0 and v.modd_mgdl > 0 and v.conga24_mgdl > 0  # 15 days suffice
     assert len(report.daily) in (15, 16)  # local days touched by the window
     assert len(report.agp.minute_of_day) == 96
     assert report.temperature.current.fever_episodes
@@ -64,8 +73,8 @@ def test_pdf_pages_on_a4_and_letter(tmp_path: Path) -> None:
         pdf = render_report_pdf(report, glucose, temperature, paper)
         assert pdf.startswith(b"%PDF")
         boxes = re.findall(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
-        # AGP page, two pages of daily profiles, temperature, episodes.
-        assert len(boxes) == 5, boxes
+        # AGP, GRI and variability, two pages of daily profiles, temperature, episodes.
+        assert len(boxes) == 6, boxes
         sizes[paper] = {(round(float(w)), round(float(h))) for w, h in boxes}
         (tmp_path / f"{paper}.pdf").write_bytes(pdf)
     assert sizes == {"a4": {(595, 842)}, "letter": {(612, 792)}}
@@ -78,6 +87,10 @@ def test_pdf_pages_on_a4_and_letter(tmp_path: Path) -> None:
             "Ambulatory glucose profile",
             "Time in range 70-180",
             "Coefficient of variation",
+            "Glycemia risk index (GRI)",
+            "hypoglycaemia component",
+            "MAGE",
+            "CONGA(24)",
             "Daily glucose profiles",
             "Body temperature",
             "Episodes and data sufficiency",
@@ -102,7 +115,7 @@ def test_temperature_curves_show_the_days_of_the_report_only(tmp_path: Path) -> 
     if not shutil.which("pdftotext"):
         return  # `make test` installs poppler-utils; without it the text cannot be read
     page = subprocess.run(
-        ["pdftotext", "-f", "4", "-l", "4", str(pdf), "-"],
+        ["pdftotext", "-f", "5", "-l", "5", str(pdf), "-"],
         capture_output=True,
         text=True,
         check=True,
