@@ -11,7 +11,7 @@ import pytest
 from algorithms.glucose_stats import compare_with_previous
 from algorithms.temperature_stats import temperature_stats
 from api.charts import WINDOWS
-from api.stats import glucose_metrics, temperature_metrics
+from api.stats import glucose_metrics, temperature_metrics, variability_metrics
 
 
 def _now() -> datetime:
@@ -136,9 +136,14 @@ def test_stats_agree_with_the_algorithms_package(one_minute_profile) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     start_s, end_s = end.timestamp() - 86400, end.timestamp()
-    expected = compare_with_previous(ts, values, start_s=start_s, end_s=end_s, interval_s=60)
+    profile = account.client.get(f"/v1/profiles/{pid}", headers=account.headers).json()
+    expected = compare_with_previous(
+        ts, values, start_s=start_s, end_s=end_s, interval_s=60, tz=profile["timezone"]
+    )
     got = body["glucose"]
     assert got["current"] == glucose_metrics(expected.current).model_dump(mode="json")
+    assert got["variability"] == variability_metrics(expected.variability).model_dump(mode="json")
+    assert got["variability"]["mage_mgdl"] > 0 and got["variability"]["gri"]["zone"]
     assert got["previous"] == glucose_metrics(expected.previous).model_dump(mode="json")
     assert got["current"]["readings"] == 1440
     for key, change in expected.change.items():
@@ -158,6 +163,9 @@ def test_stats_previous_period_is_empty_before_data(one_minute_profile) -> None:
     assert body["glucose"]["previous"]["readings"] == 0
     assert body["glucose"]["previous"]["mean_mgdl"] is None
     assert body["glucose"]["change"]["mean_mgdl"] is None
+    # Four days of readings: the day-to-day metrics have what they need.
+    variability = body["glucose"]["variability"]
+    assert variability["modd_mgdl"] > 0 and variability["conga24_mgdl"] > 0
     assert datetime.fromisoformat(body["end"]) - datetime.fromisoformat(body["start"]) == (
         timedelta(days=7)
     )
