@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from storage.history import ProfileInfo
 
 DEFAULT_CHUNK = 50
+VARIABILITY_COLUMNS = ("mage_mgdl", "conga24_mgdl", "modd_mgdl", "lbgi", "hbgi", "adrr",
+                       "j_index", "mad_mgdl", "iqr_mgdl", "ea1c_pct")  # fmt: skip
 
 SCHEMA = pa.schema(
     [
@@ -68,6 +70,12 @@ SCHEMA = pa.schema(
         ("time_in_fever_pct", pa.float64()),
         ("fever_episodes", pa.int32()),
         ("pdf", pa.string()),
+        # Variability and risk of the window (iglu's definitions; null without enough data).
+        ("gri", pa.float64()),
+        ("gri_hypo_component", pa.float64()),
+        ("gri_hyper_component", pa.float64()),
+        ("gri_zone", pa.string()),
+        *((name, pa.float64()) for name in VARIABILITY_COLUMNS),
     ]
 )
 
@@ -141,6 +149,13 @@ def _row(report, pdf_name: str | None) -> dict:
     for name in ("hypo_episodes_below_54", "hypo_episodes_below_70",
                  "hyper_episodes_above_180", "hyper_episodes_above_250"):  # fmt: skip
         row[name] = len(getattr(cur, name)) if cur else None
+    v = g.variability if g else None
+    row["gri"] = v.gri.gri if v else None
+    row["gri_hypo_component"] = v.gri.hypo_component if v else None
+    row["gri_hyper_component"] = v.gri.hyper_component if v else None
+    row["gri_zone"] = v.gri.zone if v else None
+    for name in VARIABILITY_COLUMNS:
+        row[name] = getattr(v, name) if v else None
     return row
 
 

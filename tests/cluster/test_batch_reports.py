@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cluster.batch_reports import VARIABILITY_COLUMNS
 from cluster.cli import app
 from tests.helpers import sign_up
 
@@ -86,6 +87,7 @@ def test_batch_metrics_equal_stats_and_rerun_is_idempotent(
             assert (row["readings"], row["temperature_readings"]) == (None, t["readings"])
             assert row["time_in_fever_pct"] == t["time_in_fever_pct"]
             assert row["fever_episodes"] == len(t["fever_episodes"])
+            assert row["gri"] is None and row["mage_mgdl"] is None
             continue
         g = stats["glucose"]["current"]
         for key in ("readings", "mean_mgdl", "sd_mgdl", "cv_pct", "gmi_pct",
@@ -96,6 +98,12 @@ def test_batch_metrics_equal_stats_and_rerun_is_idempotent(
         assert row["hypo_episodes_below_70"] == len(g["hypo_episodes_below_70"])
         assert row["change_mean_mgdl"] == stats["glucose"]["change"]["mean_mgdl"]
         assert row["readings"] == 15 * 288
+        v = stats["glucose"]["variability"]  # the same numbers, days in the profile's zone
+        for key in VARIABILITY_COLUMNS:
+            assert row[key] == v[key], key
+        assert (row["gri"], row["gri_hypo_component"], row["gri_hyper_component"],
+                row["gri_zone"]) == tuple(v["gri"].values())  # fmt: skip
+        assert row["mage_mgdl"] > 0 and row["modd_mgdl"] > 0
 
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
