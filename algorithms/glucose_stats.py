@@ -306,17 +306,17 @@ def _daily_sorted(
 ) -> list[DailyProfile]:
     if ts.size == 0:
         return []
-    uniq, inv = np.unique(day, return_inverse=True)
-    k = uniq.size
-    cnt = np.bincount(inv, minlength=k)
-    mean = np.bincount(inv, weights=g, minlength=k) / cnt
-    mn = np.full(k, np.inf)
-    mx = np.full(k, -np.inf)
-    np.minimum.at(mn, inv, g)
-    np.maximum.at(mx, inv, g)
-    low = np.bincount(inv, weights=(g < LOW_MGDL), minlength=k) * 100.0 / cnt
-    high = np.bincount(inv, weights=(g > HIGH_MGDL), minlength=k) * 100.0 / cnt
-    first = np.searchsorted(inv, np.arange(k))  # inv is sorted because ts is
+    # ts is sorted, so local days only decrease where a zone falls back across midnight; that
+    # repeated hour stays with the day it follows, so each day is one contiguous run.
+    day = np.maximum.accumulate(day)
+    first = np.flatnonzero(np.concatenate(([True], day[1:] != day[:-1])))
+    k = first.size
+    cnt = np.diff(np.concatenate((first, [ts.size])))
+    mean = np.add.reduceat(g, first) / cnt
+    mn = np.minimum.reduceat(g, first)
+    mx = np.maximum.reduceat(g, first)
+    low = np.add.reduceat((g < LOW_MGDL).astype(np.float64), first) * 100.0 / cnt
+    high = np.add.reduceat((g > HIGH_MGDL).astype(np.float64), first) * 100.0 / cnt
     midnight = ts[first] - sec[first]
     return [
         DailyProfile(

@@ -167,3 +167,11 @@ def test_compare_with_previous_window_of_same_length() -> None:
     assert cmp.change["gmi_pct"] == pytest.approx(0.02392 * 60)
     assert cmp.change["in_70_180_pct"] == 0.0
     assert cmp.previous.start_s == 0.0 and cmp.previous.end_s == day
+
+
+def test_daily_profiles_when_a_zone_falls_back_across_midnight() -> None:
+    # America/Santiago, 2024-04-07 03:00 UTC: local midnight falls back to 23:00 on the 6th.
+    ts = 1_712_458_800.0 + np.arange(-24, 24) * FIVE_MIN
+    profiles = daily_profiles(ts, np.full(ts.size, 100.0), tz="America/Santiago")
+    assert [p.readings for p in profiles] == [36, 12]  # one run per day, none counted twice
+    assert sum(p.readings for p in profiles) == ts.size
