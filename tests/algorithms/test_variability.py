@@ -241,13 +241,15 @@ def _all(ts: np.ndarray, g: np.ndarray) -> dict:
 
 
 @settings(max_examples=60, deadline=None)
-@given(readings, st.randoms(use_true_random=False))
-def test_variability_invariant_to_order_of_readings(data, rnd) -> None:
+@given(readings, st.randoms(use_true_random=False), st.integers(0, 30))
+def test_variability_invariant_to_order_and_repetition_of_readings(data, rnd, n_dup) -> None:
     ts = np.array(list(data.keys()))
     g = np.array(list(data.values()))
-    perm = list(range(ts.size))
+    dup = [rnd.randrange(ts.size) for _ in range(n_dup)]
+    ts2, g2 = np.concatenate((ts, ts[dup])), np.concatenate((g, g[dup]))
+    perm = list(range(ts2.size))
     rnd.shuffle(perm)
-    a, b = _all(ts, g), _all(ts[perm], g[perm])
+    a, b = _all(ts, g), _all(ts2[perm], g2[perm])
     assert repr(a) == repr(b)  # repr: NaN equals NaN
 
 
