@@ -3,7 +3,8 @@ the reference, on real CGM data of nine subjects (iglu's example data).
 
 The data and iglu's values live in ``../shared/data/iglu/`` (GPL-2, not ours to commit); these
 tests skip, saying so, only where that folder is absent. Every metric equals iglu's within
-floating-point tolerance; no definition differs for these metrics.
+floating-point tolerance; the one definition difference (episodes are counted on readings,
+not on iglu's interpolated grid) is named and tested at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algorithms.glucose_stats import compare_with_previous
+from algorithms.episodes import find_episodes
+from algorithms.glucose_stats import compare_with_previous, glucose_stats
+from algorithms.variability import day_grid
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "iglu"
 pytestmark = [
@@ -115,3 +118,50 @@ def test_consensus_metrics_equal_iglu(computed, subject: str) -> None:
     }
     bad = {k: (v, ref[k]) for k, v in pairs.items() if not _close(float(v), float(ref[k]))}
     assert not bad
+
+
+# Episodes: one definition difference, named. iglu::episode_calculation counts on its
+# interpolated 5-minute grid (CGMS2DayByDay), which fills gaps of up to 45 minutes with a
+# straight line; Vigil counts on the readings themselves and bridges at most two missed
+# readings (3.5 intervals, see algorithms/episodes.py). Vigil's choice is the right one for a
+# clinical report: an interpolated 40-minute stretch is glucose nobody measured, and counting
+# it can make or merge an episode. The rule itself is the same: run on iglu's grid, Vigil's
+# episode finder gives exactly iglu's counts.
+LEVELS = {  # iglu reference key -> (level mg/dL, below)
+    "episodes_lv1_hypo_below_70": (70.0, True),
+    "episodes_lv2_hypo_below_54": (54.0, True),
+    "episodes_lv1_hyper_above_180": (180.0, False),
+    "episodes_lv2_hyper_above_250": (250.0, False),
+}
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_episode_rule_on_iglus_grid_gives_iglus_counts(subject: str) -> None:
+    arrays, ref = _load()
+    ts, g = arrays[subject]
+    grid = day_grid(ts, g, dt_s=300.0)
+    v = grid.values.ravel()
+    t = grid.day0_s + 300.0 * np.arange(1, v.size + 1)
+    ok = np.isfinite(v)  # a missing grid point (gap over 45 min) breaks a run
+    t, v = t[ok], v[ok]
+    for key, (level, below) in LEVELS.items():
+        beyond = v < level if below else v > level
+        eps = find_episodes(t, v, beyond, interval_s=300.0, below=below, max_gap_s=300.0)
+        assert len(eps) == ref[subject]["extra"][key], key
+
+
+def test_episode_counts_on_readings_differ_from_iglu_only_through_interpolated_gaps() -> None:
+    arrays, ref = _load()
+    fields = dict(zip(LEVELS, ("hypo_episodes_below_70", "hypo_episodes_below_54",
+                               "hyper_episodes_above_180", "hyper_episodes_above_250"),
+                      strict=True))  # fmt: skip
+    for subject in SUBJECTS:
+        ts, g = arrays[subject]
+        s = glucose_stats(ts, g)
+        gaps = np.diff(ts)
+        bridged_by_iglu = bool(((gaps > 3.5 * 300.0) & (gaps <= 45 * 60.0)).any())
+        for key, field in fields.items():
+            if len(getattr(s, field)) != ref[subject]["extra"][key]:
+                # Only where iglu's grid filled a gap Vigil does not bridge (or moved a
+                # crossing by interpolating between readings).
+                assert bridged_by_iglu, (subject, key)
