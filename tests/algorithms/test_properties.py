@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from algorithms.evaluator import AlertInputs, EvaluatorState, EventType, evaluate
-from algorithms.glucose_stats import agp_profile, glucose_stats, range_percents
+from algorithms.glucose_stats import (
+    agp_profile,
+    compare_with_previous,
+    glucose_stats,
+    range_percents,
+)
 from algorithms.rules import QuietPeriod, Rule, RuleKind, default_rules
 from algorithms.temperature_stats import temperature_stats
 
@@ -44,6 +49,10 @@ def test_stats_invariant_to_order_and_duplicates(data, rnd, n_dup) -> None:
     b = glucose_stats(ts2, g2, **window)
     assert _canon(a.to_dict()) == _canon(b.to_dict())
     assert a.readings == ts.size
+    # The variability and risk metrics too (GRI, MAGE, CONGA, MODD, LBGI/HBGI, ADRR, ...).
+    va = compare_with_previous(ts, g, **window, tz="Europe/Paris").variability
+    vb = compare_with_previous(ts2, g2, **window, tz="Europe/Paris").variability
+    assert _canon(va.to_dict()) == _canon(vb.to_dict())
     pa, pb = agp_profile(ts, g, tz=3600), agp_profile(ts2, g2, tz=3600)
     np.testing.assert_array_equal(pa.values_mgdl, pb.values_mgdl)
     ta = temperature_stats(ts, g / 10.0)

@@ -227,31 +227,6 @@ def test_agp_quantiles_with_very_uneven_bins_match_numpy() -> None:
 
 # --- Properties (hypothesis) ---
 
-readings = st.dictionaries(
-    st.integers(min_value=0, max_value=3 * 288 - 1).map(lambda k: MONDAY + 300.0 * k),
-    st.floats(min_value=39, max_value=401, allow_nan=False),
-    min_size=1,
-    max_size=400,
-)
-
-
-def _all(ts: np.ndarray, g: np.ndarray) -> dict:
-    cmp = compare_with_previous(ts, g, start_s=MONDAY, end_s=MONDAY + 3 * DAY, tz="Europe/Paris")
-    return cmp.variability.to_dict()
-
-
-@settings(max_examples=60, deadline=None)
-@given(readings, st.randoms(use_true_random=False), st.integers(0, 30))
-def test_variability_invariant_to_order_and_repetition_of_readings(data, rnd, n_dup) -> None:
-    ts = np.array(list(data.keys()))
-    g = np.array(list(data.values()))
-    dup = [rnd.randrange(ts.size) for _ in range(n_dup)]
-    ts2, g2 = np.concatenate((ts, ts[dup])), np.concatenate((g, g[dup]))
-    perm = list(range(ts2.size))
-    rnd.shuffle(perm)
-    a, b = _all(ts, g), _all(ts2[perm], g2[perm])
-    assert repr(a) == repr(b)  # repr: NaN equals NaN
-
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.floats(min_value=20, max_value=600, allow_nan=False), min_size=1))
