@@ -89,34 +89,43 @@ def find_episodes(
     starts, ends, inside, span = _run_table(ts, mask, interval_s, seg)
     slack = DURATION_SLACK * interval_s
     min_duration_s, end_duration_s = min_duration_s - slack, end_duration_s - slack
-    out: list[Episode] = []
-    open_start: int | None = None
-    last_in_end = 0
+    first, last = _episode_runs(seg, starts, inside, span, min_duration_s, end_duration_s)
+    if first.size == 0:
+        return []
+    lo, hi = starts[first], ends[last]  # reading slices [lo, hi) of each episode
+    fill = np.inf if below else -np.inf
+    marked = np.append(np.where(mask, v, fill), fill)
+    reduce = np.minimum if below else np.maximum
+    ext = reduce.reduceat(marked, np.column_stack((lo, hi)).ravel())[::2]
+    count = np.concatenate(([0], np.cumsum(mask)))
+    begin, finish = ts[lo], ts[hi - 1] + interval_s
+    return [
+        Episode(float(b), float(f), float(f - b), float(x), int(n))
+        for b, f, x, n in zip(begin, finish, ext, count[hi] - count[lo], strict=True)
+    ]
 
-    def close(end_idx: int) -> None:
-        nonlocal open_start
-        assert open_start is not None
-        sl = slice(open_start, end_idx)
-        seg_v, seg_m = v[sl], mask[sl]
-        ext = float(seg_v[seg_m].min() if below else seg_v[seg_m].max())
-        start_s, end_s = float(ts[open_start]), float(ts[end_idx - 1] + interval_s)
-        out.append(Episode(start_s, end_s, end_s - start_s, ext, int(seg_m.sum())))
-        open_start = None
 
-    for k in range(starts.size):
-        s, e = int(starts[k]), int(ends[k])
-        if open_start is not None and seg[s] != seg[open_start]:
-            close(last_in_end)  # the gap ended the episode at its last reading beyond
-        if inside[k]:
-            if open_start is None and span[k] >= min_duration_s:
-                open_start = s
-            if open_start is not None:
-                last_in_end = e
-        elif open_start is not None and span[k] >= end_duration_s:
-            close(last_in_end)
-    if open_start is not None:
-        close(last_in_end)
-    return out
+def _episode_runs(
+    seg: np.ndarray,
+    starts: np.ndarray,
+    inside: np.ndarray,
+    span: np.ndarray,
+    min_duration_s: float,
+    end_duration_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and last run of each episode, without a loop over runs.
+
+    A long enough run back (or a gap) closes whatever is open, so the runs fall into blocks
+    between such closers. In each block the episode opens at the first long enough run beyond
+    and lasts to the block's last run beyond; a block without such a run has no episode."""
+    new_segment = np.concatenate(([False], seg[starts[1:]] != seg[starts[:-1]]))
+    closer = ~inside & (span >= end_duration_s)
+    block = np.cumsum(new_segment) + np.concatenate(([0], np.cumsum(closer[:-1])))
+    opener = np.flatnonzero(inside & (span >= min_duration_s))
+    blocks, pos = np.unique(block[opener], return_index=True)
+    beyond = np.flatnonzero(inside)
+    last = beyond[np.searchsorted(block[beyond], blocks, side="right") - 1]
+    return opener[pos], last
 
 
 def sustained(
