@@ -355,7 +355,8 @@ def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
         )
         lines.append(
             "Episodes by the 2019 consensus: at least 15 minutes beyond the level, ended by"
-            " 15 minutes back."
+            " 15 minutes back\n(counted in sensor intervals, so timestamp jitter does not change"
+            " it; up to two missed readings do not break an episode)."
         )
     if report.temperature is not None:
         t = report.temperature.current
