@@ -12,6 +12,11 @@ reading interval rounded to whole minutes, adjusted so it divides a day) startin
 local midnight of the first day, values linearly interpolated between readings, and nothing
 interpolated across a gap longer than 45 minutes. Using the same grid is what makes the values
 equal to iglu's; without it CONGA and MODD would depend on the sensor's jitter.
+
+Where Vigil deliberately differs from iglu (neither case occurs in iglu's example data):
+readings repeated at one instant count once with the lowest value, Vigil's rule everywhere
+(:func:`algorithms.series.clean_series`), where iglu's grid keeps the last one; and a trace with
+no variation at all has no MAGE (NaN), where iglu's excursion search does not terminate.
 """
 
 from __future__ import annotations

@@ -270,3 +270,11 @@ def test_agp_and_daily_of_no_readings() -> None:
     assert daily_profiles(np.array([]), np.array([])) == []
     with pytest.raises(ValueError, match="divide a day"):
         agp_profile(np.array([]), np.array([]), bin_min=7)
+
+
+def test_repeated_instant_uses_the_lowest_reading_on_the_grid_too() -> None:
+    # Deliberate difference: iglu's CGMS2DayByDay keeps the last of repeated readings; Vigil
+    # keeps the lowest everywhere (clean_series), so the grid agrees with every other metric.
+    ts = MONDAY + np.array([300.0, 600.0, 600.0, 900.0])
+    grid = day_grid(ts, np.array([100.0, 60.0, 140.0, 100.0]))
+    assert grid is not None and grid.values[0, 1] == 60.0  # 00:10, the repeated instant
