@@ -312,16 +312,18 @@ def _turning_points(v: np.ndarray, ids: np.ndarray, is_max: np.ndarray) -> np.nd
 def _excursions(a: list[float], sd: float, restart_at_turn: bool) -> list[float]:
     """iglu's excursion elimination over turning points ``a`` (rises; negate for falls): a
     rise counts once it exceeds one SD, and ends at its peak once a fall of more than one SD
-    follows (or the data end). Plain Python: a few hundred points, mostly short windows."""
+    follows (or the data end). The lowest point since ``prev`` (first of equals, as R's
+    ``which.max`` of the rises) is kept as the walk goes, so the walk is linear."""
     heights: list[float] = []
     n, j, prev = len(a), 0, 0
+    low = 0  # index of the lowest a[prev..j]
     while j < n:
-        top = a[j]
-        i = max(range(prev, j + 1), key=lambda t: top - a[t])  # first largest rise to j
-        if top - a[i] < sd:
+        if a[j] < a[low]:
+            low = j
+        if a[j] - a[low] < sd:
             j += 1
             continue
-        k = j
+        i, k = low, j
         while True:  # follow the rise to its peak, until a large fall or the end
             if a[k] > a[j]:
                 j = k
@@ -330,6 +332,7 @@ def _excursions(a: list[float], sd: float, restart_at_turn: bool) -> list[float]
             k += 1
         heights.append(a[j] - a[i])
         prev, j = (j if restart_at_turn else k), k
+        low = min(range(prev, j + 1), key=a.__getitem__)
     return heights
 
 
