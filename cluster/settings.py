@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks reach loopback and private-network addresses (127/8, 10/8,"
+        " 172.16/12, 192.168/16, fc00::/7, localhost): for local test receivers only; never"
+        " in production. Link-local (cloud metadata) and other special addresses stay refused.",
+    )
+    max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
 
     @property
     def run_dir(self) -> Path:
@@ -83,6 +90,8 @@ class Settings(BaseSettings):
             login_lockout_s=self.login_lockout_s,
             ingest_recheck_s=self.ingest_recheck_s,
             push=self.push_credentials(),
+            webhook_allow_private=self.webhook_allow_private,
+            max_webhooks_per_user=self.max_webhooks_per_user,
         )
 
     def push_credentials(self) -> dict[str, str]:
