@@ -315,8 +315,8 @@ async def snooze_for(
         "INSERT INTO alert_personal (alert_id, user_id, snoozed_until) VALUES ($1, $2, $3)"
         " ON CONFLICT (alert_id, user_id) DO UPDATE SET snoozed_until = EXCLUDED.snoozed_until",
         alert_id,
-        until,
         user_id,
+        until,
     )
     return await get_alert(pool, alert_id, user_id)
 
