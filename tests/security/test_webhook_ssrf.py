@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from pydantic import ValidationError
 
 from actors.destinations import (
     DestinationRefused,
@@ -21,6 +22,7 @@ from actors.destinations import (
 )
 from actors.notifier import REFUSED_DETAIL, Permanent, failure_detail
 from api.app import create_app
+from cluster.settings import Settings
 from storage.embedded import free_port
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings
 from tests.e2e.test_delivery import Receiver
@@ -276,7 +278,8 @@ def test_a_stored_webhook_to_a_non_public_address_is_refused_at_delivery(
     assert receiver.requests == []
 
 
-def test_allow_private_is_off_unless_set() -> None:
-    from cluster.settings import Settings
-
+def test_allow_private_is_off_by_default_and_refused_beyond_loopback() -> None:
     assert Settings(_env_file=None).webhook_allow_private is False
+    assert Settings(_env_file=None, webhook_allow_private=True).webhook_allow_private is True
+    with pytest.raises(ValidationError, match="VIGIL_WEBHOOK_ALLOW_PRIVATE"):
+        Settings(_env_file=None, webhook_allow_private=True, http_host="0.0.0.0")
