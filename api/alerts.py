@@ -177,7 +177,7 @@ async def acknowledge(alert_id: AlertId, user_id: CallerId, pool: Pool, shards: 
     them). Acknowledging twice, or a cleared alert, changes nothing."""
     row, grant = await _alert_and_grant(pool, user_id, alert_id)
     if not grant.allows("manage"):
-        return _out(await alerts.acknowledge_for(pool, alert_id, user_id))
+        return _out(await alerts.act_for_self(pool, alert_id, user_id, acknowledge=True))
     row = await alerts.acknowledge(pool, alert_id, user_id)
     if row["state"] == "acknowledged":
         try:
@@ -208,7 +208,7 @@ async def snooze(
         raise error(409, "the alert has cleared already")
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
     if not grant.allows("manage"):
-        return _out(await alerts.snooze_for(pool, alert_id, until, user_id))
+        return _out(await alerts.act_for_self(pool, alert_id, user_id, snooze_until=until))
     row = await alerts.snooze(pool, alert_id, until, user_id)
     try:
         await shards.for_device(row["device_id"]).snooze.remote(

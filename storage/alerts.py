@@ -294,29 +294,27 @@ async def snooze(
     return await get_alert(pool, alert_id, user_id)
 
 
-async def acknowledge_for(pool: asyncpg.Pool, alert_id: UUID, user_id: UUID) -> asyncpg.Record:
-    """``user_id`` acknowledges for themselves only: no more repeats or escalation of this
-    alert reach them; the alert's shared state is unchanged (first acknowledgement kept)."""
-    await pool.execute(
-        "INSERT INTO alert_personal (alert_id, user_id, acknowledged_at) VALUES ($1, $2, now())"
-        " ON CONFLICT (alert_id, user_id) DO UPDATE"
-        " SET acknowledged_at = coalesce(alert_personal.acknowledged_at, now())",
-        alert_id,
-        user_id,
-    )
-    return await get_alert(pool, alert_id, user_id)
-
-
-async def snooze_for(
-    pool: asyncpg.Pool, alert_id: UUID, until: datetime, user_id: UUID
+async def act_for_self(
+    pool: asyncpg.Pool,
+    alert_id: UUID,
+    user_id: UUID,
+    *,
+    acknowledge: bool = False,
+    snooze_until: datetime | None = None,
 ) -> asyncpg.Record:
-    """``user_id`` holds back this alert's repeats for themselves only."""
+    """``user_id`` acknowledges (no more repeats or escalation of this alert reach them; the
+    first acknowledgement is kept) or snoozes (repeats held back) for themselves only: the
+    alert's shared state is unchanged."""
     await pool.execute(
-        "INSERT INTO alert_personal (alert_id, user_id, snoozed_until) VALUES ($1, $2, $3)"
-        " ON CONFLICT (alert_id, user_id) DO UPDATE SET snoozed_until = EXCLUDED.snoozed_until",
+        "INSERT INTO alert_personal (alert_id, user_id, acknowledged_at, snoozed_until)"
+        " VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4) ON CONFLICT (alert_id, user_id)"
+        " DO UPDATE SET acknowledged_at = coalesce(alert_personal.acknowledged_at,"
+        " EXCLUDED.acknowledged_at), snoozed_until = coalesce(EXCLUDED.snoozed_until,"
+        " alert_personal.snoozed_until)",
         alert_id,
         user_id,
-        until,
+        acknowledge,
+        snooze_until,
     )
     return await get_alert(pool, alert_id, user_id)
 

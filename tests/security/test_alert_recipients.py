@@ -3,13 +3,12 @@ webhook URLs) and nobody sees the secrets in a webhook URL (user:password, query
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
-from tests.e2e.test_delivery import Receiver, alert_owner_id
+from tests.e2e.test_delivery import Receiver, alert_owner_id, deliveries
 from tests.helpers import Account, minutes_ago, self_profile
 
 
@@ -32,15 +31,14 @@ def add_webhook(account: Account, url: str) -> None:
     assert "pw-" not in r.json()["url"] and "tok-" not in r.json()["url"]
 
 
-def own_deliveries(person: Account, alert_id: str, timeout_s: float = 30) -> dict:
+def own_deliveries(person: Account, alert_id: str) -> dict:
     """The alert as ``person`` sees it, once their webhook and email were delivered."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = person.client.get(f"/v1/alerts/{alert_id}", headers=person.headers).json()
-        done = {d["channel"] for d in got["deliveries"] if d["status"] == "delivered"}
-        if {"webhook", "email"} <= done or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
+    deliveries(
+        person,
+        alert_id,
+        lambda d: {"webhook", "email"} <= {x["channel"] for x in d if x["status"] == "delivered"},
+    )
+    return person.client.get(f"/v1/alerts/{alert_id}", headers=person.headers).json()
 
 
 def test_each_person_sees_only_their_own_deliveries_without_url_secrets(

@@ -44,10 +44,9 @@ def high_every_minute(account: Account, device_id: str, start, minutes: range) -
         one_by_one(account, device_id, start + timedelta(minutes=i), 60, [220])
 
 
-@pytest.mark.parametrize("action", ["ack", "snooze"])
-def test_an_alerts_only_followers_action_is_their_own(
-    account: Account, db, stack, receivers: list[Receiver], action: str
-) -> None:
+def high_alert_watched(account: Account, db, receivers: list[Receiver]) -> tuple:
+    """A high alert (repeating every minute) that reached the manager's and an `alerts`-only
+    follower's webhooks: ``(device_id, start, watcher, alert)``."""
     pid = self_profile(account)
     device = account.device("glucose")
     put_settings(account, pid, REPEATING_HIGH)
@@ -59,12 +58,21 @@ def test_an_alerts_only_followers_action_is_their_own(
     high_every_minute(account, device["id"], start, range(1))
     watchers.wait(lambda g: len(g) >= 1)
     (alert,) = alerts_of(account, pid)
+    return device["id"], start, watcher, alert
+
+
+@pytest.mark.parametrize("action", ["ack", "snooze"])
+def test_an_alerts_only_followers_action_is_their_own(
+    account: Account, db, stack, receivers: list[Receiver], action: str
+) -> None:
+    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
+    owners, watchers = receivers
 
     out = act(watcher, alert["id"], action)
     assert out["state"] == "fired" and out["snoozed_until"] is None  # shared state as it was
     mine = out["my_acknowledged_at"] if action == "ack" else out["my_snoozed_until"]
     assert mine is not None
-    high_every_minute(account, device["id"], start, range(1, 4))
+    high_every_minute(account, device_id, start, range(1, 4))
     owners.wait(lambda g: rules_of(g).count(("high", "alert.repeated")) >= 3)
     drain(stack)
     assert rules_of(watchers.delivered()) == [("high", "alert.fired")]
@@ -97,21 +105,12 @@ def test_an_alerts_only_followers_acknowledgement_leaves_the_escalation_to_the_m
 def test_the_managers_acknowledgement_ends_repeats_for_everyone_recording_who(
     account: Account, db, stack, receivers: list[Receiver]
 ) -> None:
-    pid = self_profile(account)
-    device = account.device("glucose")
-    put_settings(account, pid, REPEATING_HIGH)
-    watcher = share(db, account, pid, ["alerts"])
+    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
     owners, watchers = receivers
-    webhook(account, owners)
-    webhook(watcher, watchers)
-    start = minutes_ago(8)
-    high_every_minute(account, device["id"], start, range(1))
-    watchers.wait(lambda g: len(g) >= 1)
-    (alert,) = alerts_of(account, pid)
     out = act(account, alert["id"], "ack")
     assert out["state"] == "acknowledged"
     assert out["acknowledged_by"] == alert_owner_id(db, account)
-    high_every_minute(account, device["id"], start, range(1, 4))
+    high_every_minute(account, device_id, start, range(1, 4))
     drain(stack)
     for hook in (owners, watchers):
         assert rules_of(hook.delivered()) == [("high", "alert.fired")]
