@@ -27,6 +27,7 @@ multicast, broadcast and reserved addresses are refused always.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import typing
 
@@ -230,7 +231,9 @@ def webhook_client(
     timeout_s: float, allow_private: bool = False, resolve: Resolver = resolve_public
 ) -> httpx.AsyncClient:
     """The client webhooks are posted with: checked destinations, no redirects followed, no
-    environment proxies."""
+    environment proxies. httpx logs each request's full URL at INFO, and webhook URLs carry
+    receivers' secrets: its log stays at WARNING."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return httpx.AsyncClient(
         transport=PublicOnlyTransport(allow_private, resolve),
         timeout=timeout_s,

@@ -23,7 +23,6 @@ import asyncpg
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from actors.destinations import shown_url
 from algorithms.rules import RuleKind
 from api.deps import CallerId, Pool, Router, refuse
 from api.errors import check_window, error, responses
@@ -154,14 +153,7 @@ AlertId = Annotated[uuid.UUID, Path(description="The alert's id")]
 async def get_alert(alert_id: AlertId, user_id: CallerId, pool: Pool) -> AlertDetail:
     row = await _alert_for(pool, user_id, alert_id)
     sent = await notifications.deliveries(pool, alert_id, user_id)
-    return AlertDetail(**_out(row).model_dump(), deliveries=[_delivery(d) for d in sent])
-
-
-def _delivery(row) -> DeliveryOut:
-    d = dict(row)
-    if d["channel"] == "webhook":  # rows logged before URLs were stored redacted
-        d["target"] = shown_url(d["target"])
-    return DeliveryOut(**d)
+    return AlertDetail(**_out(row).model_dump(), deliveries=[DeliveryOut(**dict(d)) for d in sent])
 
 
 @router.post(

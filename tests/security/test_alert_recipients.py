@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from storage.migrate import MIGRATIONS_DIR
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
 from tests.e2e.test_delivery import Receiver, alert_owner_id, deliveries
-from tests.helpers import Account, minutes_ago, self_profile
+from tests.helpers import Account, insert_device, minutes_ago, self_profile
 
 
 @pytest.fixture
@@ -72,3 +73,34 @@ def test_each_person_sees_only_their_own_deliveries_without_url_secrets(
         assert "pw-" not in text and "tok-" not in text
         listed = person.client.get("/v1/webhooks", headers=person.headers).json()
         assert [w["url"] for w in listed] == [receiver.url]
+
+
+def test_the_delivery_log_written_before_the_fix_is_scrubbed(db) -> None:
+    user, profile, device = insert_device(db)
+    (alert,) = db.execute(
+        "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+        " reading_ts, received_at, fired_at) VALUES (gen_random_uuid(), %s, %s, 'high',"
+        " 'warning', 250, 180,"
+        " now(), now(), now()) RETURNING id",
+        (profile, device),
+    ).fetchone()
+    old = [
+        ("https://me:pw@hooks.example.com:8443/in?token=t#f", "receiver answered 500"),
+        ("http://10.0.0.5:5432/", "ConnectError: [Errno 111] Connection refused"),
+        ("http://169.254.169.254/latest", "RemoteProtocolError: illegal header ami-id"),
+    ]
+    for target, detail in old:
+        db.execute(
+            "INSERT INTO alert_deliveries (alert_id, event, user_id, channel, target, status,"
+            " detail) VALUES (%s, 'fired', %s, 'webhook', %s, 'failed', %s)",
+            (alert, user, target, detail),
+        )
+    db.execute((MIGRATIONS_DIR / "0061_scrub_webhook_delivery_log.sql").read_text())
+    rows = db.execute(
+        "SELECT target, detail FROM alert_deliveries WHERE alert_id = %s ORDER BY id", (alert,)
+    ).fetchall()
+    assert rows == [
+        ("https://hooks.example.com:8443/in", "receiver answered 500"),
+        ("http://10.0.0.5:5432/", "delivery failed"),
+        ("http://169.254.169.254/latest", "delivery failed"),
+    ]
