@@ -14,8 +14,10 @@ pass; escalation-only people get only escalations) and sends on each channel:
 
 Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
 a receiver's answer or a network error's text: the log must not turn into a port scanner),
-and webhook URLs without their userinfo and query string. Each delivery runs in its own task, so a
-receiver that never answers delays nobody else, and the shards never wait for any of it.
+and webhook URLs without their userinfo and query string. Each delivery runs in its own
+task, so a receiver that never answers delays nobody else, and the shards never wait for any
+of it. A follower who acknowledged (or snoozed) an alert for themselves only gets no more of
+its repeats (nor, once acknowledged, its escalation).
 A clock finds urgent alerts nobody acknowledged within the profile's escalation time and
 re-sends them to everyone, escalation-only followers included.
 """

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import ray
 
-from actors.notifier import NOTIFIER_NAME
+from actors.notifier import NOTIFIER_NAME, muted_for_self
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
 from tests.e2e.test_delivery import Receiver, alert_owner_id, rules_of, urgent_low, webhook
 from tests.helpers import Account, minutes_ago, self_profile
@@ -128,3 +128,27 @@ def test_a_manage_followers_snooze_is_shared_and_recorded(account: Account, db) 
     out = act(carer, alert["id"], "snooze")
     assert out["snoozed_until"] is not None and out["snoozed_by"] == alert_owner_id(db, carer)
     assert out["my_snoozed_until"] is None
+
+
+NOW = 1_000_000.0
+ACKED = {"acknowledged_for_self": True, "snoozed_for_self_until": None}
+SNOOZED = {"acknowledged_for_self": False, "snoozed_for_self_until": NOW + 60}
+SNOOZE_OVER = {"acknowledged_for_self": False, "snoozed_for_self_until": NOW - 1}
+NOTHING = {"acknowledged_for_self": False, "snoozed_for_self_until": None}
+
+
+@pytest.mark.parametrize(
+    ("person", "event", "muted"),
+    [
+        (ACKED, "fired", False),
+        (ACKED, "repeated", True),
+        (ACKED, "escalated", True),
+        (SNOOZED, "repeated", True),
+        (SNOOZED, "escalated", False),  # a snooze holds back repeats, not the escalation
+        (SNOOZE_OVER, "repeated", False),
+        (NOTHING, "repeated", False),
+        (NOTHING, "escalated", False),
+    ],
+)
+def test_what_a_personal_action_holds_back(person: dict, event: str, muted: bool) -> None:
+    assert muted_for_self(person, event, NOW) is muted
