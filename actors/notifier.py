@@ -161,7 +161,7 @@ def wants(recipient: dict, a: dict, event: str, now_s: float) -> bool:
 def muted_for_self(recipient: dict, event: str, now_s: float) -> bool:
     """Did this person acknowledge (or snooze) this alert for themselves? Then its repeats
     (and, once acknowledged, its escalation) no longer reach them; others are unaffected."""
-    if event == "fired":
+    if event not in ("repeated", "escalated"):
         return False
     if recipient.get("acknowledged_for_self"):
         return True
@@ -172,9 +172,13 @@ def muted_for_self(recipient: dict, event: str, now_s: float) -> bool:
 def stream_wants(recipient: dict | None, a: dict, event: str, now_s: float) -> bool:
     """Does this person's live stream show this alert event? With no preferences saved,
     every event; with ``stream`` not among their channels, none; otherwise by rules and quiet
-    hours like the other channels (urgent passes), and a clear wherever the alert could show."""
+    hours like the other channels (urgent passes), and a clear wherever the alert could show.
+    ``for_self``: what they acknowledged or snoozed for themselves, by alert id."""
     if recipient is None:
         return True
+    mine = recipient.get("for_self", {}).get(a["id"])
+    if mine is not None and muted_for_self(mine, event, now_s):
+        return False
     if "stream" not in recipient["channels"]:
         return False
     if event in ("fired", "repeated", "escalated"):

@@ -304,19 +304,43 @@ async def act_for_self(
 ) -> asyncpg.Record:
     """``user_id`` acknowledges (no more repeats or escalation of this alert reach them; the
     first acknowledgement is kept) or snoozes (repeats held back) for themselves only: the
-    alert's shared state is unchanged."""
-    await pool.execute(
-        "INSERT INTO alert_personal (alert_id, user_id, acknowledged_at, snoozed_until)"
-        " VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4) ON CONFLICT (alert_id, user_id)"
-        " DO UPDATE SET acknowledged_at = coalesce(alert_personal.acknowledged_at,"
-        " EXCLUDED.acknowledged_at), snoozed_until = coalesce(EXCLUDED.snoozed_until,"
-        " alert_personal.snoozed_until)",
-        alert_id,
-        user_id,
-        acknowledge,
-        snooze_until,
-    )
+    alert's shared state is unchanged. Their open live streams are told (they filter by it)."""
+    async with pool.acquire() as conn, conn.transaction():
+        profile_id = await conn.fetchval(
+            "INSERT INTO alert_personal (alert_id, user_id, acknowledged_at, snoozed_until)"
+            " VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4) ON CONFLICT (alert_id, user_id)"
+            " DO UPDATE SET acknowledged_at = coalesce(alert_personal.acknowledged_at,"
+            " EXCLUDED.acknowledged_at), snoozed_until = coalesce(EXCLUDED.snoozed_until,"
+            " alert_personal.snoozed_until)"
+            " RETURNING (SELECT profile_id FROM alerts WHERE id = $1)",
+            alert_id,
+            user_id,
+            acknowledge,
+            snooze_until,
+        )
+        change = json.dumps({"changed": str(profile_id), "f": str(user_id)})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change)
     return await get_alert(pool, alert_id, user_id)
+
+
+async def acted_for_self(pool: asyncpg.Pool, user_id: UUID, profile_id: UUID) -> dict[str, dict]:
+    """What ``user_id`` acknowledged or snoozed for themselves among the profile's open
+    alerts, by alert id (see ``actors.notifier.muted_for_self``)."""
+    rows = await pool.fetch(
+        "SELECT ap.alert_id, ap.acknowledged_at IS NOT NULL AS acknowledged_for_self,"
+        " extract(epoch FROM ap.snoozed_until)::float8 AS snoozed_for_self_until"
+        " FROM alert_personal ap JOIN alerts a ON a.id = ap.alert_id"
+        " WHERE ap.user_id = $1 AND a.profile_id = $2 AND a.state <> 'cleared'",
+        user_id,
+        profile_id,
+    )
+    return {
+        str(r["alert_id"]): {
+            "acknowledged_for_self": r["acknowledged_for_self"],
+            "snoozed_for_self_until": r["snoozed_for_self_until"],
+        }
+        for r in rows
+    }
 
 
 # --- latency of the alert path, for operators ------------------------------------------

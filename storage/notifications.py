@@ -13,6 +13,15 @@ from storage.alerts import NOTIFY_CHANNEL
 
 # --- recipients (for the notifier) ------------------------------------------------------
 
+# A person's preferences when they saved none (what _RECIPIENTS's coalesce gives).
+DEFAULT_PREFS = {
+    "rules": None,
+    "channels": ["stream", "push", "email", "webhook"],
+    "quiet": [],
+    "timezone": "UTC",
+    "escalation_only": False,
+}
+
 _RECIPIENTS = """
 SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
        np.rules, coalesce(np.channels, ARRAY['stream', 'push', 'email', 'webhook']) AS channels,

@@ -4,16 +4,19 @@ or a `manage` follower, and records who."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import ray
+from websockets.sync.client import connect
 
 from actors.notifier import NOTIFIER_NAME, muted_for_self
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
 from tests.e2e.test_delivery import Receiver, alert_owner_id, rules_of, urgent_low, webhook
+from tests.e2e.test_stream import alerts_in, collect, token, ws_url
 from tests.helpers import Account, minutes_ago, self_profile
 
 REPEATING_HIGH = {"glucose": [{"kind": "high", "threshold": 180, "realert_min": 1}]}
@@ -152,3 +155,22 @@ NOTHING = {"acknowledged_for_self": False, "snoozed_for_self_until": None}
 )
 def test_what_a_personal_action_holds_back(person: dict, event: str, muted: bool) -> None:
     assert muted_for_self(person, event, NOW) is muted
+
+
+def test_the_followers_own_acknowledgement_also_quiets_their_live_stream(
+    account: Account, db, stack, receivers: list[Receiver]
+) -> None:
+    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
+    act(watcher, alert["id"], "ack")
+    headers = {"Authorization": account.headers["Authorization"]}
+    with (
+        connect(ws_url(stack), additional_headers=headers) as owner_ws,
+        connect(ws_url(stack, token=token(watcher))) as watcher_ws,
+    ):
+        for ws in (owner_ws, watcher_ws):
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        high_every_minute(account, device_id, start, range(1, 4))
+        owner = collect(owner_ws, lambda ms: alerts_in(ms).count(("high", "repeated")) >= 3)
+        watched = collect(watcher_ws, lambda ms: False, timeout_s=2)
+    assert alerts_in(owner).count(("high", "repeated")) >= 3
+    assert ("high", "repeated") not in alerts_in(watched)
