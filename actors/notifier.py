@@ -7,12 +7,17 @@ notification preferences (rules, channels, their own quiet hours; urgent alerts 
 pass; escalation-only people get only escalations) and sends on each channel:
 
 - webhooks: JSON POST signed with HMAC-SHA256 (``X-Vigil-Signature: t=<unix>,v1=<hex>`` over
-  ``"<t>.<body>"``), retried with exponential backoff;
+  ``"<t>.<body>"``), retried with exponential backoff, only to public addresses (resolved and
+  checked at connect time, see :mod:`actors.destinations`);
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
 - email over SMTP.
 
-Every attempt is written to ``alert_deliveries``. Each delivery runs in its own task, so a
-receiver that never answers delays nobody else, and the shards never wait for any of it.
+Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
+a receiver's answer or a network error's text: the log must not turn into a port scanner),
+and webhook URLs without their userinfo and query string. Each delivery runs in its own
+task, so a receiver that never answers delays nobody else, and the shards never wait for any
+of it. A follower who acknowledged (or snoozed) an alert for themselves only gets no more of
+its repeats (nor, once acknowledged, its escalation).
 A clock finds urgent alerts nobody acknowledged within the profile's escalation time and
 re-sends them to everyone, escalation-only followers included.
 """
@@ -40,6 +45,7 @@ import httpx
 import jwt
 import numpy as np
 
+from actors.destinations import DestinationRefused, shown_url, webhook_client
 from algorithms.localtime import local_weekday_and_minute
 from algorithms.rules import QuietPeriod
 from storage import notifications
@@ -61,6 +67,7 @@ class NotifierConfig:
     max_attempts: int = 6
     http_timeout_s: float = 10.0
     escalation_check_s: float = 15.0
+    webhook_allow_private: bool = False  # local test receivers only; see actors.destinations
     catch_up_s: float = 600.0  # at start, send alerts this recent that nobody delivered
     apns_url: str = "https://api.push.apple.com"
     apns_key_pem: str | None = None  # the .p8 signing key (ES256)
@@ -151,12 +158,27 @@ def wants(recipient: dict, a: dict, event: str, now_s: float) -> bool:
     return a["sev"] == "urgent" or not in_quiet(recipient["quiet"], recipient["timezone"], now_s)
 
 
+def muted_for_self(recipient: dict, event: str, now_s: float) -> bool:
+    """Did this person acknowledge (or snooze) this alert for themselves? Then its repeats
+    (and, once acknowledged, its escalation) no longer reach them; others are unaffected."""
+    if event not in ("repeated", "escalated"):
+        return False
+    if recipient.get("acknowledged_for_self"):
+        return True
+    until = recipient.get("snoozed_for_self_until")
+    return event == "repeated" and until is not None and until > now_s
+
+
 def stream_wants(recipient: dict | None, a: dict, event: str, now_s: float) -> bool:
     """Does this person's live stream show this alert event? With no preferences saved,
     every event; with ``stream`` not among their channels, none; otherwise by rules and quiet
-    hours like the other channels (urgent passes), and a clear wherever the alert could show."""
+    hours like the other channels (urgent passes), and a clear wherever the alert could show.
+    ``for_self``: what they acknowledged or snoozed for themselves, by alert id."""
     if recipient is None:
         return True
+    mine = recipient.get("for_self", {}).get(a["id"])
+    if mine is not None and muted_for_self(mine, event, now_s):
+        return False
     if "stream" not in recipient["channels"]:
         return False
     if event in ("fired", "repeated", "escalated"):
@@ -334,6 +356,7 @@ class AlertNotifier:
         self._pool: asyncpg.Pool | None = None
         self._listen: asyncpg.Connection | None = None
         self._http: httpx.AsyncClient | None = None
+        self._webhooks: httpx.AsyncClient | None = None
         self._apns: ApnsClient | None = None
         self._fcm: FcmClient | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -356,6 +379,7 @@ class AlertNotifier:
             if self._http is None:
                 timeout = self.config.http_timeout_s
                 self._http = _http_client(timeout)
+                self._webhooks = webhook_client(timeout, self.config.webhook_allow_private)
                 self._apns = ApnsClient(self.config, _http_client(timeout, h2=True))
                 self._fcm = FcmClient(self.config, self._http)
             conn = await asyncpg.connect(self.config.database_url)
@@ -410,15 +434,20 @@ class AlertNotifier:
         assert self._pool is not None
         now = time.time()
         started = 0
-        for person in await notifications.recipients(self._pool, uuid.UUID(profile_id)):
-            if not wants(person, a, event, now):
+        people = await notifications.recipients(
+            self._pool, uuid.UUID(profile_id), uuid.UUID(a["id"])
+        )
+        for person in people:
+            if not wants(person, a, event, now) or muted_for_self(person, event, now):
                 continue
             channels = set(person["channels"])
             payload = alert_payload(profile_id, device_id, a, event)
             if "webhook" in channels:
                 for hook in person["webhooks"]:
                     self._spawn(
-                        self._deliver(a, event, person, "webhook", hook["url"], hook, payload)
+                        self._deliver(
+                            a, event, person, "webhook", shown_url(hook["url"]), hook, payload
+                        )
                     )
                     started += 1
             if "push" in channels:
@@ -468,11 +497,8 @@ class AlertNotifier:
                 return
             except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
                 last = attempt == self.config.max_attempts
-                await log_attempt(
-                    attempt,
-                    "gave_up" if last else "retrying",
-                    f"{type(exc).__name__}: {exc}"[:500],
-                )
+                log.info("delivery of %s by %s failed: %s", a["id"], channel, type(exc).__name__)
+                await log_attempt(attempt, "gave_up" if last else "retrying", failure_detail(exc))
                 if last:
                     self.failed += 1
                     return
@@ -489,7 +515,7 @@ class AlertNotifier:
     async def _send_once(
         self, channel: str, person: dict, endpoint: dict | None, a: dict, event: str, payload: dict
     ) -> None:
-        assert self._http is not None and self._apns is not None and self._fcm is not None
+        assert self._webhooks is not None and self._apns is not None and self._fcm is not None
         if channel == "webhook":
             assert endpoint is not None
             body = json.dumps({**payload, "delivery_id": str(uuid.uuid4())}).encode()
@@ -499,9 +525,12 @@ class AlertNotifier:
                 "X-Vigil-Event": payload["event"],
                 "X-Vigil-Signature": sign(endpoint["secret"], int(time.time()), body),
             }
-            r = await self._http.post(endpoint["url"], content=body, headers=headers)
+            try:
+                r = await self._webhooks.post(endpoint["url"], content=body, headers=headers)
+            except DestinationRefused:
+                raise Permanent(REFUSED_DETAIL) from None
             if r.status_code >= 300:
-                raise Retry(f"receiver answered {r.status_code}", _retry_after(r))
+                raise Retry(f"receiver answered HTTP {r.status_code}", _retry_after(r))
         elif channel == "apns":
             if not self._apns.configured:
                 raise Permanent("APNs is not configured")
@@ -567,7 +596,7 @@ class AlertNotifier:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in (self._http, self._apns.http if self._apns else None):
+        for client in (self._http, self._webhooks, self._apns.http if self._apns else None):
             if client is not None:
                 await client.aclose()
         if self._pool is not None:
@@ -581,6 +610,21 @@ class AlertNotifier:
                 asyncio.gather(*list(self._tasks), return_exceptions=True), timeout_s
             )
         return len(self._tasks)
+
+
+REFUSED_DETAIL = "refused: the destination is not a public internet address"
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What the delivery log says of a failed attempt: our own reasons, or a category;
+    never an exception's text (it can carry internal addresses and what they answered)."""
+    if isinstance(exc, Permanent | Retry):
+        return str(exc)[:300]
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return "timed out"
+    if isinstance(exc, httpx.TransportError | OSError):
+        return "could not connect"
+    return "delivery failed"
 
 
 def _alert_dict(r: Any, event: str) -> dict:

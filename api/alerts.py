@@ -4,6 +4,12 @@ An alert is one episode of one rule on one device: ``fired`` -> ``acknowledged``
 saw it: no more repeats) -> ``cleared`` (the condition ended). Each carries the timestamps
 of its path: when the reading was measured and received, when the alert was fired, and
 each notification.
+
+The shared state (acknowledged: repeats and escalation end for everyone; snoozed: repeats
+held back) changes only with the profile's manager or a ``manage`` follower, and records
+who. An ``alerts``-only follower's acknowledge or snooze applies to their own notifications
+(``my_acknowledged_at``, ``my_snoozed_until``): the manager keeps getting the repeats and the
+escalation until someone responsible acts.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -43,12 +50,19 @@ class AlertOut(BaseModel):
     notified_at: list[datetime] = Field(description="The first notification and each repeat")
     latency_ms: float = Field(description="From receipt of the reading to firing", examples=[12.5])
     acknowledged_at: datetime | None
-    acknowledged_by: uuid.UUID | None
+    acknowledged_by: uuid.UUID | None = Field(description="Who acknowledged it for everyone")
     snoozed_until: datetime | None
+    snoozed_by: uuid.UUID | None = Field(description="Who snoozed it for everyone")
     cleared_at: datetime | None
     clear_value: float | None = Field(examples=[74.0])
     escalated_at: datetime | None = Field(
         description="When it was escalated (urgent and not acknowledged in time)"
+    )
+    my_acknowledged_at: datetime | None = Field(
+        description="When I acknowledged it for myself only (a follower without `manage`)"
+    )
+    my_snoozed_until: datetime | None = Field(
+        description="Until when I hold back its repeats for myself only"
     )
 
 
@@ -56,7 +70,10 @@ class DeliveryOut(BaseModel):
     event: str = Field(examples=["fired"])
     user_id: uuid.UUID | None
     channel: str = Field(examples=["webhook"])
-    target: str | None = Field(examples=["https://example.com/hooks/vigil"])
+    target: str | None = Field(
+        description="Where it went; a webhook URL without user:password, query or fragment",
+        examples=["https://example.com/hooks/vigil"],
+    )
     attempt: int = Field(examples=[1])
     status: Literal["delivered", "failed", "retrying", "gave_up"] = Field(examples=["delivered"])
     detail: str | None = Field(examples=[None])
@@ -65,7 +82,8 @@ class DeliveryOut(BaseModel):
 
 class AlertDetail(AlertOut):
     deliveries: list[DeliveryOut] = Field(
-        description="Every delivery attempt: live stream, webhook, push, email"
+        description="Every attempt to deliver it to you (only yours): live stream, webhook,"
+        " push, email"
     )
 
 
@@ -80,11 +98,19 @@ def _out(row) -> AlertOut:
 
 
 async def _alert_for(pool, user_id: uuid.UUID, alert_id: uuid.UUID):
-    row = await alerts.get_alert(pool, alert_id)
+    row, _ = await _alert_and_grant(pool, user_id, alert_id)
+    return row
+
+
+async def _alert_and_grant(
+    pool, user_id: uuid.UUID, alert_id: uuid.UUID
+) -> tuple[asyncpg.Record, access.Grant]:
+    row = await alerts.get_alert(pool, alert_id, user_id)
     grant = None if row is None else await access.profile_grant(pool, user_id, row["profile_id"])
     if row is None or grant is None or not grant.allows("alerts"):
         refuse(row is not None and grant is not None, "alerts", "alert")
-    return row
+    assert row is not None and grant is not None
+    return row, grant
 
 
 @router.get(
@@ -111,7 +137,7 @@ async def list_alerts(
         ids = [profile_id]
     else:
         ids = [g.profile_id for g in await access.grants(pool, user_id) if g.allows("alerts")]
-    rows = await alerts.list_alerts(pool, ids, since, until, state, limit)
+    rows = await alerts.list_alerts(pool, user_id, ids, since, until, state, limit)
     return [_out(r) for r in rows]
 
 
@@ -121,12 +147,12 @@ AlertId = Annotated[uuid.UUID, Path(description="The alert's id")]
 @router.get(
     "/{alert_id}",
     response_model=AlertDetail,
-    summary="One alert with its timeline and every delivery",
+    summary="One alert with its timeline and its deliveries to me",
     responses=responses(401, 403, 404),
 )
 async def get_alert(alert_id: AlertId, user_id: CallerId, pool: Pool) -> AlertDetail:
     row = await _alert_for(pool, user_id, alert_id)
-    sent = await notifications.deliveries(pool, alert_id)
+    sent = await notifications.deliveries(pool, alert_id, user_id)
     return AlertDetail(**_out(row).model_dump(), deliveries=[DeliveryOut(**dict(d)) for d in sent])
 
 
@@ -137,9 +163,13 @@ async def get_alert(alert_id: AlertId, user_id: CallerId, pool: Pool) -> AlertDe
     responses=responses(401, 403, 404),
 )
 async def acknowledge(alert_id: AlertId, user_id: CallerId, pool: Pool, shards: Router) -> AlertOut:
-    """Stops the repeats of this alert (and its escalation); the rule alerts again after
-    the condition has cleared. Acknowledging twice, or a cleared alert, changes nothing."""
-    row = await _alert_for(pool, user_id, alert_id)
+    """The manager or a `manage` follower: stops the repeats of this alert (and its
+    escalation) for everyone, recording who; the rule alerts again after the condition has
+    cleared. An `alerts`-only follower: stops them for themselves only (others keep getting
+    them). Acknowledging twice, or a cleared alert, changes nothing."""
+    row, grant = await _alert_and_grant(pool, user_id, alert_id)
+    if not grant.allows("manage"):
+        return _out(await alerts.act_for_self(pool, alert_id, user_id, acknowledge=True))
     row = await alerts.acknowledge(pool, alert_id, user_id)
     if row["state"] == "acknowledged":
         try:
@@ -160,14 +190,18 @@ async def acknowledge(alert_id: AlertId, user_id: CallerId, pool: Pool, shards: 
 async def snooze(
     alert_id: AlertId, body: SnoozeIn, user_id: CallerId, pool: Pool, shards: Router
 ) -> AlertOut:
-    """Urgent low cannot be snoozed (acknowledge it instead). 409 for a cleared alert."""
-    row = await _alert_for(pool, user_id, alert_id)
+    """Urgent low cannot be snoozed (acknowledge it instead). 409 for a cleared alert.
+    The manager or a `manage` follower snoozes for everyone (recorded with who); an
+    `alerts`-only follower for themselves only."""
+    row, grant = await _alert_and_grant(pool, user_id, alert_id)
     if row["rule"] == RuleKind.URGENT_LOW:
         raise error(422, "urgent low cannot be snoozed; acknowledge it instead")
     if row["state"] == "cleared":
         raise error(409, "the alert has cleared already")
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    row = await alerts.snooze(pool, alert_id, until)
+    if not grant.allows("manage"):
+        return _out(await alerts.act_for_self(pool, alert_id, user_id, snooze_until=until))
+    row = await alerts.snooze(pool, alert_id, until, user_id)
     try:
         await shards.for_device(row["device_id"]).snooze.remote(
             row["device_id"], row["rule"], until.timestamp()

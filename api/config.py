@@ -35,3 +35,7 @@ class ApiConfig(BaseModel):
     ingest_recheck_s: float = Field(
         10.0, gt=0, description="How often a streaming device's credential is checked again"
     )
+    webhook_allow_private: bool = Field(
+        False, description="Webhooks may point at loopback/private addresses (local tests only)"
+    )
+    max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")

@@ -7,12 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, Path, status
-from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, field_validator
 
+from actors import destinations
 from algorithms.rules import RuleKind
 from api.alert_settings import QuietPeriodIn, _hhmm, _minutes
-from api.deps import Caller, Pool
+from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.profiles import _ZONES, ProfileAccess, profile_with
 from storage import notifications
@@ -135,13 +138,26 @@ async def put_prefs(body: PrefsIn, found: Alertable, caller: Caller, pool: Pool)
 
 
 class WebhookIn(BaseModel):
-    url: AnyHttpUrl = Field(examples=["https://example.com/hooks/vigil"])
+    url: str = Field(
+        max_length=destinations.MAX_URL_LENGTH,
+        description="An http(s) URL on the public internet (private, loopback, link-local and"
+        " other special addresses are refused, in any spelling)",
+        examples=["https://example.com/hooks/vigil"],
+    )
 
 
 class WebhookOut(BaseModel):
     id: uuid.UUID
-    url: str = Field(examples=["https://example.com/hooks/vigil"])
+    url: str = Field(
+        description="Without user:password, query string or fragment (they may hold secrets)",
+        examples=["https://example.com/hooks/vigil"],
+    )
     created_at: datetime
+
+    @field_validator("url")
+    @classmethod
+    def without_secrets(cls, value: str) -> str:
+        return destinations.shown_url(value) or ""
 
 
 class WebhookCreated(WebhookOut):
@@ -157,11 +173,42 @@ class WebhookCreated(WebhookOut):
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
     summary="Receive my alerts as signed HTTP POSTs",
-    responses=responses(401, 422),
+    responses=responses(401, 409, 422),
 )
-async def add_webhook(body: WebhookIn, caller: Caller, pool: Pool) -> WebhookCreated:
-    row = await notifications.add_webhook(pool, caller.id, str(body.url))
+async def add_webhook(
+    body: WebhookIn, caller: Caller, pool: Pool, config: Config
+) -> WebhookCreated:
+    """Refused (422 naming ``url``) when the destination is not a public internet address:
+    checked here, including what the name resolves to now, and again at each delivery."""
+    await _check_destination(body.url, config.webhook_allow_private)
+    try:
+        row = await notifications.add_webhook(
+            pool, caller.id, body.url, config.max_webhooks_per_user
+        )
+    except notifications.TooManyWebhooks:
+        raise error(
+            409,
+            f"you have {config.max_webhooks_per_user} webhooks, the most one account may"
+            " have: remove one first",
+        ) from None
     return WebhookCreated(**dict(row))
+
+
+async def _check_destination(url: str, allow_private: bool) -> None:
+    problem = destinations.url_problem(url, allow_private)
+    if problem is None:
+        parsed = httpx.URL(url)
+        try:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            await destinations.resolve_public(parsed.host, port, allow_private)
+        except destinations.DestinationRefused as refused:
+            problem = str(refused)
+        except (OSError, TimeoutError):
+            pass  # does not resolve (yet): every delivery resolves and checks again
+    if problem is not None:
+        raise RequestValidationError(
+            [{"loc": ("body", "url"), "msg": f"webhook URL {problem}", "type": "value_error"}]
+        )
 
 
 @router.get(
@@ -206,10 +253,20 @@ class PushTokenOut(PushTokenIn):
     status_code=status.HTTP_201_CREATED,
     response_model=PushTokenOut,
     summary="Register this phone for push notifications (APNs or FCM)",
-    responses=responses(401, 422),
+    responses=responses(401, 409, 422),
 )
 async def add_push_token(body: PushTokenIn, caller: Caller, pool: Pool) -> PushTokenOut:
+    """409 when another account that is still signed in holds this token: the app removes
+    its token when its user signs out (`DELETE /v1/push-tokens/{id}`), and a token whose
+    holder has signed out everywhere moves to the new user. A token never changes hands
+    silently while its holder can still receive alerts on it."""
     row = await notifications.add_push_token(pool, caller.id, body.platform, body.token)
+    if row is None:
+        raise error(
+            409,
+            "this push token is registered to another account that is still signed in;"
+            " sign out there first",
+        )
     return PushTokenOut(**dict(row))
 
 

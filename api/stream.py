@@ -36,7 +36,7 @@ from actors.notifier import stream_wants
 from api.errors import error, responses
 from api.tokens import InvalidToken
 from storage import access, accounts, notifications
-from storage.alerts import NOTIFY_CHANNEL, alert_fields, iso
+from storage.alerts import NOTIFY_CHANNEL, acted_for_self, alert_fields, iso
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -245,10 +245,14 @@ async def stream_prefs(
     pool: asyncpg.Pool, user_id: uuid.UUID, profile_id: uuid.UUID
 ) -> dict | None:
     """The person's notification preferences for the profile, as the stream filters by them
-    (None: none saved, every alert event shows)."""
+    (None: none saved and nothing acknowledged or snoozed for themselves only, every alert
+    event shows)."""
     row = await notifications.get_prefs(pool, user_id, profile_id)
-    if row is None:
+    for_self = await acted_for_self(pool, user_id, profile_id)
+    if row is None and not for_self:
         return None
+    if row is None:
+        return {**notifications.DEFAULT_PREFS, "for_self": for_self}
     quiet = row["quiet"]
     return {
         "rules": row["rules"],
@@ -256,6 +260,7 @@ async def stream_prefs(
         "quiet": json.loads(quiet) if isinstance(quiet, str) else quiet,
         "timezone": row["timezone"],
         "escalation_only": row["escalation_only"],
+        "for_self": for_self,
     }
 
 

@@ -25,6 +25,7 @@ async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
         smtp_host=config.smtp_host,
         smtp_port=config.smtp_port,
         smtp_from=config.smtp_from,
+        webhook_allow_private=config.webhook_allow_private,
         **config.push,
     )
     while True:

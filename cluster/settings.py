@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
 from api.config import ApiConfig
 from storage.embedded import DEFAULT_PORT, default_data_dir
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
@@ -54,6 +56,24 @@ class Settings(BaseSettings):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks reach loopback and private-network addresses (127/8, 10/8,"
+        " 172.16/12, 192.168/16, fc00::/7, localhost): for local test receivers only; never"
+        " in production. Link-local (cloud metadata) and other special addresses stay refused.",
+    )
+    max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+
+    @model_validator(mode="after")
+    def private_webhooks_only_locally(self) -> Settings:
+        """Until deployments declare their environment, a stack that serves beyond this
+        machine (a non-loopback VIGIL_HTTP_HOST) refuses VIGIL_WEBHOOK_ALLOW_PRIVATE."""
+        if self.webhook_allow_private and self.http_host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "VIGIL_WEBHOOK_ALLOW_PRIVATE is for local test stacks only: it needs"
+                f" VIGIL_HTTP_HOST on loopback ({', '.join(LOOPBACK_HOSTS)}), not {self.http_host}"
+            )
+        return self
 
     @property
     def run_dir(self) -> Path:
@@ -83,6 +103,8 @@ class Settings(BaseSettings):
             login_lockout_s=self.login_lockout_s,
             ingest_recheck_s=self.ingest_recheck_s,
             push=self.push_credentials(),
+            webhook_allow_private=self.webhook_allow_private,
+            max_webhooks_per_user=self.max_webhooks_per_user,
         )
 
     def push_credentials(self) -> dict[str, str]:

@@ -224,12 +224,17 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
 ALERT_COLUMNS = (
     "a.id, a.profile_id, a.device_id, a.rule, a.severity, a.value, a.threshold, a.state,"
     " a.reading_ts, a.received_at, a.fired_at, a.notified_at, a.acknowledged_at,"
-    " a.acknowledged_by, a.snoozed_until, a.cleared_at, a.clear_value, a.escalated_at"
+    " a.acknowledged_by, a.snoozed_until, a.snoozed_by, a.cleared_at, a.clear_value,"
+    " a.escalated_at, m.acknowledged_at AS my_acknowledged_at,"
+    " m.snoozed_until AS my_snoozed_until"
 )
+# The caller's own acknowledgement/snooze ({user}: the caller's id parameter).
+_MINE = " LEFT JOIN alert_personal m ON m.alert_id = a.id AND m.user_id = {user}"
 
 
 async def list_alerts(
     pool: asyncpg.Pool,
+    user_id: UUID,
     profile_ids: list[UUID],
     since: datetime | None,
     until: datetime | None,
@@ -237,7 +242,8 @@ async def list_alerts(
     limit: int,
 ) -> list[asyncpg.Record]:
     return await pool.fetch(
-        f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.profile_id = ANY($1::uuid[])"
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {_MINE.format(user='$6')}"
+        " WHERE a.profile_id = ANY($1::uuid[])"
         " AND ($2::timestamptz IS NULL OR a.fired_at >= $2)"
         " AND ($3::timestamptz IS NULL OR a.fired_at < $3)"
         " AND ($4::text IS NULL OR a.state = $4)"
@@ -247,31 +253,94 @@ async def list_alerts(
         until,
         state,
         limit,
+        user_id,
     )
 
 
-async def get_alert(pool: asyncpg.Pool, alert_id: UUID) -> asyncpg.Record | None:
-    return await pool.fetchrow(f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.id = $1", alert_id)
+async def get_alert(
+    pool: asyncpg.Pool, alert_id: UUID, user_id: UUID | None = None
+) -> asyncpg.Record | None:
+    """The alert, with ``my_*`` columns of ``user_id``'s own acknowledgement and snooze."""
+    return await pool.fetchrow(
+        f"SELECT {ALERT_COLUMNS} FROM alerts a {_MINE.format(user='$2')} WHERE a.id = $1",
+        alert_id,
+        user_id,
+    )
 
 
 async def acknowledge(pool: asyncpg.Pool, alert_id: UUID, user_id: UUID) -> asyncpg.Record:
-    """Fired -> acknowledged (acknowledging twice, or a cleared alert, changes nothing)."""
+    """Fired -> acknowledged by ``user_id`` (acknowledging twice, or a cleared alert,
+    changes nothing): the shared state, for everyone."""
     await pool.execute(
         "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(),"
         " acknowledged_by = $2 WHERE id = $1 AND state = 'fired'",
         alert_id,
         user_id,
     )
-    return await get_alert(pool, alert_id)
+    return await get_alert(pool, alert_id, user_id)
 
 
-async def snooze(pool: asyncpg.Pool, alert_id: UUID, until: datetime) -> asyncpg.Record:
+async def snooze(
+    pool: asyncpg.Pool, alert_id: UUID, until: datetime, user_id: UUID
+) -> asyncpg.Record:
+    """Hold back the repeats for everyone, recording who."""
     await pool.execute(
-        "UPDATE alerts SET snoozed_until = $2 WHERE id = $1 AND state <> 'cleared'",
+        "UPDATE alerts SET snoozed_until = $2, snoozed_by = $3 WHERE id = $1"
+        " AND state <> 'cleared'",
         alert_id,
         until,
+        user_id,
     )
-    return await get_alert(pool, alert_id)
+    return await get_alert(pool, alert_id, user_id)
+
+
+async def act_for_self(
+    pool: asyncpg.Pool,
+    alert_id: UUID,
+    user_id: UUID,
+    *,
+    acknowledge: bool = False,
+    snooze_until: datetime | None = None,
+) -> asyncpg.Record:
+    """``user_id`` acknowledges (no more repeats or escalation of this alert reach them; the
+    first acknowledgement is kept) or snoozes (repeats held back) for themselves only: the
+    alert's shared state is unchanged. Their open live streams are told (they filter by it)."""
+    async with pool.acquire() as conn, conn.transaction():
+        profile_id = await conn.fetchval(
+            "INSERT INTO alert_personal (alert_id, user_id, acknowledged_at, snoozed_until)"
+            " VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4) ON CONFLICT (alert_id, user_id)"
+            " DO UPDATE SET acknowledged_at = coalesce(alert_personal.acknowledged_at,"
+            " EXCLUDED.acknowledged_at), snoozed_until = coalesce(EXCLUDED.snoozed_until,"
+            " alert_personal.snoozed_until)"
+            " RETURNING (SELECT profile_id FROM alerts WHERE id = $1)",
+            alert_id,
+            user_id,
+            acknowledge,
+            snooze_until,
+        )
+        change = json.dumps({"changed": str(profile_id), "f": str(user_id)})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change)
+    return await get_alert(pool, alert_id, user_id)
+
+
+async def acted_for_self(pool: asyncpg.Pool, user_id: UUID, profile_id: UUID) -> dict[str, dict]:
+    """What ``user_id`` acknowledged or snoozed for themselves among the profile's open
+    alerts, by alert id (see ``actors.notifier.muted_for_self``)."""
+    rows = await pool.fetch(
+        "SELECT ap.alert_id, ap.acknowledged_at IS NOT NULL AS acknowledged_for_self,"
+        " extract(epoch FROM ap.snoozed_until)::float8 AS snoozed_for_self_until"
+        " FROM alert_personal ap JOIN alerts a ON a.id = ap.alert_id"
+        " WHERE ap.user_id = $1 AND a.profile_id = $2 AND a.state <> 'cleared'",
+        user_id,
+        profile_id,
+    )
+    return {
+        str(r["alert_id"]): {
+            "acknowledged_for_self": r["acknowledged_for_self"],
+            "snoozed_for_self_until": r["snoozed_for_self_until"],
+        }
+        for r in rows
+    }
 
 
 # --- latency of the alert path, for operators ------------------------------------------

@@ -13,6 +13,15 @@ from storage.alerts import NOTIFY_CHANNEL
 
 # --- recipients (for the notifier) ------------------------------------------------------
 
+# A person's preferences when they saved none (what _RECIPIENTS's coalesce gives).
+DEFAULT_PREFS = {
+    "rules": None,
+    "channels": ["stream", "push", "email", "webhook"],
+    "quiet": [],
+    "timezone": "UTC",
+    "escalation_only": False,
+}
+
 _RECIPIENTS = """
 SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
        np.rules, coalesce(np.channels, ARRAY['stream', 'push', 'email', 'webhook']) AS channels,
@@ -22,20 +31,23 @@ SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
                  FROM webhooks w WHERE w.user_id = u.id), '[]') AS webhooks,
        coalesce((SELECT json_agg(json_build_object('id', t.id, 'platform', t.platform,
                                                    'token', t.token))
-                 FROM push_tokens t WHERE t.user_id = u.id), '[]') AS push_tokens
+                 FROM push_tokens t WHERE t.user_id = u.id), '[]') AS push_tokens,
+       ap.acknowledged_at IS NOT NULL AS acknowledged_for_self,
+       extract(epoch FROM ap.snoozed_until)::float8 AS snoozed_for_self_until
 FROM profiles p
 JOIN users u ON u.disabled_at IS NULL AND (u.id = p.manager_id OR EXISTS (
     SELECT 1 FROM shares s WHERE s.profile_id = p.id AND s.follower_id = u.id
     AND s.state = 'active' AND 'alerts' = ANY (s.scopes)))
 LEFT JOIN notification_prefs np ON np.user_id = u.id AND np.profile_id = p.id
+LEFT JOIN alert_personal ap ON ap.alert_id = $2 AND ap.user_id = u.id
 WHERE p.id = $1
 """
 
 
-async def recipients(pool: asyncpg.Pool, profile_id: UUID) -> list[dict]:
+async def recipients(pool: asyncpg.Pool, profile_id: UUID, alert_id: UUID) -> list[dict]:
     """The profile's manager and every follower with the `alerts` scope, with their
-    preferences and endpoints."""
-    rows = await pool.fetch(_RECIPIENTS, profile_id)
+    preferences, endpoints and what they did about ``alert_id`` for themselves only."""
+    rows = await pool.fetch(_RECIPIENTS, profile_id, alert_id)
     out = []
     for r in rows:
         d = dict(r)
@@ -82,11 +94,13 @@ async def log_stream_deliveries(pool: asyncpg.Pool, rows: list[tuple]) -> None:
     )
 
 
-async def deliveries(pool: asyncpg.Pool, alert_id: UUID) -> list[asyncpg.Record]:
+async def deliveries(pool: asyncpg.Pool, alert_id: UUID, user_id: UUID) -> list[asyncpg.Record]:
+    """One person's deliveries of an alert (nobody sees whom else it reached, or how)."""
     return await pool.fetch(
         "SELECT event, user_id, channel, target, attempt, status, detail, at"
-        " FROM alert_deliveries WHERE alert_id = $1 ORDER BY at, id",
+        " FROM alert_deliveries WHERE alert_id = $1 AND user_id = $2 ORDER BY at, id",
         alert_id,
+        user_id,
     )
 
 
@@ -178,14 +192,25 @@ async def put_prefs(
         )
 
 
-async def add_webhook(pool: asyncpg.Pool, user_id: UUID, url: str) -> asyncpg.Record:
-    return await pool.fetchrow(
-        "INSERT INTO webhooks (user_id, url, secret) VALUES ($1, $2, $3)"
-        " RETURNING id, url, secret, created_at",
-        user_id,
-        url,
-        "whsec_" + secrets.token_urlsafe(32),
-    )
+class TooManyWebhooks(Exception):
+    """The user has as many webhooks as one account may have."""
+
+
+async def add_webhook(pool: asyncpg.Pool, user_id: UUID, url: str, limit: int) -> asyncpg.Record:
+    """A new webhook; TooManyWebhooks when the user has ``limit`` already (the user's row is
+    locked, so two concurrent registrations cannot both take the last place)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+        taken = await conn.fetchval("SELECT count(*) FROM webhooks WHERE user_id = $1", user_id)
+        if taken >= limit:
+            raise TooManyWebhooks(user_id)
+        return await conn.fetchrow(
+            "INSERT INTO webhooks (user_id, url, secret) VALUES ($1, $2, $3)"
+            " RETURNING id, url, secret, created_at",
+            user_id,
+            url,
+            "whsec_" + secrets.token_urlsafe(32),
+        )
 
 
 async def list_webhooks(pool: asyncpg.Pool, user_id: UUID) -> list[asyncpg.Record]:
@@ -205,14 +230,26 @@ async def delete_webhook(
     )
 
 
+# A token's holder who can still sign in: an enabled account with a live login.
+_HOLDER_SIGNED_IN = """EXISTS (
+    SELECT 1 FROM users u JOIN refresh_tokens r ON r.user_id = u.id
+    WHERE u.id = push_tokens.user_id AND u.disabled_at IS NULL
+    AND r.revoked_at IS NULL AND r.expires_at > now())"""
+
+
 async def add_push_token(
     pool: asyncpg.Pool, user_id: UUID, platform: str, token: str
-) -> asyncpg.Record:
-    """Registering a token again moves it to the caller (a phone changed hands)."""
+) -> asyncpg.Record | None:
+    """Register a phone's token for the caller. A token held by another account moves only
+    when that account is signed out everywhere (or disabled): a phone handed on after its
+    owner logged out registers again; anyone else gets None (the caller's 409), so nobody
+    can divert someone's alerts, or push theirs onto someone's phone, by knowing a token."""
     return await pool.fetchrow(
         "INSERT INTO push_tokens (user_id, platform, token) VALUES ($1, $2, $3)"
         " ON CONFLICT (platform, token) DO UPDATE SET user_id = EXCLUDED.user_id,"
-        " created_at = now() RETURNING id, platform, token, created_at",
+        " created_at = now()"
+        f" WHERE push_tokens.user_id = EXCLUDED.user_id OR NOT {_HOLDER_SIGNED_IN}"
+        " RETURNING id, platform, token, created_at",
         user_id,
         platform,
         token,

@@ -12,6 +12,16 @@ _COLUMNS = (
 )
 
 
+# A link works only while its maker could make it now: an enabled account that manages the
+# profile or follows it with an active `manage` share (revoked, scope reduced, account
+# disabled or deleted: the link stops). Checked in the same query that opens the link.
+_MAKER_MAY_SHARE = """EXISTS (
+    SELECT 1 FROM users m WHERE m.id = l.created_by AND m.disabled_at IS NULL
+    AND (p.manager_id = m.id OR EXISTS (
+        SELECT 1 FROM shares s WHERE s.profile_id = p.id AND s.follower_id = m.id
+        AND s.state = 'active' AND 'manage' = ANY (s.scopes))))"""
+
+
 async def create_link(
     pool: asyncpg.Pool,
     profile_id: UUID,
@@ -63,12 +73,14 @@ async def open_link(
     client_ip: str | None,
     user_agent: str | None,
 ) -> asyncpg.Record | None:
-    """The link of a token if it is neither revoked nor expired, recording the access."""
+    """The link of a token if it is neither revoked nor expired and its maker may still make
+    it, recording the access."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS}, p.name, p.timezone FROM report_links l"
             " JOIN profiles p ON p.id = l.profile_id"
-            " WHERE l.token_hash = $1 AND l.revoked_at IS NULL AND l.expires_at > now()",
+            " WHERE l.token_hash = $1 AND l.revoked_at IS NULL AND l.expires_at > now()"
+            f" AND {_MAKER_MAY_SHARE}",
             token_hash,
         )
         if row is not None:

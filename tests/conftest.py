@@ -79,6 +79,8 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: Smt
         # Every test logs in from 127.0.0.1: a per-address lockout would stop the suite.
         login_max_failures_per_address=100_000,
         ingest_recheck_s=1.0,  # a revoked streaming device is stopped within the test
+        # tests/e2e/test_delivery.py's webhook receivers listen on 127.0.0.1.
+        webhook_allow_private=True,
     )
     running = start_stack(settings, database_url=database_url)
     try:

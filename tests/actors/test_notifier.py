@@ -68,7 +68,11 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
         )
         notifier = AlertNotifier(
             NotifierConfig(
-                database_url, retry_initial_s=0.05, escalation_check_s=3600, catch_up_s=0
+                database_url,
+                retry_initial_s=0.05,
+                escalation_check_s=3600,
+                catch_up_s=0,
+                webhook_allow_private=True,  # the receiver listens on 127.0.0.1
             )
         )
         await notifier.start()
@@ -286,7 +290,9 @@ async def test_a_starting_notifier_sends_the_firings_and_repeats_it_missed(
     acknowledged = alert("low", "acknowledged", [8])
     too_old = alert("high", "fired", [30])
 
-    notifier = AlertNotifier(NotifierConfig(database_url, escalation_check_s=3600))
+    notifier = AlertNotifier(
+        NotifierConfig(database_url, escalation_check_s=3600, webhook_allow_private=True)
+    )
     try:
         await notifier.start()
         for _ in range(300):
