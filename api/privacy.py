@@ -20,9 +20,10 @@ from api.audit import record_read
 from api.deps import Caller, Config, Pool, Router
 from api.errors import ErrorBody, error, responses
 from api.passwords import verify_password
+from api.schemas import RequestModel, StrictJsonRoute
 from storage import accounts, privacy
 
-router = APIRouter(prefix="/v1/me", tags=["privacy"])
+router = APIRouter(prefix="/v1/me", tags=["privacy"], route_class=StrictJsonRoute)
 
 Rows = list[dict[str, Any]]
 
@@ -42,7 +43,7 @@ class MyData(BaseModel):
     )
 
 
-class DeleteMe(BaseModel):
+class DeleteMe(RequestModel):
     password: str = Field(min_length=1, max_length=256, description="My current password")
     confirm: Literal["DELETE"] = Field(description='Type "DELETE" to confirm', examples=["DELETE"])
 
