@@ -213,6 +213,7 @@ async def create_event(
             alias="Idempotency-Key",
             min_length=1,
             max_length=200,
+            pattern=r"^[ -~]+$",  # a structured-field string: printable ASCII
             description="Makes a retried create return the first event instead of a new one",
         ),
     ] = None,
