@@ -98,7 +98,9 @@ def test_documented_string_forms_are_still_accepted(account: Account) -> None:
     batch = series(minutes_ago(10), 2, 60, 36.6, 0)
     assert account.upload(device.json()["id"], batch).json()["accepted"] == 2
     url = f"/v1/profiles/{self_profile(account)}/alert-settings"
-    rules = {"glucose": [{"kind": "urgent_low", "threshold": 60}]}
+    rules = {
+        "glucose": [{"kind": "low", "threshold": 65, "quiet": [{"start": "22:00", "end": "07:00"}]}]
+    }
     assert account.client.put(url, json=rules, headers=account.headers).status_code == 200
 
 
