@@ -30,7 +30,7 @@ SIGNUP_ACCEPTED = (
 
 class SignupRequest(RequestModel):
     email: EmailStr = Field(examples=["ada@example.org"])
-    password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
+    password: Text = Field(min_length=10, max_length=256, examples=["correct horse battery"])
     name: Text = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
 
     @field_validator("password")

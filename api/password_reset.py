@@ -13,7 +13,7 @@ from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
 from api.passwords import hash_password
-from api.schemas import RequestModel, StrictJsonRoute
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import accounts, password_resets
 
@@ -30,8 +30,8 @@ class ResetRequest(RequestModel):
 
 
 class ResetConfirm(RequestModel):
-    token: str = Field(min_length=16, max_length=200, description="The token from the email")
-    new_password: str = Field(
+    token: Text = Field(min_length=16, max_length=200, description="The token from the email")
+    new_password: Text = Field(
         min_length=MIN_LENGTH, max_length=MAX_LENGTH, examples=["a new long passphrase"]
     )
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Caller, Pool
 from api.errors import responses
-from api.schemas import RequestModel, StrictJsonRoute
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret
 from storage import sessions
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=StrictJsonRoute
 
 
 class LogoutRequest(RequestModel):
-    refresh_token: str = Field(
+    refresh_token: Text = Field(
         min_length=1, max_length=200, description="The refresh token of the login to end"
     )
 

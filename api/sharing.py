@@ -15,7 +15,7 @@ from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.profiles import ProfileAccess, profile_with
-from api.schemas import RequestModel, StrictJsonRoute
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import shares
 
@@ -64,7 +64,7 @@ class InvitationCreated(ShareOut):
 
 
 class CodeBody(RequestModel):
-    code: str = Field(min_length=1, max_length=200, examples=["kq3V9fJc2mW8xRt1bZ0aLg"])
+    code: Text = Field(min_length=1, max_length=200, examples=["kq3V9fJc2mW8xRt1bZ0aLg"])
 
 
 def _out(row, cls=ShareOut, **extra) -> ShareOut:

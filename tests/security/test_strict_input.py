@@ -236,3 +236,26 @@ def test_deep_json_on_the_ingest_socket_is_answered_and_the_stream_goes_on(
         refusal = json.loads(ws.recv(timeout=30))
         assert refusal["status"] == 401
     assert stored(db, device["id"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "template", "loc"),
+    [
+        (
+            "/v1/auth/signup",
+            '{"email": "s@example.com", "password": "long enough%s", "name": "S"}',
+            "password",
+        ),
+        ("/v1/auth/logout", '{"refresh_token": "r%s"}', "refresh_token"),
+        ("/v1/shares/accept", '{"code": "c%s"}', "code"),
+        (
+            "/v1/auth/password-reset/confirm",
+            '{"token": "%s0123456789abcdef", "new_password": "long enough pass"}',
+            "token",
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_a_secret_is_a_422(
+    account: Account, url: str, template: str, loc: str
+) -> None:
+    assert locs(raw_post(account, url, template.replace("%s", LONE))) == [["body", loc]]
