@@ -25,8 +25,8 @@ ALL_CHANNELS: list[Channel] = ["stream", "push", "email", "webhook"]
 
 
 class PrefsIn(RequestModel):
-    rules: list[RuleKind] | None = lenient_enum(
-        default=None,
+    rules: list[Annotated[RuleKind, lenient_enum()]] | None = Field(
+        None,
         max_length=len(RuleKind),
         description="Rules to be told about; null: all. Urgent alerts always come through",
         examples=[["urgent_low", "low", "high"]],

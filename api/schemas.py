@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import email.message
 import json
+import re
 import uuid
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Request, Response
@@ -51,8 +53,20 @@ def _json_string(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_json_string), Field(strict=False)]
-"""An ISO 8601 date-time string with a UTC offset (a Unix number is refused)."""
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]")
+
+
+def _iso_string(value: Any) -> Any:
+    """pydantic would also read a Unix time, as a number or a numeric string: refuse both."""
+    if isinstance(value, str) and _ISO_DATE_TIME.match(value):
+        return value
+    if isinstance(value, datetime):
+        return value
+    raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string), Field(strict=False)]
+"""An ISO 8601 date-time string with a UTC offset (a Unix time is refused)."""
 
 Id = Annotated[uuid.UUID, BeforeValidator(_json_string), Field(strict=False)]
 """A UUID in its string form."""

@@ -72,7 +72,7 @@ def test_expires_in_hour_on_an_invitation_is_refused(account: Account) -> None:
 
 @pytest.mark.parametrize(
     ("reading", "field"),
-    [({"value": "120"}, "value"), ({"ts": 1_790_000_000}, "ts")],
+    [({"value": "120"}, "value"), ({"ts": 1_790_000_000}, "ts"), ({"ts": "1790000000"}, "ts")],
 )
 def test_readings_are_not_coerced(account: Account, db, reading: dict, field: str) -> None:
     device = account.device("glucose")
@@ -102,6 +102,11 @@ def test_documented_string_forms_are_still_accepted(account: Account) -> None:
         "glucose": [{"kind": "low", "threshold": 65, "quiet": [{"start": "22:00", "end": "07:00"}]}]
     }
     assert account.client.put(url, json=rules, headers=account.headers).status_code == 200
+    prefs = {"rules": ["urgent_low", "low"], "channels": ["stream"]}
+    url = f"/v1/profiles/{self_profile(account)}/notification-preferences"
+    r = account.client.put(url, json=prefs, headers=account.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["rules"] == ["urgent_low", "low"]
 
 
 # -- duplicate keys -------------------------------------------------------------------------
