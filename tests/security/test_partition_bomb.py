@@ -16,9 +16,13 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from actors.write_buffer import WriteBuffer
 from algorithms.sensors import spec_for
 from algorithms.validation import EARLIEST_TS_S, validate_readings
-from tests.helpers import Account, minutes_ago, sign_up
+from storage.migrate import backend
+from storage.pools import open_writer_connection
+from storage.readings import DeviceRows
+from tests.helpers import Account, insert_device, minutes_ago, sign_up
 
 YEAR_ONE = "0001-01-01T00:00:00Z"
 
@@ -46,6 +50,34 @@ def test_the_earliest_accepted_time_is_2000_01_01(ts_s: int, refused: bool) -> N
     problems = validate_readings(np.array([ts_s]), np.array([100.0]), spec, now_s=1.8e9)
     assert [(p.index, p.field) for p in problems] == ([(0, "ts")] if refused else [])
     assert datetime.fromtimestamp(EARLIEST_TS_S, UTC) == datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def week_partition(ts: datetime) -> str:
+    """The name of the plain-PostgreSQL partition holding ``ts`` (weeks from Monday
+    2000-01-03, as ``vigil_ensure_readings_partitions`` names them)."""
+    origin = datetime(2000, 1, 3, tzinfo=UTC)
+    start = origin + timedelta(weeks=(ts - origin) // timedelta(weeks=1))
+    return f"readings_{start:%Y%m%d}"
+
+
+async def test_the_writer_creates_exactly_the_weeks_that_get_rows(database_url: str, db) -> None:
+    device = insert_device(db)[2]
+    old = datetime(2011, 6, 15, 12, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
+    ts_us = np.array([int(old.timestamp()) * 10**6, int(now.timestamp()) * 10**6])
+    before = partitions(db)
+    buffer = WriteBuffer(lambda: open_writer_connection(database_url))
+    try:
+        rows = DeviceRows(device, ts_us, np.array([100.0, 101.0]), np.full(2, np.nan), ["Flat"] * 2)
+        assert (await buffer.submit(rows)).all()
+    finally:
+        await buffer.close()
+    created = partitions(db) - before
+    assert len(created) <= 2
+    if backend(database_url) == "postgres":  # TimescaleDB names its chunks itself
+        assert created <= {week_partition(old), week_partition(now)}
+        assert week_partition(old) in partitions(db)
+    assert stored(db, str(device)) == 2
 
 
 def test_a_year_one_reading_is_a_422_naming_it_and_creates_nothing(account: Account, db) -> None:

@@ -122,6 +122,13 @@ def test_a_repeated_key_is_a_422_naming_it(account: Account, db) -> None:
     assert stored(db, device["id"]) == 0
 
 
+def test_deep_json_in_a_body_is_a_422_not_a_crash(account: Account, db) -> None:
+    device = account.device("glucose")
+    r = raw_post(account, f"/v1/devices/{device['id']}/readings", DEEP)
+    assert r.status_code == 422 and "nested too deeply" in r.json()["detail"][0]["msg"]
+    assert account.upload(device["id"], series(minutes_ago(5), 1, 60, 100, 0)).status_code == 200
+
+
 # -- bounded lists --------------------------------------------------------------------------
 
 
