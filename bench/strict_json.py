@@ -9,21 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
 
 from api.readings import ReadingsUpload
 from api.schemas import loads_strict
-
-
-def _median_ms(work: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+from bench.algorithms import median_ms
 
 
 def main() -> None:
@@ -36,9 +25,9 @@ def main() -> None:
     ]
     body = json.dumps({"readings": readings}).encode()
     parsed = json.loads(body)
-    plain = _median_ms(lambda: json.loads(body), args.repeat)
-    strict = _median_ms(lambda: loads_strict(body), args.repeat)
-    validate = _median_ms(lambda: ReadingsUpload.model_validate(parsed), args.repeat)
+    plain = median_ms(lambda: json.loads(body), args.repeat)
+    strict = median_ms(lambda: loads_strict(body), args.repeat)
+    validate = median_ms(lambda: ReadingsUpload.model_validate(parsed), args.repeat)
     print(f"{args.readings} readings, {len(body)} bytes, median of {args.repeat}:")
     print(f"  json.loads (yardstick)   {plain:7.2f} ms")
     print(f"  loads_strict             {strict:7.2f} ms  (+{strict - plain:.2f} ms)")

@@ -7,7 +7,16 @@ from __future__ import annotations
 import json
 
 from api.openapi import openapi_document
-from tests.e2e.test_authorisation_matrix import ADMIN, ANON, MATRIX, OWNER, World, make_world
+from tests.e2e.test_authorisation_matrix import (
+    ADMIN,
+    ANON,
+    MATRIX,
+    OWNER,
+    Route,
+    World,
+    make_world,
+    url_for,
+)
 
 UNKNOWN = "surely_not_a_field"
 
@@ -21,28 +30,24 @@ def json_body_operations() -> list[tuple[str, str]]:
     )
 
 
+def caller_for(route: Route) -> str:
+    return next(c for c in (OWNER, ADMIN, ANON) if c in route.allowed)
+
+
 def request(w: World, method: str, template: str, text: str) -> tuple[int, list]:
     """Send ``text`` as the body of the operation, as a caller it allows."""
     route = MATRIX[(method, template)]
-    caller = next(c for c in (OWNER, ADMIN, ANON) if c in route.allowed)
-    spec = route.build(w, caller)
-    path = {
-        "profile_id": w.profile,
-        "device_id": w.device["id"],
-        "event_id": w.event,
-        "alert_id": w.alert,
-        **spec.get("path", {}),
-    }
+    caller = caller_for(route)
+    url = url_for(w, template, route.build(w, caller))
     headers = {**w.headers[caller], "content-type": "application/json"}
-    r = w.client.request(method, template.format(**path), content=text.encode(), headers=headers)
+    r = w.client.request(method, url, content=text.encode(), headers=headers)
     detail = r.json().get("detail") if r.status_code == 422 else None
     return r.status_code, [item["loc"] for item in detail or [] if isinstance(item, dict)]
 
 
 def valid_body(w: World, method: str, template: str) -> dict:
     route = MATRIX[(method, template)]
-    caller = next(c for c in (OWNER, ADMIN, ANON) if c in route.allowed)
-    body = route.build(w, caller).get("json")
+    body = route.build(w, caller_for(route)).get("json")
     assert isinstance(body, dict), f"{method} {template}: the matrix builds no JSON body"
     return body
 
