@@ -9,6 +9,10 @@ import numpy as np
 from algorithms.sensors import SensorSpec
 
 MAX_FUTURE_S = 5 * 60
+# The earliest time Vigil accepts a reading or event at (2000-01-01T00:00:00Z). History
+# imports reach years back, but no body-worn sensor data predates it: an earlier time is a
+# client's bug (a zeroed clock), and refusing it bounds how far back storage must reach.
+EARLIEST_TS_S = 946_684_800
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ def validate_readings(
                 f"{spec.min_value:g}-{spec.max_value:g} {spec.unit}",
             )
         )
+    for i in np.flatnonzero(ts_s < EARLIEST_TS_S):
+        problems.append(Problem(int(i), "ts", "timestamp is before 2000-01-01T00:00:00Z"))
     for i in np.flatnonzero(ts_s > now_s + max_future_s):
         problems.append(
             Problem(

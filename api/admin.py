@@ -16,9 +16,10 @@ from api.audit import AuditPage, Before, End, Limit, Start, page
 from api.deps import CallerId, Pool, Router, User, active_account
 from api.devices import DeviceOut
 from api.errors import check_window, error, responses
+from api.schemas import Id, RequestModel, StrictJsonRoute
 from storage import admin, alerts, audit
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=StrictJsonRoute)
 log = logging.getLogger(__name__)
 
 
@@ -73,8 +74,8 @@ class AdminUserDetail(AdminUser):
     devices: list[DeviceOut]
 
 
-class DeviceMove(BaseModel):
-    profile_id: uuid.UUID = Field(description="The profile the device belongs to from now on")
+class DeviceMove(RequestModel):
+    profile_id: Id = Field(description="The profile the device belongs to from now on")
 
 
 _ERRORS = (401, 403, 422)
@@ -196,7 +197,9 @@ async def move_device(
     device_id: Annotated[uuid.UUID, Path(description="The device's id")],
 ) -> DeviceOut:
     """The device's readings go with it; the old profile's manager and followers lose access
-    to it at once, the new profile's gain it."""
+    to it at once, the new profile's gain it. Its upload token stops working (a stream using
+    it ends within `ingest_recheck_s`): the new profile's manager, or a follower with `manage`,
+    issues a new one with `POST /v1/devices/{device_id}/upload-token`."""
     try:
         row = await admin.move_device(pool, device_id, body.profile_id)
     except admin.DuplicateSerial:

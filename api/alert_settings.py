@@ -26,16 +26,18 @@ from algorithms.sensors import SensorKind, spec_for
 from api.deps import Pool, Router, refuse
 from api.errors import responses
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import alerts
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/profiles", tags=["alerts"])
+router = APIRouter(prefix="/v1/profiles", tags=["alerts"], route_class=StrictJsonRoute)
 
 _HHMM = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
 DEFAULT_ESCALATION_MIN = 15
+MAX_QUIET_PERIODS = 20  # per rule and per follower: enough for a different period each day
 
 
-class QuietPeriodIn(BaseModel):
+class QuietPeriodIn(RequestModel):
     start: str = Field(pattern=_HHMM, description="Local time HH:MM", examples=["22:00"])
     end: str = Field(
         pattern=_HHMM,
@@ -44,13 +46,14 @@ class QuietPeriodIn(BaseModel):
     )
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(range(7)),
+        max_length=7,
         description="Days the period starts on: 0 = Monday ... 6 = Sunday",
         examples=[[0, 1, 2, 3, 4]],
     )
 
 
-class RuleSetting(BaseModel):
-    kind: RuleKind = Field(examples=["high"])
+class RuleSetting(RequestModel):
+    kind: RuleKind = lenient_enum(examples=["high"])
     threshold: float | None = Field(
         None, allow_inf_nan=False, description="In `unit`; omitted: the default", examples=[250]
     )
@@ -71,6 +74,7 @@ class RuleSetting(BaseModel):
     )
     quiet: list[QuietPeriodIn] = Field(
         default_factory=list,
+        max_length=MAX_QUIET_PERIODS,
         description="Weekly quiet hours (profile's time zone); never hold back urgent alerts",
     )
 
@@ -84,7 +88,7 @@ class RuleOut(RuleSetting):
     severity: str = Field(examples=["warning"])
 
 
-class AlertSettingsIn(BaseModel):
+class AlertSettingsIn(RequestModel):
     escalation_min: int = Field(
         DEFAULT_ESCALATION_MIN,
         ge=1,
@@ -94,13 +98,14 @@ class AlertSettingsIn(BaseModel):
     )
     glucose: list[RuleSetting] = Field(
         default_factory=list,
+        max_length=len(RuleKind),
         description="Rules for CGMs; kinds left out keep their defaults",
         examples=[
             [{"kind": "high", "threshold": 240, "quiet": [{"start": "22:00", "end": "07:00"}]}]
         ],
     )
     temperature: list[RuleSetting] = Field(
-        default_factory=list, description="Rules for temperature patches"
+        default_factory=list, max_length=len(RuleKind), description="Rules for temperature patches"
     )
 
 

@@ -26,11 +26,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 from algorithms.rules import RuleKind
 from api.deps import CallerId, Pool, Router, refuse
 from api.errors import check_window, error, responses
+from api.schemas import RequestModel, StrictJsonRoute
 from storage import access, alerts, notifications
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=StrictJsonRoute)
 
 AlertState = Literal["fired", "acknowledged", "cleared"]
 
@@ -87,7 +88,7 @@ class AlertDetail(AlertOut):
     )
 
 
-class SnoozeIn(BaseModel):
+class SnoozeIn(RequestModel):
     minutes: int = Field(ge=5, le=720, description="How long to hold back repeats", examples=[30])
 
 

@@ -36,6 +36,7 @@ from api import (
 )
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
 from storage.pools import open_pool
@@ -94,6 +95,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     for module in (
         health,
         auth,

@@ -16,9 +16,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import Caller, Pool
 from api.errors import check_window, responses
+from api.schemas import StrictJsonRoute
 from storage import audit
 
-router = APIRouter(prefix="/v1/me", tags=["audit"])
+router = APIRouter(prefix="/v1/me", tags=["audit"], route_class=StrictJsonRoute)
 
 
 def record_read(

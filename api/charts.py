@@ -16,10 +16,11 @@ from api.deps import Pool
 from api.errors import responses
 from api.events import EventOut, event_out
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import StrictJsonRoute
 from api.stats import selected_devices, utc, window_end
 from storage import events, history
 
-router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["charts"])
+router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["charts"], route_class=StrictJsonRoute)
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
 
 MAX_POINTS = 1000

@@ -13,16 +13,17 @@ from algorithms.sensors import SensorKind, spec_for
 from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import error, responses
+from api.schemas import Id, RequestModel, StrictJsonRoute, Text, lenient_enum
 from api.tokens import UPLOAD_TOKEN_PREFIX, new_secret
 from storage import access, devices, profiles, upload_tokens
 
-router = APIRouter(prefix="/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/v1/devices", tags=["devices"], route_class=StrictJsonRoute)
 
 
-class DeviceCreate(BaseModel):
-    kind: SensorKind = Field(examples=["glucose"])
+class DeviceCreate(RequestModel):
+    kind: SensorKind = lenient_enum(examples=["glucose"])
     serial: str = Field(min_length=1, max_length=64, pattern=r"^[\w.:\-]+$", examples=["G7-8H2KQ1"])
-    model: str | None = Field(None, max_length=100, examples=["Dexcom G7"])
+    model: Text | None = Field(None, max_length=100, examples=["Dexcom G7"])
     interval_s: int | None = Field(
         None,
         ge=1,
@@ -30,7 +31,7 @@ class DeviceCreate(BaseModel):
         description="Seconds between readings; default per kind (300 glucose, 60 temperature)",
         examples=[300],
     )
-    profile_id: uuid.UUID | None = Field(
+    profile_id: Id | None = Field(
         None, description="Whose device it is; default: the caller's own profile"
     )
 

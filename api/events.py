@@ -8,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from algorithms.validation import EARLIEST_TS_S
 from api.deps import CallerId, Pool
 from api.errors import check_window, error, responses
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import RequestModel, StrictJsonRoute, Text, Timestamp
 from storage import events
 
-router = APIRouter(prefix="/v1/profiles/{profile_id}/events", tags=["events"])
+router = APIRouter(
+    prefix="/v1/profiles/{profile_id}/events", tags=["events"], route_class=StrictJsonRoute
+)
 
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
 ManagedProfile = Annotated[ProfileAccess, Depends(profile_with("manage"))]
@@ -24,65 +28,52 @@ EventKind = Literal["meal", "exercise", "insulin", "medication", "sleep", "note"
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 MAX_SPAN = timedelta(hours=48)
 MAX_AHEAD = timedelta(days=1)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = datetime.fromtimestamp(EARLIEST_TS_S, UTC)
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MealDetails(_Strict):
+class MealDetails(RequestModel):
     carbs_g: float | None = Field(
         None, ge=0, le=500, allow_inf_nan=False, description="Carbohydrates, grams", examples=[45]
     )
     description: Text | None = Field(None, max_length=500, examples=["porridge with banana"])
 
 
-class ExerciseDetails(_Strict):
+class ExerciseDetails(RequestModel):
     type: Text = Field(min_length=1, max_length=100, examples=["running"])
     duration_min: float = Field(gt=0, le=1440, allow_inf_nan=False, examples=[40])
     intensity: Literal["low", "moderate", "high"] = Field("moderate", examples=["moderate"])
 
 
-class InsulinDetails(_Strict):
+class InsulinDetails(RequestModel):
     units: float = Field(gt=0, le=100, allow_inf_nan=False, examples=[4.5])
     insulin_type: Literal["rapid", "long"] = Field(examples=["rapid"])
 
 
-class MedicationDetails(_Strict):
+class MedicationDetails(RequestModel):
     name: Text = Field(min_length=1, max_length=200, examples=["paracetamol"])
     dose: Text = Field(min_length=1, max_length=100, examples=["500 mg"])
 
 
-class SleepDetails(_Strict):
+class SleepDetails(RequestModel):
     quality: Literal["poor", "fair", "good"] | None = Field(None, examples=["good"])
 
 
-class NoteDetails(_Strict):
+class NoteDetails(RequestModel):
     pass
 
 
-class CustomDetails(_Strict):
+class CustomDetails(RequestModel):
     name: Text = Field(min_length=1, max_length=100, examples=["sauna"])
     value: float | None = Field(None, allow_inf_nan=False, examples=[20])
     unit: Text | None = Field(None, max_length=32, examples=["min"])
 
 
-class _EventBase(_Strict):
-    ts: AwareDatetime = Field(
+class _EventBase(RequestModel):
+    ts: Timestamp = Field(
         description="When it happened (start), ISO 8601 with a UTC offset",
         examples=["2026-11-24T07:30:00+01:00"],
     )
-    end_ts: AwareDatetime | None = Field(
+    end_ts: Timestamp | None = Field(
         None,
         description="When it ended (sleep, exercise), at most 48 h after `ts`",
         examples=["2026-11-24T08:10:00+01:00"],
@@ -217,11 +208,12 @@ async def create_event(
     pool: Pool,
     response: Response,
     idempotency_key: Annotated[
-        str | None,
+        Text | None,
         Header(
             alias="Idempotency-Key",
             min_length=1,
             max_length=200,
+            pattern=r"^[ -~]+$",  # a structured-field string: printable ASCII
             description="Makes a retried create return the first event instead of a new one",
         ),
     ] = None,

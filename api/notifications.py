@@ -14,29 +14,35 @@ from pydantic import BaseModel, Field, field_validator
 
 from actors import destinations
 from algorithms.rules import RuleKind
-from api.alert_settings import QuietPeriodIn, _hhmm, _minutes
+from api.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn, _hhmm, _minutes
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.profiles import _ZONES, ProfileAccess, profile_with
+from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import notifications
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], route_class=StrictJsonRoute)
 
 Channel = Literal["stream", "push", "email", "webhook"]
 ALL_CHANNELS: list[Channel] = ["stream", "push", "email", "webhook"]
 
 
-class PrefsIn(BaseModel):
-    rules: list[RuleKind] | None = Field(
+class PrefsIn(RequestModel):
+    rules: list[Annotated[RuleKind, lenient_enum()]] | None = Field(
         None,
+        max_length=len(RuleKind),
         description="Rules to be told about; null: all. Urgent alerts always come through",
         examples=[["urgent_low", "low", "high"]],
     )
     channels: list[Channel] = Field(
-        default_factory=lambda: list(ALL_CHANNELS), examples=[["push", "webhook"]]
+        default_factory=lambda: list(ALL_CHANNELS),
+        max_length=len(ALL_CHANNELS),
+        examples=[["push", "webhook"]],
     )
     quiet: list[QuietPeriodIn] = Field(
-        default_factory=list, description="My own quiet hours; urgent alerts still come"
+        default_factory=list,
+        max_length=MAX_QUIET_PERIODS,
+        description="My own quiet hours; urgent alerts still come",
     )
     timezone: str | None = Field(
         None, description="Time zone of my quiet hours; default: the profile's", examples=["UTC"]
@@ -137,7 +143,7 @@ async def put_prefs(body: PrefsIn, found: Alertable, caller: Caller, pool: Pool)
     return _prefs_out(found.profile_id, row)
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(RequestModel):
     url: str = Field(
         max_length=destinations.MAX_URL_LENGTH,
         description="An http(s) URL on the public internet (private, loopback, link-local and"
@@ -236,7 +242,7 @@ async def delete_webhook(
     return WebhookOut(**dict(row))
 
 
-class PushTokenIn(BaseModel):
+class PushTokenIn(RequestModel):
     platform: Literal["apns", "fcm"] = Field(examples=["apns"])
     token: str = Field(
         min_length=8, max_length=4096, pattern=r"^[\w:\-.]+$", examples=["a1b2c3d4e5f6"]

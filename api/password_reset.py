@@ -13,10 +13,11 @@ from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
 from api.passwords import hash_password
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import accounts, password_resets
 
-router = APIRouter(prefix="/v1/auth/password-reset", tags=["auth"])
+router = APIRouter(prefix="/v1/auth/password-reset", tags=["auth"], route_class=StrictJsonRoute)
 
 RESET_ACCEPTED = (
     "if an active account has this email, a reset token has been sent to it; it works once,"
@@ -24,13 +25,13 @@ RESET_ACCEPTED = (
 )
 
 
-class ResetRequest(BaseModel):
+class ResetRequest(RequestModel):
     email: EmailStr = Field(examples=["ada@example.org"])
 
 
-class ResetConfirm(BaseModel):
-    token: str = Field(min_length=16, max_length=200, description="The token from the email")
-    new_password: str = Field(
+class ResetConfirm(RequestModel):
+    token: Text = Field(min_length=16, max_length=200, description="The token from the email")
+    new_password: Text = Field(
         min_length=MIN_LENGTH, max_length=MAX_LENGTH, examples=["a new long passphrase"]
     )
 

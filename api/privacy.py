@@ -20,9 +20,10 @@ from api.audit import record_read
 from api.deps import Caller, Config, Pool, Router
 from api.errors import ErrorBody, error, responses
 from api.passwords import verify_password
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import accounts, privacy
 
-router = APIRouter(prefix="/v1/me", tags=["privacy"])
+router = APIRouter(prefix="/v1/me", tags=["privacy"], route_class=StrictJsonRoute)
 
 Rows = list[dict[str, Any]]
 
@@ -42,8 +43,8 @@ class MyData(BaseModel):
     )
 
 
-class DeleteMe(BaseModel):
-    password: str = Field(min_length=1, max_length=256, description="My current password")
+class DeleteMe(RequestModel):
+    password: Text = Field(min_length=1, max_length=256, description="My current password")
     confirm: Literal["DELETE"] = Field(description='Type "DELETE" to confirm', examples=["DELETE"])
 
 

@@ -14,14 +14,15 @@ from pydantic import BaseModel, Field, field_validator
 from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import responses
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import access, profiles
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], route_class=StrictJsonRoute)
 _ZONES = frozenset(available_timezones())
 
 
-class ProfileCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Mia"])
+class ProfileCreate(RequestModel):
+    name: Text = Field(min_length=1, max_length=200, examples=["Mia"])
     timezone: str = Field("UTC", description="IANA time zone", examples=["Europe/Paris"])
 
     @field_validator("timezone")

@@ -20,19 +20,20 @@ from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.devices import ReadableDevice
 from api.errors import ErrorItem, check_window, error, responses
+from api.schemas import RequestModel, StrictJsonRoute, Timestamp
 from api.upload_tokens import UploadableDevice
 from storage import readings
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"])
+router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"], route_class=StrictJsonRoute)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
-class ReadingIn(BaseModel):
-    ts: AwareDatetime = Field(
-        description="When the sensor measured, ISO 8601 with a UTC offset",
+class ReadingIn(RequestModel):
+    ts: Timestamp = Field(
+        description="When the sensor measured, ISO 8601 with a UTC offset, 2000 or later",
         examples=["2026-11-24T07:15:00+01:00"],
     )
     value: float = Field(
@@ -42,7 +43,7 @@ class ReadingIn(BaseModel):
     )
 
 
-class ReadingsUpload(BaseModel):
+class ReadingsUpload(RequestModel):
     readings: list[ReadingIn] = Field(
         description="At most 10,000 readings; order does not matter",
         examples=[[{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]],

@@ -30,10 +30,13 @@ from pydantic import Field, ValidationError
 
 from api.devices import DeviceOut
 from api.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
 from api.stream import websocket_token
 from api.upload_tokens import authorise_upload
 
-router = APIRouter(prefix="/v1/devices/{device_id}/readings", tags=["readings"])
+router = APIRouter(
+    prefix="/v1/devices/{device_id}/readings", tags=["readings"], route_class=StrictJsonRoute
+)
 
 
 class StreamedBatch(ReadingsUpload):
@@ -47,13 +50,10 @@ def _problem(seq: int | None, status: int, detail: object, retry_after_s: int = 
     return json.dumps(answer)
 
 
-def _seq(text: str) -> int | None:
-    """The batch's ``seq``, read leniently for an answer to a batch that failed to parse."""
-    try:
-        seq = json.loads(text).get("seq")
-    except (ValueError, AttributeError):
-        return None
-    return seq if isinstance(seq, int) else None
+def _seq(data: object) -> int | None:
+    """The batch's ``seq``, read leniently for an answer to a batch that failed validation."""
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UUID) -> DeviceOut:
@@ -115,13 +115,19 @@ async def stream_readings(
 
 async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
     try:
-        batch = StreamedBatch.model_validate_json(text)
+        data = loads_strict(text)
+    except JsonRefused as refused:
+        return _problem(None, 422, [{"loc": refused.loc, "msg": refused.msg, "type": refused.kind}])
+    except ValueError as exc:
+        return _problem(None, 422, [{"loc": [], "msg": f"not JSON: {exc}", "type": "json_invalid"}])
+    try:
+        batch = StreamedBatch.model_validate(data)
     except ValidationError as exc:
         items = [
             {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        return _problem(_seq(text), 422, items)
+        return _problem(_seq(data), 422, items)
     try:
         result = await store_batch(batch, device.id, app.state.router, app.state.config)
     except InvalidReadings as invalid:

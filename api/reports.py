@@ -18,8 +18,9 @@ from algorithms.localtime import local_day_and_second
 from algorithms.temperature import FEVER_C
 from api.deps import CallerId, Pool
 from api.errors import error, responses
-from api.events import EventOut, Text, event_out
+from api.events import EventOut, event_out
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.stats import (
     GlucoseSection,
     KindSeries,
@@ -32,7 +33,7 @@ from api.stats import (
 from api.tokens import hash_secret, new_secret
 from storage import events, profiles, report_links
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], route_class=StrictJsonRoute)
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
 ManagedProfile = Annotated[ProfileAccess, Depends(profile_with("manage"))]
 
@@ -304,7 +305,7 @@ async def report(
 # -- report links ---------------------------------------------------------------------------
 
 
-class ReportLinkCreate(BaseModel):
+class ReportLinkCreate(RequestModel):
     days: int = Field(15, ge=1, le=90, description="Report window in days", examples=[15])
     expires_in_hours: int = Field(
         72, ge=1, le=720, description="How long the link works (at most 30 days)", examples=[72]

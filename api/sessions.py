@@ -11,14 +11,15 @@ from pydantic import BaseModel, Field
 
 from api.deps import Caller, Pool
 from api.errors import responses
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret
 from storage import sessions
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=StrictJsonRoute)
 
 
-class LogoutRequest(BaseModel):
-    refresh_token: str = Field(
+class LogoutRequest(RequestModel):
+    refresh_token: Text = Field(
         min_length=1, max_length=200, description="The refresh token of the login to end"
     )
 

@@ -15,16 +15,17 @@ from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import shares
 
-router = APIRouter(tags=["sharing"])
+router = APIRouter(tags=["sharing"], route_class=StrictJsonRoute)
 
 Scope = Literal["readings", "alerts", "manage"]
 State = Literal["pending", "active", "declined", "revoked", "left"]
 
 
-class InvitationCreate(BaseModel):
+class InvitationCreate(RequestModel):
     email: EmailStr = Field(description="Whom to invite", examples=["grandma@example.org"])
     scopes: list[Scope] = Field(
         min_length=1,
@@ -62,8 +63,8 @@ class InvitationCreated(ShareOut):
     )
 
 
-class CodeBody(BaseModel):
-    code: str = Field(min_length=1, max_length=200, examples=["kq3V9fJc2mW8xRt1bZ0aLg"])
+class CodeBody(RequestModel):
+    code: Text = Field(min_length=1, max_length=200, examples=["kq3V9fJc2mW8xRt1bZ0aLg"])
 
 
 def _out(row, cls=ShareOut, **extra) -> ShareOut:

@@ -25,9 +25,12 @@ from algorithms.variability import Variability
 from api.deps import Pool
 from api.errors import error, responses
 from api.profiles import ProfileAccess, profile_with
+from api.schemas import StrictJsonRoute
 from storage import history, profiles
 
-router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["statistics"])
+router = APIRouter(
+    prefix="/v1/profiles/{profile_id}", tags=["statistics"], route_class=StrictJsonRoute
+)
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
 
 PERIODS = {"24h": 1, "7d": 7, "14d": 14, "15d": 15, "30d": 30, "90d": 90}

@@ -34,16 +34,18 @@ from pydantic import BaseModel, Field
 
 from actors.notifier import stream_wants
 from api.errors import error, responses
+from api.schemas import StrictJsonRoute, loads_strict
 from api.tokens import InvalidToken
 from storage import access, accounts, notifications
 from storage.alerts import NOTIFY_CHANNEL, acted_for_self, alert_fields, iso
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/stream", tags=["stream"])
+router = APIRouter(prefix="/v1/stream", tags=["stream"], route_class=StrictJsonRoute)
 
 PING_S = 20.0
 QUEUE_MAX = 2000
 AUTH_TIMEOUT_S = 10.0
+MAX_PROFILE_IDS = 100  # in one subscribe or unsubscribe message
 
 
 class StreamReading(BaseModel):
@@ -303,9 +305,21 @@ async def websocket_token(websocket: WebSocket, query_token: str | None) -> str 
     Raises ``TimeoutError`` when no first message comes in time."""
     token = query_token or _bearer(websocket.headers.get("authorization"))
     if token is None:
-        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_S)
+        first = await asyncio.wait_for(receive_message(websocket), AUTH_TIMEOUT_S)
         token = first.get("token") if isinstance(first, dict) else None
     return token
+
+
+async def receive_message(websocket: WebSocket) -> Any:
+    """The client's next message, parsed by ``loads_strict``: ``ValueError`` (with a message
+    to show the client) for text that is not JSON, repeats a key or nests too deeply."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+    return loads_strict(text)
 
 
 async def subscribe_profiles(
@@ -400,16 +414,22 @@ async def _client_messages(
 ) -> None:
     while True:
         try:
-            msg = await websocket.receive_json()
+            msg = await receive_message(websocket)
         except WebSocketDisconnect:
             sub.close("client disconnected")
             return
-        except ValueError:
-            sub.offer(json.dumps({"type": "error", "detail": "messages must be JSON"}))
+        except ValueError as exc:
+            detail = f"messages must be JSON objects with unique keys: {exc}"
+            sub.offer(json.dumps({"type": "error", "detail": detail}))
             continue
         kind = msg.get("type") if isinstance(msg, dict) else None
+        raw = msg.get("profile_ids", []) if kind else []
+        if isinstance(raw, list) and len(raw) > MAX_PROFILE_IDS:
+            detail = f"at most {MAX_PROFILE_IDS} profile_ids in one message"
+            sub.offer(json.dumps({"type": "error", "detail": detail}))
+            continue
         try:
-            ids = [uuid.UUID(x) for x in msg.get("profile_ids", [])] if kind else []
+            ids = [uuid.UUID(x) for x in raw]
         except (ValueError, TypeError, AttributeError):
             sub.offer(json.dumps({"type": "error", "detail": "profile_ids must be UUIDs"}))
             continue

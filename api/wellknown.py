@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Config, Keys
+from api.schemas import StrictJsonRoute
 from api.tokens import ALGORITHM, AUDIENCE
 
-router = APIRouter(prefix="/.well-known", tags=["tokens"])
+router = APIRouter(prefix="/.well-known", tags=["tokens"], route_class=StrictJsonRoute)
 
 
 class Jwk(BaseModel):

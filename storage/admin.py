@@ -108,7 +108,8 @@ async def search_devices(
 async def move_device(
     pool: asyncpg.Pool, device_id: UUID, profile_id: UUID
 ) -> asyncpg.Record | str:
-    """The moved device, or 'device' / 'profile' naming what does not exist."""
+    """The moved device, or 'device' / 'profile' naming what does not exist. Its upload
+    token is revoked in the same transaction: whoever held it uploaded for the old profile."""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM profiles WHERE id = $1)", profile_id
@@ -122,7 +123,10 @@ async def move_device(
             )
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateSerial() from exc
-        return "device" if row is None else row
+        if row is None:
+            return "device"
+        await conn.execute("DELETE FROM device_upload_tokens WHERE device_id = $1", device_id)
+        return row
 
 
 async def make_admin(

@@ -113,21 +113,23 @@ class ReadingsWriter:
         ]
 
     async def _ensure_partitions(self, groups: list[DeviceRows]) -> None:
-        lo = min(int(g.ts_us.min()) for g in groups)
-        hi = max(int(g.ts_us.max()) for g in groups)
-        first_week = (lo - _PARTITION_ORIGIN_US) // WEEK_US
-        last_week = (hi - _PARTITION_ORIGIN_US) // WEEK_US
-        weeks = set(range(first_week, last_week + 1))
-        if weeks <= self._weeks_ready:
+        """Create the weekly partition of every week that receives a row, and of no other:
+        a batch spanning years (a backfill plus today) creates two partitions, not hundreds,
+        each taking locks every later query on ``readings`` must share."""
+        weeks = set()
+        for g in groups:
+            weeks.update(np.unique((g.ts_us - _PARTITION_ORIGIN_US) // WEEK_US).tolist())
+        missing = sorted(weeks - self._weeks_ready)
+        if not missing:
             return
+        starts = [_PARTITION_ORIGIN_US + week * WEEK_US for week in missing]
         async with self._conn.transaction():
             await self._conn.execute(
-                "SELECT vigil_ensure_readings_partitions("
-                "timestamptz 'epoch' + %s * interval '1 microsecond',"
-                "timestamptz 'epoch' + %s * interval '1 microsecond')",
-                (lo, hi),
+                "SELECT vigil_ensure_readings_partitions(w, w) FROM (SELECT timestamptz 'epoch'"
+                " + us * interval '1 microsecond' AS w FROM unnest(%s::bigint[]) AS us) AS weeks",
+                (starts,),
             )
-        self._weeks_ready |= weeks
+        self._weeks_ready.update(missing)
 
 
 @dataclass(frozen=True, slots=True)

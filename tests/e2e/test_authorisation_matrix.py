@@ -348,8 +348,8 @@ def make_world(client: httpx.Client, db) -> World:
     )
 
 
-def send(w: World, method: str, template: str, caller: str, route: Route) -> int:
-    spec = route.build(w, caller)
+def url_for(w: World, template: str, spec: dict) -> str:
+    """The route's URL for a built request (whose ``path`` entries it pops)."""
     path = {
         "profile_id": w.profile,
         "device_id": w.device["id"],
@@ -359,7 +359,12 @@ def send(w: World, method: str, template: str, caller: str, route: Route) -> int
         "user_id": user_id(w.accounts[STRANGER]),
         **spec.pop("path", {}),
     }
-    url = template.format(**path)
+    return template.format(**path)
+
+
+def send(w: World, method: str, template: str, caller: str, route: Route) -> int:
+    spec = route.build(w, caller)
+    url = url_for(w, template, spec)
     headers = w.headers[caller]
     if spec.pop("stream", False):
         with w.client.stream(method, url, headers=headers, **spec) as r:
