@@ -35,6 +35,8 @@ from api import (
     wellknown,
 )
 from api.config import ApiConfig
+from api.nightscout import manage as nightscout_manage
+from api.nightscout import site as nightscout_site
 from api.errors import install_error_handlers
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
@@ -117,6 +119,8 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         alerts,
         notifications,
         stream,
+        nightscout_manage,
+        nightscout_site,
     ):
         app.include_router(module.router)
     return app
