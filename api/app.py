@@ -35,9 +35,9 @@ from api import (
     wellknown,
 )
 from api.config import ApiConfig
+from api.errors import install_error_handlers
 from api.nightscout import manage as nightscout_manage
 from api.nightscout import site as nightscout_site
-from api.errors import install_error_handlers
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
 from storage.pools import open_pool
