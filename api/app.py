@@ -20,6 +20,7 @@ from api import (
     devices,
     events,
     health,
+    history,
     notifications,
     password_reset,
     privacy,
@@ -121,6 +122,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         stream,
         nightscout_manage,
         nightscout_site,
+        history,
     ):
         app.include_router(module.router)
     return app
