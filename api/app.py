@@ -37,6 +37,7 @@ from api import (
 )
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.fhir import routes as fhir_routes
 from api.nightscout import manage as nightscout_manage
 from api.nightscout import site as nightscout_site
 from api.supervision import keep_actors_running
@@ -123,6 +124,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         nightscout_manage,
         nightscout_site,
         history,
+        fhir_routes,
     ):
         app.include_router(module.router)
     return app

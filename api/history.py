@@ -159,7 +159,7 @@ async def _store(
     try:
         for start in range(0, ts_us.size, batch):
             part = slice(start, start + batch)
-            accepted, duplicates = await _send(shards, device_id, ts_us[part], values[part])
+            accepted, duplicates = await send_history(shards, device_id, ts_us[part], values[part])
             await imports.progress(pool, import_id, len(ts_us[part]), accepted, duplicates)
         await imports.finish(pool, import_id)
     except Exception as exc:
@@ -167,7 +167,7 @@ async def _store(
         await imports.finish(pool, import_id, str(exc) or type(exc).__name__)
 
 
-async def _send(
+async def send_history(
     shards: ShardRouter, device_id: uuid.UUID, ts_us: np.ndarray, values: np.ndarray
 ) -> tuple[int, int]:
     """One batch through the shard as history; waits and retries while the database is

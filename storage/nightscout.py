@@ -29,13 +29,6 @@ class Site:
     timezone: str
 
 
-async def uploader_device(pool: asyncpg.Pool, profile_id: UUID) -> UUID | None:
-    """The profile's Nightscout-uploader device, if it has one."""
-    return await pool.fetchval(
-        "SELECT id FROM devices WHERE profile_id = $1 AND serial = $2", profile_id, UPLOADER_SERIAL
-    )
-
-
 async def put_site(
     pool: asyncpg.Pool, profile_id: UUID, new_site_id: str, secret_hash: bytes, device_id: UUID
 ) -> str:

@@ -88,26 +88,6 @@ class SiteDeleted(BaseModel):
     deleted: bool = Field(examples=[True])
 
 
-async def _uploader_device(pool, profile_id: uuid.UUID) -> uuid.UUID:
-    """The profile's Nightscout-uploader device, registered on first use."""
-    found = await nightscout.uploader_device(pool, profile_id)
-    if found is not None:
-        return found
-    kind = SensorKind.GLUCOSE
-    try:
-        row = await devices.create_device(
-            pool,
-            profile_id,
-            kind.value,
-            nightscout.UPLOADER_SERIAL,
-            "Nightscout uploader",
-            spec_for(kind).default_interval_s,
-        )
-    except devices.DuplicateSerial:  # registered concurrently
-        return await nightscout.uploader_device(pool, profile_id)
-    return row["id"]
-
-
 @router.put(
     "",
     response_model=SiteOut,
@@ -120,7 +100,11 @@ async def put_site(
     """For the profile's manager (or a follower with `manage`). The site's URL stays the
     same when the secret is rotated; the previous secret stops working at once."""
     secret = (body.api_secret if body else None) or secrets.token_urlsafe(18)
-    device_id = await _uploader_device(pool, found.profile_id)
+    kind = SensorKind.GLUCOSE
+    device_id = await devices.find_or_create(
+        pool, found.profile_id, kind.value, nightscout.UPLOADER_SERIAL, "Nightscout uploader",
+        spec_for(kind).default_interval_s,
+    )  # fmt: skip
     site_id = await nightscout.put_site(
         pool, found.profile_id, secrets.token_hex(8), secret_hash(secret), device_id
     )
