@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -127,6 +128,32 @@ Dates = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class PatientSearch:
+    profile_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+async def patient_search(
+    request: Request,
+    background: BackgroundTasks,
+    user_id: CallerId,
+    pool: Pool,
+    patient: Patient,
+    dates: Dates = None,
+) -> PatientSearch:
+    """A search's patient (the caller needs `readings` on it; the read is audited) and
+    its date window."""
+    pid = _profile_id(patient)
+    await _granted(pool, user_id, pid, "readings")
+    record_read(request, background, pool, user_id, pid)
+    return PatientSearch(pid, *window(dates, datetime.now(UTC)))
+
+
+Search = Annotated[PatientSearch, Depends(patient_search)]
+
+
 @router.get(
     "/Patient/{profile_id}",
     response_model=FhirResource,
@@ -192,11 +219,8 @@ async def _readings(pool, pid: uuid.UUID, start: datetime, end: datetime, count:
 )
 async def search_observations(
     request: Request,
-    background: BackgroundTasks,
-    user_id: CallerId,
     pool: Pool,
-    patient: Patient,
-    dates: Dates = None,
+    found: Search,
     code: Annotated[
         str | None, Query(description="LOINC codes, comma-separated; default all", max_length=300)
     ] = None,
@@ -206,10 +230,7 @@ async def search_observations(
     of the window: mean glucose 97507-8, times in ranges 106793-3 (components 104642-4,
     104641-6, 97510-2, 104640-8, 104639-0), GMI 97506-0, CV 104638-2, days of wear
     104636-6, sensor active 104637-4; the same numbers as `/v1/profiles/{id}/stats`."""
-    pid = _profile_id(patient)
-    await _granted(pool, user_id, pid, "readings")
-    record_read(request, background, pool, user_id, pid)
-    start, end = window(dates, datetime.now(UTC))
+    pid, start, end = found.profile_id, found.start, found.end
     wanted = _codes(code)
     found: list[dict] = []
     if fhir.READING in wanted:
@@ -226,21 +247,11 @@ async def search_observations(
     summary="FHIR DiagnosticReport: the CGM summary report (PDF) with its summaries",
     responses=responses(401, 403, 404, 422),
 )
-async def search_reports(
-    request: Request,
-    background: BackgroundTasks,
-    user_id: CallerId,
-    pool: Pool,
-    patient: Patient,
-    dates: Dates = None,
-) -> dict[str, Any]:
+async def search_reports(request: Request, pool: Pool, found: Search) -> dict[str, Any]:
     """The report of the window (default the last 14 days; Vigil's 15-day report uses
     `date=ge...` 15 days back) as a DiagnosticReport (LOINC 107931-8) whose
     `presentedForm` is the PDF, followed by the summary Observations it references."""
-    pid = _profile_id(patient)
-    await _granted(pool, user_id, pid, "readings")
-    record_read(request, background, pool, user_id, pid)
-    start, end = window(dates, datetime.now(UTC))
+    pid, start, end = found.profile_id, found.start, found.end
     days = max(1, round((end - start).total_seconds() / 86_400))
     rep, loaded = await _report(pool, pid, days, end)
     pdf = await run_in_threadpool(

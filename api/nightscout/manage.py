@@ -22,7 +22,6 @@ from api.deps import Pool
 from api.errors import error, responses
 from api.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, Text
-from api.tokens import hash_secret
 from storage import devices, nightscout
 
 router = APIRouter(prefix="/v1/profiles/{profile_id}/nightscout", tags=["nightscout"])
@@ -30,9 +29,9 @@ ManagedProfile = Annotated[ProfileAccess, Depends(profile_with("manage"))]
 
 
 def secret_hash(secret_or_sha1: str) -> bytes:
-    """What is stored of a secret: SHA-256 of its SHA-1 hex. Accepts the secret itself or
-    the 40-hex SHA-1 that uploaders send in the ``api-secret`` header."""
-    value = secret_or_sha1.strip()
+    """What is stored of a secret or token: SHA-256 of its SHA-1 hex. Accepts the secret
+    itself or the 40-hex SHA-1 that clients send in the ``api-secret`` header."""
+    value = secret_or_sha1
     if not re.fullmatch(r"[0-9a-fA-F]{40}", value):
         value = hashlib.sha1(value.encode()).hexdigest()
     return hashlib.sha256(value.lower().encode()).digest()
@@ -138,7 +137,7 @@ async def create_token(body: TokenIn, found: ManagedProfile, pool: Pool) -> Toke
     token = f"{slug[:30]}-{secrets.token_hex(12)}"
     try:
         row = await nightscout.add_token(
-            pool, found.profile_id, body.name, hash_secret(token), body.can_write
+            pool, found.profile_id, body.name, secret_hash(token), body.can_write
         )
     except nightscout.NoSite:
         raise error(409, "turn the Nightscout site on first (PUT .../nightscout)") from None

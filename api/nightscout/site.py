@@ -27,7 +27,6 @@ from api.errors import error
 from api.nightscout import documents as ns
 from api.nightscout.manage import secret_hash
 from api.readings import InvalidReadings, ReadingIn, ReadingsUpload, store_batch
-from api.tokens import hash_secret
 from storage import alerts, events, nightscout
 from storage.nightscout import Window
 
@@ -69,13 +68,13 @@ async def site_access(
         return SiteAccess(site, False, False, "")
     key, address = f"nightscout:{site.site_id}", login_guard.client_address(request)
     await login_guard.check(pool, key, address)
-    if secret is not None:
-        if hmac.compare_digest(secret_hash(secret), site.secret_hash):
-            return SiteAccess(site, True, True, "admin")
-    else:
-        rights = await nightscout.token_rights(pool, site.profile_id, hash_secret(token or ""))
-        if rights is not None:
-            return SiteAccess(site, True, rights, "token")
+    digest = secret_hash(secret if secret is not None else token or "")
+    if secret is not None and hmac.compare_digest(digest, site.secret_hash):
+        return SiteAccess(site, True, True, "admin")
+    # A token, sent as itself or (xDrip+ follower: "https://<token>@host") as its SHA-1.
+    rights = await nightscout.token_rights(pool, site.profile_id, digest)
+    if rights is not None:
+        return SiteAccess(site, True, rights, "token")
     await login_guard.failed(pool, config, key, address)
     raise error(401, "Unauthorized: wrong API secret or token")
 

@@ -1,6 +1,6 @@
 -- Nightscout v1 sites: one per profile that turns it on, addressed as /ns/<site_id>.
 -- The API secret is kept as SHA-256 of its SHA-1 hex (what uploaders send), never itself.
--- Followers' apps get access tokens (hashed the same way as every Vigil secret).
+-- Followers' apps get access tokens, kept the same way (a token may be sent as its SHA-1).
 -- Nightscout documents Vigil has no table for (devicestatus, mbg and cal entries) are kept
 -- as sent, upserted on (profile, collection, type, date) where a date identifies them.
 -- Treatments become events; their Nightscout document is kept beside the event.

@@ -220,8 +220,12 @@ def test_uploader_then_follower_see_every_field_they_read(account: Account) -> N
     assert pebble["bgs"][0]["sgv"] == f"{values[-1] / 18.016:.1f}"
     assert pebble["bgs"][0]["bgdelta"] == round((values[-1] - values[-2]) / 18.016, 1)
 
-    # Bearer and `api-secret: token=` carry a token as well.
-    for headers in ({"Authorization": f"Bearer {token}"}, {"api-secret": f"token={token}"}):
+    # Bearer, `api-secret: token=` and (xDrip+ follower) the token's SHA-1 carry it as well.
+    for headers in (
+        {"Authorization": f"Bearer {token}"},
+        {"api-secret": f"token={token}"},
+        {"api-secret": sha1(token)},
+    ):
         assert c.get(f"{base}/api/v1/entries/current.json", headers=headers).json() == [newest]
 
 
@@ -246,6 +250,8 @@ def test_read_only_token_cannot_write_and_wrong_secret_is_refused_and_counted(
     auth = c.get(f"{base}/api/v1/verifyauth", params={"token": reader}).json()["message"]
     assert (auth["canRead"], auth["canWrite"]) == (True, False)
     assert c.get(f"{base}/api/v1/experiments/test", params={"token": reader}).status_code == 403
+    as_sha1 = {"api-secret": sha1(reader)}  # a token as xDrip+ follower sends it: still read-only
+    assert c.post(f"{base}/api/v1/entries", json=[entry], headers=as_sha1).status_code == 403
     r = c.post(f"{base}/api/v1/entries", json=[entry], params={"token": writer})
     assert r.status_code == 200, r.text
 
