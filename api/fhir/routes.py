@@ -32,6 +32,7 @@ from storage import access, devices, history, profiles, readings
 
 router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
 DEFAULT_DAYS = 14
+REPORT_DAYS = 15  # Vigil's summary report, as the AGP report: 15 days
 MAX_DAYS = 90
 MAX_SUBMITTED = 50_000
 MAX_BODY_BYTES = 25_000_000
@@ -68,9 +69,11 @@ class FhirBundle(FhirResource):
 _DATE = re.compile(r"^(ge|gt|le|lt|eq)?(\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?)$")
 
 
-def window(dates: list[str] | None, now: datetime) -> tuple[datetime, datetime]:
+def window(
+    dates: list[str] | None, now: datetime, default_days: int = DEFAULT_DAYS
+) -> tuple[datetime, datetime]:
     """``[start, end)`` from FHIR ``date`` parameters (ge/gt/le/lt/eq prefixes; a bare date
-    is midnight UTC); default the last 14 days; at most 90 days."""
+    is midnight UTC); default the last ``default_days``; at most 90 days."""
     start, end = None, None
     for value in dates or []:
         m = _DATE.match(value)
@@ -87,7 +90,7 @@ def window(dates: list[str] | None, now: datetime) -> tuple[datetime, datetime]:
         if prefix in ("le", "lt", "eq"):
             end = ts + (timedelta(days=1) if prefix == "eq" and "T" not in text else timedelta())
     end = end or now
-    start = start or end - timedelta(days=DEFAULT_DAYS)
+    start = start or end - timedelta(days=default_days)
     if not timedelta() < end - start <= timedelta(days=MAX_DAYS):
         raise error(422, f"date: the window must be positive and at most {MAX_DAYS} days")
     return start, end
@@ -135,23 +138,28 @@ class PatientSearch:
     end: datetime
 
 
-async def patient_search(
-    request: Request,
-    background: BackgroundTasks,
-    user_id: CallerId,
-    pool: Pool,
-    patient: Patient,
-    dates: Dates = None,
-) -> PatientSearch:
-    """A search's patient (the caller needs `readings` on it; the read is audited) and
-    its date window."""
-    pid = _profile_id(patient)
-    await _granted(pool, user_id, pid, "readings")
-    record_read(request, background, pool, user_id, pid)
-    return PatientSearch(pid, *window(dates, datetime.now(UTC)))
+def patient_search(default_days: int):
+    """Dependency: a search's patient (the caller needs `readings` on it; the read is
+    audited) and its date window (default the last ``default_days``)."""
+
+    async def dependency(
+        request: Request,
+        background: BackgroundTasks,
+        user_id: CallerId,
+        pool: Pool,
+        patient: Patient,
+        dates: Dates = None,
+    ) -> PatientSearch:
+        pid = _profile_id(patient)
+        await _granted(pool, user_id, pid, "readings")
+        record_read(request, background, pool, user_id, pid)
+        return PatientSearch(pid, *window(dates, datetime.now(UTC), default_days))
+
+    return dependency
 
 
-Search = Annotated[PatientSearch, Depends(patient_search)]
+Search = Annotated[PatientSearch, Depends(patient_search(DEFAULT_DAYS))]
+ReportSearch = Annotated[PatientSearch, Depends(patient_search(REPORT_DAYS))]
 
 
 @router.get(
@@ -247,10 +255,10 @@ async def search_observations(
     summary="FHIR DiagnosticReport: the CGM summary report (PDF) with its summaries",
     responses=responses(401, 403, 404, 422),
 )
-async def search_reports(request: Request, pool: Pool, found: Search) -> dict[str, Any]:
-    """The report of the window (default the last 14 days; Vigil's 15-day report uses
-    `date=ge...` 15 days back) as a DiagnosticReport (LOINC 107931-8) whose
-    `presentedForm` is the PDF, followed by the summary Observations it references."""
+async def search_reports(request: Request, pool: Pool, found: ReportSearch) -> dict[str, Any]:
+    """The report of the window (default the last 15 days) as a DiagnosticReport (LOINC
+    107931-8) whose `presentedForm` is the PDF, followed by the summary Observations it
+    references."""
     pid, start, end = found.profile_id, found.start, found.end
     days = max(1, round((end - start).total_seconds() / 86_400))
     rep, loaded = await _report(pool, pid, days, end)
