@@ -27,6 +27,7 @@ MAX_FUTURE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPEC = spec_for(SensorKind.GLUCOSE)
+_CLARITY_TIME = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
 
 class HistoryFileError(ValueError):
@@ -85,6 +86,11 @@ def _number(text: str, line: int, column: str) -> float:
 
 def _local(text: str, formats: tuple[str, ...], tz: ZoneInfo, line: int, column: str) -> datetime:
     """A wall-clock time of the person's time zone (vendors export local times)."""
+    if formats is _CLARITY_TIME and len(text) == 19:  # the usual ISO shape: the fast path
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=tz).astimezone(UTC)
+        except ValueError:
+            pass
     for fmt in formats:
         try:
             return datetime.strptime(text.strip(), fmt).replace(tzinfo=tz).astimezone(UTC)
@@ -129,8 +135,6 @@ def _cell(row: list[str], index: int) -> str:
 
 
 # --- Dexcom Clarity CSV ----------------------------------------------------------------
-
-_CLARITY_TIME = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
 
 def parse_clarity(text: str, tz: ZoneInfo, now: datetime) -> History:
