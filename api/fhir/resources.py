@@ -172,6 +172,46 @@ def report(
     }
 
 
+def capability_statement() -> dict[str, Any]:
+    search = [{"name": n, "type": t} for n, t in
+              (("patient", "reference"), ("code", "token"), ("date", "date"))]  # fmt: skip
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-30",
+        "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/uv/cgm/CapabilityStatement/cgm-data-receiver"],
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {"description": "Vigil access token: Authorization: Bearer"},
+                "resource": [
+                    {"type": "Patient", "interaction": [{"code": "read"}]},
+                    {"type": "Device", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "Observation",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": search,
+                    },
+                    {
+                        "type": "DiagnosticReport",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": search[::2],
+                    },
+                ],
+                "operation": [
+                    {
+                        "name": "submit-cgm-bundle",
+                        "definition": "http://hl7.org/fhir/uv/cgm/OperationDefinition/submit-cgm-bundle",
+                    }
+                ],
+            }
+        ],
+    }
+
+
 def bundle(resources: list[dict[str, Any]], base: str) -> dict[str, Any]:
     """A searchset Bundle of the resources, each with its full URL."""
     return {

@@ -163,6 +163,18 @@ ReportSearch = Annotated[PatientSearch, Depends(patient_search(REPORT_DAYS))]
 
 
 @router.get(
+    "/metadata",
+    response_model=FhirResource,
+    summary="FHIR CapabilityStatement: what this FHIR endpoint supports",
+    responses=responses(),
+)
+async def metadata() -> dict[str, Any]:
+    """Public, as FHIR requires. Declares the CGM guide's data receiver (the
+    `$submit-cgm-bundle` operation) and the searches above."""
+    return fhir.capability_statement()
+
+
+@router.get(
     "/Patient/{profile_id}",
     response_model=FhirResource,
     summary="FHIR Patient: a profile",

@@ -298,6 +298,7 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("POST", f"{D}/import"): Route(MANAGE, history_file),
     ("GET", f"{D}/imports/{{import_id}}"): Route(MANAGE, import_of_owner),
     ("GET", f"{D}/export/openmhealth"): Route(READINGS),
+    ("GET", "/fhir/r4/metadata"): Route(EVERYONE),
     ("GET", "/fhir/r4/Patient/{profile_id}"): Route(READINGS),
     ("GET", "/fhir/r4/Device/{device_id}"): Route(READINGS),
     ("GET", "/fhir/r4/Observation"): Route(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.patient import Patient
 
@@ -131,6 +132,11 @@ def test_fourteen_days_as_fhir_summaries_equal_stats_and_survive_a_round_trip(
     assert {r["reference"] for r in diagnostic["result"]} == listed
 
     Patient.model_validate(fhir_get(account, f"Patient/{pid}"))
+    capability = account.client.get("/fhir/r4/metadata").json()  # public, as FHIR requires
+    CapabilityStatement.model_validate(capability)
+    assert capability["instantiates"] == [
+        "http://hl7.org/fhir/uv/cgm/CapabilityStatement/cgm-data-receiver"
+    ]
     dev = fhir_get(account, f"Device/{device['id']}")
     Device.model_validate(dev)
     assert dev["patient"]["reference"] == f"Patient/{pid}"
