@@ -275,11 +275,10 @@ async def post_entries(
         pool, site.profile_id, [(e.type, e.ts, _without_id(e.doc)) for e in others]
     )
     by_index = dict(zip((e.index for e in others), map(str, ids), strict=True))
-    uploader_id = ns.entry_id  # an sgv's id is its reading's: time and device
-    return [
+    return [  # an sgv's id is its reading's (time and device)
         {
             **e.doc,
-            "_id": by_index.get(e.index) or uploader_id(e.ts, nightscout.UPLOADER_SERIAL),
+            "_id": by_index.get(e.index) or ns.entry_id(e.ts, nightscout.UPLOADER_SERIAL),
             "date": ns.ms(e.ts),
             "dateString": ns.iso(e.ts),
         }
