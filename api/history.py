@@ -162,8 +162,8 @@ async def _store(
             accepted, duplicates = await send_history(shards, device_id, ts_us[part], values[part])
             await imports.progress(pool, import_id, len(ts_us[part]), accepted, duplicates)
         await imports.finish(pool, import_id)
-    except Exception as exc:
-        log.exception("import %s failed", import_id)
+    except Exception as exc:  # recorded on the import; the log names no value
+        log.error("import %s failed: %s", import_id, type(exc).__name__)
         await imports.finish(pool, import_id, str(exc) or type(exc).__name__)
 
 
