@@ -81,10 +81,12 @@ async def add_token(
         raise NoSite(profile_id) from exc
 
 
-async def token_rights(pool: asyncpg.Pool, profile_id: UUID, token_hash: bytes) -> bool | None:
-    """None for a token that is not this site's; otherwise whether it may write."""
-    return await pool.fetchval(
-        "SELECT can_write FROM nightscout_tokens WHERE profile_id = $1 AND token_hash = $2",
+async def find_token(
+    pool: asyncpg.Pool, profile_id: UUID, token_hash: bytes
+) -> asyncpg.Record | None:
+    """The site's token (id, can_write) with this hash; None when it is not the site's."""
+    return await pool.fetchrow(
+        "SELECT id, can_write FROM nightscout_tokens WHERE profile_id = $1 AND token_hash = $2",
         profile_id,
         token_hash,
     )

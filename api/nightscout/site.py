@@ -15,13 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from actors.alerting import effective_rules
 from algorithms.rules import RuleKind
 from algorithms.sensors import MGDL_PER_MMOLL, SensorKind
 from api import login_guard
+from api.audit import record_read
+from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.errors import error
 from api.nightscout import documents as ns
@@ -40,6 +42,7 @@ class SiteAccess:
     authenticated: bool
     can_write: bool
     role: str  # for verifyauth: "admin" (secret), "token", or "" (none)
+    actor_id: uuid.UUID | None = None  # audited as: the token, or the uploader device
 
 
 def _credentials(request: Request) -> tuple[str | None, str | None]:
@@ -56,13 +59,29 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
 
 
 async def site_access(
-    site_id: Annotated[str, Path(max_length=64)], request: Request, pool: Pool, config: Config
+    site_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    background: BackgroundTasks,
+    pool: Pool,
+    config: Config,
 ) -> SiteAccess:
-    """The site and what the caller may do on it. A wrong secret or token is 401 and counts
-    toward the login lockout (of the site and of the client address)."""
+    """The site and what the caller may do on it; a GET with a credential is audited (the
+    person sees it at `GET /v1/me/audit`). A wrong secret or token is 401 and counts toward
+    the login lockout (of the site and of the client address)."""
     site = await nightscout.find_site(pool, site_id)
     if site is None:
         raise error(404, "no Nightscout site here")
+    access = await _authenticate(site, request, pool, config)
+    if access.actor_id is not None:
+        record_read(
+            request, background, pool, access.actor_id, site.profile_id, actor_kind="nightscout"
+        )
+    return access
+
+
+async def _authenticate(
+    site: nightscout.Site, request: Request, pool, config: ApiConfig
+) -> SiteAccess:
     secret, token = _credentials(request)
     if secret is None and token is None:
         return SiteAccess(site, False, False, "")
@@ -70,11 +89,11 @@ async def site_access(
     await login_guard.check(pool, key, address)
     digest = secret_hash(secret if secret is not None else token or "")
     if secret is not None and hmac.compare_digest(digest, site.secret_hash):
-        return SiteAccess(site, True, True, "admin")
+        return SiteAccess(site, True, True, "admin", site.device_id)
     # A token, sent as itself or (xDrip+ follower: "https://<token>@host") as its SHA-1.
-    rights = await nightscout.token_rights(pool, site.profile_id, digest)
-    if rights is not None:
-        return SiteAccess(site, True, rights, "token")
+    found = await nightscout.find_token(pool, site.profile_id, digest)
+    if found is not None:
+        return SiteAccess(site, True, found["can_write"], "token", found["id"])
     await login_guard.failed(pool, config, key, address)
     raise error(401, "Unauthorized: wrong API secret or token")
 

@@ -228,6 +228,17 @@ def test_uploader_then_follower_see_every_field_they_read(account: Account) -> N
     ):
         assert c.get(f"{base}/api/v1/entries/current.json", headers=headers).json() == [newest]
 
+    # The person sees the apps' reads in their audit log (GETs only; uploads are writes).
+    def nightscout_reads() -> list[dict]:
+        r = c.get("/v1/me/audit", params={"limit": 500}, headers=account.headers)
+        return [e for e in r.json()["items"] if e["actor_kind"] == "nightscout"]
+
+    reads = wait_until(lambda: len(nightscout_reads()) >= 12 and nightscout_reads())
+    assert {e["profile_id"] for e in reads} == {pid}
+    actions = {e["action"] for e in reads}
+    assert "GET /ns/{site_id}/api/v1/entries/{spec}" in actions
+    assert not any(a.startswith("POST") for a in actions)
+
 
 def test_read_only_token_cannot_write_and_wrong_secret_is_refused_and_counted(
     account: Account, db
