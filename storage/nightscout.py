@@ -81,6 +81,21 @@ async def add_token(
         raise NoSite(profile_id) from exc
 
 
+async def list_tokens(pool: asyncpg.Pool, profile_id: UUID) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, name, can_write, created_at FROM nightscout_tokens WHERE profile_id = $1"
+        " ORDER BY created_at, id",
+        profile_id,
+    )
+
+
+async def delete_token(pool: asyncpg.Pool, profile_id: UUID, token_id: UUID) -> bool:
+    status = await pool.execute(
+        "DELETE FROM nightscout_tokens WHERE profile_id = $1 AND id = $2", profile_id, token_id
+    )
+    return status.endswith(" 1")
+
+
 async def find_token(
     pool: asyncpg.Pool, profile_id: UUID, token_hash: bytes
 ) -> asyncpg.Record | None:

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from pydantic import BaseModel, Field
 
 from algorithms.sensors import SensorKind, spec_for
@@ -71,19 +71,22 @@ class TokenIn(RequestModel):
     )
 
 
-class TokenOut(BaseModel):
+class TokenInfo(BaseModel):
     id: uuid.UUID
     name: str = Field(examples=["grandma's watch"])
     can_write: bool = Field(examples=[False])
+    created_at: datetime
+
+
+class TokenOut(TokenInfo):
     token: str = Field(
         description="Enter it in the follower app (`?token=` or `Authorization: Bearer`);"
         " shown only now",
         examples=["grandmas-watch-5f0c1e9a7b3d2c4e6f8a0b1c"],
     )
-    created_at: datetime
 
 
-class SiteDeleted(BaseModel):
+class Deleted(BaseModel):
     deleted: bool = Field(examples=[True])
 
 
@@ -113,15 +116,15 @@ async def put_site(
 
 @router.delete(
     "",
-    response_model=SiteDeleted,
+    response_model=Deleted,
     summary="Turn the profile's Nightscout site off (its tokens stop working)",
     responses=responses(401, 403, 404),
 )
-async def delete_site(found: ManagedProfile, pool: Pool) -> SiteDeleted:
+async def delete_site(found: ManagedProfile, pool: Pool) -> Deleted:
     """Readings and events that came through the site stay."""
     if not await nightscout.delete_site(pool, found.profile_id):
         raise error(404, "this profile has no Nightscout site")
-    return SiteDeleted(deleted=True)
+    return Deleted(deleted=True)
 
 
 @router.post(
@@ -142,3 +145,29 @@ async def create_token(body: TokenIn, found: ManagedProfile, pool: Pool) -> Toke
     except nightscout.NoSite:
         raise error(409, "turn the Nightscout site on first (PUT .../nightscout)") from None
     return TokenOut(**dict(row), token=token)
+
+
+@router.get(
+    "/tokens",
+    response_model=list[TokenInfo],
+    summary="List the site's access tokens (not the tokens themselves)",
+    responses=responses(401, 403, 404),
+)
+async def list_tokens(found: ManagedProfile, pool: Pool) -> list[TokenInfo]:
+    return [TokenInfo(**dict(r)) for r in await nightscout.list_tokens(pool, found.profile_id)]
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    response_model=Deleted,
+    summary="Revoke an access token (the app using it is refused at once)",
+    responses=responses(401, 403, 404),
+)
+async def revoke_token(
+    token_id: Annotated[uuid.UUID, Path(description="The token's id")],
+    found: ManagedProfile,
+    pool: Pool,
+) -> Deleted:
+    if not await nightscout.delete_token(pool, found.profile_id, token_id):
+        raise error(404, "token not found")
+    return Deleted(deleted=True)

@@ -142,6 +142,12 @@ def nightscout_on(w: World, caller: str) -> dict:
     return {}
 
 
+def nightscout_token_of_owner(w: World, caller: str) -> dict:
+    nightscout_on(w, caller)
+    token = w.owner_post(f"/v1/profiles/{w.profile}/nightscout/tokens", json={"name": "m"})
+    return {"path": {"token_id": token["id"]}}
+
+
 NIGHTSCOUT_SAMPLE = Path(__file__).parent.parent / "data" / "history" / "nightscout-entries.json"
 
 
@@ -295,6 +301,8 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("POST", f"{P}/nightscout/tokens"): Route(
         MANAGE, lambda w, c: {**nightscout_on(w, c), "json": {"name": "matrix"}}
     ),
+    ("GET", f"{P}/nightscout/tokens"): Route(MANAGE),
+    ("DELETE", f"{P}/nightscout/tokens/{{token_id}}"): Route(MANAGE, nightscout_token_of_owner),
     ("POST", f"{D}/import"): Route(MANAGE, history_file),
     ("GET", f"{D}/imports/{{import_id}}"): Route(MANAGE, import_of_owner),
     ("GET", f"{D}/export/openmhealth"): Route(READINGS),

@@ -282,6 +282,16 @@ def test_read_only_token_cannot_write_and_wrong_secret_is_refused_and_counted(
     unauth = c.get(f"{base}/api/v1/verifyauth").json()["message"]
     assert unauth["canRead"] is False and unauth["message"] == "UNAUTHORIZED"
 
+    # A token can be revoked on its own.
+    listed = c.get(f"/v1/profiles/{pid}/nightscout/tokens", headers=account.headers).json()
+    assert {t["name"]: t["can_write"] for t in listed} == {"watch": False, "careportal": True}
+    assert all("token" not in t for t in listed)
+    watch = next(t["id"] for t in listed if t["name"] == "watch")
+    r = c.delete(f"/v1/profiles/{pid}/nightscout/tokens/{watch}", headers=account.headers)
+    assert r.status_code == 200
+    assert c.get(f"{base}/api/v1/status.json", params={"token": reader}).status_code == 401
+    assert c.get(f"{base}/api/v1/status.json", params={"token": writer}).status_code == 200
+
     # Rotating the secret keeps the URL and retires the old secret; DELETE turns it off.
     rotated = turn_on(account, pid)
     assert rotated["base_url"] == site["base_url"] and rotated["api_secret"] != "my family secret"
