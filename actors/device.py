@@ -60,9 +60,16 @@ class DeviceActor:
         return int(self._ts_us.size)
 
     def accept(
-        self, ts_us: np.ndarray, values: np.ndarray, now_us: int, received_us: int | None = None
+        self,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        now_us: int,
+        received_us: int | None = None,
+        history: bool = False,
     ) -> PreparedBatch:
         """Validate, de-duplicate, trend and evaluate the alert rules; updates the state.
+        ``history`` (an import of past readings): no alert rule is evaluated, nothing goes
+        to the live stream.
 
         Raises ``BatchRejected`` (state unchanged) if any reading is invalid.
         """
@@ -98,6 +105,8 @@ class DeviceActor:
             direction=directions,
         )
         before = self.alerts.snapshot()
+        if history:
+            return PreparedBatch(rows=rows, duplicates=duplicates, before=before)
         try:
             ops, live = self.alerts.on_readings(
                 new_ts / US, new_values, now_us / US, (received_us or now_us) / US

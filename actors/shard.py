@@ -82,8 +82,10 @@ class DeviceShard:
         ts_us: np.ndarray,
         values: np.ndarray,
         received_us: int | None = None,
+        history: bool = False,
     ) -> IngestOutcome:
-        """``received_us``: when the API received the batch (default: now)."""
+        """``received_us``: when the API received the batch (default: now); ``history``:
+        imported past readings (stored and trended, no alert rules evaluated)."""
         received_us = received_us or time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
         if actor is None:
@@ -92,8 +94,9 @@ class DeviceShard:
         self._start_ticker()
         try:
             prepared = actor.accept(
-                ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us
-            )
+                ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us,
+                history=history,
+            )  # fmt: skip
         except BatchRejected as rejected:
             return IngestOutcome("rejected", problems=tuple(rejected.problems))
         rows = prepared.rows
@@ -120,7 +123,7 @@ class DeviceShard:
         )
 
     async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None]]
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool]]
     ) -> list[IngestOutcome]:
         """Several devices' batches in one call (they share one group commit); an outcome
         per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""

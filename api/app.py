@@ -20,6 +20,7 @@ from api import (
     devices,
     events,
     health,
+    history,
     notifications,
     password_reset,
     privacy,
@@ -36,6 +37,9 @@ from api import (
 )
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.fhir import routes as fhir_routes
+from api.nightscout import manage as nightscout_manage
+from api.nightscout import site as nightscout_site
 from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
@@ -119,6 +123,10 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         alerts,
         notifications,
         stream,
+        nightscout_manage,
+        nightscout_site,
+        history,
+        fhir_routes,
     ):
         app.include_router(module.router)
     return app

@@ -52,8 +52,13 @@ def record_read(
 class AuditEntry(BaseModel):
     id: int = Field(examples=[1042])
     at: datetime
-    actor_kind: Literal["user", "device_token", "admin"] = Field(examples=["user"])
-    actor_id: uuid.UUID = Field(description="The user (or device token) that read the data")
+    actor_kind: Literal["user", "device_token", "admin", "nightscout"] = Field(
+        description="`nightscout`: an app reading the profile's Nightscout site",
+        examples=["user"],
+    )
+    actor_id: uuid.UUID = Field(
+        description="The user (or device token, or Nightscout token) that read the data"
+    )
     actor_email: str | None = Field(
         description="The reading user's email, if the account still exists",
         examples=["grandma@example.org"],

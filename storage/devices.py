@@ -45,6 +45,22 @@ async def create_device(
         raise DuplicateSerial(serial) from exc
 
 
+async def find_or_create(
+    pool: asyncpg.Pool, profile_id: UUID, kind: str, serial: str, model: str, interval_s: int
+) -> UUID:
+    """The profile's device with this serial, registered on first use (the device that
+    Nightscout uploads or FHIR submissions arrive through)."""
+    query = "SELECT id FROM devices WHERE profile_id = $1 AND serial = $2"
+    found = await pool.fetchval(query, profile_id, serial)
+    if found is not None:
+        return found
+    try:
+        row = await create_device(pool, profile_id, kind, serial, model, interval_s)
+    except DuplicateSerial:  # registered concurrently
+        return await pool.fetchval(query, profile_id, serial)
+    return row["id"]
+
+
 async def list_devices(
     pool: asyncpg.Pool, user_id: UUID, profile_id: UUID | None = None
 ) -> list[asyncpg.Record]:

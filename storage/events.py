@@ -31,14 +31,16 @@ async def create_event(
     details: dict[str, Any],
     note: str | None,
     idempotency_key: str | None,
+    nightscout: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store an event; returns it and whether it is new.
 
     With an idempotency key already used for this profile, the stored event is returned
-    unchanged (``False``): a retried create never stores a second event."""
+    unchanged (``False``): a retried create never stores a second event. ``nightscout``:
+    the treatment document as a Nightscout client sent it (kept to answer it back)."""
     row = await pool.fetchrow(
         "INSERT INTO events (profile_id, created_by, kind, ts, end_ts, details, note,"
-        " idempotency_key) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)"
+        " idempotency_key, nightscout) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb)"
         " ON CONFLICT (profile_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
         f" DO NOTHING RETURNING {_COLUMNS}",
         profile_id,
@@ -49,6 +51,7 @@ async def create_event(
         json.dumps(details),
         note,
         idempotency_key,
+        None if nightscout is None else json.dumps(nightscout),
     )
     if row is not None:
         return _record(row), True

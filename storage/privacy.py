@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 # Tables of other domains, keyed by profile, included in an export when they exist.
-_PROFILE_TABLES = ("alert_settings", "alerts", "events")
+_PROFILE_TABLES = ("alert_settings", "alerts", "events", "nightscout_documents")
 # Columns never exported: secrets and their hashes.
 _SECRET = ("password_hash", "code_hash", "token_hash", "private_pem", "secret")
 

@@ -100,3 +100,17 @@ def test_forget_removes_unstored_readings() -> None:
     a.accept(ts, np.array([100.0, 101]), NOW_US)
     a.forget(ts[1:])
     assert a.accept(ts, np.array([100.0, 101]), NOW_US).duplicates == 1
+
+
+def test_history_is_stored_and_trended_but_evaluates_no_alert_rule() -> None:
+    ts = minutes(*range(60, -1, -5))
+    values = np.linspace(130, 45, ts.size)  # down into urgent low
+    live, imported = actor(), actor()
+    evaluated = live.accept(ts, values, NOW_US)
+    assert any(op.rule == "urgent_low" and op.type == "fired" for op in evaluated.ops)
+    prepared = imported.accept(ts, values, NOW_US, history=True)
+    assert prepared.ops == [] and prepared.live is None
+    assert len(prepared.rows) == ts.size
+    assert prepared.rows.direction == evaluated.rows.direction  # trended all the same
+    assert prepared.rows.direction[-1] == "FortyFiveDown"  # 85 mg/dL in an hour
+    assert imported.alerts.head_s is None  # the live stream starts fresh after an import

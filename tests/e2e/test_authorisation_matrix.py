@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
@@ -133,6 +134,49 @@ def user_id(account: Account) -> str:
 P = "/v1/profiles/{profile_id}"
 D = "/v1/devices/{device_id}"
 
+
+def nightscout_on(w: World, caller: str) -> dict:
+    """The owner turns the profile's Nightscout site on (again) before the request."""
+    r = w.client.put(f"/v1/profiles/{w.profile}/nightscout", headers=w.headers[OWNER])
+    assert r.status_code == 200, r.text
+    return {}
+
+
+def nightscout_token_of_owner(w: World, caller: str) -> dict:
+    nightscout_on(w, caller)
+    token = w.owner_post(f"/v1/profiles/{w.profile}/nightscout/tokens", json={"name": "m"})
+    return {"path": {"token_id": token["id"]}}
+
+
+NIGHTSCOUT_SAMPLE = Path(__file__).parent.parent / "data" / "history" / "nightscout-entries.json"
+
+
+def history_file(w: World, caller: str) -> dict:
+    return {"files": {"file": ("entries.json", NIGHTSCOUT_SAMPLE.read_bytes())}}
+
+
+def fhir_submission(w: World, caller: str) -> dict:
+    ts = (minutes_ago(50) + timedelta(seconds=next(w.ts))).isoformat()
+    reading = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "99504-3"}]},
+        "subject": {"reference": f"Patient/{w.profile}"},
+        "effectiveDateTime": ts,
+        "valueQuantity": {"value": 120, "unit": "mg/dL", "system": "http://unitsofmeasure.org",
+                          "code": "mg/dL"},
+    }  # fmt: skip
+    return {"json": {"resourceType": "Bundle", "type": "transaction",
+                     "entry": [{"resource": reading}]}}  # fmt: skip
+
+
+def import_of_owner(w: World, caller: str) -> dict:
+    url = f"/v1/devices/{w.device['id']}/import"
+    r = w.client.post(url, headers=w.headers[OWNER], **history_file(w, caller))
+    assert r.status_code == 202, r.text
+    return {"path": {"import_id": r.json()["id"]}}
+
+
 MATRIX: dict[tuple[str, str], Route] = {
     # public
     ("GET", "/healthz"): Route(EVERYONE),
@@ -251,6 +295,27 @@ MATRIX: dict[tuple[str, str], Route] = {
         MANAGER,
         lambda w, c: {"path": {"share_id": invite(w.accounts[OWNER], w.profile, ["alerts"])["id"]}},
     ),
+    # interop: Nightscout site, history import and export
+    ("PUT", f"{P}/nightscout"): Route(MANAGE),
+    ("DELETE", f"{P}/nightscout"): Route(MANAGE, nightscout_on),
+    ("POST", f"{P}/nightscout/tokens"): Route(
+        MANAGE, lambda w, c: {**nightscout_on(w, c), "json": {"name": "matrix"}}
+    ),
+    ("GET", f"{P}/nightscout/tokens"): Route(MANAGE),
+    ("DELETE", f"{P}/nightscout/tokens/{{token_id}}"): Route(MANAGE, nightscout_token_of_owner),
+    ("POST", f"{D}/import"): Route(MANAGE, history_file),
+    ("GET", f"{D}/imports/{{import_id}}"): Route(MANAGE, import_of_owner),
+    ("GET", f"{D}/export/openmhealth"): Route(READINGS),
+    ("GET", "/fhir/r4/metadata"): Route(EVERYONE),
+    ("GET", "/fhir/r4/Patient/{profile_id}"): Route(READINGS),
+    ("GET", "/fhir/r4/Device/{device_id}"): Route(READINGS),
+    ("GET", "/fhir/r4/Observation"): Route(
+        READINGS, lambda w, c: {"params": {"patient": w.profile}}
+    ),
+    ("GET", "/fhir/r4/DiagnosticReport"): Route(
+        READINGS, lambda w, c: {"params": {"patient": f"Patient/{w.profile}"}}
+    ),
+    ("POST", "/fhir/r4/$submit-cgm-bundle"): Route(MANAGE, fhir_submission),
     # platform operators
     ("GET", "/v1/admin/users"): Route(ADMINS, denied_user=403),
     ("GET", "/v1/admin/users/{user_id}"): Route(ADMINS, denied_user=403),

@@ -1,0 +1,1 @@
+"""FHIR R4 per the HL7 CGM implementation guide (hl7.org/fhir/uv/cgm)."""

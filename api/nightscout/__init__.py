@@ -1,0 +1,1 @@
+"""Nightscout v1 compatibility: a site per profile under /ns/<site-id>."""
