@@ -35,3 +35,6 @@ class ApiConfig(BaseModel):
     ingest_recheck_s: float = Field(
         10.0, gt=0, description="How often a streaming device's credential is checked again"
     )
+    web_dir: str | None = Field(
+        None, description="The built web app (web/dist); None: the one beside the code"
+    )

@@ -1,0 +1,21 @@
+// Copies the Swagger UI and ReDoc bundles from npm into dist/api-docs, so Vigil serves
+// /docs and /redoc itself (no CDN) with no inline script.
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const modules = join(here, "..", "node_modules");
+const out = join(here, "..", "dist", "api-docs");
+mkdirSync(out, { recursive: true });
+for (const [pkg, file] of [
+  ["swagger-ui-dist", "swagger-ui-bundle.js"],
+  ["swagger-ui-dist", "swagger-ui.css"],
+  ["redoc/bundles", "redoc.standalone.js"],
+]) {
+  copyFileSync(join(modules, pkg, file), join(out, file));
+}
+writeFileSync(
+  join(out, "swagger-init.js"),
+  'window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });\n',
+);
