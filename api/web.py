@@ -26,8 +26,15 @@ NO_CACHE = "no-cache"
 # Paths the app never owns: an unknown API path is a JSON 404, not the app's page.
 API_PREFIXES = ("v1/", "v1", ".well-known/", "openapi.json", "healthz", "readyz")
 
-DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Vigil API</title>
+# The same policy as the app's page (web/index.html); a header from a proxy may add to it.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data: blob:"
+)
+CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+
+DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Vigil API</title>{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/api-docs/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
@@ -35,10 +42,11 @@ DOCS_PAGE = """<!doctype html>
 <script src="/api-docs/swagger-init.js"></script></body></html>
 """
 
-REDOC_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Vigil API</title>
+# No search box: its index runs in a blob: worker, which `script-src 'self'` refuses.
+REDOC_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Vigil API</title>{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="/openapi.json"></redoc>
+<body><redoc spec-url="/openapi.json" disable-search="true"></redoc>
 <script src="/api-docs/redoc.standalone.js"></script></body></html>
 """
 

@@ -15,6 +15,7 @@ def test_the_app_is_served_at_the_root_with_cache_headers(client: httpx.Client) 
     page = client.get("/")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
     assert '<div id="root">' in page.text
+    assert "script-src 'self'" in page.text  # the CSP <meta>
     assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page.text)
     assert assets, page.text
     for path in assets:

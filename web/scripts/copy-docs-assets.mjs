@@ -1,6 +1,6 @@
 // Copies the Swagger UI and ReDoc bundles from npm into dist/api-docs, so Vigil serves
 // /docs and /redoc itself (no CDN) with no inline script.
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,6 +15,9 @@ for (const [pkg, file] of [
 ]) {
   copyFileSync(join(modules, pkg, file), join(out, file));
 }
+// ReDoc's footer logo is its one remote file: drop it (nothing leaves Vigil's origin).
+const redoc = join(out, "redoc.standalone.js");
+writeFileSync(redoc, readFileSync(redoc, "utf8").replaceAll("https://cdn.redoc.ly/redoc/logo-mini.svg", ""));
 writeFileSync(
   join(out, "swagger-init.js"),
   'window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });\n',

@@ -159,9 +159,9 @@ function SignedIn({ email }: { email: string }) {
         <header className="top">
           <span className="brand">Vigil</span>
           {profiles && profiles.length > 0 && (
-            <label className="profile-pick">
-              <span>Profile</span>
-              <select value={profile?.id ?? ""} onChange={(e) => state.selectProfile(e.target.value)}>
+            <span className="profile-pick">
+              <label htmlFor="profile-pick">Profile</label>
+              <select id="profile-pick" value={profile?.id ?? ""} onChange={(e) => state.selectProfile(e.target.value)}>
                 {profiles.map((p) => (
                   <option key={p.id} value={p.id}>
                     {p.name}
@@ -169,7 +169,7 @@ function SignedIn({ email }: { email: string }) {
                   </option>
                 ))}
               </select>
-            </label>
+            </span>
           )}
           <button type="button" className="link" onClick={() => signOut()}>
             Sign out
