@@ -46,9 +46,9 @@ def open_signed_in(browser: Browser, stack, account: Account, **options) -> Page
 
 def make_admin(database_url: str, email: str, password: str) -> None:
     """`vigil admin create` (in its own process: Playwright's loop runs in this thread)."""
+    args = ["admin", "create", "--email", email, "--name", "Operator", "--password", password]
     made = subprocess.run(
-        [sys.executable, "-m", "cluster.cli", "admin", "create", "--email", email,
-         "--name", "Operator", "--password", password],  # fmt: skip
+        [sys.executable, "-m", "cluster.cli", *args],
         env={**os.environ, "VIGIL_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
