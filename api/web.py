@@ -81,8 +81,18 @@ async def web_app(path: str, request: Request) -> Response:
         )
     target = (root / path).resolve()
     if path and target.is_relative_to(root) and target.is_file():
-        cache = IMMUTABLE if path.startswith("assets/") else NO_CACHE
-        return FileResponse(target, headers={"Cache-Control": cache})
+        return _file(target, request, IMMUTABLE if path.startswith("assets/") else NO_CACHE)
     if path.startswith(("assets/", "api-docs/")) or Path(path).suffix:
         return JSONResponse({"detail": "Not Found"}, status_code=404)
     return FileResponse(index, headers={"Cache-Control": NO_CACHE})
+
+
+def _file(target: Path, request: Request, cache: str) -> FileResponse:
+    """The file, or its pre-compressed ``.gz`` twin (built beside it) when gzip is accepted."""
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    packed = target.with_name(target.name + ".gz")
+    if "gzip" in request.headers.get("accept-encoding", "") and packed.is_file():
+        headers["Content-Encoding"] = "gzip"
+        media = "text/css" if target.suffix == ".css" else "text/javascript"
+        return FileResponse(packed, media_type=media, headers=headers)
+    return FileResponse(target, headers=headers)

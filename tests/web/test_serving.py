@@ -22,6 +22,9 @@ def test_the_app_is_served_at_the_root_with_cache_headers(client: httpx.Client) 
         r = client.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert r.headers["content-encoding"] == "gzip"  # httpx asks for it, and unpacks it
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == r.content
     # Client-side routes answer the app's page; the API keeps its JSON 404s.
     for route in ("/alerts", "/sharing", "/admin"):
         r = client.get(route)

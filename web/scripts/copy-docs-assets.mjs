@@ -1,6 +1,7 @@
 // Copies the Swagger UI and ReDoc bundles from npm into dist/api-docs, so Vigil serves
 // /docs and /redoc itself (no CDN) with no inline script.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,3 +23,13 @@ writeFileSync(
   join(out, "swagger-init.js"),
   'window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });\n',
 );
+
+// Pre-compressed copies: Vigil answers .js/.css with the .gz beside them when the browser
+// takes gzip (no compression work per request, none in the API's path).
+for (const dir of [join(here, "..", "dist", "assets"), out]) {
+  for (const name of readdirSync(dir)) {
+    if (/\.(js|css)$/.test(name)) {
+      writeFileSync(join(dir, `${name}.gz`), gzipSync(readFileSync(join(dir, name)), { level: 9 }));
+    }
+  }
+}

@@ -1,7 +1,7 @@
 // The trend chart, drawn as SVG: the target band, low/high (or fever) lines, the values,
 // the events, and a cursor for the pointer or the arrow keys showing value and time.
 import { useMemo, useState, type KeyboardEvent, type PointerEvent } from "react";
-import { linePath, linearScale, nearestIndex, niceTicks, valueDomain } from "../lib/scale";
+import { linePath, linearScale, nearestIndex, niceTicks, timeTicks, valueDomain } from "../lib/scale";
 import { formatDateTime, formatTime, type Clock } from "../lib/time";
 import { formatValue, toDisplay, type GlucoseUnit } from "../lib/units";
 
@@ -47,7 +47,7 @@ export function Chart(props: ChartProps) {
       shown,
       path: linePath(times, shown, x, y, props.gapMs),
       yTicks: niceTicks(y.domain, 5),
-      xTicks: niceTicks([props.start / 3_600_000, props.end / 3_600_000], 6).map((h) => h * 3_600_000),
+      xTicks: timeTicks(props.start, props.end, 6),
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [times, values, unit, props.start, props.end, props.band, props.lines, props.gapMs]);
@@ -114,7 +114,9 @@ export function Chart(props: ChartProps) {
           .filter((t) => t >= props.start && t <= props.end)
           .map((t) => (
             <text key={t} className="tick" x={x(t)} y={H - 8} textAnchor="middle">
-              {formatTime(new Date(t), clock)}
+              {props.end - props.start > 86_400_000 && new Date(t).getHours() === 0
+                ? new Date(t).toLocaleDateString(undefined, { weekday: "short", day: "numeric" })
+                : formatTime(new Date(t), clock)}
             </text>
           ))}
         {props.lines.map((l) => (

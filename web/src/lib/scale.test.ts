@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { linePath, linearScale, nearestIndex, niceTicks, valueDomain } from "./scale";
+import { linePath, linearScale, nearestIndex, niceTicks, timeTicks, valueDomain } from "./scale";
 
 describe("chart scaling", () => {
   it("maps the domain onto the range and back", () => {
@@ -29,5 +29,23 @@ describe("chart scaling", () => {
   it("breaks the line at gaps", () => {
     const x = linearScale([0, 100], [0, 100]);
     expect(linePath([0, 10, 50], [1, 2, 3], x, x, 20)).toBe("M0.0,1.0L10.0,2.0M50.0,3.0");
+  });
+});
+
+describe("time ticks", () => {
+  it("fall on whole hours, in order, at a step a clock reader expects", () => {
+    const start = new Date(2026, 10, 27, 10, 17).getTime();
+    const end = start + 72 * 3_600_000;
+    const ticks = timeTicks(start, end, 6);
+    expect(ticks.length).toBeGreaterThanOrEqual(3);
+    expect(ticks.length).toBeLessThanOrEqual(6);
+    for (const [i, t] of ticks.entries()) {
+      const d = new Date(t);
+      expect(d.getMinutes()).toBe(0);
+      expect(d.getHours() % 12).toBe(0); // 3 days: midnight and noon
+      if (i > 0) expect(t).toBeGreaterThan(ticks[i - 1]);
+    }
+    const day = timeTicks(start, start + 12 * 3_600_000, 6);
+    expect(day.map((t) => new Date(t).getHours())).toEqual([12, 14, 16, 18, 20, 22]);
   });
 });

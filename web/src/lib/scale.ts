@@ -73,3 +73,18 @@ export function linePath(
   }
   return parts.join("");
 }
+
+const HOUR = 3_600_000;
+
+/** Time ticks on whole local hours, every 1, 2, 3, 6, 12 or 24 h: about `count` of them. */
+export function timeTicks(start: number, end: number, count = 6): number[] {
+  const step = [1, 2, 3, 6, 12, 24].find((h) => (end - start) / (h * HOUR) <= count) ?? 24;
+  const first = new Date(start);
+  first.setMinutes(0, 0, 0);
+  while (first.getTime() < start || first.getHours() % step !== 0) {
+    first.setTime(first.getTime() + HOUR);
+  }
+  const ticks: number[] = [];
+  for (let t = first.getTime(); t <= end; t += step * HOUR) ticks.push(t);
+  return ticks;
+}
