@@ -1,6 +1,6 @@
 // The trend chart, drawn as SVG: the target band, low/high (or fever) lines, the values,
 // the events, and a cursor for the pointer or the arrow keys showing value and time.
-import { useMemo, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { linePath, linearScale, nearestIndex, niceTicks, timeTicks, valueDomain } from "../lib/scale";
 import { formatDateTime, formatTime, type Clock } from "../lib/time";
 import { formatValue, toDisplay, type GlucoseUnit } from "../lib/units";
@@ -27,14 +27,27 @@ export interface ChartProps {
   gapMs: number;
 }
 
-const W = 800;
-const H = 280;
 const M = { top: 12, right: 12, bottom: 28, left: 44 };
+
+/** The figure's width in CSS pixels, so text keeps its size on a phone. */
+function useWidth(): [React.RefObject<HTMLElement | null>, number] {
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(800);
+  useEffect(() => {
+    if (!ref.current || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.max(280, Math.round(entry.contentRect.width))));
+    observer.observe(ref.current);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
 
 export function Chart(props: ChartProps) {
   const { kind, times, values, unit, clock } = props;
   const show = (v: number) => (kind === "glucose" ? toDisplay(v, unit) : v);
   const [cursor, setCursor] = useState<number | null>(null);
+  const [figure, W] = useWidth();
+  const H = W < 500 ? 220 : 280;
 
   const geometry = useMemo(() => {
     const shown = values.map(show);
@@ -47,10 +60,10 @@ export function Chart(props: ChartProps) {
       shown,
       path: linePath(times, shown, x, y, props.gapMs),
       yTicks: niceTicks(y.domain, 5),
-      xTicks: timeTicks(props.start, props.end, 6),
+      xTicks: timeTicks(props.start, props.end, W < 500 ? 3 : 6),
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [times, values, unit, props.start, props.end, props.band, props.lines, props.gapMs]);
+  }, [times, values, unit, props.start, props.end, props.band, props.lines, props.gapMs, W, H]);
   const { x, y, shown, path } = geometry;
 
   const lo = shown.length ? Math.min(...shown) : null;
@@ -81,7 +94,7 @@ export function Chart(props: ChartProps) {
   };
 
   return (
-    <figure className="chart">
+    <figure className="chart" ref={figure}>
       <svg
         viewBox={`0 0 ${W} ${H}`}
         role="img"

@@ -104,6 +104,7 @@ function LiveValue({ kind, live }: { kind: string; live?: Live }) {
   if (!live) {
     return (
       <div className="live" role="status" aria-label={name}>
+        <span className="live-kind">{kind === "glucose" ? "Glucose" : "Temperature"}</span>
         <span className="live-value">—</span>
         <span className="live-age">No reading yet</span>
       </div>
@@ -115,6 +116,7 @@ function LiveValue({ kind, live }: { kind: string; live?: Live }) {
   const value = formatValue(kind, live.value, prefs.unit);
   return (
     <div className={stale ? "live stale" : "live"}>
+      <span className="live-kind">{kind === "glucose" ? "Glucose" : "Temperature"}</span>
       <div role="status" aria-label={name} aria-atomic="true" className="live-main">
         <span className="live-value">{value}</span>{" "}
         {kind === "glucose" && (
