@@ -100,6 +100,7 @@ export function Chart(props: ChartProps) {
         role="img"
         aria-label={summary}
         data-points={times.length}
+        data-start={props.start}
         tabIndex={0}
         onPointerMove={moveTo}
         onPointerLeave={() => setCursor(null)}
