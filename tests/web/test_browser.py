@@ -236,7 +236,7 @@ def test_accessibility_of_every_main_page_on_desktop_and_phone(
             assert overflow <= 0, f"{link} scrolls sideways by {overflow}px"
             if link == "Statistics" and not options:
                 page.get_by_role("button", name="24 h", exact=True).click()
-                expect(page.get_by_role("cell", name="Mean glucose")).to_be_visible()
+                expect(page.get_by_role("rowheader", name="Mean glucose")).to_be_visible()
                 shot(page, "stats")
         # Keyboard only: tab to the chart window buttons and press one.
         page.get_by_role("link", name="Dashboard").click()

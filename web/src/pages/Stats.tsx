@@ -47,8 +47,9 @@ export function StatsPage() {
 
   const g = stats?.glucose;
   const t = stats?.temperature;
+  // A change of a percentage is in percentage points.
   const signed = (v: number, f: (v: number, u: GlucoseUnit) => string) =>
-    `${v > 0 ? "+" : v < 0 ? "−" : "±"}${f(Math.abs(v), prefs.unit)}`;
+    `${v > 0 ? "+" : v < 0 ? "−" : "±"}${f === pct ? `${Math.abs(v).toFixed(1)} points` : f(Math.abs(v), prefs.unit)}`;
   return (
     <>
       <h1>Statistics</h1>
