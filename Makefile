@@ -5,8 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The web app (web/): `npm ci` when package-lock.json changed, a build when its sources did.
+WEB_DEPS  := web/node_modules/.ci-stamp
+WEB_STAMP := web/dist/.built-stamp
+WEB_SRC   := $(shell find web/src web/scripts web/public -type f 2>/dev/null) \
+             web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: demo up stop test lint format openapi bench postgres clean
+.PHONY: demo up stop test lint format openapi bench postgres clean web
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,16 +22,17 @@ $(STAMP): pyproject.toml
 postgres:
 	@bash cluster/ensure-system-packages.sh
 
-demo: $(STAMP) postgres  ## Vigil with 20 simulated sensors on the embedded database (Ctrl-C stops)
+demo: $(STAMP) postgres web  ## Vigil with 20 simulated sensors on the embedded database (Ctrl-C stops)
 	$(BIN)/vigil up --demo --devices 20
 
-up: $(STAMP) postgres  ## Vigil without simulated sensors
+up: $(STAMP) postgres web  ## Vigil without simulated sensors
 	$(BIN)/vigil up
 
 stop: $(STAMP)  ## stop everything `make demo` / `make up` started
 	$(BIN)/vigil down
 
-test: $(STAMP) postgres  ## throwaway PostgreSQL + local Ray + Serve, then pytest
+test: $(STAMP) postgres web  ## throwaway PostgreSQL + local Ray + Serve, then pytest
+	cd web && npm test --silent
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -37,11 +43,22 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-openapi: $(STAMP)  ## regenerate docs/openapi.json from the code
+openapi: $(STAMP) $(WEB_DEPS)  ## regenerate docs/openapi.json from the code (and web/'s TypeScript types)
 	$(BIN)/vigil openapi --out docs/openapi.json
+	cd web && npm run --silent gen-types
 
 bench: $(STAMP) postgres
 	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_DEPS)
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SRC)
+	cd web && npm run --silent build
+	touch $(WEB_STAMP)
+
+web: postgres $(WEB_STAMP)  ## build the web app served at /

@@ -33,6 +33,7 @@ from api import (
     stats,
     stream,
     upload_tokens,
+    web,
     wellknown,
 )
 from api.config import ApiConfig
@@ -97,6 +98,9 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         summary="Backend for body-worn health sensors",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /redoc come from api.web, with their assets served by Vigil itself.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
@@ -129,4 +133,5 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         fhir_routes,
     ):
         app.include_router(module.router)
+    app.include_router(web.router)  # last: its catch-all serves the web app
     return app

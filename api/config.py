@@ -39,3 +39,6 @@ class ApiConfig(BaseModel):
         False, description="Webhooks may point at loopback/private addresses (local tests only)"
     )
     max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+    web_dir: str | None = Field(
+        None, description="The built web app (web/dist); None: the one beside the code"
+    )

@@ -137,7 +137,8 @@ async def _print_demo_banner(url: str, devices: int) -> None:
         f" {url}/v1/auth/token"
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
         f'    curl -H "Authorization: Bearer $TOKEN" {url}/v1/devices/{first}/latest\n'
-        "Press Ctrl-C (or run `make stop`) to stop."
+        "Press Ctrl-C (or run `make stop`) to stop.\n"
+        f"[bold]The dashboard[/]: sign in as {DEMO_EMAIL} — open {url}/"
     )
 
 

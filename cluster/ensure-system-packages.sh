@@ -2,7 +2,9 @@
 # Makes sure the system packages Vigil runs with are installed:
 # - PostgreSQL server binaries (initdb, pg_ctl, postgres): Vigil runs its own server from
 #   them and never uses a system-wide cluster;
-# - poppler-utils (pdftoppm, pdftotext): the report tests render the PDFs they check.
+# - poppler-utils (pdftoppm, pdftotext): the report tests render the PDFs they check;
+# - Node.js and npm: build the web app (web/);
+# - chromium: the browser tests drive Debian's Chromium with Playwright.
 set -euo pipefail
 
 have_postgres() {
@@ -15,6 +17,8 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+command -v npm >/dev/null || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}" >&2

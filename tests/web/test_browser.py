@@ -1,0 +1,266 @@
+"""The web app in a real browser against the running stack: sign in, the live value, the
+chart, events, sharing, alerts, the admin console, and an accessibility pass (axe-core)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
+from tests.web.browser import chromium, new_context, open_page, serious_violations, sign_in
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+SAVE_SHOTS = bool(os.environ.get("VIGIL_SCREENSHOTS"))  # set to refresh docs/screenshots
+
+
+@pytest.fixture(scope="module")
+def browser(stack) -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def owner(client: httpx.Client) -> Account:
+    return sign_up(client)
+
+
+def open_signed_in(browser: Browser, stack, account: Account, **options) -> Page:
+    page = open_page(new_context(browser, stack.url, **options))
+    sign_in(page, account.email, account.password)
+    expect(page.get_by_role("navigation", name="Pages")).to_be_visible()
+    return page
+
+
+def make_admin(database_url: str, email: str, password: str) -> None:
+    """`vigil admin create` (in its own process: Playwright's loop runs in this thread)."""
+    args = ["admin", "create", "--email", email, "--name", "Operator", "--password", password]
+    made = subprocess.run(
+        [sys.executable, "-m", "cluster.cli", *args],
+        env={**os.environ, "VIGIL_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+
+
+def shot(page: Page, name: str) -> None:
+    if SAVE_SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_live_value_chart_windows_and_a_meal(browser: Browser, stack, owner: Account) -> None:
+    device = owner.device("glucose")
+    start = minutes_ago(60)
+    uploaded = series(start, 12, 300, 100, 0.2)  # 100 … 111 mg/dL, every 5 min
+    assert owner.upload(device["id"], uploaded).status_code == 200
+    page = open_signed_in(browser, stack, owner)
+    live = page.get_by_role("status", name="Current value")
+    expect(live).to_contain_text("111 mg/dL")
+    expect(live).to_contain_text(re.compile("rising|steady"))
+
+    # A new reading reaches the page over the stream within 2 s, without reloading.
+    page.wait_for_timeout(500)  # the stream is subscribed
+    sent = time.monotonic()
+    latest = {"ts": minutes_ago(0).isoformat(), "value": 187}
+    assert owner.upload(device["id"], [latest]).status_code == 200
+    expect(live).to_contain_text("187 mg/dL", timeout=2000)
+    assert time.monotonic() - sent < 2.0
+
+    # The chart shows the uploaded points in each window (one per bucket), hover shows one.
+    pid = self_profile(owner)
+    chart = page.get_by_role("img", name=re.compile("^Glucose"))
+    for window, label in (("12h", "12 h"), ("24h", "24 h"), ("3d", "3 days")):
+        page.get_by_role("button", name=label, exact=True).click()
+        expect(page.get_by_role("button", name=label, exact=True)).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        api = owner.client.get(
+            f"/v1/profiles/{pid}/chart", params={"window": window}, headers=owner.headers
+        ).json()
+        (s,) = api["series"]
+        buckets = {
+            int(datetime.fromisoformat(u["ts"]).timestamp()) // api["bucket_s"]
+            for u in [*uploaded, latest]
+        }
+        assert len(s["ts"]) == len(buckets)
+        expect(chart).to_have_attribute("data-points", str(len(buckets)))
+        expect(chart).to_have_attribute("aria-label", re.compile("highest 187 mg/dL"))
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 20, box["y"] + box["height"] / 2)
+    expect(page.locator(".readout")).to_contain_text("mg/dL")
+    shot(page, "dashboard")
+
+    # Add a meal: it is stored and drawn on the chart.
+    page.get_by_role("button", name="Add event").click()
+    page.get_by_label("Carbohydrates (g)").fill("45")
+    page.get_by_label("Description").fill("porridge")
+    page.get_by_role("button", name="Add", exact=True).click()
+    meal = page.locator('svg [data-event-kind="meal"]')
+    expect(meal).to_have_count(1)
+    expect(meal.locator("title")).to_contain_text("Meal 45 g carbs (porridge)")
+    events = owner.client.get(f"/v1/profiles/{pid}/events", headers=owner.headers).json()
+    assert [(e["kind"], e["details"]["carbs_g"]) for e in events] == [("meal", 45)]
+    shot(page, "chart")
+    assert page.csp_errors == []
+
+
+def test_a_follower_sees_the_profile_until_revoked(
+    browser: Browser, stack, owner: Account, client: httpx.Client
+) -> None:
+    follower = sign_up(client)
+    device = owner.device("glucose")
+    assert owner.upload(device["id"], [{"ts": minutes_ago(1).isoformat(), "value": 142}]).is_success
+    page = open_signed_in(browser, stack, owner)
+    page.get_by_role("link", name="Sharing").click()
+    page.get_by_label("Email").fill(follower.email)
+    page.get_by_role("button", name="Invite").click()
+    notice = page.get_by_role("status").filter(has_text="Their code")
+    expect(notice).to_be_visible()
+    code = notice.inner_text().rsplit(": ", 1)[1].strip()
+
+    other = open_signed_in(browser, stack, follower)
+    other.get_by_role("link", name="Sharing").click()
+    other.get_by_label("Invitation code").fill(code)
+    other.get_by_role("button", name="Accept").click()
+    expect(other.get_by_role("status").filter(has_text="You now follow")).to_be_visible()
+    picker = other.get_by_role("combobox", name="Profile", exact=True)
+    followed = picker.locator("option", has_text="(following)")
+    expect(followed).to_have_count(1)
+    picker.select_option(followed.get_attribute("value"))
+    other.get_by_role("link", name="Dashboard").click()
+    expect(other.get_by_role("status", name="Current value")).to_contain_text("142 mg/dL")
+    shot(page, "sharing")
+
+    page.reload()  # the invitation was accepted meanwhile: now a follower to revoke
+    page.get_by_role("button", name=re.compile(f"^Revoke .*{re.escape(follower.email)}")).click()
+    expect(followed).to_have_count(0, timeout=3000)  # the stream said `revoked`
+    # The page falls back to the follower's own profile: the owner's value is gone.
+    expect(other.get_by_role("status", name="Current value")).not_to_contain_text("142")
+    pid = self_profile(owner)
+    assert client.get(f"/v1/profiles/{pid}", headers=follower.headers).status_code == 404
+    assert page.csp_errors == [] and other.csp_errors == []
+
+
+def test_an_alert_fires_and_is_acknowledged_from_the_page(
+    browser: Browser, stack, owner: Account
+) -> None:
+    device = owner.device("glucose")
+    page = open_signed_in(browser, stack, owner)
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.get_by_text("No active alert.")).to_be_visible()
+    page.wait_for_timeout(500)
+    start = minutes_ago(5)
+    for i, value in enumerate([48, 47, 46, 45]):
+        ts = (start + timedelta(minutes=i)).isoformat()
+        assert owner.upload(device["id"], [{"ts": ts, "value": value}]).is_success
+    alert = page.get_by_role("alert").filter(has_text="Urgent low")
+    expect(alert.first).to_be_visible(timeout=10_000)  # pushed over the stream
+    shot(page, "alerts")
+    page.get_by_role("button", name=re.compile("^Acknowledge Urgent low")).first.click()
+    expect(page.get_by_role("alert").filter(has_text="Urgent low")).to_have_count(0)
+    pid = self_profile(owner)
+    stored = owner.client.get(
+        "/v1/alerts", params={"profile_id": pid}, headers=owner.headers
+    ).json()
+    urgent = [a for a in stored if a["rule"] == "urgent_low"]
+    assert urgent and all(a["state"] == "acknowledged" for a in urgent)
+    expect(page.get_by_role("cell", name="acknowledged").first).to_be_visible()
+    assert page.csp_errors == []
+
+
+def test_the_admin_disables_a_user_who_then_cannot_sign_in(
+    browser: Browser, stack, database_url: str, client: httpx.Client
+) -> None:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    password = "operator passphrase 42"
+    make_admin(database_url, email, password)
+    user = sign_up(client)
+    page = open_page(new_context(browser, stack.url))
+    sign_in(page, email, password)
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_label("Search users by email or name").fill(user.email)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name=f"Disable {user.email}").click()
+    expect(page.get_by_role("button", name=f"Enable {user.email}")).to_be_visible()
+    shot(page, "admin")
+    r = client.post("/v1/auth/token", data={"username": user.email, "password": user.password})
+    assert r.status_code in (401, 403), r.text
+
+    theirs = open_page(new_context(browser, stack.url))
+    sign_in(theirs, user.email, user.password)
+    expect(theirs.get_by_role("alert")).to_contain_text("disabled")
+    expect(theirs.get_by_role("navigation", name="Pages")).to_have_count(0)
+    assert page.csp_errors == [] and theirs.csp_errors == []
+
+
+def test_accessibility_of_every_main_page_on_desktop_and_phone(
+    browser: Browser, stack, owner: Account, database_url: str
+) -> None:
+    owner.device("temperature")
+    device = owner.device("glucose")
+    readings = series(minutes_ago(24 * 60), 288, 300, 120, 0.05)
+    assert owner.upload(device["id"], readings).is_success
+    make_admin(database_url, owner.email, owner.password)
+    for options in ({}, {"viewport": {"width": 390, "height": 844}, "is_mobile": True}):
+        page = open_page(new_context(browser, stack.url, **options))
+        page.goto("/")
+        assert serious_violations(page) == [], "sign-in page"
+        sign_in(page, owner.email, owner.password)
+        for link, ready in (
+            ("Dashboard", page.get_by_role("status", name="Current value")),
+            ("Statistics", page.get_by_role("heading", name="Glucose")),
+            ("Alerts", page.get_by_role("heading", name="Alert settings")),
+            ("Sharing", page.get_by_role("heading", name="Accept an invitation")),
+            ("Account", page.get_by_role("heading", name="Who viewed my data")),
+            ("Admin", page.get_by_role("cell", name=owner.email, exact=True)),
+        ):
+            page.get_by_role("link", name=link).click()
+            expect(ready).to_be_visible()
+            assert serious_violations(page) == [], link
+            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, f"{link} scrolls sideways by {overflow}px"
+            if link == "Statistics" and not options:
+                page.get_by_role("button", name="24 h", exact=True).click()
+                expect(page.get_by_role("rowheader", name="Mean glucose")).to_be_visible()
+                shot(page, "stats")
+        # Keyboard only: tab to the chart window buttons and press one.
+        page.get_by_role("link", name="Dashboard").click()
+        page.keyboard.press("Tab")
+        for _ in range(30):
+            if page.evaluate("document.activeElement.textContent") == "3 days":
+                break
+            page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("button", name="3 days")).to_have_attribute("aria-pressed", "true")
+        if options:
+            shot(page, "phone")
+        assert page.csp_errors == []
+
+
+def test_api_docs_render_offline_under_the_csp(browser: Browser, stack) -> None:
+    page = open_page(new_context(browser, stack.url))
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Vigil")
+    page.goto("/redoc")
+    expect(page.get_by_role("heading", name=re.compile("^Vigil")).first).to_be_visible(
+        timeout=30_000
+    )
+    assert [u for u in requested if not u.startswith(stack.url)] == []
+    assert page.csp_errors == []
