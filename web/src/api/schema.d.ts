@@ -297,9 +297,10 @@ export interface paths {
         /**
          * Consensus statistics of a period, compared with the previous period
          * @description Glucose: time in ranges, mean, SD, CV, GMI, data sufficiency and hypo-/hyperglycaemia
-         *     episodes by the 2019 international consensus; temperature: min, max, mean, time in fever
-         *     and fever episodes. `previous` is the period of the same length just before; `change` is
-         *     current minus previous.
+         *     episodes by the 2019 international consensus, and the variability and risk metrics (GRI,
+         *     MAGE, CONGA, MODD, LBGI, HBGI, ADRR, J-index, MAD, IQR, eA1c; days in the profile's time
+         *     zone); temperature: min, max, mean, time in fever and fever episodes. `previous` is the
+         *     period of the same length just before; `change` is current minus previous.
          */
         get: operations["stats_v1_profiles__profile_id__stats_get"];
         put?: never;
@@ -795,7 +796,9 @@ export interface paths {
         /**
          * Move a device (and its readings) to another profile (admin)
          * @description The device's readings go with it; the old profile's manager and followers lose access
-         *     to it at once, the new profile's gain it.
+         *     to it at once, the new profile's gain it. Its upload token stops working (a stream using
+         *     it ends within `ingest_recheck_s`): the new profile's manager, or a follower with `manage`,
+         *     issues a new one with `POST /v1/devices/{device_id}/upload-token`.
          */
         post: operations["move_device_v1_admin_devices__device_id__move_post"];
         delete?: never;
@@ -940,7 +943,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One alert with its timeline and every delivery */
+        /** One alert with its timeline and its deliveries to me */
         get: operations["get_alert_v1_alerts__alert_id__get"];
         put?: never;
         post?: never;
@@ -961,8 +964,10 @@ export interface paths {
         put?: never;
         /**
          * Acknowledge an alert: it is not repeated any more
-         * @description Stops the repeats of this alert (and its escalation); the rule alerts again after
-         *     the condition has cleared. Acknowledging twice, or a cleared alert, changes nothing.
+         * @description The manager or a `manage` follower: stops the repeats of this alert (and its
+         *     escalation) for everyone, recording who; the rule alerts again after the condition has
+         *     cleared. An `alerts`-only follower: stops them for themselves only (others keep getting
+         *     them). Acknowledging twice, or a cleared alert, changes nothing.
          */
         post: operations["acknowledge_v1_alerts__alert_id__ack_post"];
         delete?: never;
@@ -983,6 +988,8 @@ export interface paths {
         /**
          * Hold back an alert's repeats for a while
          * @description Urgent low cannot be snoozed (acknowledge it instead). 409 for a cleared alert.
+         *     The manager or a `manage` follower snoozes for everyone (recorded with who); an
+         *     `alerts`-only follower for themselves only.
          */
         post: operations["snooze_v1_alerts__alert_id__snooze_post"];
         delete?: never;
@@ -1019,7 +1026,11 @@ export interface paths {
         /** My webhooks */
         get: operations["list_webhooks_v1_webhooks_get"];
         put?: never;
-        /** Receive my alerts as signed HTTP POSTs */
+        /**
+         * Receive my alerts as signed HTTP POSTs
+         * @description Refused (422 naming ``url``) when the destination is not a public internet address:
+         *     checked here, including what the name resolves to now, and again at each delivery.
+         */
         post: operations["add_webhook_v1_webhooks_post"];
         delete?: never;
         options?: never;
@@ -1054,7 +1065,13 @@ export interface paths {
         /** My registered phones */
         get: operations["list_push_tokens_v1_push_tokens_get"];
         put?: never;
-        /** Register this phone for push notifications (APNs or FCM) */
+        /**
+         * Register this phone for push notifications (APNs or FCM)
+         * @description 409 when another account that is still signed in holds this token: the app removes
+         *     its token when its user signs out (`DELETE /v1/push-tokens/{id}`), and a token whose
+         *     holder has signed out everywhere moves to the new user. A token never changes hands
+         *     silently while its holder can still receive alerts on it.
+         */
         post: operations["add_push_token_v1_push_tokens_post"];
         delete?: never;
         options?: never;
@@ -1095,6 +1112,257 @@ export interface paths {
         get: operations["stream_sse_v1_stream_sse_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/profiles/{profile_id}/nightscout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Turn on the profile's Nightscout site, or rotate its API secret
+         * @description For the profile's manager (or a follower with `manage`). The site's URL stays the
+         *     same when the secret is rotated; the previous secret stops working at once.
+         */
+        put: operations["put_site_v1_profiles__profile_id__nightscout_put"];
+        post?: never;
+        /**
+         * Turn the profile's Nightscout site off (its tokens stop working)
+         * @description Readings and events that came through the site stay.
+         */
+        delete: operations["delete_site_v1_profiles__profile_id__nightscout_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/profiles/{profile_id}/nightscout/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the site's access tokens (not the tokens themselves) */
+        get: operations["list_tokens_v1_profiles__profile_id__nightscout_tokens_get"];
+        put?: never;
+        /**
+         * Issue an access token for a follower app or watch face
+         * @description Read-only unless `can_write`. The site must be on (409 otherwise).
+         */
+        post: operations["create_token_v1_profiles__profile_id__nightscout_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/profiles/{profile_id}/nightscout/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an access token (the app using it is refused at once) */
+        delete: operations["revoke_token_v1_profiles__profile_id__nightscout_tokens__token_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/{device_id}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a history file (Dexcom Clarity, LibreView, Nightscout, Tidepool)
+         * @description The format is recognised from the content: Dexcom Clarity CSV, LibreView CSV,
+         *     Nightscout `entries.json`, Tidepool export JSON (`cbg`, `smbg`). CSV times are read in
+         *     the profile's time zone. A file that cannot be read is refused (422 naming the line)
+         *     and nothing is stored; readings outside the sensor's range are listed in `skipped` with
+         *     their line. Answers 202 at once; follow `GET .../imports/{id}` until `state` is `done`.
+         *     Imported readings are history: no alert fires for them.
+         */
+        post: operations["import_history_v1_devices__device_id__import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/{device_id}/imports/{import_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An import's progress and outcome */
+        get: operations["get_import_v1_devices__device_id__imports__import_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/{device_id}/export/openmhealth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device's readings as Open mHealth data points
+         * @description `omh:blood-glucose:4.0` (mg/dL, interstitial fluid) for glucose sensors,
+         *     `omh:body-temperature:4.0` (°C) for temperature patches, oldest first. The whole
+         *     account's data (zip of JSON and CSV) is at `GET /v1/me/export`.
+         */
+        get: operations["export_openmhealth_v1_devices__device_id__export_openmhealth_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * FHIR CapabilityStatement: what this FHIR endpoint supports
+         * @description Public, as FHIR requires. Declares the CGM guide's data receiver (the
+         *     `$submit-cgm-bundle` operation) and the searches above.
+         */
+        get: operations["metadata_fhir_r4_metadata_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/Patient/{profile_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** FHIR Patient: a profile */
+        get: operations["get_patient_fhir_r4_Patient__profile_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/Device/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** FHIR Device: a sensor */
+        get: operations["get_device_fhir_r4_Device__device_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/Observation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * FHIR Observation search: CGM readings and summaries of a patient
+         * @description Readings (LOINC 99504-3, mg/dL) in the window, oldest first, and the summaries
+         *     of the window: mean glucose 97507-8, times in ranges 106793-3 (components 104642-4,
+         *     104641-6, 97510-2, 104640-8, 104639-0), GMI 97506-0, CV 104638-2, days of wear
+         *     104636-6, sensor active 104637-4; the same numbers as `/v1/profiles/{id}/stats`.
+         */
+        get: operations["search_observations_fhir_r4_Observation_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/DiagnosticReport": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * FHIR DiagnosticReport: the CGM summary report (PDF) with its summaries
+         * @description The report of the window (default the last 15 days) as a DiagnosticReport (LOINC
+         *     107931-8) whose `presentedForm` is the PDF, followed by the summary Observations it
+         *     references.
+         */
+        get: operations["search_reports_fhir_r4_DiagnosticReport_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/r4/$submit-cgm-bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * FHIR $submit-cgm-bundle: import a CGM data submission bundle
+         * @description Body: the CGM data submission Bundle (or a Parameters resource holding it). Its
+         *     sensor readings (99504-3) are stored as history (no alerts) on the profile's
+         *     `fhir-import` device; re-submitting stores nothing twice. Summaries, Patient and
+         *     Device entries are not stored: Vigil computes summaries from the readings. Needs the
+         *     `manage` scope on the profile. Answers an OperationOutcome with the counts.
+         */
+        post: operations["submit_cgm_bundle_fhir_r4__submit_cgm_bundle_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1341,10 +1609,18 @@ export interface components {
             latency_ms: number;
             /** Acknowledged At */
             acknowledged_at: string | null;
-            /** Acknowledged By */
+            /**
+             * Acknowledged By
+             * @description Who acknowledged it for everyone
+             */
             acknowledged_by: string | null;
             /** Snoozed Until */
             snoozed_until: string | null;
+            /**
+             * Snoozed By
+             * @description Who snoozed it for everyone
+             */
+            snoozed_by: string | null;
             /** Cleared At */
             cleared_at: string | null;
             /**
@@ -1358,8 +1634,18 @@ export interface components {
              */
             escalated_at: string | null;
             /**
+             * My Acknowledged At
+             * @description When I acknowledged it for myself only (a follower without `manage`)
+             */
+            my_acknowledged_at: string | null;
+            /**
+             * My Snoozed Until
+             * @description Until when I hold back its repeats for myself only
+             */
+            my_snoozed_until: string | null;
+            /**
              * Deliveries
-             * @description Every delivery attempt: live stream, webhook, push, email
+             * @description Every attempt to deliver it to you (only yours): live stream, webhook, push, email
              */
             deliveries: components["schemas"]["DeliveryOut"][];
         };
@@ -1459,10 +1745,18 @@ export interface components {
             latency_ms: number;
             /** Acknowledged At */
             acknowledged_at: string | null;
-            /** Acknowledged By */
+            /**
+             * Acknowledged By
+             * @description Who acknowledged it for everyone
+             */
             acknowledged_by: string | null;
             /** Snoozed Until */
             snoozed_until: string | null;
+            /**
+             * Snoozed By
+             * @description Who snoozed it for everyone
+             */
+            snoozed_by: string | null;
             /** Cleared At */
             cleared_at: string | null;
             /**
@@ -1475,6 +1769,16 @@ export interface components {
              * @description When it was escalated (urgent and not acknowledged in time)
              */
             escalated_at: string | null;
+            /**
+             * My Acknowledged At
+             * @description When I acknowledged it for myself only (a follower without `manage`)
+             */
+            my_acknowledged_at: string | null;
+            /**
+             * My Snoozed Until
+             * @description Until when I hold back its repeats for myself only
+             */
+            my_snoozed_until: string | null;
         };
         /** AlertSettingsIn */
         AlertSettingsIn: {
@@ -1547,14 +1851,15 @@ export interface components {
             at: string;
             /**
              * Actor Kind
+             * @description `nightscout`: an app reading the profile's Nightscout site
              * @example user
              * @enum {string}
              */
-            actor_kind: "user" | "device_token" | "admin";
+            actor_kind: "user" | "device_token" | "admin" | "nightscout";
             /**
              * Actor Id
              * Format: uuid
-             * @description The user (or device token) that read the data
+             * @description The user (or device token, or Nightscout token) that read the data
              */
             actor_id: string;
             /**
@@ -1600,6 +1905,14 @@ export interface components {
              * @example 1001
              */
             next_before: number | null;
+        };
+        /** Body_import_history_v1_devices__device_id__import_post */
+        Body_import_history_v1_devices__device_id__import_post: {
+            /**
+             * File
+             * @description The export file, as downloaded
+             */
+            file: string;
         };
         /** Body_token_v1_auth_token_post */
         Body_token_v1_auth_token_post: {
@@ -1928,6 +2241,7 @@ export interface components {
             channel: string;
             /**
              * Target
+             * @description Where it went; a webhook URL without user:password, query or fragment
              * @example https://example.com/hooks/vigil
              */
             target: string | null;
@@ -2232,6 +2546,71 @@ export interface components {
             kind: "exercise";
             details: components["schemas"]["ExerciseDetails"];
         };
+        /** FhirBundle */
+        FhirBundle: {
+            /**
+             * Resourcetype
+             * @example Bundle
+             */
+            resourceType: string;
+            /**
+             * Id
+             * @example 2f0e5c1e-7d6f-5b8a-9c3d-1e2f3a4b5c6d
+             */
+            id?: string | null;
+            /**
+             * Type
+             * @example searchset
+             */
+            type: string;
+            /**
+             * Total
+             * @example 4032
+             */
+            total: number;
+            /**
+             * Entry
+             * @example [
+             *       {
+             *         "fullUrl": "https://vigil.example.org/fhir/r4/Observation/2f0e5c1e",
+             *         "resource": {
+             *           "code": {
+             *             "coding": [
+             *               {
+             *                 "code": "99504-3",
+             *                 "system": "http://loinc.org"
+             *               }
+             *             ]
+             *           },
+             *           "resourceType": "Observation"
+             *         }
+             *       }
+             *     ]
+             */
+            entry: {
+                [key: string]: unknown;
+            }[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * FhirResource
+         * @description A FHIR R4 resource (JSON); its elements follow the resource type.
+         */
+        FhirResource: {
+            /**
+             * Resourcetype
+             * @example Observation
+             */
+            resourceType: string;
+            /**
+             * Id
+             * @example 2f0e5c1e-7d6f-5b8a-9c3d-1e2f3a4b5c6d
+             */
+            id?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** GlucoseMetrics */
         GlucoseMetrics: {
             /**
@@ -2310,6 +2689,8 @@ export interface components {
             device_ids: string[];
             current: components["schemas"]["GlucoseMetrics"];
             previous: components["schemas"]["GlucoseMetrics"];
+            /** @description Of the current period */
+            variability: components["schemas"]["VariabilityMetrics"];
             /**
              * Change
              * @description current - previous for readings, sufficiency, mean, SD, CV, GMI and every range percentage (null where either side is undefined)
@@ -2321,6 +2702,36 @@ export interface components {
             change: {
                 [key: string]: number | null;
             };
+        };
+        /**
+         * GriOut
+         * @description Glycemia risk index (Klonoff et al. 2022), as on the newer AGP report.
+         */
+        GriOut: {
+            /**
+             * Gri
+             * @description 3.0 x hypo component + 1.6 x hyper component, capped at 100 (0-100)
+             * @example 32.4
+             */
+            gri: number | null;
+            /**
+             * Hypo Component
+             * @description %<54 + 0.8 x %54-<70 (percent of readings)
+             * @example 3.1
+             */
+            hypo_component: number | null;
+            /**
+             * Hyper Component
+             * @description %>250 + 0.5 x %>180-250 (percent of readings)
+             * @example 14.4
+             */
+            hyper_component: number | null;
+            /**
+             * Zone
+             * @description A (lowest risk, GRI <= 20) to E (GRI > 80); null without readings
+             * @example B
+             */
+            zone: ("A" | "B" | "C" | "D" | "E") | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -2334,6 +2745,84 @@ export interface components {
              * @example ok
              */
             status: string;
+        };
+        /** ImportOut */
+        ImportOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Device Id
+             * Format: uuid
+             */
+            device_id: string;
+            /**
+             * Format
+             * @example dexcom-clarity
+             * @enum {string}
+             */
+            format: "dexcom-clarity" | "libreview" | "nightscout" | "tidepool";
+            /**
+             * Filename
+             * @example clarity_export_2026-11-29.csv
+             */
+            filename: string | null;
+            /**
+             * State
+             * @description `running` while stored in batches; `done` or `failed` (see `error`)
+             * @example done
+             * @enum {string}
+             */
+            state: "running" | "done" | "failed";
+            /**
+             * Total
+             * @description Readings to store
+             * @example 25920
+             */
+            total: number;
+            /**
+             * Processed
+             * @description Readings handled so far
+             * @example 25920
+             */
+            processed: number;
+            /**
+             * Accepted
+             * @description Newly stored
+             * @example 25900
+             */
+            accepted: number;
+            /**
+             * Duplicates
+             * @description Already stored (an earlier import)
+             * @example 20
+             */
+            duplicates: number;
+            /**
+             * Ignored
+             * @description Rows that are not readings (events, settings)
+             * @example 9
+             */
+            ignored: number;
+            /**
+             * Skipped
+             * @description Readings not stored, with why
+             */
+            skipped: components["schemas"]["SkippedRow"][];
+            /**
+             * Error
+             * @example null
+             */
+            error: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** InsulinDetails */
         InsulinDetails: {
@@ -2796,6 +3285,63 @@ export interface components {
             kind: "note";
             details?: components["schemas"]["NoteDetails"];
         };
+        /** OmhDataPoint */
+        OmhDataPoint: {
+            header: components["schemas"]["OmhHeader"];
+            /**
+             * Body
+             * @example {
+             *       "blood_glucose": {
+             *         "unit": "mg/dL",
+             *         "value": 112
+             *       },
+             *       "effective_time_frame": {
+             *         "date_time": "2026-11-24T07:15:00Z"
+             *       },
+             *       "specimen_source": "interstitial fluid"
+             *     }
+             */
+            body: {
+                [key: string]: unknown;
+            };
+        };
+        /** OmhHeader */
+        OmhHeader: {
+            /**
+             * Uuid
+             * Format: uuid
+             */
+            uuid: string;
+            schema_id: components["schemas"]["OmhSchemaId"];
+            /**
+             * Source Creation Date Time
+             * Format: date-time
+             */
+            source_creation_date_time: string;
+            /**
+             * Modality
+             * @example sensed
+             */
+            modality: string;
+        };
+        /** OmhSchemaId */
+        OmhSchemaId: {
+            /**
+             * Namespace
+             * @example omh
+             */
+            namespace: string;
+            /**
+             * Name
+             * @example blood-glucose
+             */
+            name: string;
+            /**
+             * Version
+             * @example 4.0
+             */
+            version: string;
+        };
         /** OpenIdConfiguration */
         OpenIdConfiguration: {
             /**
@@ -3167,7 +3713,7 @@ export interface components {
             /**
              * Ts
              * Format: date-time
-             * @description When the sensor measured, ISO 8601 with a UTC offset
+             * @description When the sensor measured, ISO 8601 with a UTC offset, 2000 or later
              * @example 2026-11-24T07:15:00+01:00
              */
             ts: string;
@@ -3592,6 +4138,44 @@ export interface components {
              */
             name: string;
         };
+        /** SiteIn */
+        SiteIn: {
+            /**
+             * Api Secret
+             * @description Your own secret (at least 12 characters), e.g. the one your uploader is already configured with; default: a new random one
+             * @example correct horse battery
+             */
+            api_secret?: string | null;
+        };
+        /** SiteOut */
+        SiteOut: {
+            /**
+             * Base Url
+             * @description What to enter as the Nightscout URL in the app
+             * @example https://vigil.example.org/ns/k3v9q2m7x1
+             */
+            base_url: string;
+            /**
+             * Api Secret
+             * @description The API secret; shown only now
+             * @example yX2c9Qm1r7LkT0ba
+             */
+            api_secret: string;
+        };
+        /** SkippedRow */
+        SkippedRow: {
+            /**
+             * Line
+             * @description Line of the file (item number for JSON)
+             * @example 1207
+             */
+            line: number;
+            /**
+             * Reason
+             * @example 'Low': beyond the sensor's reporting range
+             */
+            reason: string;
+        };
         /** SleepDetails */
         SleepDetails: {
             /**
@@ -3906,6 +4490,73 @@ export interface components {
                 [key: string]: number | null;
             };
         };
+        /** TokenIn */
+        TokenIn: {
+            /**
+             * Name
+             * @description Who uses it (letters, digits, space, _ . -)
+             * @example grandma's watch
+             */
+            name: string;
+            /**
+             * Can Write
+             * @description Also post treatments and entries (default: read only)
+             * @default false
+             */
+            can_write: boolean;
+        };
+        /** TokenInfo */
+        TokenInfo: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Name
+             * @example grandma's watch
+             */
+            name: string;
+            /**
+             * Can Write
+             * @example false
+             */
+            can_write: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** TokenOut */
+        TokenOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Name
+             * @example grandma's watch
+             */
+            name: string;
+            /**
+             * Can Write
+             * @example false
+             */
+            can_write: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Token
+             * @description Enter it in the follower app (`?token=` or `Authorization: Bearer`); shown only now
+             * @example grandmas-watch-5f0c1e9a7b3d2c4e6f8a0b1c
+             */
+            token: string;
+        };
         /** TokenResponse */
         TokenResponse: {
             /**
@@ -3988,6 +4639,74 @@ export interface components {
             /** Context */
             ctx?: Record<string, never>;
         };
+        /**
+         * VariabilityMetrics
+         * @description Variability and risk of the current period, with the iglu R package's definitions
+         *     (tested equal to iglu 4.3.0). Null where the data do not suffice for the metric.
+         */
+        VariabilityMetrics: {
+            gri: components["schemas"]["GriOut"];
+            /**
+             * Mage Mgdl
+             * @description Mean amplitude of glycaemic excursions (Fernandes et al. 2022 moving-average algorithm on a 5-minute grid), mg/dL; needs 160 minutes of data and one excursion above one SD
+             * @example 96.3
+             */
+            mage_mgdl: number | null;
+            /**
+             * Conga24 Mgdl
+             * @description CONGA(24): SD of differences 24 h apart on an interpolated grid, mg/dL; needs more than a day
+             * @example 48.7
+             */
+            conga24_mgdl: number | null;
+            /**
+             * Modd Mgdl
+             * @description Mean of daily differences at the same time of day, mg/dL; needs more than one day
+             * @example 37.2
+             */
+            modd_mgdl: number | null;
+            /**
+             * Lbgi
+             * @description Low blood glucose index (unitless)
+             * @example 1.2
+             */
+            lbgi: number | null;
+            /**
+             * Hbgi
+             * @description High blood glucose index (unitless)
+             * @example 6.8
+             */
+            hbgi: number | null;
+            /**
+             * Adrr
+             * @description Average daily risk range over local days (unitless)
+             * @example 24.5
+             */
+            adrr: number | null;
+            /**
+             * J Index
+             * @description 0.001 x (mean + SD)^2 with mg/dL; needs two readings
+             * @example 39.1
+             */
+            j_index: number | null;
+            /**
+             * Mad Mgdl
+             * @description Median absolute deviation x 1.4826, mg/dL
+             * @example 40
+             */
+            mad_mgdl: number | null;
+            /**
+             * Iqr Mgdl
+             * @description Interquartile range (75th - 25th percentile), mg/dL
+             * @example 62
+             */
+            iqr_mgdl: number | null;
+            /**
+             * Ea1C Pct
+             * @description Estimated A1c (Nathan 2008): (46.7 + mean mg/dL) / 28.7, %
+             * @example 6.8
+             */
+            ea1c_pct: number | null;
+        };
         /** WebhookCreated */
         WebhookCreated: {
             /**
@@ -3997,6 +4716,7 @@ export interface components {
             id: string;
             /**
              * Url
+             * @description Without user:password, query string or fragment (they may hold secrets)
              * @example https://example.com/hooks/vigil
              */
             url: string;
@@ -4016,7 +4736,7 @@ export interface components {
         WebhookIn: {
             /**
              * Url
-             * Format: uri
+             * @description An http(s) URL on the public internet (private, loopback, link-local and other special addresses are refused, in any spelling)
              * @example https://example.com/hooks/vigil
              */
             url: string;
@@ -4030,6 +4750,7 @@ export interface components {
             id: string;
             /**
              * Url
+             * @description Without user:password, query string or fragment (they may hold secrets)
              * @example https://example.com/hooks/vigil
              */
             url: string;
@@ -4041,6 +4762,14 @@ export interface components {
         };
         /** Deleted */
         api__events__Deleted: {
+            /**
+             * Deleted
+             * @example true
+             */
+            deleted: boolean;
+        };
+        /** Deleted */
+        api__nightscout__manage__Deleted: {
             /**
              * Deleted
              * @example true
@@ -7367,6 +8096,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflicts with what is stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid input; `detail` names each offending field */
             422: {
                 headers: {
@@ -7487,6 +8225,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflicts with what is stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Invalid input; `detail` names each offending field */
             422: {
                 headers: {
@@ -7587,6 +8334,922 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_site_v1_profiles__profile_id__nightscout_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SiteIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SiteOut"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_site_v1_profiles__profile_id__nightscout_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_tokens_v1_profiles__profile_id__nightscout_tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenInfo"][];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_token_v1_profiles__profile_id__nightscout_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with what is stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_token_v1_profiles__profile_id__nightscout_tokens__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's id */
+                token_id: string;
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_history_v1_devices__device_id__import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The device's id */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_history_v1_devices__device_id__import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with what is stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Batch too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_import_v1_devices__device_id__imports__import_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The import's id */
+                import_id: string;
+                /** @description The device's id */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_openmhealth_v1_devices__device_id__export_openmhealth_get: {
+        parameters: {
+            query?: {
+                /** @description Inclusive lower bound */
+                start?: string | null;
+                /** @description Exclusive upper bound */
+                end?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The device's id */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OmhDataPoint"][];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    metadata_fhir_r4_metadata_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirResource"];
+                };
+            };
+        };
+    };
+    get_patient_fhir_r4_Patient__profile_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The profile's id */
+                profile_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirResource"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_device_fhir_r4_Device__device_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The device's id */
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirResource"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_observations_fhir_r4_Observation_get: {
+        parameters: {
+            query: {
+                /** @description LOINC codes, comma-separated; default all */
+                code?: string | null;
+                _count?: number;
+                /** @description `Patient/<profile id>` or the id */
+                patient: string;
+                /** @description ge/gt/le/lt/eq + date(Time); default the last 14 days */
+                date?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirBundle"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_reports_fhir_r4_DiagnosticReport_get: {
+        parameters: {
+            query: {
+                /** @description `Patient/<profile id>` or the id */
+                patient: string;
+                /** @description ge/gt/le/lt/eq + date(Time); default the last 14 days */
+                date?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirBundle"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    submit_cgm_bundle_fhir_r4__submit_cgm_bundle_post: {
+        parameters: {
+            query?: {
+                /** @description Store into this profile; default the readings' subject */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "resourceType": "Bundle",
+                 *       "type": "transaction",
+                 *       "entry": [
+                 *         {
+                 *           "resource": {
+                 *             "resourceType": "Observation",
+                 *             "id": "9a9dc67f-29e5-5693-89ef-4e5d48fc77f1",
+                 *             "meta": {
+                 *               "profile": [
+                 *                 "http://hl7.org/fhir/uv/cgm/StructureDefinition/cgm-sensor-reading-mass-per-volume"
+                 *               ]
+                 *             },
+                 *             "status": "final",
+                 *             "category": [
+                 *               {
+                 *                 "coding": [
+                 *                   {
+                 *                     "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                 *                     "code": "laboratory"
+                 *                   }
+                 *                 ]
+                 *               }
+                 *             ],
+                 *             "code": {
+                 *               "coding": [
+                 *                 {
+                 *                   "system": "http://loinc.org",
+                 *                   "code": "99504-3"
+                 *                 }
+                 *               ]
+                 *             },
+                 *             "subject": {
+                 *               "reference": "Patient/00000000-0000-0000-0000-000000000001"
+                 *             },
+                 *             "effectiveDateTime": "2026-11-24T07:15:00Z",
+                 *             "valueQuantity": {
+                 *               "value": 112,
+                 *               "unit": "mg/dL",
+                 *               "system": "http://unitsofmeasure.org",
+                 *               "code": "mg/dL"
+                 *             },
+                 *             "device": {
+                 *               "reference": "Device/00000000-0000-0000-0000-000000000002"
+                 *             }
+                 *           }
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FhirResource"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description You follow this profile, but your share lacks the scope this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Batch too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names each offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Temporarily unavailable; retry after the `Retry-After` seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
