@@ -50,6 +50,7 @@ class InvalidToken(Exception):
 class Claims:
     user_id: uuid.UUID
     expires_at: int
+    issued_at: int = 0
 
 
 UPLOAD_TOKEN_PREFIX = "vdt_"  # device upload tokens are recognisable by it
@@ -188,7 +189,7 @@ class KeyStore:
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub"]},
             )
-            return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]))
+            return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]), int(claims["iat"]))
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
 

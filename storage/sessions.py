@@ -53,9 +53,13 @@ async def revoke_login(pool: asyncpg.Pool, token_hash: bytes) -> int:
 
 
 async def revoke_all_logins(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> int:
-    """Revoke every refresh token of the user."""
-    result = await pool.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    """Revoke every refresh token of the user and mark their sessions ended, in one
+    statement: access tokens issued before no longer open live streams, and the streams
+    open now are closed (the users trigger NOTIFYs every replica)."""
+    return await pool.fetchval(
+        "WITH ended AS (UPDATE users SET sessions_ended_at = now() WHERE id = $1),"
+        " revoked AS (UPDATE refresh_tokens SET revoked_at = now()"
+        "  WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1)"
+        " SELECT count(*)::int FROM revoked",
         user_id,
     )
-    return int(result.split()[-1])
