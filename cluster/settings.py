@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
@@ -54,6 +55,16 @@ class Settings(BaseSettings):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of proxies in front of Vigil's ingress whose"
+        " X-Forwarded-For is kept (JSON list); none: the ingress records the connecting peer",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
 
     @property
     def run_dir(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -13,12 +14,14 @@ from ray import serve
 
 from actors.router import start_shards, stop_shards
 from api.deployment import build_application
+from cluster.ingress import haproxy_dir, harden_haproxy, ingress_env
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
 APP_NAME = "vigil"
+SETUP_HOOK = f"{harden_haproxy.__module__}.{harden_haproxy.__name__}"  # in every Ray worker
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Stack:
                 ray.shutdown()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.started_ray:
+            shutil.rmtree(haproxy_dir(self.settings.run_dir), ignore_errors=True)
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
@@ -80,6 +85,8 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             # HAProxy binds these on all interfaces.
             os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port("0.0.0.0")))
             os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port("0.0.0.0")))
+        # The ingress sets X-Forwarded-For itself; its admin socket and listeners are private.
+        os.environ.update(ingress_env(settings.run_dir, settings.trusted_proxies))
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,
@@ -87,6 +94,7 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             log_to_driver=False,
             configure_logging=True,
             logging_level=logging.WARNING,
+            runtime_env={"worker_process_setup_hook": SETUP_HOOK},
         )
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
