@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
-from api.config import ApiConfig
+from api.config import ApiConfig, RateLimits
 from storage.embedded import DEFAULT_PORT, default_data_dir
 
 
@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         " X-Forwarded-For is kept (JSON list); none: the ingress records the connecting peer",
     )
 
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits,
+        description="Limits on expensive work (JSON, e.g. VIGIL_RATE_LIMITS="
+        '\'{"signup_per_address": {"count": 5, "window_s": 3600}}\')',
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -94,6 +100,7 @@ class Settings(BaseSettings):
             login_lockout_s=self.login_lockout_s,
             ingest_recheck_s=self.ingest_recheck_s,
             push=self.push_credentials(),
+            rate_limits=self.rate_limits,
         )
 
     def push_credentials(self) -> dict[str, str]:
