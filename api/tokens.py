@@ -50,7 +50,6 @@ class InvalidToken(Exception):
 class Claims:
     user_id: uuid.UUID
     expires_at: int
-    issued_at: int = 0
 
 
 UPLOAD_TOKEN_PREFIX = "vdt_"  # device upload tokens are recognisable by it
@@ -189,7 +188,7 @@ class KeyStore:
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub"]},
             )
-            return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]), int(claims["iat"]))
+            return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]))
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
 

@@ -23,6 +23,7 @@ worker fails loudly instead of serving an unhardened ingress.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def harden_haproxy() -> None:
 
     if getattr(haproxy_templates, "VIGIL_HARDENED", False):
         return
-    trusted = [p for p in os.environ.get(TRUSTED_ENV, "").split(",") if p.strip()]
+    trusted = json.loads(os.environ.get(TRUSTED_ENV) or "[]")
     admin_host = os.environ.get(ADMIN_HOST_ENV, "127.0.0.1")
     haproxy_templates.HAPROXY_CONFIG_TEMPLATE = hardened_template(
         haproxy_templates.HAPROXY_CONFIG_TEMPLATE, trusted, admin_host
@@ -121,6 +122,6 @@ def ingress_env(run_dir: Path, trusted: list[str]) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(haproxy / "metrics.sock"),
-        TRUSTED_ENV: ",".join(trusted),
+        TRUSTED_ENV: json.dumps(trusted),  # as the setting itself reads it
         "FORWARDED_ALLOW_IPS": forwarded_allow_ips(trusted),
     }

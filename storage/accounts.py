@@ -63,11 +63,8 @@ async def set_password_hash(
 
 
 async def active_user(pool: asyncpg.Pool, user_id: UUID) -> asyncpg.Record | None:
-    """The active user (with ``sessions_ended_at``: their last logout everywhere)."""
     return await pool.fetchrow(
-        "SELECT id, email, name, sessions_ended_at FROM users"
-        " WHERE id = $1 AND disabled_at IS NULL",
-        user_id,
+        "SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
     )
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from storage.accounts import SIGNING_KEY_LOCK
+from storage.alerts import NOTIFY_CHANNEL
 
 
 async def rotate_signing_key(
@@ -53,13 +54,13 @@ async def revoke_login(pool: asyncpg.Pool, token_hash: bytes) -> int:
 
 
 async def revoke_all_logins(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> int:
-    """Revoke every refresh token of the user and mark their sessions ended, in one
-    statement: access tokens issued before no longer open live streams, and the streams
-    open now are closed (the users trigger NOTIFYs every replica)."""
+    """Revoke every refresh token of the user, and tell every replica (at commit) to close
+    the user's live streams, in one statement."""
     return await pool.fetchval(
-        "WITH ended AS (UPDATE users SET sessions_ended_at = now() WHERE id = $1),"
-        " revoked AS (UPDATE refresh_tokens SET revoked_at = now()"
+        "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now()"
         "  WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1)"
-        " SELECT count(*)::int FROM revoked",
+        " SELECT (SELECT count(*) FROM revoked)::int,"
+        "  pg_notify($2, json_build_object('account', $1::uuid, 'why', 'logout')::text)",
         user_id,
+        NOTIFY_CHANNEL,
     )

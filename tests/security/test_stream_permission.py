@@ -145,22 +145,13 @@ def test_a_fresh_token_sent_on_the_socket_keeps_it_open(account: Account, db, st
             ws.recv(timeout=1)  # nothing: no `closed`
 
 
-def test_logout_everywhere_ends_the_streams_and_the_old_token_opens_none(
-    account: Account, stack
-) -> None:
+def test_logout_everywhere_ends_the_streams(account: Account, stack) -> None:
     c = account.client
 
     def logout_all() -> None:
         assert c.post("/v1/auth/logout-all", headers=account.headers).status_code == 200
 
-    time.sleep(1)  # the logout falls in a later second than the token's iat
     both_end(stack, access_token(account), logout_all, REAUTH, "logged out", CLOSE_WITHIN_S)
-    with connect(ws_url(stack) + f"?token={access_token(account)}") as ws:
-        assert "logged out everywhere" in json.loads(ws.recv(timeout=10))["detail"]
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=10)
-    r = httpx.get(f"{stack.url}/v1/stream/sse", headers=account.headers, timeout=30)
-    assert r.status_code == 401, r.text
     # a new login streams again
     fresh = c.post("/v1/auth/token", data={"username": account.email, "password": account.password})
     with connect(ws_url(stack) + f"?token={fresh.json()['access_token']}") as ws:
