@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 import uuid
 from collections import defaultdict
@@ -137,7 +136,6 @@ class Subscriber:
     """One connected client: what it may see of each profile it subscribed to."""
 
     user_id: uuid.UUID
-    expires_at: float = math.inf  # the access token's expiry (Unix time)
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     profiles: dict[uuid.UUID, tuple[bool, bool]] = field(default_factory=dict)  # readings, alerts
     prefs: dict[uuid.UUID, dict | None] = field(default_factory=dict)  # notification prefs
@@ -163,7 +161,6 @@ class Subscriber:
         """End the stream when the access token expires (again, for a renewed token)."""
         if self.expiry is not None:
             self.expiry.cancel()
-        self.expires_at = expires_at
         delay = max(0.0, expires_at - time.time())
         self.expiry = asyncio.get_running_loop().call_later(
             delay, self.close, TOKEN_EXPIRED, CLOSE_REAUTH

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import stat
 from pathlib import Path
@@ -18,8 +19,6 @@ from urllib.parse import urlparse
 import ray
 
 from cluster.ingress import haproxy_dir
-
-REPLICA_PORTS = range(30000, 31001)  # Serve's direct-ingress HTTP ports (its defaults)
 
 
 def listening() -> dict[int, set[str]]:
@@ -55,6 +54,13 @@ def outside_address() -> str:
     return address
 
 
+def replica_ports(stack) -> list[int]:
+    """The replicas' own HTTP ports: the servers of our HAProxy's backends."""
+    config = next(haproxy_dir(stack.settings.run_dir).glob("*/haproxy.cfg")).read_text()
+    servers = re.findall(r"^\s*server \S+ [^\s:]+:(\d+) check", config, re.MULTILINE)
+    return sorted({int(port) for port in servers})
+
+
 def test_the_haproxy_admin_socket_is_private(stack) -> None:
     base = haproxy_dir(stack.settings.run_dir)
     sockets = list(base.glob("*/admin.sock"))
@@ -77,7 +83,7 @@ def test_ingress_api_and_database_listen_on_loopback_only(stack) -> None:
         "haproxy metrics": int(os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"]),
         "postgres": urlparse(stack.database_url).port,
     }
-    ours |= {f"replica {p}": p for p in ports if p in REPLICA_PORTS}
+    ours |= {f"replica {p}": p for p in replica_ports(stack)}
     assert any(name.startswith("replica") for name in ours), "no replica port found"
     exposed = {name: ports.get(port) for name, port in ours.items()}
     assert all(exposed.values()), exposed  # each is listening
