@@ -23,6 +23,7 @@ from api import (
     history,
     notifications,
     password_reset,
+    passwords,
     privacy,
     profiles,
     readings,
@@ -81,6 +82,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         app.state.keys = keys
         app.state.router = ShardRouter(config.shard_count, config.namespace)
         app.state.config = config
+        passwords.configure(config.rate_limits.password_hashing_threads)
         supervisor = asyncio.get_running_loop().create_task(
             keep_actors_running(config, app.state.router)
         )

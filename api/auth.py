@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
-from api import login_guard
+from api import login_guard, rate_limits
 from api.deps import Config, Keys, Pool
 from api.errors import ErrorBody, error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
@@ -62,11 +62,13 @@ class TokenResponse(BaseModel):
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SignupAccepted,
     summary="Create an account",
-    responses=responses(422),
+    responses={**responses(422), **rate_limits.TOO_MANY},
+    dependencies=[rate_limits.by_address("signup_per_address", "sign-ups")],
 )
 async def signup(
     body: SignupRequest,
     pool: Pool,
+    config: Config,
     background: BackgroundTasks,
     mailer: Annotated[Mailer, Depends(get_mailer)],
 ) -> SignupAccepted:
@@ -78,10 +80,13 @@ async def signup(
         await accounts.create_user(pool, body.email, password_hash, body.name)
     except accounts.EmailTaken:
         existing = await accounts.user_by_email(pool, body.email)
+        recipient = existing["email"] if existing else body.email
+        if not await rate_limits.email_allowed(pool, config.rate_limits, recipient):
+            return SignupAccepted(detail=SIGNUP_ACCEPTED)  # the same answer, no email
         background.add_task(
             send_quietly,
             mailer,
-            existing["email"] if existing else body.email,
+            recipient,
             "Someone tried to sign up with your email",
             "Someone tried to create a Vigil account with this email address, which already"
             " has one. If it was you and you forgot your password, reset it with"
@@ -96,7 +101,10 @@ async def signup(
     summary="Obtain tokens (OAuth2 password or refresh_token grant)",
     responses={
         **responses(401, 422),
-        429: {"model": ErrorBody, "description": "Too many failed logins; see `Retry-After`"},
+        429: {
+            "model": ErrorBody,
+            "description": "Too many failed logins, or logins from this address; see `Retry-After`",
+        },
     },
 )
 async def token(
@@ -117,6 +125,9 @@ async def token(
         if not username or not password:
             raise error(422, "username and password are required for grant_type=password")
         address = login_guard.client_address(request)
+        await rate_limits.enforce(
+            pool, config.rate_limits, "login_per_address", address, "login attempts"
+        )
         await login_guard.check(pool, username, address)
         user = await accounts.user_by_email(pool, username)
         ok = await verify_password(user["password_hash"] if user else None, password)

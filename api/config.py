@@ -5,6 +5,36 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Rate(BaseModel):
+    """At most ``count`` requests per ``window_s`` seconds (a fixed window)."""
+
+    count: int = Field(ge=1)
+    window_s: int = Field(ge=1)
+
+
+class RateLimits(BaseModel):
+    """Limits on expensive work, per client address, user, recipient or report link; past
+    one the answer is 429 with Retry-After (an email over its cap is not sent)."""
+
+    signup_per_address: Rate = Rate(count=10, window_s=3600)
+    login_per_address: Rate = Rate(count=60, window_s=60)
+    reset_per_address: Rate = Rate(count=10, window_s=3600)
+    emails_per_recipient: Rate = Field(
+        Rate(count=3, window_s=3600),
+        description="Sign-up notices and reset emails to one address",
+    )
+    export_per_user: Rate = Rate(count=5, window_s=3600)
+    report_per_user: Rate = Field(Rate(count=60, window_s=3600), description="JSON and PDF")
+    link_open_per_address: Rate = Rate(count=30, window_s=60)
+    link_open_per_link: Rate = Rate(count=60, window_s=3600)
+    password_hashing_threads: int = Field(
+        2, ge=1, description="argon2 hashes computed at once per replica; the rest wait"
+    )
+    pdf_waiting_max: int = Field(
+        4, ge=0, description="PDFs waiting to render per replica (one renders at a time)"
+    )
+
+
 class ApiConfig(BaseModel):
     database_url: str = Field(description="PostgreSQL URL (asyncpg) for the API's reads")
     shard_count: int = Field(2, ge=1)
@@ -42,3 +72,4 @@ class ApiConfig(BaseModel):
     web_dir: str | None = Field(
         None, description="The built web app (web/dist); None: the one beside the code"
     )
+    rate_limits: RateLimits = Field(default_factory=RateLimits)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
-from api import login_guard
+from api import login_guard, rate_limits
 from api.deps import Config, Pool
 from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
@@ -54,7 +54,8 @@ class PasswordChanged(BaseModel):
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     summary="Request a password-reset token by email",
-    responses=responses(422),
+    responses={**responses(422), **rate_limits.TOO_MANY},
+    dependencies=[rate_limits.by_address("reset_per_address", "password resets")],
 )
 async def request_reset(
     body: ResetRequest,
@@ -66,7 +67,11 @@ async def request_reset(
     """Always 202 with the same body, whether or not the email has an account (no account
     enumeration). The email carries a one-time token for `POST /v1/auth/password-reset/confirm`."""
     user = await accounts.user_by_email(pool, body.email)
-    if user is not None and user["disabled_at"] is None:
+    if (
+        user is not None
+        and user["disabled_at"] is None
+        and await rate_limits.email_allowed(pool, config.rate_limits, user["email"])
+    ):
         token, digest = new_secret()
         await password_resets.create(pool, user["id"], digest, config.password_reset_ttl_s)
         background.add_task(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import login_guard
+from api import login_guard, rate_limits
 from api.admin import evict
 from api.audit import record_read
 from api.deps import Caller, Config, Pool, Router
@@ -93,7 +93,9 @@ def _zip(sets: dict[str, Rows], document: dict[str, Any]) -> bytes:
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         },
         **responses(401),
+        **rate_limits.TOO_MANY,
     },
+    dependencies=[rate_limits.by_user("export_per_user", "exports")],
 )
 async def export_my_data(
     request: Request, background: BackgroundTasks, caller: Caller, pool: Pool

@@ -15,10 +15,14 @@ then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "ac
 "duplicates": 0}`` or ``{"type": "error", "seq": 17, "status": 422|413|503, "detail": ...,
 "retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
 Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
+With a user's access token the socket also watches the account like the live stream does
+(``api.stream``): it ends when the token expires, and at once when the account is disabled
+or deleted, logs out everywhere or changes its password.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -31,7 +35,8 @@ from pydantic import Field, ValidationError
 from api.devices import DeviceOut
 from api.readings import InvalidReadings, ReadingsUpload, store_batch
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
-from api.stream import websocket_token
+from api.stream import LiveHub, Subscriber, authenticate, watch_account, websocket_token
+from api.tokens import UPLOAD_TOKEN_PREFIX
 from api.upload_tokens import authorise_upload
 
 router = APIRouter(
@@ -74,7 +79,6 @@ async def stream_readings(
 ) -> None:
     """Stream batches of readings; each is answered once committed (see the module)."""
     await websocket.accept()
-    app = websocket.app
     try:
         token = await websocket_token(websocket, token)
         device = await _authorise(websocket, token, device_id)
@@ -86,6 +90,33 @@ async def stream_readings(
         return
     except WebSocketDisconnect:
         return
+    try:
+        watched = await _watch(websocket, token)
+    except PermissionError as exc:
+        await _refuse(websocket, HTTPException(401, str(exc)))
+        return
+    try:
+        await _serve(websocket, token, device, watched)
+    finally:
+        if watched is not None:
+            watched[0].leave(watched[1])
+
+
+async def _watch(websocket: WebSocket, token: str | None) -> tuple[LiveHub, Subscriber] | None:
+    """For a user's access token: the account watch that ends the socket (see the module)."""
+    if token is None or token.startswith(UPLOAD_TOKEN_PREFIX):
+        return None
+    return await watch_account(websocket.app, await authenticate(websocket.app, token))
+
+
+async def _serve(
+    websocket: WebSocket,
+    token: str | None,
+    device: DeviceOut,
+    watched: tuple[LiveHub, Subscriber] | None,
+) -> None:
+    app = websocket.app
+    device_id = device.id
     config = app.state.config
     await websocket.send_json(
         {
@@ -97,7 +128,14 @@ async def stream_readings(
     checked = time.monotonic()
     with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
         while True:
-            message = await websocket.receive()
+            message = await _receive(websocket, watched[1] if watched else None)
+            if message is None:  # the account watch ended the socket
+                assert watched is not None
+                sub = watched[1]
+                status = sub.close_code - 4000 if sub.close_code > 4000 else 503
+                await websocket.send_text(_problem(None, status, sub.closed))
+                await websocket.close(code=sub.close_code)
+                return
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
@@ -111,6 +149,22 @@ async def stream_readings(
                     return
                 checked = time.monotonic()
             await websocket.send_text(await _answer(text, device, app))
+
+
+async def _receive(websocket: WebSocket, watch: Subscriber | None) -> dict | None:
+    """The next message from the device; None when the account watch ends the socket."""
+    if watch is None:
+        return await websocket.receive()
+    receiving = asyncio.ensure_future(websocket.receive())
+    ending = asyncio.ensure_future(watch.queue.get())
+    done, _ = await asyncio.wait({receiving, ending}, return_when=asyncio.FIRST_COMPLETED)
+    ending.cancel()
+    if receiving in done:
+        return receiving.result()
+    receiving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+    return None
 
 
 async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from algorithms.glucose_stats import glucose_report
 from algorithms.localtime import local_day_and_second
 from algorithms.temperature import FEVER_C
-from api.deps import CallerId, Pool
+from api import rate_limits
+from api.config import RateLimits
+from api.deps import CallerId, Config, Pool
 from api.errors import error, responses
 from api.events import EventOut, event_out
 from api.profiles import ProfileAccess, profile_with
@@ -255,15 +258,17 @@ async def _report_of(
 
 
 async def _answer(
-    report: Report, loaded: dict[str, KindSeries], fmt: str, paper: str
+    report: Report, loaded: dict[str, KindSeries], fmt: str, paper: str, limits: RateLimits
 ) -> Report | Response:
     if fmt == "json":
         return report
     from api.report_pdf import render_report_pdf
 
-    pdf = await run_in_threadpool(
-        render_report_pdf, report, loaded.get("glucose"), loaded.get("temperature"), paper
-    )
+    def render() -> Awaitable[bytes]:
+        glucose, temperature = loaded.get("glucose"), loaded.get("temperature")
+        return run_in_threadpool(render_report_pdf, report, glucose, temperature, paper)
+
+    pdf = await rate_limits.render_pdf(limits.pdf_waiting_max, render)
     name = f"vigil-report-{report.end:%Y%m%d}-{report.days}d.pdf"
     return Response(
         pdf,
@@ -281,11 +286,13 @@ PaperQ = Annotated[Paper, Query(description="PDF page size")]
     "/v1/profiles/{profile_id}/report",
     response_model=Report,
     summary="Clinical report (AGP): metrics, time in ranges, percentiles, daily profiles",
-    responses={**_PDF, **responses(401, 403, 404, 422)},
+    responses={**_PDF, **responses(401, 403, 404, 422), **rate_limits.TOO_MANY},
+    dependencies=[rate_limits.by_user("report_per_user", "reports")],
 )
 async def report(
     found: ReadableProfile,
     pool: Pool,
+    config: Config,
     days: Days = 15,
     fmt: Fmt = "json",
     paper: PaperQ = "a4",
@@ -299,7 +306,7 @@ async def report(
     hypo-/hyperglycaemia episodes and data sufficiency; for temperature, fever episodes and
     daily curves. `format=pdf` renders it (A4 or Letter)."""
     rep, loaded = await _report(pool, found.profile_id, days, window_end(end), device_id)
-    return await _answer(rep, loaded, fmt, paper)
+    return await _answer(rep, loaded, fmt, paper, config.rate_limits)
 
 
 # -- report links ---------------------------------------------------------------------------
@@ -410,11 +417,13 @@ async def link_accesses(link_id: uuid.UUID, found: ManagedProfile, pool: Pool) -
     "/v1/report-links/{token}",
     response_model=Report,
     summary="Open a shared report (no login; the link is the credential)",
-    responses={**_PDF, **responses(404, 422)},
+    responses={**_PDF, **responses(404, 422), **rate_limits.TOO_MANY},
+    dependencies=[rate_limits.by_address("link_open_per_address", "report openings")],
 )
 async def open_link(
     token: Annotated[str, Path(min_length=20, max_length=100)],
     pool: Pool,
+    config: Config,
     request: Request,
     fmt: Fmt = "pdf",
     paper: PaperQ = "a4",
@@ -422,6 +431,10 @@ async def open_link(
     """The report the link was made for (read-only). 404 once it has expired or was revoked,
     exactly as for a token that never existed."""
     client = request.client.host if request.client else None
+    subject = rate_limits.secret_subject(token)
+    await rate_limits.enforce(
+        pool, config.rate_limits, "link_open_per_link", subject, "openings of this link"
+    )
     link = await report_links.open_link(
         pool, hash_secret(token), fmt, client, request.headers.get("user-agent")
     )
@@ -430,4 +443,4 @@ async def open_link(
     # The link's row already carries the profile's name and time zone (no second lookup).
     ref = ProfileRef(id=link["profile_id"], name=link["name"], timezone=link["timezone"])
     rep, loaded = await _report_of(pool, ref, link["days"], link["window_end"])
-    return await _answer(rep, loaded, fmt, paper)
+    return await _answer(rep, loaded, fmt, paper, config.rate_limits)

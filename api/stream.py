@@ -9,9 +9,18 @@ access and closes the stream when nothing it subscribed to remains readable. Ale
 follow each person's notification preferences (channel ``stream``, rules, quiet hours;
 urgent passes), re-read when they change.
 
+A stream lives no longer than the permission it was opened under: it ends when its access
+token expires (unless the client sends a fresh one, ``{"type": "auth", "token": ...}``),
+and within moments when the account is disabled or deleted, logs out everywhere or changes
+its password: the ``users`` trigger NOTIFYs ``{"account": ..., "why": ...}`` and every
+replica closes that user's streams (and user-authenticated ingest sockets, which watch the
+same hub). As on every route, an access token stays valid until it expires (at most 15
+minutes): a stream reopened with it after a logout everywhere ends at that expiry.
+
 Messages (JSON): ``{"type": "reading", ...}``, ``{"type": "alert", ...}``,
 ``{"type": "subscribed", "profiles": [...]}``, ``{"type": "revoked", "profile_id": ...}``,
-``{"type": "ping"}``, ``{"type": "error", "detail": ...}``.
+``{"type": "ping"}``, ``{"type": "error", "detail": ...}``, ``{"type": "renewed", ...}``,
+``{"type": "closed", "detail": ...}`` (then close code ``CLOSE_REAUTH`` or ``CLOSE_FORBIDDEN``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -35,7 +45,7 @@ from pydantic import BaseModel, Field
 from actors.notifier import stream_wants
 from api.errors import error, responses
 from api.schemas import StrictJsonRoute, loads_strict
-from api.tokens import InvalidToken
+from api.tokens import Claims, InvalidToken
 from storage import access, accounts, notifications
 from storage.alerts import NOTIFY_CHANNEL, acted_for_self, alert_fields, iso
 
@@ -46,6 +56,17 @@ PING_S = 20.0
 QUEUE_MAX = 2000
 AUTH_TIMEOUT_S = 10.0
 MAX_PROFILE_IDS = 100  # in one subscribe or unsubscribe message
+CLOSE_REAUTH = 4401  # token expired, or the account logged out everywhere / changed password
+CLOSE_FORBIDDEN = 4403  # access revoked, or the account disabled or deleted
+CLOSE_SERVER = 1011  # database connection lost, or the client read too slowly
+TOKEN_EXPIRED = "access token expired; reconnect (or send a fresh one) to continue"
+# Why an account event ends a user's streams: the reason shown and the close code.
+ACCOUNT_ENDED = {
+    "disabled": ("account disabled", CLOSE_FORBIDDEN),
+    "deleted": ("account deleted", CLOSE_FORBIDDEN),
+    "logout": ("logged out everywhere; log in again", CLOSE_REAUTH),
+    "password": ("password changed; log in again", CLOSE_REAUTH),
+}
 
 
 class StreamReading(BaseModel):
@@ -121,6 +142,8 @@ class Subscriber:
     profiles: dict[uuid.UUID, tuple[bool, bool]] = field(default_factory=dict)  # readings, alerts
     prefs: dict[uuid.UUID, dict | None] = field(default_factory=dict)  # notification prefs
     closed: str | None = None  # why the server ends this stream
+    close_code: int = CLOSE_SERVER
+    expiry: asyncio.TimerHandle | None = None
 
     def offer(self, item: str) -> None:
         if self.closed:
@@ -130,11 +153,20 @@ class Subscriber:
         except asyncio.QueueFull:
             self.close("too slow: messages were not read in time")
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, code: int = CLOSE_SERVER) -> None:
         if self.closed is None:
-            self.closed = reason
+            self.closed, self.close_code = reason, code
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(None)
+
+    def arm_expiry(self, expires_at: float) -> None:
+        """End the stream when the access token expires (again, for a renewed token)."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+        delay = max(0.0, expires_at - time.time())
+        self.expiry = asyncio.get_running_loop().call_later(
+            delay, self.close, TOKEN_EXPIRED, CLOSE_REAUTH
+        )
 
 
 class LiveHub:
@@ -146,6 +178,7 @@ class LiveHub:
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._by_profile: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self._by_user: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
         self._sent_log: list[tuple] = []  # alert events handed to streams, for the log
         self._flusher: asyncio.Task | None = None
         self.received = 0
@@ -161,7 +194,7 @@ class LiveHub:
     def _on_lost(self, conn: asyncpg.Connection) -> None:
         log.warning("live stream LISTEN connection lost; closing streams so clients reconnect")
         self._conn = None
-        for subs in list(self._by_profile.values()):
+        for subs in list(self._by_user.values()):
             for sub in list(subs):
                 sub.close("server connection to the database was lost; reconnect")
 
@@ -170,6 +203,9 @@ class LiveHub:
         try:
             msg = json.loads(payload)
         except ValueError:
+            return
+        if "account" in msg:  # disabled, deleted, logged out everywhere, new password
+            self.end_account(uuid.UUID(msg["account"]), msg.get("why", "disabled"))
             return
         changed = msg.get("revoked") or msg.get("changed")  # a share, or someone's preferences
         if changed is not None:
@@ -216,10 +252,31 @@ class LiveHub:
                 self.unsubscribe(sub, profile_id)
                 sub.offer(json.dumps({"type": "revoked", "profile_id": str(profile_id)}))
                 if not sub.profiles:
-                    sub.close("access revoked")
+                    sub.close("access revoked", CLOSE_FORBIDDEN)
             else:
                 sub.profiles[profile_id] = allowed
                 sub.prefs[profile_id] = await stream_prefs(self._pool, follower_id, profile_id)
+
+    def join(self, sub: Subscriber, claims: Claims) -> None:
+        """Watch the subscriber's account and token: account events and expiry end it."""
+        self._by_user[sub.user_id].add(sub)
+        sub.arm_expiry(claims.expires_at)
+
+    def leave(self, sub: Subscriber) -> None:
+        """The stream ended: forget it everywhere."""
+        self.unsubscribe(sub)
+        if sub.expiry is not None:
+            sub.expiry.cancel()
+        subs = self._by_user.get(sub.user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                self._by_user.pop(sub.user_id, None)
+
+    def end_account(self, user_id: uuid.UUID, why: str) -> None:
+        reason, code = ACCOUNT_ENDED.get(why, ACCOUNT_ENDED["disabled"])
+        for sub in list(self._by_user.get(user_id, ())):
+            sub.close(reason, code)
 
     def subscribe(
         self,
@@ -280,17 +337,25 @@ async def hub_for(app: Any) -> LiveHub:
     return hub
 
 
-async def authenticate(app: Any, token: str | None) -> uuid.UUID:
-    """The user id of a valid bearer token of an active account; raises PermissionError."""
+async def authenticate(app: Any, token: str | None) -> Claims:
+    """The claims of a valid bearer token of an active account; raises PermissionError."""
     if not token:
         raise PermissionError("not authenticated: send a bearer token")
     try:
-        user_id = (await app.state.keys.verify(token)).user_id
+        claims = await app.state.keys.verify(token)
     except InvalidToken as exc:
         raise PermissionError(f"invalid token: {exc}") from exc
-    if await accounts.active_user(app.state.pool, user_id) is None:
+    if await accounts.active_user(app.state.pool, claims.user_id) is None:
         raise PermissionError("invalid token: account not found or disabled")
-    return user_id
+    return claims
+
+
+async def watch_account(app: Any, claims: Claims) -> tuple[LiveHub, Subscriber]:
+    """A subscriber (no profiles yet) that account events and token expiry end."""
+    hub = await hub_for(app)
+    sub = Subscriber(claims.user_id)
+    hub.join(sub, claims)
+    return hub, sub
 
 
 def _bearer(header: str | None) -> str | None:
@@ -364,22 +429,21 @@ async def stream_ws(
     await websocket.accept()
     app = websocket.app
     try:
-        user_id = await authenticate(app, await websocket_token(websocket, token))
+        claims = await authenticate(app, await websocket_token(websocket, token))
         ids = _parse_ids(profile_id)
     except (PermissionError, ValueError, TimeoutError) as exc:
         await websocket.send_json(
             {"type": "error", "detail": str(exc) or "authentication timed out"}
         )
-        await websocket.close(code=4401)
+        await websocket.close(code=CLOSE_REAUTH)
         return
     except WebSocketDisconnect:
         return
-    hub = await hub_for(app)
-    sub = Subscriber(user_id)
+    hub, sub = await watch_account(app, claims)
     try:
         ok, refused = await subscribe_profiles(hub, app.state.pool, sub, ids)
         await websocket.send_json({"type": "subscribed", "profiles": ok, "refused": refused})
-        reader = asyncio.create_task(_client_messages(websocket, hub, app.state.pool, sub))
+        reader = asyncio.create_task(_client_messages(websocket, hub, app, sub))
         try:
             await _pump(websocket, sub)
         finally:
@@ -389,11 +453,11 @@ async def stream_ws(
     except WebSocketDisconnect:
         pass
     finally:
-        hub.unsubscribe(sub)
+        hub.leave(sub)
     if sub.closed:
         with contextlib.suppress(Exception):
             await websocket.send_json({"type": "closed", "detail": sub.closed})
-            await websocket.close(code=4403 if "revoked" in sub.closed else 1011)
+            await websocket.close(code=sub.close_code)
 
 
 async def _pump(websocket: WebSocket, sub: Subscriber) -> None:
@@ -409,9 +473,21 @@ async def _pump(websocket: WebSocket, sub: Subscriber) -> None:
             return
 
 
-async def _client_messages(
-    websocket: WebSocket, hub: LiveHub, pool: asyncpg.Pool, sub: Subscriber
-) -> None:
+async def renew(app: Any, sub: Subscriber, token: object) -> str:
+    """A fresh access token of the same user, sent on an open stream, extends it."""
+    try:
+        claims = await authenticate(app, token if isinstance(token, str) else None)
+    except PermissionError as exc:
+        return json.dumps({"type": "error", "detail": str(exc)})
+    if claims.user_id != sub.user_id:
+        return json.dumps({"type": "error", "detail": "the token belongs to another user"})
+    sub.arm_expiry(claims.expires_at)
+    expires = datetime.fromtimestamp(claims.expires_at, UTC).isoformat()
+    return json.dumps({"type": "renewed", "expires_at": expires})
+
+
+async def _client_messages(websocket: WebSocket, hub: LiveHub, app: Any, sub: Subscriber) -> None:
+    pool = app.state.pool
     while True:
         try:
             msg = await receive_message(websocket)
@@ -439,6 +515,8 @@ async def _client_messages(
         elif kind == "unsubscribe":
             for pid in ids:
                 hub.unsubscribe(sub, pid)
+        elif kind == "auth":
+            sub.offer(await renew(app, sub, msg.get("token")))
         elif kind != "pong":
             sub.offer(json.dumps({"type": "error", "detail": f"unknown message type {kind!r}"}))
 
@@ -474,11 +552,10 @@ async def stream_sse(
     any other client gets the `subscribed` event and the end of the response."""
     app = request.app
     try:
-        user_id = await authenticate(app, token or _bearer(request.headers.get("authorization")))
+        claims = await authenticate(app, token or _bearer(request.headers.get("authorization")))
     except PermissionError as exc:
         raise error(401, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
-    hub = await hub_for(app)
-    sub = Subscriber(user_id)
+    hub, sub = await watch_account(app, claims)
     ok, refused = await subscribe_profiles(hub, app.state.pool, sub, profile_id)
 
     endless = "text/event-stream" in request.headers.get("accept", "")
@@ -502,7 +579,7 @@ async def stream_sse(
                     yield f"event: closed\ndata: {reason}\n\n".encode()
                     return
         finally:
-            hub.unsubscribe(sub)
+            hub.leave(sub)
 
     return StreamingResponse(
         events(),

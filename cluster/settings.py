@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
-from api.config import ApiConfig
+from api.config import ApiConfig, RateLimits
 from storage.embedded import DEFAULT_PORT, default_data_dir
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -75,6 +76,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of proxies in front of Vigil's ingress whose"
+        " X-Forwarded-For is kept (JSON list); none: the ingress records the connecting peer",
+    )
+
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits,
+        description="Limits on expensive work (JSON, e.g. VIGIL_RATE_LIMITS="
+        '\'{"signup_per_address": {"count": 5, "window_s": 3600}}\')',
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
+
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
@@ -105,6 +123,7 @@ class Settings(BaseSettings):
             push=self.push_credentials(),
             webhook_allow_private=self.webhook_allow_private,
             max_webhooks_per_user=self.max_webhooks_per_user,
+            rate_limits=self.rate_limits,
         )
 
     def push_credentials(self) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -13,12 +14,14 @@ from ray import serve
 
 from actors.router import start_shards, stop_shards
 from api.deployment import build_application
+from cluster.ingress import haproxy_dir, harden_haproxy, ingress_env
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
 APP_NAME = "vigil"
+SETUP_HOOK = f"{harden_haproxy.__module__}.{harden_haproxy.__name__}"  # in every Ray worker
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Stack:
                 ray.shutdown()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.started_ray:
+            shutil.rmtree(haproxy_dir(self.settings.run_dir), ignore_errors=True)
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
@@ -76,10 +81,15 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             # Read by Serve when it starts, in this process and the Ray workers it spawns.
             os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
             os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
-            # HAProxy's stats and metrics listeners: free ports, so stacks can run side by side.
-            # HAProxy binds these on all interfaces.
-            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port("0.0.0.0")))
-            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port("0.0.0.0")))
+            # HAProxy's stats and metrics listeners: free ports, so stacks can run side by side
+            # (on loopback: see cluster.ingress).
+            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
+            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+        # The ingress sets X-Forwarded-For itself; its admin socket and listeners are private.
+        os.environ.update(ingress_env(settings.run_dir, settings.trusted_proxies))
+        if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+            # Ray listens on every interface whatever its node address; its token guards it.
+            log.warning("RAY_AUTH_MODE=disabled: anyone who reaches Ray's ports runs code")
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,
@@ -87,7 +97,9 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             log_to_driver=False,
             configure_logging=True,
             logging_level=logging.WARNING,
+            runtime_env={"worker_process_setup_hook": SETUP_HOOK},
         )
+        private_ray_token()
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     serve.run(
@@ -98,6 +110,15 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
     stack = Stack(settings, database_url, embedded, started_ray)
     wait_ready(stack.url)
     return stack
+
+
+def private_ray_token() -> None:
+    """Ray writes its cluster token readable by everyone (0644); only its user needs it."""
+    from ray._private.authentication.authentication_token_setup import _get_default_token_path
+
+    token = _get_default_token_path()
+    if token.exists() and token.stat().st_uid == os.getuid():
+        token.chmod(0o600)
 
 
 def wait_ready(url: str, timeout_s: float = 120) -> None:

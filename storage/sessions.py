@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from storage.accounts import SIGNING_KEY_LOCK
+from storage.alerts import NOTIFY_CHANNEL
 
 
 async def rotate_signing_key(
@@ -53,9 +54,13 @@ async def revoke_login(pool: asyncpg.Pool, token_hash: bytes) -> int:
 
 
 async def revoke_all_logins(pool: asyncpg.Pool | asyncpg.Connection, user_id: UUID) -> int:
-    """Revoke every refresh token of the user."""
-    result = await pool.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    """Revoke every refresh token of the user, and tell every replica (at commit) to close
+    the user's live streams, in one statement."""
+    return await pool.fetchval(
+        "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now()"
+        "  WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1)"
+        " SELECT (SELECT count(*) FROM revoked)::int,"
+        "  pg_notify($2, json_build_object('account', $1::uuid, 'why', 'logout')::text)",
         user_id,
+        NOTIFY_CHANNEL,
     )
-    return int(result.split()[-1])

@@ -64,8 +64,18 @@ def smtp() -> Iterator[SmtpServer]:
         server.stop()
 
 
+# Rate limits per client address (api/config.py RateLimits)
+PER_ADDRESS = (
+    "signup_per_address",
+    "login_per_address",
+    "reset_per_address",
+    "link_open_per_address",
+)
+
+
 @pytest.fixture(scope="session")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer):
+    from api.config import Rate, RateLimits
     from cluster.settings import Settings
     from cluster.stack import start_stack
 
@@ -81,6 +91,8 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: Smt
         ingest_recheck_s=1.0,  # a revoked streaming device is stopped within the test
         # tests/e2e/test_delivery.py's webhook receivers listen on 127.0.0.1.
         webhook_allow_private=True,
+        # ...nor per-address rate limits (tests/security/test_rate_limits.py tests them).
+        rate_limits=RateLimits(**{name: Rate(count=100_000, window_s=60) for name in PER_ADDRESS}),
     )
     running = start_stack(settings, database_url=database_url)
     try:

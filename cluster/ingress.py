@@ -1,0 +1,127 @@
+"""The HTTP ingress Vigil starts (Ray Serve's HAProxy), made safe to face clients.
+
+Ray Serve renders HAProxy's configuration from a template inside its ``HAProxyManager``
+actor. As shipped, that configuration (a) passes the client's own ``X-Forwarded-For`` to
+the replicas, whose uvicorn trusts it from a loopback peer, so a client chooses the
+address Vigil audits and locks out; (b) opens the admin socket to everyone (mode 666,
+level admin); (c) binds the stats page and the Prometheus exporter on all interfaces.
+
+Ray offers no setting for any of these, so Vigil edits the template text in every Ray
+worker it starts (``worker_process_setup_hook``, run before the worker imports Serve):
+
+- the HTTP frontend sets ``X-Forwarded-For`` to the connecting peer, overwriting what the
+  client sent, unless the peer is one of ``trusted_proxies`` (a load balancer in front of
+  Vigil), whose header it extends; ``X-Forwarded-Proto`` likewise;
+- the admin socket is ``mode 600``, in a directory of the stack's own (``0700``, not the
+  shared ``/tmp/haproxy-serve``);
+- stats and metrics listen on ``VIGIL_INGRESS_ADMIN_HOST`` (default ``127.0.0.1``).
+
+Each edit names the exact text it replaces; if a Ray upgrade changes the template, the
+worker fails loudly instead of serving an unhardened ingress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+TRUSTED_ENV = "VIGIL_TRUSTED_PROXIES"
+ADMIN_HOST_ENV = "VIGIL_INGRESS_ADMIN_HOST"
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+class TemplateChanged(RuntimeError):
+    """Ray's HAProxy template no longer contains a line Vigil hardens."""
+
+
+def _edits(trusted: list[str], admin_host: str) -> list[tuple[str, str]]:
+    """(shipped text, hardened text) pairs of Ray Serve's HAProxy template."""
+    trust = " ".join(trusted)
+    forwarded = [
+        "    # Vigil: the client address is the peer's; only trusted proxies' headers are kept",
+        "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
+        "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+    ]
+    if trusted:
+        forwarded += [
+            f"    acl vigil_trusted_proxy src {trust}",
+            "    http-request set-header X-Forwarded-For %[src] if !vigil_trusted_proxy",
+            "    http-request add-header X-Forwarded-For %[src] if vigil_trusted_proxy",
+        ]
+    else:
+        forwarded.append("    http-request set-header X-Forwarded-For %[src]")
+    frontend = "    bind {{ config.frontend_host }}:{{ config.frontend_port }}\n"
+    metrics, stats = "{{ config.metrics_port }}", "{{ config.stats_port }}"
+    return [
+        (
+            "stats socket {{ config.socket_path }} mode 666 level admin",
+            "stats socket {{ config.socket_path }} mode 600 level admin",
+        ),
+        (f"    bind :{metrics}\n", f"    bind {admin_host}:{metrics}\n"),
+        (f"  bind *:{stats}\n", f"  bind {admin_host}:{stats}\n"),
+        (frontend, frontend + "\n".join(forwarded) + "\n"),
+    ]
+
+
+def hardened_template(template: str, trusted: list[str], admin_host: str) -> str:
+    """Ray's HAProxy template with Vigil's edits; TemplateChanged if one does not apply."""
+    for shipped, hardened in _edits(trusted, admin_host):
+        if template.count(shipped) != 1:
+            raise TemplateChanged(f"Ray Serve's HAProxy template changed near {shipped!r}")
+        template = template.replace(shipped, hardened)
+    return template
+
+
+def harden_haproxy() -> None:
+    """Ray ``worker_process_setup_hook``: harden the template before Serve imports it."""
+    from ray.serve._private import haproxy_templates
+
+    if getattr(haproxy_templates, "VIGIL_HARDENED", False):
+        return
+    trusted = json.loads(os.environ.get(TRUSTED_ENV) or "[]")
+    admin_host = os.environ.get(ADMIN_HOST_ENV, "127.0.0.1")
+    haproxy_templates.HAPROXY_CONFIG_TEMPLATE = hardened_template(
+        haproxy_templates.HAPROXY_CONFIG_TEMPLATE, trusted, admin_host
+    )
+    haproxy_templates.VIGIL_HARDENED = True  # type: ignore[attr-defined]
+
+
+def forwarded_allow_ips(trusted: list[str]) -> str:
+    """uvicorn's ``FORWARDED_ALLOW_IPS`` for the replicas: the local ingress (loopback) and
+    the configured proxies; their ``X-Forwarded-For`` names the client."""
+    return ",".join([*LOOPBACK, *trusted])
+
+
+def private_dir(path: Path) -> Path:
+    """A directory only the service user may enter (0700), created if missing; refused if
+    someone else owns it (planted in a shared place such as /tmp)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid != os.getuid():
+        raise PermissionError(f"{path} belongs to another user")
+    path.chmod(0o700)
+    return path
+
+
+def haproxy_dir(run_dir: Path) -> Path:
+    """HAProxy's private directory for the stack of ``run_dir``. Short on purpose: Serve
+    adds the 56-character node id, and HAProxy refuses socket paths over 97 characters."""
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
+    return private_dir(Path("/tmp") / f"vigil-{digest}")
+
+
+def ingress_env(run_dir: Path, trusted: list[str]) -> dict[str, str]:
+    """Environment for Serve's HAProxy and the replicas' uvicorn, read when Ray starts
+    (this process and every worker it spawns): HAProxy's files in a private directory of
+    this stack (not the shared ``/tmp/haproxy-serve``), and whom to trust."""
+    haproxy = haproxy_dir(run_dir)
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(haproxy / "metrics.sock"),
+        TRUSTED_ENV: json.dumps(trusted),  # as the setting itself reads it
+        "FORWARDED_ALLOW_IPS": forwarded_allow_ips(trusted),
+    }
