@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     haproxy_ingress: bool = Field(
         True,
         description="Serve HTTP through Ray Serve's HAProxy ingress (C) instead of its Python"
-        " proxy: about twice the ingest throughput. Replica ports then bind all interfaces.",
+        " proxy: about twice the ingest throughput.",
     )
     access_token_ttl_s: int = 15 * 60
     max_batch_readings: int = 10_000
