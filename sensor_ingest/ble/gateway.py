@@ -203,7 +203,7 @@ class _LiveCgm:
         self.changed = changed
         self.backfilling = False
         self.received = 0
-        self.last_live_offset = -1
+        self.newest_offset = -1
 
     def on_value(self, value: bytes) -> None:
         if self.changed.is_set():
@@ -216,11 +216,10 @@ class _LiveCgm:
         out = []
         for record in records:
             self.received += 1
-            if not self.backfilling:
-                if record.time_offset_min < self.last_live_offset:
-                    self.changed.set()  # its records come back by back-fill after reconnecting
-                    return
-                self.last_live_offset = record.time_offset_min
+            if not self.backfilling and record.time_offset_min < self.newest_offset:
+                self.changed.set()  # its records come back by back-fill after reconnecting
+                return
+            self.newest_offset = max(self.newest_offset, record.time_offset_min)
             if not isinstance(record.glucose_mgdl, float):
                 self.runner.special(record.glucose_mgdl)
                 continue
