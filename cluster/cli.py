@@ -439,5 +439,10 @@ def reports_batch(
     )
 
 
+from cluster.gateway_cli import gateway_app  # noqa: E402
+
+app.add_typer(gateway_app, name="gateway")
+
+
 if __name__ == "__main__":
     app()

@@ -27,7 +27,6 @@ from tests.sensor_ingest.ble.conftest import (
     fast_clock,
 )
 
-pytestmark = pytest.mark.asyncio
 DEVICE = "5b0c52f4-1f7e-4d6b-9d1c-4bd1b2a0c001"
 CGM = SensorConfig(CGM_ADDRESS, "glucose", DEVICE, "token")
 
