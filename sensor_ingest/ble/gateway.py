@@ -296,6 +296,7 @@ class Gateway:
         self._buffer: list[QueuedReading] = []
         self._flushed = asyncio.Event()
         self.uploader: Uploader | None = None
+        self._final: dict[str, int] | None = None
         self.runners = [
             SensorRunner(
                 s,
@@ -309,6 +310,9 @@ class Gateway:
         ]
 
     def counters(self) -> dict[str, int]:
+        """The queue's persistent counters and how many readings wait for Vigil."""
+        if self._final is not None:
+            return self._final
         return {name: self.queue.counter(name) for name in COUNTERS} | {
             "pending": self.queue.pending_count()
         }
@@ -356,4 +360,5 @@ class Gateway:
                     for runner in self.runners:
                         group.create_task(runner.run(stop))
         finally:
+            self._final = self.counters()
             self.queue.close()
