@@ -338,23 +338,15 @@ class SocpMessage:
     result: SocpResult | None = None
 
 
-def _enum(r: Reader, cls: type[enum.IntEnum], field: str) -> enum.IntEnum:
-    raw = r.uint(1, field)
-    try:
-        return cls(raw)
-    except ValueError:
-        raise r.error(field, f"unknown or unsupported value 0x{raw:02X}") from None
-
-
 def decode_socp(data: bytes, *, crc: bool) -> SocpMessage:
     r = Reader(SOCP, data)
-    op = SocpOp(_enum(r, SocpOp, "op_code"))
+    op = r.enum(SocpOp, "op_code")
     message = SocpMessage(op)
     if op in (SocpOp.SET_COMMUNICATION_INTERVAL, SocpOp.COMMUNICATION_INTERVAL_RESPONSE):
         message = SocpMessage(op, interval_min=r.uint(1, "operand"))
     elif op is SocpOp.RESPONSE_CODE:
-        request = SocpOp(_enum(r, SocpOp, "request_op_code"))
-        result = SocpResult(_enum(r, SocpResult, "result"))
+        request = r.enum(SocpOp, "request_op_code")
+        result = r.enum(SocpResult, "result")
         message = SocpMessage(op, request=request, result=result)
     _end(r, crc)
     return message

@@ -76,14 +76,6 @@ def celsius_to_fahrenheit(c: float) -> float:
     return c * 9.0 / 5.0 + 32.0
 
 
-def _read_type(r: Reader, field: str) -> TemperatureType:
-    raw = r.uint(1, field)
-    try:
-        return TemperatureType(raw)
-    except ValueError:
-        raise r.error(field, f"reserved temperature type {raw}") from None
-
-
 def decode_temperature(data: bytes, characteristic: str = MEASUREMENT) -> TemperatureMeasurement:
     """Temperature Measurement (0x2A1C) or Intermediate Temperature (0x2A1E)."""
     r = Reader(characteristic, data)
@@ -95,7 +87,7 @@ def decode_temperature(data: bytes, characteristic: str = MEASUREMENT) -> Temper
     if fahrenheit and isinstance(value, float):
         value = fahrenheit_to_celsius(value)
     stamp = read_date_time(r, "timestamp") if flags & TemperatureFlags.TIMESTAMP else None
-    kind = _read_type(r, "temperature_type") if flags & TemperatureFlags.TYPE else None
+    kind = r.enum(TemperatureType, "temperature_type") if flags & TemperatureFlags.TYPE else None
     r.done()
     return TemperatureMeasurement(value, fahrenheit, stamp, kind)
 
@@ -120,7 +112,7 @@ def encode_temperature(m: TemperatureMeasurement) -> bytes:
 
 def decode_temperature_type(data: bytes) -> TemperatureType:
     r = Reader(TYPE, data)
-    kind = _read_type(r, "temperature_type")
+    kind = r.enum(TemperatureType, "temperature_type")
     r.done()
     return kind
 

@@ -69,24 +69,16 @@ def report_from(min_offset: int) -> RacpMessage:
     return RacpMessage(RacpOp.REPORT_RECORDS, RacpOperator.GREATER_OR_EQUAL, min_offset)
 
 
-def _enum(r: Reader, cls: type[enum.IntEnum], field: str) -> enum.IntEnum:
-    raw = r.uint(1, field)
-    try:
-        return cls(raw)
-    except ValueError:
-        raise r.error(field, f"unknown or reserved value 0x{raw:02X}") from None
-
-
 def decode_racp(data: bytes) -> RacpMessage:
     r = Reader(RACP, data)
-    op = RacpOp(_enum(r, RacpOp, "op_code"))
-    operator = RacpOperator(_enum(r, RacpOperator, "operator"))
+    op = r.enum(RacpOp, "op_code")
+    operator = r.enum(RacpOperator, "operator")
     message = RacpMessage(op, operator)
     if op is RacpOp.NUMBER_RESPONSE:
         message = RacpMessage(op, operator, count=r.uint(2, "operand"))
     elif op is RacpOp.RESPONSE_CODE:
-        request = RacpOp(_enum(r, RacpOp, "request_op_code"))
-        result = RacpResult(_enum(r, RacpResult, "result"))
+        request = r.enum(RacpOp, "request_op_code")
+        result = r.enum(RacpResult, "result")
         message = RacpMessage(op, operator, request=request, result=result)
     elif operator in (RacpOperator.GREATER_OR_EQUAL, RacpOperator.LESS_OR_EQUAL):
         if r.uint(1, "filter_type") != FILTER_TIME_OFFSET:

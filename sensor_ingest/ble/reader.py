@@ -6,7 +6,12 @@ Every codec reads through this so that a short value always becomes a
 
 from __future__ import annotations
 
+import enum
+from typing import TypeVar
+
 from sensor_ingest.ble.errors import DecodeError
+
+E = TypeVar("E", bound=enum.IntEnum)
 
 
 class Reader:
@@ -33,6 +38,14 @@ class Reader:
 
     def sint(self, n: int, field: str) -> int:
         return int.from_bytes(self.take(n, field), "little", signed=True)
+
+    def enum(self, cls: type[E], field: str) -> E:
+        """One octet that must be a member of ``cls``."""
+        raw = self.uint(1, field)
+        try:
+            return cls(raw)
+        except ValueError:
+            raise self.error(field, f"unknown or reserved value 0x{raw:02X}") from None
 
     @property
     def remaining(self) -> int:

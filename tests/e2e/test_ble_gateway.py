@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from tests.sensor_ingest.ble.conftest import (
     STEADY,
     THERMOMETER_ADDRESS,
     WARM,
+    eventually,
     fast_clock,
 )
 
@@ -50,13 +51,6 @@ def stored(account: Account, device_id: str) -> dict[float, float]:
     )
     assert r.status_code == 200, r.text
     return {datetime.fromisoformat(x["ts"]).timestamp(): x["value"] for x in r.json()}
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.25)
 
 
 def config_for(url: str, sensors: list[SensorConfig], queue: Path) -> GatewayConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,3 +37,11 @@ def fast_clock(behind_s: float, speed: float) -> Callable[[], float]:
 @pytest.fixture
 def link() -> LocalLink:
     return LocalLink()
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait until ``check()`` holds, polling; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)

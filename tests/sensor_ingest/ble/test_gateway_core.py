@@ -24,6 +24,7 @@ from tests.sensor_ingest.ble.conftest import (
     STEADY,
     THERMOMETER_ADDRESS,
     WARM,
+    eventually,
     fast_clock,
 )
 
@@ -59,11 +60,22 @@ async def running(runner: SensorRunner) -> AsyncIterator[asyncio.Event]:
         await asyncio.wait_for(task, 10)
 
 
-async def until(predicate, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def cgm_setup(
+    link: LocalLink, tmp_path: Path, clock, session_start: float, **sensor_options
+) -> tuple[VirtualCGM, ReadingQueue, Collected, SensorRunner]:
+    """A started virtual CGM, a queue, its sink and a gateway runner for the sensor."""
+    sensor = VirtualCGM(
+        STEADY,
+        CGM_ADDRESS,
+        clock,
+        session_start=session_start,
+        local_link=link,
+        **sensor_options,
+    )
+    await sensor.start()
+    queue = ReadingQueue(tmp_path / "q.sqlite3")
+    sink = Collected(queue)
+    return sensor, queue, sink, SensorRunner(CGM, await gateway_link(link), queue, sink)
 
 
 async def gateway_link(link: LocalLink) -> BumbleLink:
@@ -78,24 +90,14 @@ async def test_backfill_then_live_with_times_from_session_start(
     clock = fast_clock(behind_s=3600, speed=600)
     start = time.time() - 86_400
     # A sensor in UTC+2 with daylight saving (+1 h): its Session Start Time reads local time.
-    sensor = VirtualCGM(
-        STEADY,
-        CGM_ADDRESS,
-        clock,
-        session_start=start,
-        local_link=link,
-        utc_offset_min=120,
-        dst_code=4,
+    sensor, queue, sink, runner = await cgm_setup(
+        link, tmp_path, clock, start, utc_offset_min=120, dst_code=4
     )
-    await sensor.start()
-    queue = ReadingQueue(tmp_path / "q.sqlite3")
-    sink = Collected(queue)
-    runner = SensorRunner(CGM, await gateway_link(link), queue, sink)
     async with running(runner):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         stored_at_backfill = len(sensor.records)
-        await until(lambda: len(sensor.records) > stored_at_backfill + 3)
-        await until(lambda: len(sink.rows()) >= len(sensor.records) - 1)
+        await eventually(lambda: len(sensor.records) > stored_at_backfill + 3)
+        await eventually(lambda: len(sink.rows()) >= len(sensor.records) - 1)
     rows = sink.rows()
     expected = {sensor.reading_time(r): r.glucose_mgdl for r in sensor.records}
     assert len(rows) >= stored_at_backfill + 3
@@ -119,7 +121,7 @@ async def test_restart_backfills_the_gap_from_the_acknowledged_offset(
     gw = await gateway_link(link)
     first = Collected(queue)
     async with running(SensorRunner(CGM, gw, queue, first)) as _:
-        await until(lambda: len(first.rows()) > 63)
+        await eventually(lambda: len(first.rows()) > 63)
     queue.ack([p.id for p in queue.next_batch(DEVICE, 10_000)])  # Vigil took all of it
     acked = queue.acked_offset(CGM_ADDRESS, int(sensor.session_start))
     assert acked is not None
@@ -146,20 +148,14 @@ async def test_new_session_is_a_new_series_not_a_clock_jump(
     link: LocalLink, tmp_path: Path
 ) -> None:
     clock = fast_clock(behind_s=3600, speed=300)
-    sensor = VirtualCGM(
-        STEADY, CGM_ADDRESS, clock, session_start=time.time() - 3 * 3600, local_link=link
-    )
-    await sensor.start()
-    queue = ReadingQueue(tmp_path / "q.sqlite3")
-    sink = Collected(queue)
-    runner = SensorRunner(CGM, await gateway_link(link), queue, sink)
+    sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3 * 3600)
     async with running(runner):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         old_session = sensor.session_start
         sensor.start_session(clock() - 60)
-        await until(lambda: len(sensor.records) >= 3)
-        await until(lambda: queue.counter("new_sessions") == 1)
-        await until(lambda: any(row[0] == sensor.session_start for row in sink.rows()))
+        await eventually(lambda: len(sensor.records) >= 3)
+        await eventually(lambda: queue.counter("new_sessions") == 1)
+        await eventually(lambda: any(row[0] == sensor.session_start for row in sink.rows()))
     sessions = {row[0] for row in sink.rows()}
     assert sessions == {old_session, sensor.session_start}
     for session, offset_s, ts, _, _ in sink.rows():
@@ -171,20 +167,14 @@ async def test_corrupted_notification_is_rejected_and_counted(
     link: LocalLink, tmp_path: Path
 ) -> None:
     clock = fast_clock(behind_s=600, speed=1)
-    sensor = VirtualCGM(
-        STEADY, CGM_ADDRESS, clock, session_start=time.time() - 3600, local_link=link
-    )
-    await sensor.start()
-    queue = ReadingQueue(tmp_path / "q.sqlite3")
-    sink = Collected(queue)
-    runner = SensorRunner(CGM, await gateway_link(link), queue, sink)
+    sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3600)
     async with running(runner):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         before = len(sink.rows())
         body = bytes.fromhex("08007800A00F")  # 120 mg/dL at 4000 min, an offset not reached
         await sensor.inject(body + ((crc16_mcrf4xx(body) ^ 1).to_bytes(2, "little")))
         await sensor.inject(b"\x03")
-        await until(lambda: queue.counter("decode_errors") == 2)
+        await eventually(lambda: queue.counter("decode_errors") == 2)
         assert runner.connected.is_set()  # bad bytes do not end the connection
     assert len(sink.rows()) == before
     assert all(row[1] != 4000 * 60 for row in sink.rows())
@@ -193,17 +183,11 @@ async def test_corrupted_notification_is_rejected_and_counted(
 
 async def test_sensor_without_racp_still_streams(link: LocalLink, tmp_path: Path) -> None:
     clock = fast_clock(behind_s=3000, speed=300)
-    sensor = VirtualCGM(
-        STEADY, CGM_ADDRESS, clock, session_start=time.time() - 3600, local_link=link, racp=False
-    )
-    await sensor.start()
-    queue = ReadingQueue(tmp_path / "q.sqlite3")
-    sink = Collected(queue)
-    runner = SensorRunner(CGM, await gateway_link(link), queue, sink)
+    sensor, _, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3600, racp=False)
     async with running(runner):
         await asyncio.wait_for(runner.connected.wait(), 20)
         stored = len(sensor.records)
-        await until(lambda: len(sink.rows()) >= 3)
+        await eventually(lambda: len(sink.rows()) >= 3)
     first_live = sink.rows()[0][1] // 60
     assert first_live >= sensor.records[stored - 1].time_offset_min  # no history, live only
     await sensor.stop()
@@ -211,18 +195,12 @@ async def test_sensor_without_racp_still_streams(link: LocalLink, tmp_path: Path
 
 async def test_reconnects_when_the_sensor_drops_the_link(link: LocalLink, tmp_path: Path) -> None:
     clock = fast_clock(behind_s=1200, speed=300)
-    sensor = VirtualCGM(
-        STEADY, CGM_ADDRESS, clock, session_start=time.time() - 7200, local_link=link
-    )
-    await sensor.start()
-    queue = ReadingQueue(tmp_path / "q.sqlite3")
-    sink = Collected(queue)
-    runner = SensorRunner(CGM, await gateway_link(link), queue, sink)
+    sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 7200)
     async with running(runner):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         await sensor.disconnect_all()
-        await until(lambda: queue.counter("connections") == 2)
-        await until(lambda: len(sink.rows()) >= len(sensor.records) - 1)
+        await eventually(lambda: queue.counter("connections") == 2)
+        await eventually(lambda: len(sink.rows()) >= len(sensor.records) - 1)
     offsets = [row[1] for row in sink.rows()]
     assert offsets == sorted(set(offsets))
     await sensor.stop()
@@ -248,7 +226,7 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius_with_its_site(
     config = SensorConfig(THERMOMETER_ADDRESS, "temperature", DEVICE, "t", utc_offset_min=-300)
     runner = SensorRunner(config, await gateway_link(link), queue, sink)
     async with running(runner):
-        await until(lambda: len(sink.rows()) >= 8)
+        await eventually(lambda: len(sink.rows()) >= 8)
     sent = dict(sensor.sent)
     for _, offset_s, ts, value, site in sink.rows():
         assert ts == offset_s and ts in sent  # the sensor's UTC-5 stamps back in UTC
