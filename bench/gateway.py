@@ -9,9 +9,9 @@
    ``sensor_ingest.ble.controllers``, in this process) and ``vigil gateway`` in its own
    process, the sensors' clocks running fast (one reading per sensor per second); the
    gateway process's CPU time (user + system, from /proc) over a window divided by the
-   readings Vigil acknowledged in it. Yardstick: the CPU time this process spends posting
-   the same number of readings to the HTTP API one reading per request, as a bridge
-   without a queue would.
+   readings Vigil acknowledged in it. Yardstick: the CPU time a bare httpx client process
+   spends posting as many readings to the HTTP API one reading per request, as a bridge
+   without codec, BLE stack or queue would.
 
     .venv/bin/python -m bench.gateway [--url URL] [--sensors 50] [--window 30]
 """
@@ -133,6 +133,38 @@ def start_gateway(config: Path) -> subprocess.Popen:
     )
 
 
+async def yardstick_cpu(url: str, device_id: str, token: str, n: int) -> float:
+    """CPU seconds a bare HTTP client (own process, no Ray) spends posting ``n`` readings
+    one per request to the same API."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.gateway",
+        "--post-one-by-one",
+        url,
+        device_id,
+        token,
+        str(n),
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    return float(out.decode().split()[-1])
+
+
+async def post_one_by_one(url: str, device_id: str, token: str, n: int) -> float:
+    headers = {"Authorization": f"Bearer {token}"}
+    start_ts = time.time() - 30 * DAY_S
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        cpu_before = time.process_time()
+        for i in range(n):
+            body = {"readings": [{"ts": iso_ts(start_ts + 300 * i), "value": 120.0}]}
+            r = await client.post(f"/v1/devices/{device_id}/readings", json=body, headers=headers)
+            r.raise_for_status()
+        return time.process_time() - cpu_before
+
+
 def counter(queue: Path, name: str) -> int:
     with sqlite3.connect(queue) as db:
         row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
@@ -188,18 +220,9 @@ async def live_cpu(
         await gateway_port.close()
     readings = acked1 - acked0
 
-    # Yardstick: this process's CPU posting as many readings, one per request.
-    yard_id, _ = await new_device(client, headers)
-    start_ts = time.time() - 30 * DAY_S
-    cpu_before = time.thread_time()  # this thread only: Ray runs threads in this process
-    for i in range(readings):
-        r = await client.post(
-            f"/v1/devices/{yard_id}/readings",
-            json={"readings": [{"ts": iso_ts(start_ts + 300 * i), "value": 120.0}]},
-            headers=headers,
-        )
-        r.raise_for_status()
-    http_cpu = time.thread_time() - cpu_before
+    # Yardstick: a process of its own posting as many readings, one reading per request.
+    yard_id, yard_token = await new_device(client, headers)
+    http_cpu = await yardstick_cpu(url, yard_id, yard_token, readings)
     return {
         "sensors": n,
         "readings": readings,
@@ -229,7 +252,7 @@ async def run(url: str, sensors: int, window_s: float) -> None:
             )
             print(
                 f"live_yardstick_http_cpu_ms_per_reading: {live['http_cpu_ms_per_reading']:.2f}"
-                "  (client CPU, one reading per POST)"
+                "  (a bare httpx client process, one reading per POST)"
             )
 
 
@@ -238,7 +261,12 @@ def main() -> None:
     parser.add_argument("--url", help="a running Vigil (default: a throwaway local stack)")
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of live streaming")
+    parser.add_argument("--post-one-by-one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.post_one_by_one:
+        url, device_id, token, n = args.post_one_by_one
+        print(asyncio.run(post_one_by_one(url, device_id, token, int(n))))
+        return
     with vigil_url(args.url) as url:
         asyncio.run(run(url, args.sensors, args.window))
 
