@@ -127,6 +127,8 @@ class SensorRunner:
             await conn.read(svc, uuids.CGM_SESSION_START_TIME), crc=feature.crc
         )
         session = int(start.utc.timestamp())
+        if self.session is None:  # first connection of this process: the queue remembers
+            self.session = self.queue.latest_session(self.sensor.address)
         if self.session is not None and session != self.session:
             self.queue.count("new_sessions")
             log.info("sensor %s: new session started %s", conn.address, start.utc.isoformat())

@@ -116,6 +116,13 @@ class ReadingQueue:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def latest_session(self, sensor: str) -> int | None:
+        """The most recent session of ``sensor`` Vigil acknowledged readings of."""
+        row = self._db.execute(
+            "SELECT max(session) FROM cursors WHERE sensor = ?", (sensor,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def put(self, readings: Iterable[QueuedReading]) -> int:
         """Queue new readings in one transaction; returns how many were new (the rest were
         duplicates: queued before, or at or below the acknowledged offset)."""

@@ -39,6 +39,7 @@ def test_a_reading_leaves_only_when_acknowledged_and_is_never_queued_twice(
     queue.ack([p.id for p in batch])
     assert queue.pending_count() == 2 and queue.acked_offset("S", 1000) == 600
     assert queue.put(readings(range(0, 900, 300))) == 0  # at or below the ack: duplicates
+    assert queue.latest_session("S") == 1000 and queue.latest_session("T") is None
     assert queue.put(readings(range(0, 300, 300), session=5000)) == 1  # a new session counts
     assert queue.counter("acked") == 3
 
