@@ -166,8 +166,11 @@ async def post_one_by_one(url: str, device_id: str, token: str, n: int) -> float
 
 
 def counter(queue: Path, name: str) -> int:
-    with sqlite3.connect(queue) as db:
-        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    try:
+        with sqlite3.connect(queue) as db:
+            row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    except sqlite3.OperationalError:  # the gateway has not created its tables yet
+        return 0
     return int(row[0]) if row else 0
 
 

@@ -80,8 +80,17 @@ class SensorRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            connecting = asyncio.ensure_future(
+                self.link.connect(self.sensor.address, self.connect_timeout_s)
+            )
+            await _first(asyncio.shield(connecting), stop.wait())
+            if not connecting.done():  # stopped while connecting (or waiting to)
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, LinkError):
+                    await connecting
+                return
             try:
-                conn = await self.link.connect(self.sensor.address, self.connect_timeout_s)
+                conn = connecting.result()
             except LinkError as exc:
                 self.queue.count("link_failures")
                 log.info("sensor %s: cannot connect (%s)", self.sensor.address, exc)

@@ -363,7 +363,9 @@ class VirtualThermometer(_Peripheral):
         end = math.floor(self.clock()) + 1
         ts, values = self.curve.readings_between(self._cursor, end)
         self._cursor = max(self._cursor, end)
-        self.pending.extend(zip(ts.tolist(), values.tolist(), strict=True))
+        # Measured to 0.01 °C, the resolution it sends in °C.
+        pairs = zip(ts.tolist(), values.tolist(), strict=True)
+        self.pending.extend((t, round(v, 2)) for t, v in pairs)
 
     def measurement_for(self, ts: float, celsius: float) -> hts.TemperatureMeasurement:
         local = datetime.fromtimestamp(ts, UTC) + timedelta(minutes=self.utc_offset_min)

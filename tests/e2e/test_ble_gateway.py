@@ -232,7 +232,7 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius(
     sent = dict(sensor.sent)
     assert set(got) <= set(sent)  # the thermometer's UTC+1 stamps, back in UTC
     for ts, celsius in got.items():
-        assert celsius == pytest.approx(sent[ts], abs=0.006)  # sent in °F, stored in °C
+        assert celsius == pytest.approx(sent[ts], abs=1e-9)  # sent in °F, stored in °C
         assert 30 < celsius < 42
     sites = {row[0] for row in sqlite3.connect(queue).execute("SELECT site FROM readings")}
     assert sites == {"axilla"}  # its Temperature Type, for the skin-to-core offset
@@ -301,3 +301,35 @@ async def test_gateway_killed_mid_stream_backfills_the_gap(
     await sensor.stop()
     await gateway_port.close()
     await sensor_port.close()
+
+
+async def test_demo_sensors_reach_vigil_over_ble(stack, client, tmp_path: Path) -> None:
+    """What `vigil up --demo` runs: the persona fleet over a virtual BLE link and a gateway."""
+    from sensor_ingest.ble.demo import BleDemoConfig, run_ble_demo
+    from tests.helpers import sign_up
+
+    owner = sign_up(client)
+    config = BleDemoConfig(
+        base_url=stack.url,
+        email=owner.email,
+        password=owner.password,
+        name="Demo",
+        devices=2,
+        queue_path=tmp_path / "demo.sqlite3",
+        history_s=1800,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ble_demo(config, stop))
+    devices: list[dict] = []
+
+    def both_have_readings() -> bool:
+        devices[:] = client.get("/v1/devices", headers=owner.headers).json()
+        return len(devices) == 2 and all(stored(owner, d["id"]) for d in devices)
+
+    await eventually(both_have_readings, 60)
+    stop.set()
+    gateway = await asyncio.wait_for(task, 30)
+    counters = gateway.counters()
+    assert sorted(d["kind"] for d in devices) == ["glucose", "temperature"]
+    assert counters["acked"] == sum(len(stored(owner, d["id"])) for d in devices)
+    assert counters["decode_errors"] == 0 and counters["pending"] == 0

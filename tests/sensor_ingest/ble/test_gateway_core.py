@@ -230,6 +230,6 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius_with_its_site(
     sent = dict(sensor.sent)
     for _, offset_s, ts, value, site in sink.rows():
         assert ts == offset_s and ts in sent  # the sensor's UTC-5 stamps back in UTC
-        assert value == pytest.approx(sent[ts], abs=0.006)  # °F to 0.01 and back
+        assert value == pytest.approx(sent[ts], abs=0.003)  # sent in °F to 0.01 °F
         assert site == "ear"
     await sensor.stop()
