@@ -84,6 +84,11 @@ class ReadingQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an enqueued reading survives power loss
         self._db.executescript(_SCHEMA)
+        self._pending = self._count_pending()  # kept in memory: the bound is checked per put
+
+    def _count_pending(self) -> int:
+        sql = "SELECT count(*) FROM readings WHERE acked_at IS NULL"
+        return int(self._db.execute(sql).fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
@@ -141,6 +146,7 @@ class ReadingQueue:
                 )
                 added += cursor.rowcount
             self._count("enqueued", added)
+            self._pending += added
             self._enforce_bound()
         return added
 
@@ -154,21 +160,14 @@ class ReadingQueue:
             (over,),
         )
         self._count("dropped_full", over)
+        self._pending -= over
         log.error("gateway queue full (%d): dropped the %d oldest", self.max_readings, over)
 
     # -- out -----------------------------------------------------------------------------
 
-    def pending_count(self, device_id: str | None = None) -> int:
-        if device_id is None:
-            sql, args = "SELECT count(*) FROM readings WHERE acked_at IS NULL", ()
-        else:
-            sql = "SELECT count(*) FROM readings WHERE acked_at IS NULL AND device_id = ?"
-            args = (device_id,)
-        return int(self._db.execute(sql, args).fetchone()[0])
-
-    def devices_with_pending(self) -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT device_id FROM readings WHERE acked_at IS NULL")
-        return [r[0] for r in rows]
+    def pending_count(self) -> int:
+        """Readings waiting for Vigil."""
+        return self._pending
 
     def next_batch(self, device_id: str, limit: int) -> list[Pending]:
         """The oldest unacknowledged readings of one Vigil device."""
@@ -184,11 +183,14 @@ class ReadingQueue:
         now = time.time() if now is None else now
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "UPDATE readings SET acked_at = ? WHERE id = ?", [(now, i) for i in ids]
-            )
+            marks = ",".join("?" * len(ids))
+            acked = self._db.execute(
+                f"UPDATE readings SET acked_at = ? WHERE id IN ({marks}) AND acked_at IS NULL",
+                [now, *ids],
+            ).rowcount
             self._advance_cursors(ids)
-            self._count("acked", len(ids))
+            self._count("acked", acked)
+            self._pending -= acked
             self._db.execute(
                 "DELETE FROM readings WHERE acked_at IS NOT NULL AND acked_at < ?",
                 (now - self.keep_acked_s,),
@@ -210,6 +212,8 @@ class ReadingQueue:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             marks = ",".join("?" * len(ids))
-            self._db.execute(f"DELETE FROM readings WHERE id IN ({marks})", ids)
-            self._count("rejected", len(ids))
+            sql = f"DELETE FROM readings WHERE id IN ({marks}) AND acked_at IS NULL"
+            rejected = self._db.execute(sql, ids).rowcount
+            self._count("rejected", rejected)
+            self._pending -= rejected
         log.error("Vigil rejected %d reading(s) for good: %s", len(ids), reason)

@@ -26,6 +26,7 @@ def test_wal_and_survives_reopening(tmp_path: Path) -> None:
     assert mode == "wal"
     again = ReadingQueue(path)
     assert [p.value for p in again.next_batch(DEVICE, 10)] == [100.0, 400.0]
+    assert again.pending_count() == 2
 
 
 def test_a_reading_leaves_only_when_acknowledged_and_is_never_queued_twice(
