@@ -26,7 +26,7 @@ from sensor_ingest.ble.crc import crc16_mcrf4xx
 from sensor_ingest.ble.gateway import Gateway
 from sensor_ingest.ble.virtual import VirtualCGM, VirtualThermometer
 from tests.helpers import Account
-from tests.sensor_ingest.ble.conftest import (
+from tests.sensor_ingest.ble.helpers import (
     CGM_ADDRESS,
     STEADY,
     THERMOMETER_ADDRESS,

@@ -1,47 +1,11 @@
-"""Virtual sensors and a gateway link on one in-process bumble LocalLink, on a fast clock."""
+"""An in-process bumble LocalLink per test: virtual sensors and the gateway meet on it."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import pytest
 from bumble.link import LocalLink
-
-from sensor_ingest.simulate.clock import SimulatedClock
-from sensor_ingest.simulate.personas import GlucosePersona, TemperaturePersona
-
-CGM_ADDRESS = "F0:F1:F2:F3:F4:F5"
-THERMOMETER_ADDRESS = "F0:F1:F2:F3:F4:F6"
-STEADY = GlucosePersona("steady", 7, missed_reading_prob=0.0, dropout_prob=0.0)
-WARM = TemperaturePersona("warm", 8, missed_reading_prob=0.0, dropout_prob=0.0)
-
-
-@dataclass
-class FastClock:
-    """Sensor time starting ``behind_s`` in the past and running ``speed`` x real time."""
-
-    clock: SimulatedClock
-
-    def __call__(self) -> float:
-        return self.clock.now(time.time())
-
-
-def fast_clock(behind_s: float, speed: float) -> Callable[[], float]:
-    real = time.time()
-    return FastClock(SimulatedClock(real, real - behind_s, speed))
 
 
 @pytest.fixture
 def link() -> LocalLink:
     return LocalLink()
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Wait until ``check()`` holds, polling; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from sensor_ingest.ble.crc import crc16_mcrf4xx
 from sensor_ingest.ble.gateway import SensorRunner
 from sensor_ingest.ble.queue import QueuedReading, ReadingQueue
 from sensor_ingest.ble.virtual import VirtualCGM, VirtualThermometer
-from tests.sensor_ingest.ble.conftest import (
+from tests.sensor_ingest.ble.helpers import (
     CGM_ADDRESS,
     STEADY,
     THERMOMETER_ADDRESS,
@@ -233,3 +233,35 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius_with_its_site(
         assert value == pytest.approx(sent[ts], abs=0.003)  # sent in °F to 0.01 °F
         assert site == "ear"
     await sensor.stop()
+
+
+async def test_many_sensors_at_once(link: LocalLink, tmp_path: Path) -> None:
+    clock = fast_clock(behind_s=3600, speed=300)
+    start = time.time() - 2 * 3600
+    sensors = [
+        VirtualCGM(
+            STEADY, f"F0:00:00:00:00:{i:02X}", clock, session_start=start + 60 * i, local_link=link
+        )
+        for i in range(6)
+    ]
+    for sensor in sensors:
+        await sensor.start()
+    queue = ReadingQueue(tmp_path / "q.sqlite3")
+    sink = Collected(queue)
+    gw = await gateway_link(link)
+    runners = [
+        SensorRunner(SensorConfig(s.address, "glucose", DEVICE, "t"), gw, queue, sink)
+        for s in sensors
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop)) for r in runners]
+    await asyncio.wait_for(asyncio.gather(*(r.backfilled.wait() for r in runners)), 30)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 15)
+    by_sensor = dict(
+        queue._db.execute("SELECT sensor, count(*) FROM readings GROUP BY sensor").fetchall()
+    )
+    for sensor in sensors:  # each one's history, itself; at most a just-made one in flight
+        assert len(sensor.records) - 1 <= by_sensor[sensor.address] <= len(sensor.records)
+    for sensor in sensors:
+        await sensor.stop()
