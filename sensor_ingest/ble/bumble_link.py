@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement as BumbleAdvertisement
 from bumble.device import Connection, Device, Peer
+from bumble.gatt_client import CharacteristicProxy
 from bumble.hci import Address
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -29,6 +32,7 @@ from sensor_ingest.ble.link import Advertisement, LinkError, NoAdapterError, Sub
 ATT_MTU = 247
 """The MTU the gateway asks for (the largest LE data length; 244-byte notifications)."""
 GATEWAY_ADDRESS = "C0:98:E5:49:00:01"
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,7 +90,12 @@ def services_of(advertisement: BumbleAdvertisement) -> tuple[int, ...]:
 class BumbleConnection:
     """A connected peripheral with its discovered characteristics."""
 
-    def __init__(self, connection: Connection, peer: Peer, chars: dict) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        peer: Peer,
+        chars: dict[tuple[int, int], CharacteristicProxy],
+    ) -> None:
         self.address = str(connection.peer_address).split("/")[0]
         self._connection = connection
         self._peer = peer
@@ -97,13 +106,13 @@ class BumbleConnection:
     def has(self, service: int, characteristic: int) -> bool:
         return (service, characteristic) in self._chars
 
-    def _char(self, service: int, characteristic: int):
+    def _char(self, service: int, characteristic: int) -> CharacteristicProxy:
         try:
             return self._chars[(service, characteristic)]
         except KeyError:
             raise LinkError(f"no characteristic 0x{characteristic:04X}") from None
 
-    async def _call(self, coro):
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._gone.is_set():
             coro.close()
             raise LinkError("disconnected")
@@ -202,7 +211,7 @@ async def _discover(connection: Connection) -> BumbleConnection:
     peer = Peer(connection)
     await peer.request_mtu(ATT_MTU)
     await peer.discover_services()
-    chars = {}
+    chars: dict[tuple[int, int], CharacteristicProxy] = {}
     for service in peer.services:
         await service.discover_characteristics()
         for char in service.characteristics:

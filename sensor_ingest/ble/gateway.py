@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 
 import httpx
@@ -276,7 +276,7 @@ class _Thermometer:
         self.runner.sink([reading])
 
 
-async def _first(*waits) -> None:
+async def _first(*waits: Awaitable[object]) -> None:
     """Wait until the first of ``waits`` finishes; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:

@@ -25,7 +25,9 @@ def make_link(backend: str, transport: str | None = None) -> GattLink:
     return BleakLink()
 
 
-async def run_gateway(config: GatewayConfig, stop: asyncio.Event, link: GattLink | None = None):
+async def run_gateway(
+    config: GatewayConfig, stop: asyncio.Event, link: GattLink | None = None
+) -> Gateway:
     """Run until ``stop``; returns the gateway (its counters) when stopped."""
     link = link or make_link(config.backend, config.transport)
     await link.open()

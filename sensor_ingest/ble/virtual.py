@@ -23,6 +23,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection
@@ -152,7 +153,7 @@ class VirtualCGM(_Peripheral):
         utc_offset_min: int = 0,
         dst_code: int = 0,
         racp: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(address, clock, **kwargs)
         self.curve = CgmCurve(persona)
@@ -347,7 +348,7 @@ class VirtualThermometer(_Peripheral):
         site: hts.TemperatureType = hts.TemperatureType.ARMPIT,
         utc_offset_min: int = 0,
         since: float | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(address, clock, **kwargs)
         self.curve = VirtualTemperaturePatch(persona)

@@ -33,6 +33,7 @@ from tests.sensor_ingest.ble.helpers import (
     WARM,
     eventually,
     fast_clock,
+    running,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,10 @@ async def gateway_running(config: GatewayConfig, link: LocalLink) -> AsyncIterat
     radio = BumbleLink(local_link=link)
     await radio.open()
     gateway = Gateway(config, radio, status_s=3600)
-    stop = asyncio.Event()
-    task = asyncio.create_task(gateway.run(stop))
     try:
-        yield gateway
+        async with running(gateway.run):
+            yield gateway
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
         await radio.close()
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sensor_ingest.simulate.clock import SimulatedClock
@@ -38,3 +39,17 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None
     while not check():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(
+    run: Callable[[asyncio.Event], Awaitable[object]], timeout_s: float = 15.0
+) -> AsyncIterator[asyncio.Event]:
+    """``run(stop)`` as a task for the block; then ``stop`` is set and the task awaited."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout_s)

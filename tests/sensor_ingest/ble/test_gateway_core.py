@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from tests.sensor_ingest.ble.helpers import (
     WARM,
     eventually,
     fast_clock,
+    running,
 )
 
 DEVICE = "5b0c52f4-1f7e-4d6b-9d1c-4bd1b2a0c001"
@@ -47,17 +46,6 @@ class Collected:
         return self.queue._db.execute(
             "SELECT session, offset_s, ts, value, site FROM readings ORDER BY ts"
         ).fetchall()
-
-
-@asynccontextmanager
-async def running(runner: SensorRunner) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def cgm_setup(
@@ -93,7 +81,7 @@ async def test_backfill_then_live_with_times_from_session_start(
     sensor, queue, sink, runner = await cgm_setup(
         link, tmp_path, clock, start, utc_offset_min=120, dst_code=4
     )
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         stored_at_backfill = len(sensor.records)
         await eventually(lambda: len(sensor.records) > stored_at_backfill + 3)
@@ -120,7 +108,7 @@ async def test_restart_backfills_the_gap_from_the_acknowledged_offset(
     queue = ReadingQueue(path)
     gw = await gateway_link(link)
     first = Collected(queue)
-    async with running(SensorRunner(CGM, gw, queue, first)) as _:
+    async with running(SensorRunner(CGM, gw, queue, first).run):
         await eventually(lambda: len(first.rows()) > 63)
     queue.ack([p.id for p in queue.next_batch(DEVICE, 10_000)])  # Vigil took all of it
     acked = queue.acked_offset(CGM_ADDRESS, int(sensor.session_start))
@@ -133,7 +121,7 @@ async def test_restart_backfills_the_gap_from_the_acknowledged_offset(
     queue = ReadingQueue(path)  # restarted gateway, same queue file
     second = Collected(queue)
     runner = SensorRunner(CGM, gw, queue, second)
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
     pending = queue.next_batch(DEVICE, 10_000)
     offsets = [round(p.ts - sensor.session_start) for p in pending]
@@ -149,7 +137,7 @@ async def test_new_session_is_a_new_series_not_a_clock_jump(
 ) -> None:
     clock = fast_clock(behind_s=3600, speed=300)
     sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3 * 3600)
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         old_session = sensor.session_start
         sensor.start_session(clock() - 60)
@@ -168,7 +156,7 @@ async def test_corrupted_notification_is_rejected_and_counted(
 ) -> None:
     clock = fast_clock(behind_s=600, speed=1)
     sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3600)
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         before = len(sink.rows())
         body = bytes.fromhex("08007800A00F")  # 120 mg/dL at 4000 min, an offset not reached
@@ -184,7 +172,7 @@ async def test_corrupted_notification_is_rejected_and_counted(
 async def test_sensor_without_racp_still_streams(link: LocalLink, tmp_path: Path) -> None:
     clock = fast_clock(behind_s=3000, speed=300)
     sensor, _, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 3600, racp=False)
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.connected.wait(), 20)
         stored = len(sensor.records)
         await eventually(lambda: len(sink.rows()) >= 3)
@@ -196,7 +184,7 @@ async def test_sensor_without_racp_still_streams(link: LocalLink, tmp_path: Path
 async def test_reconnects_when_the_sensor_drops_the_link(link: LocalLink, tmp_path: Path) -> None:
     clock = fast_clock(behind_s=1200, speed=300)
     sensor, queue, sink, runner = await cgm_setup(link, tmp_path, clock, time.time() - 7200)
-    async with running(runner):
+    async with running(runner.run):
         await asyncio.wait_for(runner.backfilled.wait(), 20)
         await sensor.disconnect_all()
         await eventually(lambda: queue.counter("connections") == 2)
@@ -225,7 +213,7 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius_with_its_site(
     sink = Collected(queue)
     config = SensorConfig(THERMOMETER_ADDRESS, "temperature", DEVICE, "t", utc_offset_min=-300)
     runner = SensorRunner(config, await gateway_link(link), queue, sink)
-    async with running(runner):
+    async with running(runner.run):
         await eventually(lambda: len(sink.rows()) >= 8)
     sent = dict(sensor.sent)
     for _, offset_s, ts, value, site in sink.rows():
