@@ -88,6 +88,39 @@ async def _serve_until_stopped(url: str, demo: bool, devices: int, speed: float)
         console.print("Press Ctrl-C to stop.")
         await stop.wait()
         return
+    task = asyncio.create_task(_demo_sensors(url, devices, speed, stop))
+    await _print_demo_banner(url, devices)
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await task
+
+
+async def _demo_sensors(url: str, devices: int, speed: float, stop: asyncio.Event) -> None:
+    """The demo's virtual sensors reach Vigil over Bluetooth through the gateway (a virtual
+    bumble link); over HTTP with the simulator if the BLE path cannot start."""
+    from sensor_ingest.ble.demo import BleDemoConfig, run_ble_demo
+
+    config = BleDemoConfig(
+        base_url=url,
+        email=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        name="Demo Person",
+        devices=devices,
+        queue_path=_settings().data_dir / "demo-gateway-queue.sqlite3",
+        speed=speed,
+        tz_offset_s=time.localtime().tm_gmtoff,
+    )
+    try:
+        gateway = await run_ble_demo(config, stop)
+    except Exception as exc:  # the demo must come up: fall back to the HTTP simulator
+        console.print(f"[yellow]BLE demo unavailable ({exc!r}); streaming over HTTP instead.")
+        await _demo_over_http(url, devices, speed, stop)
+        return
+    console.print(f"Demo gateway: {gateway.counters()}")
+
+
+async def _demo_over_http(url: str, devices: int, speed: float, stop: asyncio.Event) -> None:
     from sensor_ingest.simulate.runner import SimulationConfig, run_simulation
 
     config = SimulationConfig(
@@ -102,12 +135,7 @@ async def _serve_until_stopped(url: str, demo: bool, devices: int, speed: float)
         seed=2026,
         serial_prefix="demo",
     )
-    task = asyncio.create_task(run_simulation(config, stop))
-    await _print_demo_banner(url, devices)
-    stop_wait = asyncio.create_task(stop.wait())
-    await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    await task
+    await run_simulation(config, stop)
 
 
 async def _print_demo_banner(url: str, devices: int) -> None:
@@ -129,7 +157,9 @@ async def _print_demo_banner(url: str, devices: int) -> None:
             return
     first = listed[0]["id"]
     console.print(
-        f"\n[bold]Demo[/]: {devices} simulated sensors stream as {DEMO_EMAIL} "
+        f"\n[bold]Demo[/]: {devices} virtual Bluetooth sensors (CGM and thermometers) reach"
+        " Vigil through the BLE gateway over a virtual bumble link, as "
+        f"{DEMO_EMAIL} "
         f"(password {DEMO_PASSWORD}).\n"
         f"  live latest reading: {url}/v1/devices/{first}/latest\n"
         "  try it:\n"
@@ -438,6 +468,11 @@ def reports_batch(
         f" ({result.profiles_per_s:.1f}/s) -> {result.parquet}"
         + (f", {result.pdfs} PDFs in {out / 'pdf'}" if pdf else "")
     )
+
+
+from cluster.gateway_cli import gateway_app  # noqa: E402
+
+app.add_typer(gateway_app, name="gateway")
 
 
 if __name__ == "__main__":

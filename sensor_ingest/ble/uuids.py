@@ -1,0 +1,25 @@
+"""16-bit Bluetooth SIG assigned numbers of the services and characteristics Vigil speaks."""
+
+from __future__ import annotations
+
+CGM_SERVICE = 0x181F
+CGM_MEASUREMENT = 0x2AA7
+CGM_FEATURE = 0x2AA8
+CGM_STATUS = 0x2AA9
+CGM_SESSION_START_TIME = 0x2AAA
+CGM_SESSION_RUN_TIME = 0x2AAB
+RECORD_ACCESS_CONTROL_POINT = 0x2A52
+CGM_SPECIFIC_OPS_CONTROL_POINT = 0x2AAC
+
+HEALTH_THERMOMETER_SERVICE = 0x1809
+TEMPERATURE_MEASUREMENT = 0x2A1C
+TEMPERATURE_TYPE = 0x2A1D
+INTERMEDIATE_TEMPERATURE = 0x2A1E
+MEASUREMENT_INTERVAL = 0x2A21
+
+SERVICE_OF_KIND = {"glucose": CGM_SERVICE, "temperature": HEALTH_THERMOMETER_SERVICE}
+
+
+def full_uuid(short: int) -> str:
+    """The 128-bit form (``0000181f-0000-1000-8000-00805f9b34fb``) that bleak uses."""
+    return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"
