@@ -296,7 +296,7 @@ MATRIX: dict[tuple[str, str], Route] = {
         lambda w, c: {"path": {"share_id": invite(w.accounts[OWNER], w.profile, ["alerts"])["id"]}},
     ),
     # interop: Nightscout site, history import and export
-    ("PUT", f"{P}/nightscout"): Route(MANAGE),
+    ("PUT", f"{P}/nightscout"): Route(MANAGE, lambda w, c: {"json": {}}),
     ("DELETE", f"{P}/nightscout"): Route(MANAGE, nightscout_on),
     ("POST", f"{P}/nightscout/tokens"): Route(
         MANAGE, lambda w, c: {**nightscout_on(w, c), "json": {"name": "matrix"}}
