@@ -85,6 +85,9 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             # (on loopback: see cluster.ingress).
             os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
             os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+        # Serve kills a proxy whose readiness check misses 5 s three times; on a busy small
+        # machine HAProxy can take longer than that to come up, so give it room.
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
         # The ingress sets X-Forwarded-For itself; its admin socket and listeners are private.
         os.environ.update(ingress_env(settings.run_dir, settings.trusted_proxies))
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
