@@ -1,9 +1,12 @@
-"""Process settings, from ``VIGIL_*`` environment variables (and a ``.env`` file)."""
+"""Process settings, from ``VIGIL_*`` environment variables, a ``.env`` file and the settings
+file of the environment (``VIGIL_ENV``: cluster/env/<env>.env), in that order of precedence."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,9 +15,26 @@ from actors.shard import ShardConfig
 from api.config import ApiConfig
 from storage.embedded import DEFAULT_PORT, default_data_dir
 
+ENVIRONMENTS_DIR = Path(__file__).with_name("env")
+Environment = Literal["dev", "staging", "prod"]
+
+
+def environment_files(environment: str) -> tuple[Path, ...]:
+    """The settings files of ``environment``, later ones winning: its file, then ``.env``."""
+    own = ENVIRONMENTS_DIR / f"{environment}.env"
+    if not own.is_file():
+        known = sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.env"))
+        raise ValueError(f"VIGIL_ENV={environment!r}: no {own}; one of {', '.join(known)}")
+    return (own, Path(".env"))
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        if "_env_file" not in values:
+            values["_env_file"] = environment_files(os.environ.get("VIGIL_ENV", "dev"))
+        super().__init__(**values)
 
     database_url: str | None = Field(
         None, description="PostgreSQL URL; unset starts the embedded local PostgreSQL"
@@ -54,6 +74,14 @@ class Settings(BaseSettings):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+
+    env: Environment = Field(
+        "dev", description="dev, staging or prod; prod refuses unsafe settings at start-up"
+    )
+
+    def pinned_api_replicas(self) -> int | None:
+        """VIGIL_API_REPLICAS when set; otherwise None: the Serve config autoscales."""
+        return self.api_replicas if "api_replicas" in self.model_fields_set else None
 
     @property
     def run_dir(self) -> Path:
