@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo up stop test lint format openapi bench postgres clean
+.PHONY: demo up stop test lint format openapi bench postgres clean checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ up: $(STAMP) postgres  ## Vigil without simulated sensors
 stop: $(STAMP)  ## stop everything `make demo` / `make up` started
 	$(BIN)/vigil down
 
-test: $(STAMP) postgres  ## throwaway PostgreSQL + local Ray + Serve, then pytest
+test: $(STAMP) postgres checkov  ## throwaway PostgreSQL + local Ray + Serve, then pytest
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -45,3 +45,12 @@ bench: $(STAMP) postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# checkov (the Terraform scan of tests/cluster/test_deploy_terraform.py) in its own venv: it
+# pins packaging<24, which Ray (>=24.2) excludes from .venv.
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+
+checkov: $(CHECKOV)
