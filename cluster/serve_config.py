@@ -10,9 +10,11 @@ runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pydantic import BaseModel
+from ray.serve.config import AutoscalingConfig
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
 from api.deployment import DEPLOYMENT_NAME
@@ -22,8 +24,45 @@ APP_NAME = "vigil"
 
 
 def load(path: Path = SERVE_CONFIG) -> ServeDeploySchema:
-    """The config, validated by Ray's own schema (an unknown field is an error here)."""
-    return ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    """The config, validated by Ray's own schema; an unknown (misspelt) field, which that
+    schema silently drops, is an error here."""
+    data = yaml.safe_load(path.read_text())
+    unknown = unknown_fields(data, ServeDeploySchema)
+    if unknown:
+        raise ValueError(f"{path}: unknown Serve config fields: {', '.join(unknown)}")
+    config = ServeDeploySchema.model_validate(data)
+    for application in config.applications:
+        for deployment in application.deployments:
+            if isinstance(deployment.autoscaling_config, dict):  # Ray checks it only at deploy
+                AutoscalingConfig.model_validate(deployment.autoscaling_config)
+    return config
+
+
+def unknown_fields(data: Any, model: type[BaseModel], where: str = "") -> list[str]:
+    """Dotted paths of the keys of ``data`` that ``model`` (recursively) does not declare."""
+    if isinstance(data, list):
+        return [
+            u for i, item in enumerate(data) for u in unknown_fields(item, model, f"{where}[{i}]")
+        ]
+    if not isinstance(data, dict):
+        return []
+    out = []
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        field = model.model_fields.get(key)
+        if field is None:
+            out.append(path)
+            continue
+        nested = _models_in(field.annotation)
+        if len(nested) == 1:
+            out += unknown_fields(value, nested[0], path)
+    return out
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 def vigil_application(config: ServeDeploySchema) -> ServeApplicationSchema:
