@@ -29,6 +29,7 @@ from api import (
     reports,
     sessions,
     sharing,
+    sso,
     stats,
     stream,
     upload_tokens,
@@ -117,6 +118,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         alerts,
         notifications,
         stream,
+        sso,
     ):
         app.include_router(module.router)
     return app

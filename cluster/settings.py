@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
-from api.config import ApiConfig
+from api.config import ApiConfig, SsoProvider
 from storage.embedded import DEFAULT_PORT, default_data_dir
 
 ENVIRONMENTS_DIR = Path(__file__).with_name("env")
@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
 
+    sso_providers: list[SsoProvider] = Field(
+        default_factory=list,
+        description="JSON list of OpenID Connect providers (name, issuer, client_id,"
+        " client_secret, allowed_domains): docs/operations.md, Single sign-on",
+    )
     env: Environment = Field(
         "dev", description="dev, staging or prod; prod refuses unsafe settings at start-up"
     )
@@ -111,6 +116,7 @@ class Settings(BaseSettings):
             login_lockout_s=self.login_lockout_s,
             ingest_recheck_s=self.ingest_recheck_s,
             push=self.push_credentials(),
+            sso_providers=self.sso_providers,
         )
 
     def push_credentials(self) -> dict[str, str]:

@@ -65,7 +65,23 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer):
+def oidc_provider() -> Iterator[str]:
+    """A real local OpenID Connect provider (oidc-provider-mock); its issuer URL. The stack
+    offers single sign-on through it as provider "corp" for emails @corp.example."""
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(free_port(), require_nonce=True) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: SmtpServer,
+    oidc_provider: str,
+):
+    from api.config import SsoProvider
     from cluster.settings import Settings
     from cluster.stack import start_stack
 
@@ -79,6 +95,15 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: Smt
         # Every test logs in from 127.0.0.1: a per-address lockout would stop the suite.
         login_max_failures_per_address=100_000,
         ingest_recheck_s=1.0,  # a revoked streaming device is stopped within the test
+        sso_providers=[
+            SsoProvider(
+                name="corp",
+                issuer=oidc_provider,
+                client_id="vigil-test",
+                client_secret="vigil-test-secret",
+                allowed_domains=["corp.example"],
+            )
+        ],
     )
     running = start_stack(settings, database_url=database_url)
     try:
