@@ -72,11 +72,15 @@ def vigil_application(config: ServeDeploySchema) -> ServeApplicationSchema:
     raise ValueError(f"the Serve config has no application named {APP_NAME!r}")
 
 
-def api_options(config: ServeDeploySchema, alive_nodes: int) -> dict[str, Any]:
-    """The VigilApi deployment options of the config, fitted to ``alive_nodes``.
+def api_options(
+    config: ServeDeploySchema, alive_nodes: int, cpus: int | None = None
+) -> dict[str, Any]:
+    """The VigilApi deployment options of the config, fitted to the cluster.
 
     ``min_replicas`` (and ``initial_replicas``) are capped at the number of alive nodes: the
     floor of two replicas is there to survive a node's loss, which one machine cannot.
+    ``max_replicas`` is capped at the cluster's ``cpus`` when given: replicas beyond the
+    cores only compete with the shards for them.
     """
     for deployment in vigil_application(config).deployments:
         if deployment.name == DEPLOYMENT_NAME:
@@ -89,4 +93,7 @@ def api_options(config: ServeDeploySchema, alive_nodes: int) -> dict[str, Any]:
         for key in ("min_replicas", "initial_replicas"):
             if key in autoscaling:
                 autoscaling[key] = min(autoscaling[key], max(alive_nodes, 1))
+        if cpus is not None and "max_replicas" in autoscaling:
+            floor = autoscaling.get("min_replicas", 1)
+            autoscaling["max_replicas"] = max(min(autoscaling["max_replicas"], cpus), floor)
     return options

@@ -107,7 +107,8 @@ def start_stack(
     http_options = {"host": settings.http_host, "port": settings.http_port}
     check_running_serve(http_options)
     serve.start(http_options=http_options)
-    options = serve_config.api_options(serve_config.load(), len(alive_nodes()))
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    options = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     serve.run(
         build_application(
             settings.api_config(database_url), settings.pinned_api_replicas(), options

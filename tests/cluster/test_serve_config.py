@@ -37,6 +37,15 @@ def test_the_floor_is_capped_at_the_alive_nodes(nodes: int, floor: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("nodes", "cpus", "ceiling"), [(1, 2, 2), (1, 1, 1), (3, 64, 16), (2, 1, 2)]
+)
+def test_the_ceiling_is_capped_at_the_cluster_cpus(nodes: int, cpus: int, ceiling: int) -> None:
+    options = serve_config.api_options(serve_config.load(), alive_nodes=nodes, cpus=cpus)
+    assert options["autoscaling_config"]["max_replicas"] == ceiling
+    assert ceiling >= options["autoscaling_config"]["min_replicas"]
+
+
+@pytest.mark.parametrize(
     ("field", "typo", "path"),
     [
         ("min_replicas:", "min_replica:", "applications[0].deployments[0].autoscaling_config"),

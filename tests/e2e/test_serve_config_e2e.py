@@ -4,6 +4,7 @@ second deploy with other HTTP options is refused by name instead of silently ign
 from __future__ import annotations
 
 import pytest
+import ray
 from ray.serve.context import _get_global_client
 
 from api.deployment import DEPLOYMENT_NAME
@@ -15,10 +16,12 @@ def test_the_api_runs_with_the_serve_config_autoscaling(stack) -> None:
     details = _get_global_client().get_serve_details()
     deployment = details["applications"][APP_NAME]["deployments"][DEPLOYMENT_NAME]
     running = deployment["deployment_config"]["autoscaling_config"]
-    wanted = serve_config.api_options(serve_config.load(), len(alive_nodes()))
+    cpus = int(ray.cluster_resources()["CPU"])
+    wanted = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     for key, value in wanted["autoscaling_config"].items():
         assert running[key] == value, key
     assert running["min_replicas"] == min(2, len(alive_nodes()))
+    assert running["max_replicas"] == max(min(16, cpus), running["min_replicas"])
 
 
 def test_serve_running_with_another_port_is_refused_by_name(stack) -> None:
