@@ -11,7 +11,7 @@ WEB_STAMP := web/dist/.built-stamp
 WEB_SRC   := $(shell find web/src web/scripts web/public -type f 2>/dev/null) \
              web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: demo up stop test lint format openapi bench postgres clean web
+.PHONY: demo up stop test lint format openapi bench postgres clean web checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ up: $(STAMP) postgres web  ## Vigil without simulated sensors
 stop: $(STAMP)  ## stop everything `make demo` / `make up` started
 	$(BIN)/vigil down
 
-test: $(STAMP) postgres web  ## throwaway PostgreSQL + local Ray + Serve, then pytest
+test: $(STAMP) postgres web checkov  ## throwaway PostgreSQL + local Ray + Serve, then pytest
 	cd web && npm test --silent
 	$(BIN)/pytest
 
@@ -62,3 +62,11 @@ $(WEB_STAMP): $(WEB_DEPS) $(WEB_SRC)
 	touch $(WEB_STAMP)
 
 web: postgres $(WEB_STAMP)  ## build the web app served at /
+# checkov (the Terraform scan of tests/cluster/test_deploy_terraform.py) in its own venv: it
+# pins packaging<24, which Ray (>=24.2) excludes from .venv.
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+
+checkov: $(CHECKOV)

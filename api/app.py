@@ -31,6 +31,7 @@ from api import (
     reports,
     sessions,
     sharing,
+    sso,
     stats,
     stream,
     upload_tokens,
@@ -133,6 +134,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         nightscout_site,
         history,
         fhir_routes,
+        sso,
     ):
         app.include_router(module.router)
     app.include_router(web.router)  # last: its catch-all serves the web app

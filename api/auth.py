@@ -150,6 +150,13 @@ async def token(
         if row["disabled"]:
             raise error(401, "account disabled", {"WWW-Authenticate": "Bearer"})
         user_id, family_id = row["user_id"], row["family_id"]
+    return await issue_tokens(pool, keys, config, user_id, family_id)
+
+
+async def issue_tokens(
+    pool: Pool, keys: Keys, config: Config, user_id: uuid.UUID, family_id: uuid.UUID
+) -> TokenResponse:
+    """Vigil's own access token and a new refresh token of the login ``family_id``."""
     access, ttl = keys.issue(user_id)
     new_token, new_hash = new_secret()
     expires = datetime.now(UTC) + timedelta(seconds=config.refresh_token_ttl_s)

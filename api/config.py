@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SsoProvider(BaseModel):
+    """An organisation's OpenID Connect provider (Keycloak, Auth0, Cognito, Entra ID, ...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="Slug in the sign-in URLs: /v1/auth/sso/<name>/login",
+        examples=["acme"],
+    )
+    issuer: str = Field(
+        description="The provider's issuer URL (its discovery document is read from"
+        " <issuer>/.well-known/openid-configuration)",
+        examples=["https://login.acme.example/realms/staff"],
+    )
+    client_id: str = Field(min_length=1)
+    client_secret: str | None = Field(
+        None, description="Unset for a public client (PKCE only)", repr=False
+    )
+    allowed_domains: list[str] = Field(
+        min_length=1,
+        description="Email domains that may sign in through this provider",
+        examples=[["acme.example"]],
+    )
+    scope: str = "openid email profile"
 
 
 class Rate(BaseModel):
@@ -73,3 +100,6 @@ class ApiConfig(BaseModel):
         None, description="The built web app (web/dist); None: the one beside the code"
     )
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    sso_providers: list[SsoProvider] = Field(
+        default_factory=list, description="OpenID Connect providers users may sign in with"
+    )

@@ -1,6 +1,12 @@
-"""The Ray Serve deployment that hosts the FastAPI app; scale it with ``num_replicas``."""
+"""The Ray Serve deployment that hosts the FastAPI app.
+
+Its replica count comes from the Serve config (``cluster/serve.yaml``: ``autoscaling_config``),
+or is pinned with ``num_replicas``.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
@@ -12,8 +18,14 @@ from api.config import ApiConfig
 DEPLOYMENT_NAME = "VigilApi"
 
 
-def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
-    """The Serve application: ``num_replicas`` replicas, each building the app from ``config``."""
+def build_application(
+    config: ApiConfig, num_replicas: int | None = 1, options: dict[str, Any] | None = None
+) -> Application:
+    """The Serve application, each replica building the app from ``config``.
+
+    ``options`` are Serve deployment options (those of the Serve config); ``num_replicas``,
+    when given, pins the replica count and replaces any ``autoscaling_config`` there.
+    """
 
     def build_app() -> FastAPI:
         return create_app(config)
@@ -22,14 +34,14 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
     class VigilApi:
         """Each replica runs its own FastAPI app, pool and shard router."""
 
-    deployment = serve.deployment(
-        VigilApi,
-        name=DEPLOYMENT_NAME,
-        num_replicas=num_replicas,
+    chosen: dict[str, Any] = {
         # WebSockets (live streams, streaming devices) hold a slot each while open.
-        max_ongoing_requests=4000,
-        ray_actor_options={"num_cpus": 0},
+        "max_ongoing_requests": 4000,
+        "ray_actor_options": {"num_cpus": 0},
         # One access-log line per reading batch costs more than the batch's own work.
-        logging_config={"enable_access_log": False, "log_level": "WARNING"},
-    )
-    return deployment.bind()
+        "logging_config": {"enable_access_log": False, "log_level": "WARNING"},
+    } | (options or {})
+    if num_replicas is not None:
+        chosen.pop("autoscaling_config", None)
+        chosen["num_replicas"] = num_replicas
+    return serve.deployment(VigilApi, name=DEPLOYMENT_NAME, **chosen).bind()

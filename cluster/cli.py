@@ -51,6 +51,7 @@ def up(
 ) -> None:
     """Start the database (embedded if no VIGIL_DATABASE_URL), Ray, shards and the HTTP API;
     run until Ctrl-C."""
+    from cluster.environments import UnsafeSettings
     from cluster.stack import start_stack
 
     settings = _settings()
@@ -64,7 +65,12 @@ def up(
     pid_file.write_text(str(os.getpid()))
     console.print("Starting Vigil: database, Ray, device shards, HTTP API …")
     started = time.monotonic()
-    stack = start_stack(settings)
+    try:
+        stack = start_stack(settings, demo=demo)
+    except UnsafeSettings as exc:
+        pid_file.unlink(missing_ok=True)
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
     try:
         console.print(
             f"[green]Vigil is up[/] in {time.monotonic() - started:.0f} s at {stack.url}\n"

@@ -5,7 +5,13 @@
 # - poppler-utils (pdftoppm, pdftotext): the report tests render the PDFs they check;
 # - Node.js and npm: build the web app (web/);
 # - chromium: the browser tests drive Debian's Chromium with Playwright.
+# - kubectl is expected from the machine image: the deploy tests build Kustomize overlays.
 set -euo pipefail
+
+# kubectl comes with the machine image (Debian does not package it, and only the package
+# registries are reachable here); without it the Kustomize checks fail, so say so up front.
+command -v kubectl >/dev/null \
+  || echo "kubectl not found: tests/cluster/test_deploy_kubernetes.py needs it on PATH" >&2
 
 have_postgres() {
   if [ -n "${VIGIL_PG_BINDIR:-}" ] && [ -x "$VIGIL_PG_BINDIR/initdb" ]; then return 0; fi

@@ -1,23 +1,42 @@
-"""Process settings, from ``VIGIL_*`` environment variables (and a ``.env`` file)."""
+"""Process settings, from ``VIGIL_*`` environment variables, a ``.env`` file and the settings
+file of the environment (``VIGIL_ENV``: cluster/env/<env>.env), in that order of precedence."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.shard import ShardConfig
-from api.config import ApiConfig, RateLimits
+from api.config import ApiConfig, RateLimits, SsoProvider
 from storage.embedded import DEFAULT_PORT, default_data_dir
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ENVIRONMENTS_DIR = Path(__file__).with_name("env")
+Environment = Literal["dev", "staging", "prod"]
+
+
+def environment_files(environment: str) -> tuple[Path, ...]:
+    """The settings files of ``environment``, later ones winning: its file, then ``.env``."""
+    own = ENVIRONMENTS_DIR / f"{environment}.env"
+    if not own.is_file():
+        known = sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.env"))
+        raise ValueError(f"VIGIL_ENV={environment!r}: no {own}; one of {', '.join(known)}")
+    return (own, Path(".env"))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        if "_env_file" not in values:
+            values["_env_file"] = environment_files(os.environ.get("VIGIL_ENV", "dev"))
+        super().__init__(**values)
 
     database_url: str | None = Field(
         None, description="PostgreSQL URL; unset starts the embedded local PostgreSQL"
@@ -93,6 +112,19 @@ class Settings(BaseSettings):
     def _networks(cls, value: list[str]) -> list[str]:
         return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
 
+    sso_providers: list[SsoProvider] = Field(
+        default_factory=list,
+        description="JSON list of OpenID Connect providers (name, issuer, client_id,"
+        " client_secret, allowed_domains): docs/operations.md, Single sign-on",
+    )
+    env: Environment = Field(
+        "dev", description="dev, staging or prod; prod refuses unsafe settings at start-up"
+    )
+
+    def pinned_api_replicas(self) -> int | None:
+        """VIGIL_API_REPLICAS when set; otherwise None: the Serve config autoscales."""
+        return self.api_replicas if "api_replicas" in self.model_fields_set else None
+
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
@@ -124,6 +156,7 @@ class Settings(BaseSettings):
             webhook_allow_private=self.webhook_allow_private,
             max_webhooks_per_user=self.max_webhooks_per_user,
             rate_limits=self.rate_limits,
+            sso_providers=self.sso_providers,
         )
 
     def push_credentials(self) -> dict[str, str]:

@@ -14,6 +14,8 @@ from ray import serve
 
 from actors.router import start_shards, stop_shards
 from api.deployment import build_application
+from cluster import serve_config
+from cluster.environments import check_environment
 from cluster.ingress import haproxy_dir, harden_haproxy, ingress_env
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
@@ -22,6 +24,11 @@ from storage.migrate import migrate
 log = logging.getLogger(__name__)
 APP_NAME = "vigil"
 SETUP_HOOK = f"{harden_haproxy.__module__}.{harden_haproxy.__name__}"  # in every Ray worker
+APP_NAME = serve_config.APP_NAME
+
+
+class ServeOptionsConflict(RuntimeError):
+    """Serve already runs on the cluster with HTTP options other than Vigil's."""
 
 
 @dataclass
@@ -39,7 +46,8 @@ class Stack:
         """Stop what ``start_stack`` started, newest first."""
         try:
             serve.delete(APP_NAME)
-            serve.shutdown()
+            if self.started_ray:  # never on a shared cluster: other applications run there
+                serve.shutdown()
         except Exception:  # Serve already gone
             log.debug("serve shutdown", exc_info=True)
         if ray.is_initialized():
@@ -70,7 +78,10 @@ def start_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     return db.url(), db
 
 
-def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack:
+def start_stack(
+    settings: Settings, *, database_url: str | None = None, demo: bool = False
+) -> Stack:
+    check_environment(settings, demo=demo)
     embedded = None
     if database_url is None:
         database_url, embedded = start_database(settings)
@@ -103,10 +114,21 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             runtime_env={"worker_process_setup_hook": SETUP_HOOK},
         )
         private_ray_token()
+    elif settings.haproxy_ingress and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
+        log.warning(
+            "joined a running Ray cluster: Serve's ingress is whatever its nodes were started"
+            " with; set RAY_SERVE_ENABLE_HA_PROXY=1 (see docs/operations.md) on every node"
+        )
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    http_options = {"host": settings.http_host, "port": settings.http_port}
+    check_running_serve(http_options)
+    serve.start(http_options=http_options)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    options = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     serve.run(
-        build_application(settings.api_config(database_url), settings.api_replicas),
+        build_application(
+            settings.api_config(database_url), settings.pinned_api_replicas(), options
+        ),
         name=APP_NAME,
         route_prefix="/",
     )
@@ -122,6 +144,44 @@ def private_ray_token() -> None:
     token = _get_default_token_path()
     if token.exists() and token.stat().st_uid == os.getuid():
         token.chmod(0o600)
+
+
+def alive_nodes() -> list[dict]:
+    return [node for node in ray.nodes() if node["Alive"]]
+
+
+def check_running_serve(http_options: dict[str, object]) -> None:
+    """Refuse to deploy onto a Serve that already runs with other HTTP options.
+
+    Serve only logs a warning and keeps its own options, so Vigil would answer on another
+    host or port than configured; say which options differ instead.
+    """
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is None:
+        return  # Serve is not running: serve.start applies Vigil's options
+    differ = serve_options_differ(client.http_config, http_options)
+    if differ:
+        detail = ", ".join(f"{k} is {have!r}, Vigil wants {w!r}" for k, (have, w) in differ.items())
+        raise ServeOptionsConflict(
+            f"Ray Serve already runs on this cluster with other HTTP options ({detail}); set"
+            " VIGIL_HTTP_HOST/VIGIL_HTTP_PORT to the running ones, or restart Serve with"
+            " Vigil's (`serve shutdown` removes every application on the cluster)."
+        )
+
+
+def serve_options_differ(running: object, wanted: dict[str, object]) -> dict[str, tuple]:
+    """Each wanted HTTP option the running Serve does not satisfy: (running, wanted).
+
+    A Serve listening on all interfaces serves any wanted host.
+    """
+    differ = {}
+    for key, want in wanted.items():
+        have = getattr(running, key)
+        if have != want and not (key == "host" and have == "0.0.0.0"):
+            differ[key] = (have, want)
+    return differ
 
 
 def wait_ready(url: str, timeout_s: float = 120) -> None:

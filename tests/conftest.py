@@ -74,8 +74,23 @@ PER_ADDRESS = (
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer):
-    from api.config import Rate, RateLimits
+def oidc_provider() -> Iterator[str]:
+    """A real local OpenID Connect provider (oidc-provider-mock); its issuer URL. The stack
+    offers single sign-on through it as provider "corp" for emails @corp.example."""
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(free_port(), require_nonce=True) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: SmtpServer,
+    oidc_provider: str,
+):
+    from api.config import Rate, RateLimits, SsoProvider
     from cluster.settings import Settings
     from cluster.stack import start_stack
 
@@ -93,6 +108,15 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: Smt
         webhook_allow_private=True,
         # ...nor per-address rate limits (tests/security/test_rate_limits.py tests them).
         rate_limits=RateLimits(**{name: Rate(count=100_000, window_s=60) for name in PER_ADDRESS}),
+        sso_providers=[
+            SsoProvider(
+                name="corp",
+                issuer=oidc_provider,
+                client_id="vigil-test",
+                client_secret="vigil-test-secret",
+                allowed_domains=["corp.example"],
+            )
+        ],
     )
     running = start_stack(settings, database_url=database_url)
     try:

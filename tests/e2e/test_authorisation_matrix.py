@@ -215,6 +215,15 @@ MATRIX: dict[tuple[str, str], Route] = {
         lambda w, c: {"json": {"token": "x" * 43, "new_password": "another long passphrase"}},
         ok=frozenset({422}),
     ),
+    # single sign-on: the provider's code and the one-time state are the credentials
+    ("GET", "/v1/auth/sso/{provider}/login"): Route(
+        EVERYONE, lambda w, c: {"path": {"provider": "corp"}}
+    ),
+    ("GET", "/v1/auth/sso/{provider}/callback"): Route(
+        EVERYONE,  # a made-up state is refused alike for every caller
+        lambda w, c: {"path": {"provider": "corp"}, "params": {"code": "x", "state": "y"}},
+        ok=frozenset({401}),
+    ),
     ("GET", "/v1/report-links/{token}"): Route(
         EVERYONE, lambda w, c: {"path": {"token": w.report_token}, "params": {"format": "json"}}
     ),

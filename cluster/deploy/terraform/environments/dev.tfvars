@@ -1,0 +1,15 @@
+environment                = "dev"
+region                     = "eu-central-1"
+replica_region             = "eu-west-1"
+vpc_cidr                   = "10.10.0.0/16"
+replica_vpc_cidr           = "10.110.0.0/16"
+availability_zones         = ["eu-central-1a", "eu-central-1b"]
+replica_availability_zones = ["eu-west-1a", "eu-west-1b"]
+ray_head_instance_type     = "m7i.large"
+ray_worker_instance_types  = ["c7i.xlarge"]
+ray_worker_min             = 1
+ray_worker_max             = 2
+db_instance_class          = "db.r7g.large"
+db_instances               = 1
+backup_retention_days      = 7
+backup_expire_after_days   = 90

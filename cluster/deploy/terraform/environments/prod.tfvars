@@ -1,0 +1,14 @@
+environment                = "prod"
+region                     = "eu-central-1"
+replica_region             = "eu-west-1"
+vpc_cidr                   = "10.30.0.0/16"
+replica_vpc_cidr           = "10.130.0.0/16"
+availability_zones         = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+replica_availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+ray_head_instance_type     = "m7i.2xlarge"
+ray_worker_instance_types  = ["c7i.4xlarge", "c6i.4xlarge"]
+ray_worker_min             = 3
+ray_worker_max             = 20
+db_instance_class          = "db.r7g.2xlarge"
+db_instances               = 2
+backup_retention_days      = 35

@@ -1,0 +1,15 @@
+environment                = "staging"
+region                     = "eu-central-1"
+replica_region             = "eu-west-1"
+vpc_cidr                   = "10.20.0.0/16"
+replica_vpc_cidr           = "10.120.0.0/16"
+availability_zones         = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+replica_availability_zones = ["eu-west-1a", "eu-west-1b"]
+ray_head_instance_type     = "m7i.xlarge"
+ray_worker_instance_types  = ["c7i.2xlarge"]
+ray_worker_min             = 2
+ray_worker_max             = 4
+db_instance_class          = "db.r7g.large"
+db_instances               = 2
+backup_retention_days      = 14
+backup_expire_after_days   = 365
