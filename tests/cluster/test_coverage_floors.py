@@ -4,6 +4,7 @@ that has not landed yet) is skipped, and the floors of issue 11 are the ones enf
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import coverage
@@ -55,3 +56,26 @@ def test_issue_11_floors() -> None:
     floors = {f.pattern: f.percent for f in FLOORS}
     assert floors["algorithms/*"] == floors["sensor_ingest/ble/*"] == 100.0
     assert floors["*"] >= 72.0
+
+
+def test_a_measured_worker_saves_its_data_without_exiting(tmp_path: Path) -> None:
+    """Ray kills workers without atexit: the setup hook's thread must have saved by then."""
+    from cluster.worker_setup import save_coverage_periodically
+
+    data_file = tmp_path / "worker.coverage"
+    cov = coverage.Coverage(
+        data_file=str(data_file), include=["*/worker_setup.py"], config_file=False
+    )
+    cov.start()
+    try:
+        thread = save_coverage_periodically(0.05)
+        assert thread is not None and thread.daemon
+        deadline = time.monotonic() + 10
+        while not data_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # at least one more save after the file appeared
+        saved = coverage.CoverageData(basename=str(data_file))
+        saved.read()
+        assert any(saved.lines(f) for f in saved.measured_files())
+    finally:
+        cov.stop()
