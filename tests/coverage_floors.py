@@ -58,7 +58,7 @@ class _Null:
 
 def main() -> int:
     cov = coverage.Coverage(config_file=str(Path("pyproject.toml").resolve()))
-    cov.combine(keep=False, quiet=True)
+    cov.combine(keep=False)
     cov.save()
     cov.load()
     cov.report()
