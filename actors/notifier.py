@@ -35,7 +35,7 @@ import logging
 import smtplib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -57,6 +57,23 @@ NOTIFIER_NAME = "vigil-alert-notifier"
 
 
 @dataclass(frozen=True, slots=True)
+class PushCredentials:
+    """APNs and FCM credentials, read from the operator's key files by ``cluster``; a
+    service whose fields are unset is not configured. Keys never appear in a repr."""
+
+    apns_url: str = "https://api.push.apple.com"
+    apns_key_pem: str | None = field(default=None, repr=False)  # the .p8 signing key (ES256)
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None  # the app's bundle id
+    fcm_url: str = "https://fcm.googleapis.com"
+    fcm_project_id: str | None = None
+    fcm_client_email: str | None = None  # the service account
+    fcm_private_key_pem: str | None = field(default=None, repr=False)
+    fcm_token_url: str = "https://oauth2.googleapis.com/token"
+
+
+@dataclass(frozen=True, slots=True)
 class NotifierConfig:
     database_url: str
     smtp_host: str | None = None
@@ -69,16 +86,8 @@ class NotifierConfig:
     escalation_check_s: float = 15.0
     webhook_allow_private: bool = False  # local test receivers only; see actors.destinations
     catch_up_s: float = 600.0  # at start, send alerts this recent that nobody delivered
-    apns_url: str = "https://api.push.apple.com"
-    apns_key_pem: str | None = None  # the .p8 signing key (ES256)
-    apns_key_id: str | None = None
-    apns_team_id: str | None = None
-    apns_topic: str | None = None  # the app's bundle id
-    fcm_url: str = "https://fcm.googleapis.com"
-    fcm_project_id: str | None = None
-    fcm_client_email: str | None = None  # the service account
-    fcm_private_key_pem: str | None = None
-    fcm_token_url: str = "https://oauth2.googleapis.com/token"
+    push: PushCredentials = field(default_factory=PushCredentials)
+    db_pool_max: int = 5  # connections of the notifier's pool
 
 
 class Permanent(Exception):
@@ -195,7 +204,7 @@ def stream_wants(recipient: dict | None, a: dict, event: str, now_s: float) -> b
 class ApnsClient:
     """Apple Push Notification service, provider-token (JWT, ES256) authentication."""
 
-    def __init__(self, config: NotifierConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: PushCredentials, http: httpx.AsyncClient) -> None:
         self.config = config
         self.http = http
         self._jwt: tuple[str, float] | None = None
@@ -258,7 +267,7 @@ class FcmClient:
 
     SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
-    def __init__(self, config: NotifierConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: PushCredentials, http: httpx.AsyncClient) -> None:
         self.config = config
         self.http = http
         self._token: tuple[str, float] | None = None
@@ -374,14 +383,14 @@ class AlertNotifier:
                 return True
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    self.config.database_url, min_size=1, max_size=5
+                    self.config.database_url, min_size=1, max_size=self.config.db_pool_max
                 )
             if self._http is None:
                 timeout = self.config.http_timeout_s
                 self._http = _http_client(timeout)
                 self._webhooks = webhook_client(timeout, self.config.webhook_allow_private)
-                self._apns = ApnsClient(self.config, _http_client(timeout, h2=True))
-                self._fcm = FcmClient(self.config, self._http)
+                self._apns = ApnsClient(self.config.push, _http_client(timeout, h2=True))
+                self._fcm = FcmClient(self.config.push, self._http)
             conn = await asyncpg.connect(self.config.database_url)
             conn.add_termination_listener(self._on_lost)
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)

@@ -161,7 +161,7 @@ def _notify(
     thr, sev, realert = float(rule.threshold or 0.0), rule.severity, float(rule.realert_s or 1)
     allowed_ts = ts[idx]
     k = 0
-    while k < idx.size:
+    while True:  # idx is not empty; ends when no allowed reading is due to (re)notify
         if notified:
             assert last is not None
             k = int(np.searchsorted(allowed_ts, last + realert, side="left"))

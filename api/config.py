@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.notifier import PushCredentials
+
 
 class SsoProvider(BaseModel):
     """An organisation's OpenID Connect provider (Keycloak, Auth0, Cognito, Entra ID, ...)."""
@@ -62,16 +64,20 @@ class RateLimits(BaseModel):
     )
 
 
-class ApiConfig(BaseModel):
-    database_url: str = Field(description="PostgreSQL URL (asyncpg) for the API's reads")
-    shard_count: int = Field(2, ge=1)
-    namespace: str = "vigil"
-    issuer: str = "http://127.0.0.1:8000"
-    access_token_ttl_s: int = Field(15 * 60, ge=60)
-    refresh_token_ttl_s: int = Field(30 * 86_400, ge=3600)
+class ApiTunables(BaseModel):
+    """What an operator may tune in the API, declared once: ``cluster.settings.Settings``
+    inherits these fields (each is ``VIGIL_<NAME>``) and hands them to ``ApiConfig``."""
+
+    access_token_ttl_s: int = Field(15 * 60, ge=60, description="Lifetime of an access token")
+    refresh_token_ttl_s: int = Field(
+        30 * 86_400, ge=3600, description="Lifetime of a refresh token (a login session)"
+    )
     max_batch_readings: int = Field(10_000, ge=1)
-    db_pool_min: int = 1
-    db_pool_max: int = 10
+    db_pool_min: int = Field(1, ge=0, description="Database connections each replica keeps open")
+    db_pool_max: int = Field(10, ge=1, description="Database connections per replica at most")
+    notifier_db_pool_max: int = Field(
+        5, ge=1, description="Database connections of the alert notifier at most"
+    )
     max_followers: int = Field(
         20, ge=1, description="Active followers plus open invitations a profile may have"
     )
@@ -80,26 +86,45 @@ class ApiConfig(BaseModel):
     login_max_failures_per_address: int = Field(100, ge=1)
     login_window_s: int = Field(15 * 60, ge=1)
     login_lockout_s: int = Field(15 * 60, ge=1)
-    password_reset_ttl_s: int = Field(3600, ge=60)
+    password_reset_ttl_s: int = Field(
+        3600, ge=60, description="How long a password-reset link stays valid"
+    )
     # Outgoing email (password reset, signup notices); no host: messages are only logged.
-    smtp_host: str | None = None
+    smtp_host: str | None = Field(None, description="SMTP server for outgoing email; unset: log")
     smtp_port: int = 25
     smtp_from: str = "Vigil <no-reply@localhost>"
-    push: dict[str, str] = Field(
-        default_factory=dict,
-        description="APNs/FCM credentials for the notifier (NotifierConfig's apns_*/fcm_* fields)",
-    )
     ingest_recheck_s: float = Field(
         10.0, gt=0, description="How often a streaming device's credential is checked again"
     )
     webhook_allow_private: bool = Field(
-        False, description="Webhooks may point at loopback/private addresses (local tests only)"
+        False,
+        description="Let webhooks reach loopback and private-network addresses (127/8, 10/8,"
+        " 172.16/12, 192.168/16, fc00::/7, localhost): for local test receivers only; never"
+        " in production. Link-local (cloud metadata) and other special addresses stay refused.",
     )
     max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits,
+        description="Limits on expensive work (JSON, e.g. VIGIL_RATE_LIMITS="
+        '\'{"signup_per_address": {"count": 5, "window_s": 3600}}\')',
+    )
+    sso_providers: list[SsoProvider] = Field(
+        default_factory=list,
+        description="JSON list of OpenID Connect providers (name, issuer, client_id,"
+        " client_secret, allowed_domains): docs/operations.md, Single sign-on",
+    )
+
+
+class ApiConfig(ApiTunables):
+    """What a replica is started with: the tunables plus what the cluster decides."""
+
+    database_url: str = Field(description="PostgreSQL URL (asyncpg) for the API's reads")
+    shard_count: int = Field(2, ge=1)
+    namespace: str = "vigil"
+    issuer: str = "http://127.0.0.1:8000"
+    push: PushCredentials = Field(
+        default_factory=PushCredentials, description="APNs/FCM credentials for the notifier"
+    )
     web_dir: str | None = Field(
         None, description="The built web app (web/dist); None: the one beside the code"
-    )
-    rate_limits: RateLimits = Field(default_factory=RateLimits)
-    sso_providers: list[SsoProvider] = Field(
-        default_factory=list, description="OpenID Connect providers users may sign in with"
     )

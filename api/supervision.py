@@ -26,7 +26,8 @@ async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
         smtp_port=config.smtp_port,
         smtp_from=config.smtp_from,
         webhook_allow_private=config.webhook_allow_private,
-        **config.push,
+        push=config.push,
+        db_pool_max=config.notifier_db_pool_max,
     )
     while True:
         try:

@@ -16,15 +16,15 @@ from actors.router import start_shards, stop_shards
 from api.deployment import build_application
 from cluster import serve_config
 from cluster.environments import check_environment
-from cluster.ingress import haproxy_dir, harden_haproxy, ingress_env
+from cluster.ingress import haproxy_dir, ingress_env
 from cluster.settings import Settings
+from cluster.worker_setup import setup_worker
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
-APP_NAME = "vigil"
-SETUP_HOOK = f"{harden_haproxy.__module__}.{harden_haproxy.__name__}"  # in every Ray worker
 APP_NAME = serve_config.APP_NAME
+SETUP_HOOK = f"{setup_worker.__module__}.{setup_worker.__name__}"  # in every Ray worker
 
 
 class ServeOptionsConflict(RuntimeError):

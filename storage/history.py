@@ -4,9 +4,10 @@ exist), raw series as arrays, and a bulk loader for batch jobs (binary COPY)."""
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -49,32 +50,61 @@ async def _available_rollups(pool: asyncpg.Pool) -> frozenset[int]:
     return _rollups_present[key]
 
 
+def _rollup_for(available: frozenset[int], bucket_s: int) -> tuple[str, int] | None:
+    """The coarsest rollup (view name, bucket seconds) whose buckets tile ``bucket_s``."""
+    for seconds in sorted(available, reverse=True):
+        if bucket_s % seconds == 0:
+            return ROLLUPS[seconds], seconds
+    return None
+
+
+def rollup_span(start: datetime, end: datetime, seconds: int) -> tuple[datetime, datetime]:
+    """The whole rollup buckets inside ``[start, end)``: from ``start`` rounded up to ``end``
+    rounded down to a multiple of ``seconds`` (epoch-aligned). Readings outside the span
+    (the partial buckets at either edge) are read raw, so no bucket counts a reading from
+    outside the window. An empty span has its start at or after its end."""
+    first = math.ceil(start.timestamp() / seconds) * seconds
+    last = math.floor(end.timestamp() / seconds) * seconds
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
+
+
+_RAW_BUCKETS = (
+    "SELECT device_id, extract(epoch FROM date_bin($4::interval, ts,"
+    " timestamptz 'epoch'))::float8 AS b, min(value), avg(value), max(value), count(*)"
+    " FROM readings WHERE device_id = ANY ($1::uuid[]) AND ts >= $2 AND ts < $3"
+    " GROUP BY 1, 2 ORDER BY 1, 2"
+)
+
+
+def _rollup_buckets(rollup: str) -> str:
+    # Whole rollup buckets in [$5, $6) plus the raw readings of [$2, $3) outside that span.
+    return (
+        "SELECT device_id, extract(epoch FROM date_bin($4::interval, b,"
+        " timestamptz 'epoch'))::float8, min(lo), sum(total) / sum(n), max(hi), sum(n)::bigint"
+        f" FROM (SELECT device_id, bucket AS b, min_value AS lo, max_value AS hi,"
+        f" sum_value AS total, n FROM {rollup}"
+        " WHERE device_id = ANY ($1::uuid[]) AND bucket >= $5 AND bucket < $6"
+        " UNION ALL SELECT device_id, ts, value, value, value, 1::bigint FROM readings"
+        " WHERE device_id = ANY ($1::uuid[]) AND ts >= $2 AND ts < $3"
+        " AND (ts < $5 OR ts >= $6)) AS part GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
 async def bucketed(
     pool: asyncpg.Pool, device_ids: list[UUID], start: datetime, end: datetime, bucket_s: int
 ) -> list[Buckets]:
     """min/mean/max/count per device and ``bucket_s`` bucket (aligned to the Unix epoch) of
-    the readings in ``[start, end)``. ``start`` should be on a bucket boundary."""
-    rollup = None
-    for seconds in sorted(await _available_rollups(pool), reverse=True):
-        if bucket_s % seconds == 0:
-            rollup = ROLLUPS[seconds]
-            break
-    if rollup is None:
-        sql = (
-            "SELECT device_id, extract(epoch FROM date_bin($4::interval, ts,"
-            " timestamptz 'epoch'))::float8 AS b, min(value), avg(value), max(value), count(*)"
-            " FROM readings WHERE device_id = ANY ($1::uuid[]) AND ts >= $2 AND ts < $3"
-            " GROUP BY 1, 2 ORDER BY 1, 2"
-        )
-    else:
-        sql = (
-            "SELECT device_id, extract(epoch FROM date_bin($4::interval, bucket,"
-            " timestamptz 'epoch'))::float8 AS b, min(min_value),"
-            " sum(sum_value) / sum(n), max(max_value), sum(n)::bigint"
-            f" FROM {rollup} WHERE device_id = ANY ($1::uuid[]) AND bucket >= $2"
-            " AND bucket < $3 GROUP BY 1, 2 ORDER BY 1, 2"
-        )
-    rows = await pool.fetch(sql, device_ids, start, end, timedelta(seconds=bucket_s))
+    the readings in ``[start, end)``. ``start`` should be on a bucket boundary. Rollups
+    serve only their whole buckets inside the window; the edges are read raw."""
+    args: list = [device_ids, start, end, timedelta(seconds=bucket_s)]
+    sql = _RAW_BUCKETS
+    chosen = _rollup_for(await _available_rollups(pool), bucket_s)
+    if chosen is not None:
+        span = rollup_span(start, end, chosen[1])
+        if span[0] < span[1]:
+            sql = _rollup_buckets(chosen[0])
+            args += span
+    rows = await pool.fetch(sql, *args)
     out: dict[UUID, list] = {d: [] for d in device_ids}
     for r in rows:
         out[r[0]].append(tuple(r)[1:])

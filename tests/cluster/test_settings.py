@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from actors.notifier import PushCredentials
+from api.config import ApiConfig, ApiTunables
 from cluster.settings import Settings
 
 
@@ -30,15 +32,18 @@ def test_push_credentials_are_read_from_the_configured_files(
     }.items():
         monkeypatch.setenv(name, value)
     push = Settings(data_dir=tmp_path).api_config("postgresql://x/y").push
-    assert push["apns_key_pem"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert (push["apns_key_id"], push["apns_team_id"], push["apns_topic"]) == (
+    assert isinstance(push, PushCredentials)
+    assert push.apns_key_pem and push.apns_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert (push.apns_key_id, push.apns_team_id, push.apns_topic) == (
         "ABC123",
         "TEAM42",
         "org.vigil.app",
     )
-    assert push["apns_url"] == "https://api.push.apple.com"
-    assert (push["fcm_project_id"], push["fcm_client_email"]) == ("vigil-app", "push@vigil.example")
-    assert push["fcm_token_url"] == "https://oauth2.googleapis.com/token"
+    assert push.apns_url == "https://api.push.apple.com"
+    assert (push.fcm_project_id, push.fcm_client_email) == ("vigil-app", "push@vigil.example")
+    assert push.fcm_private_key_pem == "K"
+    assert push.fcm_token_url == "https://oauth2.googleapis.com/token"
+    assert "PRIVATE KEY" not in repr(push) and "'K'" not in repr(push)
 
 
 def test_incomplete_push_settings_are_refused_by_name(tmp_path: Path) -> None:
@@ -53,6 +58,55 @@ def test_incomplete_push_settings_are_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_without_push_settings_only_the_default_endpoint_is_set(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path).push_credentials() == {
-        "apns_url": "https://api.push.apple.com"
-    }
+    assert Settings(data_dir=tmp_path).push_credentials() == PushCredentials()
+    assert PushCredentials().apns_url == "https://api.push.apple.com"
+
+
+# Values different from every default, of each tunable's type.
+TUNED = {
+    "VIGIL_ACCESS_TOKEN_TTL_S": ("access_token_ttl_s", "600", 600),
+    "VIGIL_REFRESH_TOKEN_TTL_S": ("refresh_token_ttl_s", "86400", 86_400),
+    "VIGIL_PASSWORD_RESET_TTL_S": ("password_reset_ttl_s", "900", 900),
+    "VIGIL_MAX_FOLLOWERS": ("max_followers", "7", 7),
+    "VIGIL_DB_POOL_MIN": ("db_pool_min", "2", 2),
+    "VIGIL_DB_POOL_MAX": ("db_pool_max", "30", 30),
+    "VIGIL_NOTIFIER_DB_POOL_MAX": ("notifier_db_pool_max", "8", 8),
+    "VIGIL_MAX_BATCH_READINGS": ("max_batch_readings", "500", 500),
+    "VIGIL_SMTP_HOST": ("smtp_host", "mail.example.org", "mail.example.org"),
+    "VIGIL_LOGIN_LOCKOUT_S": ("login_lockout_s", "60", 60),
+    "VIGIL_INGEST_RECHECK_S": ("ingest_recheck_s", "2.5", 2.5),
+    "VIGIL_MAX_WEBHOOKS_PER_USER": ("max_webhooks_per_user", "3", 3),
+}
+
+
+def test_operators_set_every_api_tunable_by_its_vigil_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for env, (_, raw, _) in TUNED.items():
+        monkeypatch.setenv(env, raw)
+    monkeypatch.setenv("VIGIL_RATE_LIMITS", '{"export_per_user": {"count": 2, "window_s": 60}}')
+    config = Settings(data_dir=tmp_path, shard_count=3).api_config("postgresql://x/y")
+    assert isinstance(config, ApiConfig)
+    for name, _, value in TUNED.values():
+        assert getattr(config, name) == value, name
+    assert (config.rate_limits.export_per_user.count, config.shard_count) == (2, 3)
+    assert (
+        config.rate_limits.signup_per_address
+        == ApiConfig.model_fields["rate_limits"].default_factory().signup_per_address
+    )  # the rest keep their defaults
+
+
+def test_each_api_tunable_is_declared_once() -> None:
+    """Settings inherits the API's tunables instead of repeating them, so a default or a
+    bound lives in one place."""
+    declared_here = set(Settings.__annotations__)
+    assert not declared_here & set(ApiTunables.model_fields)
+    assert set(ApiTunables.model_fields) <= set(Settings.model_fields)
+
+
+def test_a_tunable_out_of_bounds_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIL_ACCESS_TOKEN_TTL_S", "5")
+    with pytest.raises(ValueError, match="access_token_ttl_s"):
+        Settings(data_dir=tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from storage.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate
+from storage.migrate import MIGRATIONS_DIR, MigrationError, backend, discover, migrate
 
 
 def test_variants_are_chosen_by_backend() -> None:
@@ -26,9 +26,11 @@ def test_rerunning_is_a_no_op_and_history_is_recorded(database_url: str) -> None
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT version, variant FROM schema_migrations ORDER BY 1").fetchall()
         kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'readings'").fetchone()[0]
-    assert [v for v, _ in rows] == [m.version for m in discover(timescale=False)]
-    assert dict(rows)[2] == "postgres"
-    assert kind == "p"  # the readings table is partitioned on plain PostgreSQL
+    variant = backend(database_url)
+    assert [v for v, _ in rows] == [m.version for m in discover(timescale=variant == "timescale")]
+    assert dict(rows)[2] == variant
+    # Partitioned on plain PostgreSQL; a hypertable (a plain table with chunks) on TimescaleDB.
+    assert kind == ("p" if variant == "postgres" else "r")
 
 
 def test_an_edited_applied_migration_is_refused(database_url: str, tmp_path: Path) -> None:
@@ -40,7 +42,14 @@ def test_an_edited_applied_migration_is_refused(database_url: str, tmp_path: Pat
         migrate(database_url, copy)
 
 
-def test_weekly_partitions_are_created_for_any_time(db) -> None:
+def test_weekly_partitions_are_created_for_any_time(db, database_url: str) -> None:
+    if backend(database_url) == "timescale":
+        # TimescaleDB makes a chunk as rows arrive: no partition function is installed.
+        assert (
+            db.execute("SELECT to_regproc('vigil_ensure_readings_partitions')").fetchone()[0]
+            is None
+        )
+        return
     db.execute(
         "SELECT vigil_ensure_readings_partitions('1999-12-30 12:00+00', '2000-01-12 00:00+00')"
     )
@@ -59,3 +68,21 @@ def test_weekly_partitions_are_created_for_any_time(db) -> None:
         ).fetchone()[0]
         == 0
     )
+
+
+def test_rollup_refresh_covers_the_whole_history(db, database_url: str) -> None:
+    """On TimescaleDB both continuous aggregates are refreshed from the first reading on
+    (start_offset NULL); plain PostgreSQL has no rollups, so charts read the readings."""
+    rollups = db.execute(
+        "SELECT count(*) FROM pg_class WHERE relname IN ('readings_5m', 'readings_1h')"
+    ).fetchone()[0]
+    if backend(database_url) == "postgres":
+        assert rollups == 0
+        return
+    jobs = db.execute(
+        "SELECT view_name, config->>'start_offset' FROM timescaledb_information.jobs j"
+        " JOIN timescaledb_information.continuous_aggregates c"
+        " ON j.hypertable_name = c.materialization_hypertable_name ORDER BY 1"
+    ).fetchall()
+    assert rollups == 2
+    assert jobs == [("readings_1h", None), ("readings_5m", None)]
