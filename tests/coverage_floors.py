@@ -27,7 +27,20 @@ class Floor:
 
 FLOORS = (
     Floor("algorithms/*", 100.0, "pure functions: every line and branch is tested directly"),
-    Floor("sensor_ingest/ble/*", 100.0, "the BLE codecs, once they land"),
+    Floor("sensor_ingest/ble/cgm.py", 100.0, "a BLE codec: pure functions, every field tested"),
+    Floor("sensor_ingest/ble/hts.py", 100.0, "a BLE codec: pure functions, every field tested"),
+    Floor("sensor_ingest/ble/racp.py", 100.0, "a BLE codec: pure functions, every field tested"),
+    Floor(
+        "sensor_ingest/ble/ieee11073.py", 100.0, "a BLE codec: pure functions, every field tested"
+    ),
+    Floor("sensor_ingest/ble/crc.py", 100.0, "a BLE codec: pure functions, every field tested"),
+    Floor("sensor_ingest/ble/reader.py", 100.0, "a BLE codec: pure functions, every field tested"),
+    Floor(
+        "sensor_ingest/ble/datetime_codec.py",
+        100.0,
+        "a BLE codec: pure functions, every field tested",
+    ),
+    Floor("sensor_ingest/ble/errors.py", 100.0, "a BLE codec: pure functions, every field tested"),
     # The measured cross-process total, raised as tests are added (never lowered). Until the
     # whole suite has run under cross-process coverage on CI, the floor is issue 11's
     # in-process figure, which the cross-process total can only exceed.
