@@ -19,6 +19,7 @@ from uuid import UUID
 
 import numpy as np
 import psycopg
+import ray
 
 from actors.alerting import Live
 from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
@@ -290,4 +291,10 @@ class DeviceShard:
             "buffered_rows": buffer.buffered_rows if buffer else 0,
             "commits": buffer.commits if buffer else 0,
             "database_ok": buffer.database_ok if buffer else True,
+            "node": _node_id(),
         }
+
+
+def _node_id() -> str | None:
+    """The Ray node this shard runs on (None outside Ray, as in unit tests)."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

@@ -12,8 +12,12 @@ from api.config import ApiConfig
 DEPLOYMENT_NAME = "VigilApi"
 
 
-def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
-    """The Serve application: ``num_replicas`` replicas, each building the app from ``config``."""
+def build_application(
+    config: ApiConfig, num_replicas: int = 1, max_replicas_per_node: int | None = None
+) -> Application:
+    """The Serve application: ``num_replicas`` replicas, each building the app from ``config``;
+    on a cluster ``max_replicas_per_node=1`` keeps losing one node from losing every
+    replica."""
 
     def build_app() -> FastAPI:
         return create_app(config)
@@ -29,6 +33,7 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
         # WebSockets (live streams, streaming devices) hold a slot each while open.
         max_ongoing_requests=4000,
         ray_actor_options={"num_cpus": 0},
+        max_replicas_per_node=max_replicas_per_node,
         # One access-log line per reading batch costs more than the batch's own work.
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )

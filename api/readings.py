@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from actors.router import ShardRouter
+from actors.router import ShardRouter, ShardUnavailable
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
@@ -108,6 +108,11 @@ async def store_batch(
     values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
         outcome = await shards.ingest(device_id, ts_us, values, received_us)
+    except ShardUnavailable as down:
+        log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
+        raise error(
+            503, "this device's shard is restarting", {"Retry-After": str(down.retry_after_s)}
+        ) from None
     except Exception:
         log.exception("shard call failed for device %s", device_id)
         raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None

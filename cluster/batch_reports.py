@@ -224,10 +224,13 @@ def run_batch(
     pdf: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
     on_progress: Callable[[int, int], None] | None = None,
+    resources: dict[str, float] | None = None,
 ) -> BatchResult:
     """Compute the metrics of the window ``[end - days, end)`` for every profile (or
     ``profile_ids``) on the connected Ray cluster; write ``metrics_<days>d_<end>.parquet``
-    (and ``pdf/<profile>_<days>d_<end>.pdf``) into ``out_dir``."""
+    (and ``pdf/<profile>_<days>d_<end>.pdf``) into ``out_dir``. ``resources``: custom Ray
+    resources each task needs, e.g. ``{"batch": 1}`` to run only on nodes started with
+    ``--resources '{"batch": N}'`` so batch work cannot take the shards' CPU."""
     import psycopg
 
     from storage.history import list_profiles
@@ -247,10 +250,9 @@ def run_batch(
         if missing:
             raise ValueError(f"unknown profile ids: {', '.join(sorted(map(str, missing)))}")
     chunks = [infos[i : i + chunk_size] for i in range(0, len(infos), chunk_size)]
+    task = _remote_chunk.options(resources=resources) if resources else _remote_chunk
     pending = {
-        _remote_chunk.remote(database_url, chunk, days, end, str(pdf_dir) if pdf else None): len(
-            chunk
-        )
+        task.remote(database_url, chunk, days, end, str(pdf_dir) if pdf else None): len(chunk)
         for chunk in chunks
     }
     rows: list[dict] = []

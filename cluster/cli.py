@@ -30,8 +30,10 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "vigil-demo-password"
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(address: str | None = None) -> Settings:
+    """The process settings; ``address`` (``--address``) overrides VIGIL_RAY_ADDRESS."""
+    settings = Settings()
+    return settings.model_copy(update={"ray_address": address}) if address else settings
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -48,12 +50,16 @@ def up(
     ] = False,
     devices: Annotated[int, typer.Option(help="Simulated devices with --demo")] = 20,
     speed: Annotated[float, typer.Option(help="Simulated time per real second, --demo")] = 1.0,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Deploy to this running Ray cluster (default: VIGIL_RAY_ADDRESS)"),
+    ] = None,
 ) -> None:
     """Start the database (embedded if no VIGIL_DATABASE_URL), Ray, shards and the HTTP API;
     run until Ctrl-C."""
     from cluster.stack import start_stack
 
-    settings = _settings()
+    settings = _settings(address)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = _pid_file(settings)
     if pid_file.exists() and _alive(int(pid_file.read_text())):
@@ -378,6 +384,17 @@ def reports_batch(
         typer.Option(help="Window end, ISO 8601 (default: the last UTC midnight)"),
     ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Profiles per Ray task")] = 50,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Run on this Ray cluster (default: VIGIL_RAY_ADDRESS, else local)"),
+    ] = None,
+    batch_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--batch-nodes/--any-node",
+            help="Run tasks only on nodes offering the `batch` resource (default on a cluster)",
+        ),
+    ] = True,
 ) -> None:
     """Compute the report metrics of every profile (or --profiles) as Ray tasks and write
     metrics_<days>d_<end>.parquet; re-running for the same window rewrites the same files."""
@@ -387,9 +404,10 @@ def reports_batch(
     import ray
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from actors.router import BATCH_RESOURCE
     from cluster.batch_reports import run_batch
 
-    settings = _settings()
+    settings = _settings(address)
     url = _database_url(settings)
     try:
         ids = [uuid.UUID(p.strip()) for p in profiles.split(",") if p.strip()] if profiles else None
@@ -428,6 +446,7 @@ def reports_batch(
                 pdf=pdf,
                 chunk_size=chunk_size,
                 on_progress=progress,
+                resources={BATCH_RESOURCE: 1} if batch_nodes and settings.on_cluster else None,
             )
         except ValueError as exc:
             console.print(f"[red]{exc}")

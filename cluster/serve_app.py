@@ -25,4 +25,4 @@ def build(args: dict[str, Any]) -> Application:
     start_shards(
         settings.shard_count, settings.shard_config(settings.database_url), settings.namespace
     )
-    return build_application(settings.api_config(settings.database_url), settings.api_replicas)
+    return build_application(settings.api_config(settings.database_url), settings.replicas)

@@ -19,6 +19,13 @@ from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
 APP_NAME = "vigil"
+# Ingress timeouts, shorter than clients' (30 s in the simulator and gateway) so a request
+# stuck on a lost replica ends with a status, not a hang: connecting to a replica (a connect
+# taking seconds means its node is gone; HAProxy then redispatches to another replica), and
+# the server's silence (an inactivity limit, longer than the live streams' 20 s pings, so
+# streams stay open).
+INGRESS_CONNECT_TIMEOUT_S = 2
+INGRESS_SERVER_TIMEOUT_S = 25
 
 
 @dataclass
@@ -60,6 +67,7 @@ def start_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """The database URL, starting the embedded PostgreSQL when none is configured."""
     if settings.database_url:
         return settings.database_url, None
+    settings.require_cluster_database()
     db = embedded_database(settings)
     db.start()
     return db.url(), db
@@ -80,6 +88,12 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             # HAProxy binds these on all interfaces.
             os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port("0.0.0.0")))
             os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port("0.0.0.0")))
+            os.environ.setdefault(
+                "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", str(INGRESS_CONNECT_TIMEOUT_S)
+            )
+            os.environ.setdefault(
+                "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", str(INGRESS_SERVER_TIMEOUT_S)
+            )
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,
@@ -89,9 +103,17 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             logging_level=logging.WARNING,
         )
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.start(
+        http_options={
+            "host": settings.bind_host,
+            "port": settings.http_port,
+            "location": settings.proxy_location,
+        }
+    )
     serve.run(
-        build_application(settings.api_config(database_url), settings.api_replicas),
+        build_application(
+            settings.api_config(database_url), settings.replicas, settings.replicas_per_node
+        ),
         name=APP_NAME,
         route_prefix="/",
     )
