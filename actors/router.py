@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,9 @@ from ray.actor import ActorHandle
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
-from actors.placement import shard_index
+from actors.placement import shard_in, shard_index
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
+from storage.shard_layouts import Layout
 
 NAMESPACE = "vigil"
 BATCH_RESOURCE = "batch"  # custom resource of nodes reserved for batch report jobs
@@ -57,11 +59,21 @@ def assigned_node(index: int, nodes: list[str]) -> str:
 
 
 def _placed(remote_cls: Any, index: int, node: str, namespace: str) -> Any:
-    # Soft: when the node dies, Ray restarts the shard on any surviving node.
-    strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=True)
+    # Hard affinity: the shard runs on its node or not at all (Ray's soft affinity placed
+    # shards on other nodes while theirs was alive). When the node dies the shard dies
+    # with it, and the router starts it again on a surviving node (``ShardRouter.handle``).
+    strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
     return remote_cls.options(
         name=shard_name(index), namespace=namespace, scheduling_strategy=strategy, **_DETACHED
     )
+
+
+def start_shard(
+    index: int, config: ShardConfig, namespace: str = NAMESPACE, nodes: list[str] | None = None
+) -> ActorHandle:
+    """Create (or find, if already running) shard ``index`` on its assigned node."""
+    node = assigned_node(index, nodes or alive_nodes())
+    return _placed(ray.remote(DeviceShard), index, node, namespace).remote(index, config)
 
 
 def start_shards(
@@ -69,12 +81,8 @@ def start_shards(
 ) -> list[ActorHandle]:
     """Create (or find, if already running) the shard actors, spread over the alive nodes;
     requires ``ray.init`` first."""
-    remote_cls = ray.remote(DeviceShard)
     nodes = alive_nodes()
-    return [
-        _placed(remote_cls, i, assigned_node(i, nodes), namespace).remote(i, config)
-        for i in range(shard_count)
-    ]
+    return [start_shard(i, config, namespace, nodes) for i in range(shard_count)]
 
 
 def shard_node(index: int, namespace: str = NAMESPACE) -> str | None:
@@ -94,7 +102,6 @@ def rebalance_shards(
     its clock and connections, stops, and starts on its node, where it adopts its devices from the
     database; uploads in the gap get 503 with Retry-After. Returns the shards moved."""
     nodes = alive_nodes()
-    remote_cls = ray.remote(DeviceShard)
     moved = []
     for i in range(shard_count):
         target = assigned_node(i, nodes)
@@ -109,7 +116,7 @@ def rebalance_shards(
                 ray.get(handle.close.remote(), timeout=30)
             ray.kill(handle, no_restart=True)
         _wait_gone(shard_name(i), namespace)
-        ray.get(_placed(remote_cls, i, target, namespace).remote(i, config).start.remote())
+        ray.get(start_shard(i, config, namespace, nodes).start.remote())
         moved.append(i)
     return moved
 
@@ -171,9 +178,21 @@ class ShardRouter:
     DOWN_S = 1.0
     RETRY_AFTER_S = 2
 
-    def __init__(self, shard_count: int, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        shard_count: int,
+        namespace: str = NAMESPACE,
+        shard_config: ShardConfig | None = None,
+    ) -> None:
+        """``shard_config``: start a shard that is gone (its node died) on a surviving node
+        when it is next needed; without it a missing shard is an error."""
         self.shard_count = shard_count
         self.namespace = namespace
+        self.shard_config = shard_config
+        self.layout: Layout | None = None  # the recorded active layout, once loaded
+        self._layout_loader: Callable[[], Awaitable[Layout | None]] | None = None
+        self._layout_lock = asyncio.Lock()
+        self._layout_read_at = 0.0
         self._handles: dict[int, ActorHandle] = {}
         self._pending: dict[int, list[_Pending]] = {}
         self._senders: dict[int, asyncio.Task] = {}
@@ -182,12 +201,39 @@ class ShardRouter:
     def handle(self, index: int) -> ActorHandle:
         found = self._handles.get(index)
         if found is None:
-            found = ray.get_actor(shard_name(index), namespace=self.namespace)
+            try:
+                found = ray.get_actor(shard_name(index), namespace=self.namespace)
+            except ValueError:
+                if self.shard_config is None:
+                    raise
+                found = start_shard(index, self.shard_config, self.namespace)
             self._handles[index] = found
         return found
 
     def for_device(self, device_id: UUID) -> ActorHandle:
-        return self.handle(shard_index(device_id, self.shard_count))
+        return self.handle(self.index_for(device_id))
+
+    def index_for(self, device_id: UUID) -> int:
+        """The device's shard under the active layout (the hash, if none is recorded)."""
+        if self.layout is None:
+            return shard_index(device_id, self.shard_count)
+        return shard_in(self.layout.assignment, device_id)
+
+    async def follow_layout(self, loader: Callable[[], Awaitable[Layout | None]]) -> None:
+        """Read the active layout now and again whenever a shard answers ``moved``."""
+        self._layout_loader = loader
+        await self.reload_layout()
+
+    async def reload_layout(self, min_interval_s: float = 0.0) -> None:
+        if self._layout_loader is None:
+            return
+        async with self._layout_lock:
+            if time.monotonic() - self._layout_read_at < min_interval_s:
+                return  # another caller just read it
+            layout = await self._layout_loader()
+            self._layout_read_at = time.monotonic()
+            if layout is not None:
+                self.layout, self.shard_count = layout, layout.shard_count
 
     async def ingest(
         self,
@@ -196,8 +242,27 @@ class ShardRouter:
         values: np.ndarray,
         received_us: int | None = None,
     ) -> IngestOutcome:
-        """``received_us``: when Vigil received the batch (its alerts carry it)."""
-        index = shard_index(device_id, self.shard_count)
+        """``received_us``: when Vigil received the batch (its alerts carry it). A device
+        whose shard changed is sent on to its new shard; one that is moving right now
+        answers ``busy`` with a short Retry-After."""
+        for _ in range(3):
+            index = self.index_for(device_id)
+            outcome = await self._ingest_at(index, device_id, ts_us, values, received_us)
+            if outcome.status != "moved":
+                return outcome
+            await self.reload_layout(min_interval_s=0.2)
+            if self.index_for(device_id) == index:
+                break  # the move is not complete yet
+        return IngestOutcome("busy", retry_after_s=outcome.retry_after_s or 1)
+
+    async def _ingest_at(
+        self,
+        index: int,
+        device_id: UUID,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        received_us: int | None,
+    ) -> IngestOutcome:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.setdefault(index, []).append((device_id, ts_us, values, received_us, future))
         sender = self._senders.get(index)

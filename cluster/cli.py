@@ -365,6 +365,40 @@ def admin_create(
     console.print(f"{verb} {user['email']} ({user['id']})")
 
 
+# -- shards -----------------------------------------------------------------------------------
+
+shards_app = typer.Typer(help="The DeviceShard actors of a running Vigil.")
+app.add_typer(shards_app, name="shards", no_args_is_help=True)
+
+
+@shards_app.command("scale")
+def shards_scale(
+    count: Annotated[int, typer.Argument(min=1, help="The new number of shards")],
+    address: Annotated[
+        str | None, typer.Option(help="The Ray cluster (default: VIGIL_RAY_ADDRESS, or local)")
+    ] = None,
+) -> None:
+    """Change the number of shards online: only the devices that must move do, each handed
+    over after its rows are committed (its uploads meanwhile get 503 with Retry-After)."""
+    import ray
+
+    from cluster.shards import scale_shards
+
+    settings = _settings(address)
+    ray.init(
+        address=settings.ray_address or "auto",
+        namespace=settings.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    result = scale_shards(_database_url(settings), settings.shard_count, count, settings.namespace)
+    console.print(
+        f"Shards {result.before} -> {result.after}: {result.virtual_moved} of 4096 virtual"
+        f" shards moved, {result.devices_handed_over} hosted devices handed over."
+        f" Set VIGIL_SHARD_COUNT={result.after} for the next start."
+    )
+
+
 # -- batch report jobs ------------------------------------------------------------------------
 
 reports_app = typer.Typer(help="Report jobs over many profiles, on the Ray cluster.")

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import ray
 from ray import serve
 
@@ -16,6 +17,7 @@ from api.deployment import build_application
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
+from storage.shard_layouts import active_layout_sync
 
 log = logging.getLogger(__name__)
 APP_NAME = "vigil"
@@ -78,6 +80,7 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
     if database_url is None:
         database_url, embedded = start_database(settings)
     migrate(database_url)
+    settings = with_recorded_shard_count(settings, database_url)
     started_ray = not ray.is_initialized()
     if started_ray:
         if settings.haproxy_ingress:
@@ -120,6 +123,22 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
     stack = Stack(settings, database_url, embedded, started_ray)
     wait_ready(stack.url)
     return stack
+
+
+def with_recorded_shard_count(settings: Settings, database_url: str) -> Settings:
+    """After ``vigil shards scale`` the recorded layout, not VIGIL_SHARD_COUNT, says how
+    many shards there are."""
+    with psycopg.connect(database_url) as conn:
+        layout = active_layout_sync(conn)
+    if layout is None or layout.shard_count == settings.shard_count:
+        return settings
+    log.warning(
+        "VIGIL_SHARD_COUNT is %d but the shards were scaled to %d: using %d",
+        settings.shard_count,
+        layout.shard_count,
+        layout.shard_count,
+    )
+    return settings.model_copy(update={"shard_count": layout.shard_count})
 
 
 def wait_ready(url: str, timeout_s: float = 120) -> None:

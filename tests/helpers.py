@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 
 
 @dataclass
@@ -107,3 +108,15 @@ def insert_device(db, interval_s: int = 60) -> tuple[uuid.UUID, uuid.UUID, uuid.
         (profile, uuid.uuid4().hex[:8], interval_s),
     ).fetchone()[0]
     return user, profile, device
+
+
+def new_database(server_url: str) -> str:
+    """A new, migrated database of its own on the test server; its URL."""
+    from storage.migrate import migrate
+
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
