@@ -124,14 +124,14 @@ class Uploader(threading.Thread):
     ) -> None:
         super().__init__(daemon=True)
         self.headers, self.device_id = account.headers, device_id
-        self.value, self.start = value, start
+        self.value, self.since = value, start
         self.url = str(account.client.base_url)
         self.stop = threading.Event()
         self.acked: list[datetime] = []
         self.answers: list[tuple[float, int, str | None, float]] = []  # at, status, retry, took
 
     def run(self) -> None:
-        ts = datetime.now(UTC).replace(microsecond=0) - self.start
+        ts = datetime.now(UTC).replace(microsecond=0) - self.since
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while not self.stop.is_set():
                 if ts + STEP > datetime.now(UTC):  # caught up with the present: wait
