@@ -380,22 +380,46 @@ def shards_scale(
 ) -> None:
     """Change the number of shards online: only the devices that must move do, each handed
     over after its rows are committed (its uploads meanwhile get 503 with Retry-After)."""
-    import ray
-
     from cluster.shards import scale_shards
 
     settings = _settings(address)
-    ray.init(
-        address=settings.ray_address or "auto",
-        namespace=settings.namespace,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    _join_ray(settings)
     result = scale_shards(_database_url(settings), settings.shard_count, count, settings.namespace)
     console.print(
         f"Shards {result.before} -> {result.after}: {result.virtual_moved} of 4096 virtual"
         f" shards moved, {result.devices_handed_over} hosted devices handed over."
         f" Set VIGIL_SHARD_COUNT={result.after} for the next start."
+    )
+
+
+@shards_app.command("rebalance")
+def shards_rebalance(
+    address: Annotated[
+        str | None, typer.Option(help="The Ray cluster (default: VIGIL_RAY_ADDRESS, or local)")
+    ] = None,
+) -> None:
+    """Move every shard that is not on its assigned node back to it (after nodes returned
+    or were added): shard i runs on the (i mod n)-th alive node."""
+    from actors.router import rebalance_shards
+    from cluster.stack import with_recorded_shard_count
+
+    settings = _settings(address)
+    url = _database_url(settings)
+    settings = with_recorded_shard_count(settings, url)
+    _join_ray(settings)
+    moved = rebalance_shards(settings.shard_count, settings.shard_config(url), settings.namespace)
+    console.print(f"Moved shards: {', '.join(map(str, moved)) or 'none'}.")
+
+
+def _join_ray(settings: Settings) -> None:
+    """Connect this command to the running Vigil's Ray cluster."""
+    import ray
+
+    ray.init(
+        address=settings.ray_address or "auto",
+        namespace=settings.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
     )
 
 
