@@ -49,7 +49,11 @@ class Stack:
         except Exception:  # Serve already gone
             log.debug("serve shutdown", exc_info=True)
         if ray.is_initialized():
-            stop_shards(self.settings.shard_count, self.settings.namespace)
+            try:  # `vigil shards scale` may have changed the count since the start
+                count = with_recorded_shard_count(self.settings, self.database_url).shard_count
+            except psycopg.Error:
+                count = self.settings.shard_count
+            stop_shards(max(count, self.settings.shard_count), self.settings.namespace)
             if self.started_ray:
                 ray.shutdown()
         if self.embedded is not None:
