@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import psycopg
 
 
@@ -120,3 +121,17 @@ def new_database(server_url: str) -> str:
     url = server_url.rsplit("/", 1)[0] + f"/{name}"
     migrate(url)
     return url
+
+
+def store_readings(
+    database_url: str, device_id: object, ts: np.ndarray, values: np.ndarray
+) -> None:
+    """Straight into the readings table (for jobs that read the database, not the ingest)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT vigil_ensure_readings_partitions(to_timestamp(%s), to_timestamp(%s))",
+            (float(ts.min()), float(ts.max())),
+        )
+        with conn.cursor().copy("COPY readings (device_id, ts, value) FROM STDIN") as copy:
+            for t, v in zip(ts, values, strict=True):
+                copy.write_row((device_id, datetime.fromtimestamp(t, UTC), float(v)))

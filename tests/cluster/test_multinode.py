@@ -22,12 +22,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
 
 from actors.placement import default_layout, rescale, shard_in, shard_index
 from storage.embedded import free_port
-from tests.helpers import Account, new_database, sign_up, wait_until
+from tests.helpers import (
+    Account,
+    insert_device,
+    new_database,
+    sign_up,
+    store_readings,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 SHARDS = 3
@@ -128,7 +136,8 @@ class Uploader(threading.Thread):
         self.url = str(account.client.base_url)
         self.stop = threading.Event()
         self.acked: list[datetime] = []
-        self.answers: list[tuple[float, int, str | None, float]] = []  # at, status, retry, took
+        # (sent at, status, Retry-After, seconds taken, body unless 200)
+        self.answers: list[tuple[float, int, str | None, float, str]] = []
 
     def run(self) -> None:
         ts = datetime.now(UTC).replace(microsecond=0) - self.since
@@ -146,9 +155,10 @@ class Uploader(threading.Thread):
                         headers=self.headers,
                     )
                     status, retry = r.status_code, r.headers.get("retry-after")
-                except httpx.HTTPError:
-                    status, retry = 0, None
-                self.answers.append((started, status, retry, time.monotonic() - started))
+                    body = "" if status == 200 else r.text
+                except httpx.HTTPError as exc:
+                    status, retry, body = 0, None, repr(exc)
+                self.answers.append((started, status, retry, time.monotonic() - started, body))
                 if status == 200:
                     self.acked.append(ts)
                 time.sleep(0.2)
@@ -203,8 +213,17 @@ def test_shards_spread_and_survive_a_worker_node_loss(cluster, vigil: str, vigil
         for u in uploaders.values():
             u.join(60)
 
-    statuses = {a[1] for u in uploaders.values() for a in u.answers}
-    assert statuses <= {200, 503}, statuses  # never a 500, never a dropped connection
+    answers = [a for u in uploaders.values() for a in u.answers]
+    # Vigil itself never answers 500 and never drops a connection. The one 500 allowed is
+    # Serve's proxy's own, for a request that was inside an API replica on the node as it
+    # died (Ray Serve maps that RayActorError to a plain-text 500: the request may or may
+    # not have run; re-sending it is safe, readings are idempotent).
+    in_flight = [a for a in answers if a[1] == 500]
+    assert all(not a[4].startswith("{") for a in in_flight), in_flight
+    assert all(killed_at - 5 <= a[0] <= killed_at + 1 for a in in_flight), in_flight
+    assert len(in_flight) <= len(uploaders), in_flight  # at most one each
+    statuses = {a[1] for a in answers} - {500}
+    assert statuses <= {200, 503}, statuses
     assert 503 in statuses
     assert all(a[2] for u in uploaders.values() for a in u.answers if a[1] == 503)
     with psycopg.connect(vigil_env["VIGIL_DATABASE_URL"]) as conn:
@@ -325,3 +344,56 @@ def _alerts(database_url: str, device_id: str) -> dict[str, int]:
             (device_id,),
         ).fetchall()
     return dict(rows)
+
+
+def test_a_batch_job_on_its_node_leaves_ingest_p99_within_twice(
+    cluster, vigil: str, vigil_env, tmp_path: Path
+) -> None:
+    """A report job over 120 profiles runs on a node offering the `batch` resource while a
+    device uploads; its upload p99 stays within 2x of the p99 measured just before."""
+    c, _ = cluster
+    url = vigil_env["VIGIL_DATABASE_URL"]
+    _population(url, profiles=120)
+    c.add_node(num_cpus=1, resources={"batch": 1})
+    c.wait_for_nodes()
+    with httpx.Client(base_url=vigil, timeout=30) as client:
+        account = sign_up(client)
+        device = account.device("glucose", interval_s=5)["id"]
+        clock = [datetime.now(UTC).replace(microsecond=0) - timedelta(hours=8)]
+        quiet = _upload_latencies(account, device, clock, lambda n: n < 150)
+        # The job's driver runs on the operator's machine in real use; here it shares ours,
+        # so it starts at a lower priority (its tasks lower their own on the batch node).
+        job = subprocess.Popen(
+            ["nice", "-n", "10", sys.executable, "-m", "cluster.cli", "reports", "batch",
+             "--out", str(tmp_path), "--days", "3", "--address", c.address],
+            env=vigil_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        busy = _upload_latencies(account, device, clock, lambda n: job.poll() is None or n < 50)
+        out = job.communicate(timeout=300)[0]
+    assert job.returncode == 0, out
+    assert "profiles in" in out, out
+    p99_quiet, p99_busy = np.percentile(quiet, 99), np.percentile(busy, 99)
+    print(f"ingest p99 without the job {p99_quiet * 1000:.0f} ms, with it {p99_busy * 1000:.0f} ms")
+    assert p99_busy <= 2 * p99_quiet, (p99_quiet, p99_busy)
+
+
+def _population(database_url: str, profiles: int) -> None:
+    """``profiles`` people with 3 days of 5-minute glucose readings, straight in the database."""
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).timestamp()
+    ts = end - np.arange(1, 3 * 288 + 1)[::-1] * 300.0
+    with psycopg.connect(database_url, autocommit=True) as db:
+        for i in range(profiles):
+            _, _, device = insert_device(db, interval_s=300)
+            store_readings(database_url, device, ts, 120 + 40 * np.sin(ts / 9000 + i))
+
+
+def _upload_latencies(account: Account, device: str, clock: list, go) -> list[float]:
+    """Seconds per one-reading upload, one after another, while ``go(count)``."""
+    took: list[float] = []
+    while go(len(took)):
+        clock[0] += STEP
+        started = time.monotonic()
+        r = account.upload(device, [{"ts": clock[0].isoformat(), "value": 110.0}])
+        took.append(time.monotonic() - started)
+        assert r.status_code == 200, r.text
+    return took
