@@ -1,8 +1,12 @@
 """From device id to the shard actor hosting it.
 
 Every device hashes (stably, across processes and restarts: ``actors.placement``) to one of
-the ``shard_count`` Ray actors named ``vigil-shard-<i>``. Shards are detached and restarted
-by Ray on failure.
+4,096 virtual shards; the recorded layout (or, before any ``vigil shards scale``, ``v mod
+shard_count``) maps those onto the Ray actors named ``vigil-shard-<i>``. Shards are detached
+and restarted by Ray when their process dies; each is pinned to one node (round robin over
+the alive nodes), and when that node dies the router starts it again on a surviving one.
+A shard that stops answering fails its callers within ~2 s (``ShardUnavailable``: a 503
+with Retry-After), not after Ray's own node-death detection.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ class ShardRouter:
     # status; no answer within PROBE_TIMEOUT_S fails the call (and, for DOWN_S, every call
     # to that shard) at once, rather than after Ray's own node-death detection (~10 s+).
     PROBE_EVERY_S = 0.5
-    PROBE_TIMEOUT_S = 1.0
+    PROBE_TIMEOUT_S = 1.5
     DOWN_S = 1.0
     RETRY_AFTER_S = 2
 
@@ -244,7 +248,7 @@ class ShardRouter:
     ) -> IngestOutcome:
         """``received_us``: when Vigil received the batch (its alerts carry it). A device
         whose shard changed is sent on to its new shard; one that is moving right now
-        answers ``busy`` with a short Retry-After."""
+        answers ``moved`` with a short Retry-After."""
         for _ in range(3):
             index = self.index_for(device_id)
             outcome = await self._ingest_at(index, device_id, ts_us, values, received_us)
@@ -253,7 +257,7 @@ class ShardRouter:
             await self.reload_layout(min_interval_s=0.2)
             if self.index_for(device_id) == index:
                 break  # the move is not complete yet
-        return IngestOutcome("busy", retry_after_s=outcome.retry_after_s or 1)
+        return IngestOutcome("moved", retry_after_s=outcome.retry_after_s or 1)
 
     async def _ingest_at(
         self,

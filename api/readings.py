@@ -127,6 +127,12 @@ async def store_batch(
         )
     if outcome.status == "unknown_device":
         raise error(404, "device not found")
+    if outcome.status == "moved":
+        raise error(
+            503,
+            "this device is moving to another shard; retry shortly",
+            {"Retry-After": str(outcome.retry_after_s)},
+        )
     raise error(
         503,
         "the database is not keeping up; retry later",
