@@ -313,6 +313,7 @@ class ShardRouter:
             ref = self.handle(index).status.remote()
             return await asyncio.wait_for(ref, timeout_s or self.PROBE_TIMEOUT_S)
         except Exception:  # timeout, actor dead or not found
+            self._handles.pop(index, None)  # looked up again: the actor may be new
             return None
 
     async def start_all(self) -> list[int]:
