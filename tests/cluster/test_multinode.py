@@ -174,10 +174,18 @@ def test_shards_spread_and_survive_a_worker_node_loss(cluster, vigil: str, vigil
         devices = _devices_one_per_shard(account)
         victim = next(w for w in workers if w.node_id in nodes)
         lost_shard = nodes.index(victim.node_id)
-        uploaders = {i: Uploader(account, d) for i, d in devices.items()}
+        # The lost shard's device reads low: its urgent alert is active when the node dies.
+        uploaders = {
+            i: Uploader(account, d, 45.0, timedelta(minutes=10))
+            if i == lost_shard
+            else Uploader(account, d)
+            for i, d in devices.items()
+        }
         for u in uploaders.values():
             u.start()
         wait_until(lambda: all(len(u.acked) >= 5 for u in uploaders.values()), 60, "uploads")
+        url = vigil_env["VIGIL_DATABASE_URL"]
+        wait_until(lambda: _alerts(url, devices[lost_shard]), 60, "the low alert")
 
         killed_at = time.monotonic()
         c.remove_node(victim, allow_graceful=False)  # kills its raylet and workers
@@ -226,7 +234,9 @@ def test_shards_spread_and_survive_a_worker_node_loss(cluster, vigil: str, vigil
     assert statuses <= {200, 503}, statuses
     assert 503 in statuses
     assert all(a[2] for u in uploaders.values() for a in u.answers if a[1] == 503)
-    with psycopg.connect(vigil_env["VIGIL_DATABASE_URL"]) as conn:
+    alerts = _alerts(url, devices[lost_shard])
+    assert alerts and all(n == 1 for n in alerts.values()), alerts  # not repeated, not lost
+    with psycopg.connect(url) as conn:
         for u in uploaders.values():
             stored = {
                 row[0]
