@@ -19,3 +19,35 @@ def virtual_shard(device_id: UUID) -> int:
 
 def shard_index(device_id: UUID, shard_count: int) -> int:
     return virtual_shard(device_id) % shard_count
+
+
+# -- a recorded layout: which shard hosts each virtual shard --------------------------------
+#
+# With no layout recorded, virtual shard ``v`` lives on shard ``v % shard_count`` (above).
+# Changing the shard count records a layout that moves as few virtual shards as balance
+# allows, so only the devices that must move do (``v % n`` would move most of them).
+
+
+def default_layout(shard_count: int) -> list[int]:
+    """The layout ``shard_index`` implies: virtual shard ``v`` on shard ``v % shard_count``."""
+    return [v % shard_count for v in range(VIRTUAL_SHARDS)]
+
+
+def rescale(layout: list[int], shard_count: int) -> list[int]:
+    """``layout`` for ``shard_count`` shards: every shard ends with ``VIRTUAL_SHARDS //
+    shard_count`` virtual shards or one more, and a virtual shard keeps its shard whenever
+    that shard still exists and is not above its share."""
+    base, extra = divmod(VIRTUAL_SHARDS, shard_count)
+    share = [base + (1 if s < extra else 0) for s in range(shard_count)]
+    held = [0] * shard_count
+    out = [-1] * len(layout)
+    for v, s in enumerate(layout):
+        if s < shard_count and held[s] < share[s]:
+            out[v], held[s] = s, held[s] + 1
+    short = (s for s in range(shard_count) for _ in range(share[s] - held[s]))
+    return [s if s >= 0 else next(short) for s in out]
+
+
+def shard_in(layout: list[int], device_id: UUID) -> int:
+    """The shard hosting a device under ``layout``."""
+    return layout[virtual_shard(device_id)]

@@ -1,25 +1,35 @@
 """From device id to the shard actor hosting it.
 
 Every device hashes (stably, across processes and restarts: ``actors.placement``) to one of
-the ``shard_count`` Ray actors named ``vigil-shard-<i>``. Shards are detached and restarted
-by Ray on failure.
+4,096 virtual shards; the recorded layout (or, before any ``vigil shards scale``, ``v mod
+shard_count``) maps those onto the Ray actors named ``vigil-shard-<i>``. Shards are detached
+and restarted by Ray when their process dies; each is pinned to one node (round robin over
+the alive nodes), and when that node dies the router starts it again on a surviving one.
+A shard that stops answering fails its callers within ~2 s (``ShardUnavailable``: a 503
+with Retry-After), not after Ray's own node-death detection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 import numpy as np
 import ray
 from ray.actor import ActorHandle
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
-from actors.placement import shard_index
+from actors.placement import shard_in, shard_index
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
+from storage.shard_layouts import Layout
 
 NAMESPACE = "vigil"
+BATCH_RESOURCE = "batch"  # custom resource of nodes reserved for batch report jobs
 
 
 def shard_name(index: int) -> str:
@@ -38,15 +48,92 @@ _DETACHED = {
 }
 
 
+def alive_nodes() -> list[str]:
+    """Ids of the cluster's alive nodes that may host shards, in a stable order. Nodes
+    offering the ``batch`` resource are left to batch jobs (unless there is no other)."""
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    serving = [n for n in nodes if BATCH_RESOURCE not in n.get("Resources", {})] or nodes
+    return sorted(n["NodeID"] for n in serving)
+
+
+def assigned_node(index: int, nodes: list[str]) -> str:
+    """Shard ``index``'s node: round robin over the alive nodes, so shards spread evenly and
+    the same cluster always gives the same answer."""
+    return nodes[index % len(nodes)]
+
+
+def _placed(remote_cls: Any, index: int, node: str, namespace: str) -> Any:
+    # Hard affinity: the shard runs on its node or not at all (Ray's soft affinity placed
+    # shards on other nodes while theirs was alive). When the node dies the shard dies
+    # with it, and the router starts it again on a surviving node (``ShardRouter.handle``).
+    strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+    return remote_cls.options(
+        name=shard_name(index), namespace=namespace, scheduling_strategy=strategy, **_DETACHED
+    )
+
+
+def start_shard(
+    index: int, config: ShardConfig, namespace: str = NAMESPACE, nodes: list[str] | None = None
+) -> ActorHandle:
+    """Create (or find, if already running) shard ``index`` on its assigned node."""
+    node = assigned_node(index, nodes or alive_nodes())
+    return _placed(ray.remote(DeviceShard), index, node, namespace).remote(index, config)
+
+
 def start_shards(
     shard_count: int, config: ShardConfig, namespace: str = NAMESPACE
 ) -> list[ActorHandle]:
-    """Create (or find, if already running) the shard actors; requires ``ray.init`` first."""
-    remote_cls = ray.remote(DeviceShard)
-    return [
-        remote_cls.options(name=shard_name(i), namespace=namespace, **_DETACHED).remote(i, config)
-        for i in range(shard_count)
-    ]
+    """Create (or find, if already running) the shard actors, spread over the alive nodes;
+    requires ``ray.init`` first."""
+    nodes = alive_nodes()
+    return [start_shard(i, config, namespace, nodes) for i in range(shard_count)]
+
+
+def shard_node(index: int, namespace: str = NAMESPACE) -> str | None:
+    """The node a running shard is on (None if it is not running)."""
+    try:
+        handle = ray.get_actor(shard_name(index), namespace=namespace)
+        return ray.get(handle.status.remote(), timeout=10)["node"]
+    except Exception:  # not running, or not answering
+        return None
+
+
+def rebalance_shards(
+    shard_count: int, config: ShardConfig, namespace: str = NAMESPACE
+) -> list[int]:
+    """Move every shard that is not on its assigned node (after a node died its shards
+    restarted elsewhere; when nodes come back they get theirs again). A moved shard flushes
+    its clock and connections, stops, and starts on its node, where it adopts its devices from the
+    database; uploads in the gap get 503 with Retry-After. Returns the shards moved."""
+    nodes = alive_nodes()
+    moved = []
+    for i in range(shard_count):
+        target = assigned_node(i, nodes)
+        current = shard_node(i, namespace)
+        if current == target:
+            continue
+        with contextlib.suppress(ValueError):
+            handle = ray.get_actor(shard_name(i), namespace=namespace)
+            with contextlib.suppress(Exception):
+                # Rows still buffered were not acknowledged: their senders get a 503 and
+                # re-send (duplicates are recognised), so nothing acknowledged is lost.
+                ray.get(handle.close.remote(), timeout=30)
+            ray.kill(handle, no_restart=True)
+        _wait_gone(shard_name(i), namespace)
+        ray.get(start_shard(i, config, namespace, nodes).start.remote())
+        moved.append(i)
+    return moved
+
+
+def _wait_gone(name: str, namespace: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} did not stop")
 
 
 def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
@@ -66,6 +153,17 @@ def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorH
 _Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, asyncio.Future]
 
 
+class ShardUnavailable(Exception):
+    """A shard did not answer a liveness probe in time: its node is gone or Ray is
+    restarting it. The caller answers 503 with ``retry_after_s``; nothing was acknowledged,
+    and a batch the shard did take is a duplicate when re-sent."""
+
+    def __init__(self, index: int, retry_after_s: int) -> None:
+        super().__init__(f"shard {index} is not answering")
+        self.index = index
+        self.retry_after_s = retry_after_s
+
+
 class ShardRouter:
     """Used inside API replicas: finds shard actors by name and forwards device batches.
 
@@ -76,23 +174,70 @@ class ShardRouter:
     """
 
     MAX_PER_CALL = 512
+    # A call still unanswered after PROBE_EVERY_S makes the router ask the shard for its
+    # status; no answer within PROBE_TIMEOUT_S fails the call (and, for DOWN_S, every call
+    # to that shard) at once, rather than after Ray's own node-death detection (~10 s+).
+    PROBE_EVERY_S = 0.5
+    PROBE_TIMEOUT_S = 1.5
+    DOWN_S = 1.0
+    RETRY_AFTER_S = 2
 
-    def __init__(self, shard_count: int, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        shard_count: int,
+        namespace: str = NAMESPACE,
+        shard_config: ShardConfig | None = None,
+    ) -> None:
+        """``shard_config``: start a shard that is gone (its node died) on a surviving node
+        when it is next needed; without it a missing shard is an error."""
         self.shard_count = shard_count
         self.namespace = namespace
+        self.shard_config = shard_config
+        self.layout: Layout | None = None  # the recorded active layout, once loaded
+        self._layout_loader: Callable[[], Awaitable[Layout | None]] | None = None
+        self._layout_lock = asyncio.Lock()
+        self._layout_read_at = 0.0
         self._handles: dict[int, ActorHandle] = {}
         self._pending: dict[int, list[_Pending]] = {}
         self._senders: dict[int, asyncio.Task] = {}
+        self._down_until: dict[int, float] = {}
 
     def handle(self, index: int) -> ActorHandle:
         found = self._handles.get(index)
         if found is None:
-            found = ray.get_actor(shard_name(index), namespace=self.namespace)
+            try:
+                found = ray.get_actor(shard_name(index), namespace=self.namespace)
+            except ValueError:
+                if self.shard_config is None:
+                    raise
+                found = start_shard(index, self.shard_config, self.namespace)
             self._handles[index] = found
         return found
 
     def for_device(self, device_id: UUID) -> ActorHandle:
-        return self.handle(shard_index(device_id, self.shard_count))
+        return self.handle(self.index_for(device_id))
+
+    def index_for(self, device_id: UUID) -> int:
+        """The device's shard under the active layout (the hash, if none is recorded)."""
+        if self.layout is None:
+            return shard_index(device_id, self.shard_count)
+        return shard_in(self.layout.assignment, device_id)
+
+    async def follow_layout(self, loader: Callable[[], Awaitable[Layout | None]]) -> None:
+        """Read the active layout now and again whenever a shard answers ``moved``."""
+        self._layout_loader = loader
+        await self.reload_layout()
+
+    async def reload_layout(self, min_interval_s: float = 0.0) -> None:
+        if self._layout_loader is None:
+            return
+        async with self._layout_lock:
+            if time.monotonic() - self._layout_read_at < min_interval_s:
+                return  # another caller just read it
+            layout = await self._layout_loader()
+            self._layout_read_at = time.monotonic()
+            if layout is not None:
+                self.layout, self.shard_count = layout, layout.shard_count
 
     async def ingest(
         self,
@@ -103,8 +248,28 @@ class ShardRouter:
         history: bool = False,
     ) -> IngestOutcome:
         """``received_us``: when Vigil received the batch (its alerts carry it);
-        ``history``: imported past readings, stored without evaluating the alert rules."""
-        index = shard_index(device_id, self.shard_count)
+        ``history``: imported past readings, stored without evaluating the alert rules. A
+        device whose shard changed is sent on to its new shard; one that is moving right now
+        answers ``moved`` with a short Retry-After."""
+        for _ in range(3):
+            index = self.index_for(device_id)
+            outcome = await self._ingest_at(index, device_id, ts_us, values, received_us, history)
+            if outcome.status != "moved":
+                return outcome
+            await self.reload_layout(min_interval_s=0.2)
+            if self.index_for(device_id) == index:
+                break  # the move is not complete yet
+        return IngestOutcome("moved", retry_after_s=outcome.retry_after_s or 1)
+
+    async def _ingest_at(
+        self,
+        index: int,
+        device_id: UUID,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        received_us: int | None,
+        history: bool,
+    ) -> IngestOutcome:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         item = (device_id, ts_us, values, received_us, history, future)
         self._pending.setdefault(index, []).append(item)
@@ -119,9 +284,7 @@ class ShardRouter:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
             try:
-                outcomes = await self.handle(index).ingest_many.remote(
-                    [item[:-1] for item in batch]
-                )
+                outcomes = await self.call(index, "ingest_many", [item[:-1] for item in batch])
             except Exception as exc:
                 self._handles.pop(index, None)  # looked up again: the actor may be new
                 for *_, future in batch:
@@ -132,13 +295,48 @@ class ShardRouter:
                 if not future.done():
                     future.set_result(outcome)
 
+    async def call(self, index: int, method: str, *args: object) -> Any:
+        """``shard.method(*args)``, failing with ``ShardUnavailable`` within about
+        PROBE_EVERY_S + PROBE_TIMEOUT_S when the shard stops answering."""
+        if time.monotonic() < self._down_until.get(index, 0.0):
+            raise ShardUnavailable(index, self.RETRY_AFTER_S)
+        task = asyncio.ensure_future(getattr(self.handle(index), method).remote(*args))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=self.PROBE_EVERY_S)
+            if done:
+                return task.result()
+            if await self.probe(index) is None:
+                task.add_done_callback(_consume)  # its late error is nobody's to see
+                self._down_until[index] = time.monotonic() + self.DOWN_S
+                self._handles.pop(index, None)
+                raise ShardUnavailable(index, self.RETRY_AFTER_S)
+
+    async def probe(self, index: int, timeout_s: float | None = None) -> dict | None:
+        """The shard's status, or None if it does not answer within the timeout."""
+        try:
+            ref = self.handle(index).status.remote()
+            return await asyncio.wait_for(ref, timeout_s or self.PROBE_TIMEOUT_S)
+        except Exception:  # timeout, actor dead or not found
+            self._handles.pop(index, None)  # looked up again: the actor may be new
+            return None
+
     async def start_all(self) -> list[int]:
         """Ask every shard to make sure its clock runs and it hosts its recently active
         devices (a shard Ray restarted has neither until asked); devices hosted per shard."""
-        calls = [self.handle(i).start.remote() for i in range(self.shard_count)]
-        return list(await asyncio.gather(*calls))
+        calls = [self.call(i, "start") for i in range(self.shard_count)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        return list(results)
 
-    async def statuses(self, timeout_s: float = 2.0) -> list[dict]:
-        """Every shard's status; raises if any is unreachable within the timeout."""
-        calls = [self.handle(i).status.remote() for i in range(self.shard_count)]
-        return list(await asyncio.wait_for(asyncio.gather(*calls), timeout_s))
+    async def statuses(self, timeout_s: float = 2.0) -> list[dict | None]:
+        """Every shard's status, None for each that did not answer within the timeout."""
+        return list(
+            await asyncio.gather(*(self.probe(i, timeout_s) for i in range(self.shard_count)))
+        )
+
+
+def _consume(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -13,22 +13,25 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
 import numpy as np
 import psycopg
+import ray
 
 from actors.alerting import Live
 from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
-from actors.placement import shard_index
+from actors.placement import shard_in, shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
 from storage.devices import DeviceInfo, load_device, recently_active_devices
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
+from storage.shard_layouts import Layout, current_layouts
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class ShardConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    status: Literal["ok", "rejected", "unknown_device", "busy"]
+    status: Literal["ok", "rejected", "unknown_device", "busy", "moved"]
     accepted: int = 0
     duplicates: int = 0
     problems: tuple[Problem, ...] = field(default_factory=tuple)
@@ -66,6 +69,11 @@ class DeviceShard:
         self._buffer: WriteBuffer | None = None
         self._ticker: asyncio.Task | None = None
         self._adoption: asyncio.Task | None = None
+        # The recorded layouts (storage.shard_layouts), read on first use and on
+        # ``refresh_layout``; None: no layout recorded, the hash decides.
+        self._layouts: tuple[Layout | None, Layout | None] | None = None
+        self._in_flight: Counter[UUID] = Counter()  # ingest calls under way, per device
+        self._settled = asyncio.Condition()  # notified when an ingest call ends
 
     def _write_buffer(self) -> WriteBuffer:
         if self._buffer is None:
@@ -86,6 +94,26 @@ class DeviceShard:
     ) -> IngestOutcome:
         """``received_us``: when the API received the batch (default: now); ``history``:
         imported past readings (stored and trended, no alert rules evaluated)."""
+        if not await self._owns(device_id):
+            return IngestOutcome("moved", retry_after_s=1)
+        self._in_flight[device_id] += 1
+        try:
+            return await self._ingest(device_id, ts_us, values, received_us, history)
+        finally:
+            self._in_flight[device_id] -= 1
+            if not self._in_flight[device_id]:
+                del self._in_flight[device_id]
+            async with self._settled:
+                self._settled.notify_all()
+
+    async def _ingest(
+        self,
+        device_id: UUID,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        received_us: int | None,
+        history: bool = False,
+    ) -> IngestOutcome:
         received_us = received_us or time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
         if actor is None:
@@ -151,11 +179,44 @@ class DeviceShard:
     async def _adopt(self) -> None:
         conn = await self._reader_connection()
         active = await recently_active_devices(conn, self.config.adopt_active_s)
-        mine = [d for d in active if shard_index(d, self.config.shard_count) == self.index]
+        mine = [d for d in active if await self._owns(d)]
         for device_id in mine:
             if device_id not in self.devices:
                 await self._load(device_id)
         log.info("shard %d hosts %d recently active devices", self.index, len(mine))
+
+    # -- which devices are this shard's ------------------------------------------------
+
+    async def _owns(self, device_id: UUID) -> bool:
+        """This shard hosts the device under the active layout and, while the shard count
+        changes, under the layout being moved to as well: a moving device is nobody's until
+        the move completes."""
+        if self._layouts is None:
+            self._layouts = await current_layouts(await self._reader_connection())
+        active, moving = self._layouts
+        if active is None:
+            owner = shard_index(device_id, self.config.shard_count)
+        else:
+            owner = shard_in(active.assignment, device_id)
+        return owner == self.index and (
+            moving is None or shard_in(moving.assignment, device_id) == self.index
+        )
+
+    async def refresh_layout(self) -> int:
+        """Read the recorded layouts again; hand over every hosted device that is no longer
+        this shard's: wait for its ingest calls under way and for every buffered row to be
+        committed, then forget it (its next shard loads it, alert state included, from the
+        database). Returns how many devices were handed over."""
+        self._layouts = await current_layouts(await self._reader_connection())
+        leaving = [d for d in self.devices if not await self._owns(d)]
+        async with self._settled:
+            await self._settled.wait_for(lambda: not any(d in self._in_flight for d in leaving))
+        if self._buffer is not None:
+            await self._buffer.drain()
+        for device_id in leaving:
+            self.devices.pop(device_id, None)
+        log.info("shard %d handed over %d devices", self.index, len(leaving))
+        return len(leaving)
 
     async def _load(self, device_id: UUID) -> DeviceActor | None:
         lock = self._loading.setdefault(device_id, asyncio.Lock())
@@ -293,4 +354,10 @@ class DeviceShard:
             "buffered_rows": buffer.buffered_rows if buffer else 0,
             "commits": buffer.commits if buffer else 0,
             "database_ok": buffer.database_ok if buffer else True,
+            "node": _node_id(),
         }
+
+
+def _node_id() -> str | None:
+    """The Ray node this shard runs on (None outside Ray, as in unit tests)."""
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None

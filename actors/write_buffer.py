@@ -51,6 +51,7 @@ class WriteBuffer:
         self._writer: ReadingsWriter | None = None
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
+        self._committing: list[_Item] = []
         self.commits = 0
         self.database_ok = True
 
@@ -85,7 +86,7 @@ class WriteBuffer:
             if not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            batch = self._take()
+            batch = self._committing = self._take()
             try:
                 writer = await self._ensure_writer()
                 masks = await writer.write([rows for rows, _ in batch])
@@ -106,6 +107,11 @@ class WriteBuffer:
             self.database_ok = True
             self.commits += 1
             self._settle(batch, masks)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed (or has failed)."""
+        waiting = [future for _, future in (*self._committing, *self._pending)]
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []

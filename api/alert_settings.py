@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from actors.alerting import effective_rules
-from actors.router import ShardRouter, shard_index
+from actors.router import ShardRouter
 from algorithms.rules import KIND_SPECS, URGENT_LOW_MGDL, QuietPeriod, Rule, RuleKind
 from algorithms.sensors import SensorKind, spec_for
 from api.deps import Pool, Router, refuse
@@ -345,7 +345,7 @@ async def put_alert_settings(
 async def reload_shards(pool, shards: ShardRouter, profile_id: uuid.UUID) -> None:
     """Tell each shard hosting a device of the profile to use the new rules now."""
     devices = await alerts.profile_device_ids(pool, profile_id)
-    indexes = {shard_index(d, shards.shard_count) for d in devices}
+    indexes = {shards.index_for(d) for d in devices}
     calls = [shards.handle(i).reload_rules.remote(profile_id) for i in indexes]
     if not calls:
         return

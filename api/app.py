@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from actors.router import ShardRouter
+from actors.shard import ShardConfig
 from api import (
     admin,
     alert_settings,
@@ -47,6 +48,7 @@ from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
 from storage.pools import open_pool
+from storage.shard_layouts import active_layout
 
 DESCRIPTION = """\
 Vigil stores and follows body-worn sensor readings (continuous glucose monitors,
@@ -81,7 +83,12 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         await keys.load()
         app.state.pool = pool
         app.state.keys = keys
-        app.state.router = ShardRouter(config.shard_count, config.namespace)
+        app.state.router = ShardRouter(
+            config.shard_count,
+            config.namespace,
+            ShardConfig(database_url=config.database_url, shard_count=config.shard_count),
+        )
+        await app.state.router.follow_layout(lambda: active_layout(pool))
         app.state.config = config
         passwords.configure(config.rate_limits.password_hashing_threads)
         supervisor = asyncio.get_running_loop().create_task(

@@ -19,12 +19,16 @@ DEPLOYMENT_NAME = "VigilApi"
 
 
 def build_application(
-    config: ApiConfig, num_replicas: int | None = 1, options: dict[str, Any] | None = None
+    config: ApiConfig,
+    num_replicas: int | None = 1,
+    options: dict[str, Any] | None = None,
+    max_replicas_per_node: int | None = None,
 ) -> Application:
     """The Serve application, each replica building the app from ``config``.
 
     ``options`` are Serve deployment options (those of the Serve config); ``num_replicas``,
-    when given, pins the replica count and replaces any ``autoscaling_config`` there.
+    when given, pins the replica count and replaces any ``autoscaling_config`` there. On a
+    cluster ``max_replicas_per_node=1`` keeps losing one node from losing every replica.
     """
 
     def build_app() -> FastAPI:
@@ -41,6 +45,8 @@ def build_application(
         # One access-log line per reading batch costs more than the batch's own work.
         "logging_config": {"enable_access_log": False, "log_level": "WARNING"},
     } | (options or {})
+    if max_replicas_per_node is not None:
+        chosen["max_replicas_per_node"] = max_replicas_per_node
     if num_replicas is not None:
         chosen.pop("autoscaling_config", None)
         chosen["num_replicas"] = num_replicas

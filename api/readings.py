@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from actors.router import ShardRouter
+from actors.router import ShardRouter, ShardUnavailable
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
@@ -109,6 +109,11 @@ async def store_batch(
     values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
         outcome = await shards.ingest(device_id, ts_us, values, received_us)
+    except ShardUnavailable as down:
+        log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
+        raise error(
+            503, "this device's shard is restarting", {"Retry-After": str(down.retry_after_s)}
+        ) from None
     except Exception:
         log.exception("shard call failed for device %s", device_id)
         raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
@@ -123,6 +128,12 @@ async def store_batch(
         )
     if outcome.status == "unknown_device":
         raise error(404, "device not found")
+    if outcome.status == "moved":
+        raise error(
+            503,
+            "this device is moving to another shard; retry shortly",
+            {"Retry-After": str(outcome.retry_after_s)},
+        )
     raise error(
         503,
         "the database is not keeping up; retry later",

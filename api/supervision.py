@@ -35,6 +35,10 @@ async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
         except Exception:
             log.warning("alert notifier not reachable", exc_info=True)
         try:
+            await shards.reload_layout()  # a shard-count change another process made
+        except Exception:
+            log.warning("shard layout not readable", exc_info=True)
+        try:
             await shards.start_all()
         except Exception:
             log.warning("a device shard is not reachable", exc_info=True)

@@ -30,8 +30,10 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "vigil-demo-password"
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(address: str | None = None) -> Settings:
+    """The process settings; ``address`` (``--address``) overrides VIGIL_RAY_ADDRESS."""
+    settings = Settings()
+    return settings.model_copy(update={"ray_address": address}) if address else settings
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -48,13 +50,17 @@ def up(
     ] = False,
     devices: Annotated[int, typer.Option(help="Simulated devices with --demo")] = 20,
     speed: Annotated[float, typer.Option(help="Simulated time per real second, --demo")] = 1.0,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Deploy to this running Ray cluster (default: VIGIL_RAY_ADDRESS)"),
+    ] = None,
 ) -> None:
     """Start the database (embedded if no VIGIL_DATABASE_URL), Ray, shards and the HTTP API;
     run until Ctrl-C."""
     from cluster.environments import UnsafeSettings
     from cluster.stack import start_stack
 
-    settings = _settings()
+    settings = _settings(address)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     pid_file = _pid_file(settings)
     if pid_file.exists() and _alive(int(pid_file.read_text())):
@@ -396,6 +402,64 @@ def admin_create(
     console.print(f"{verb} {user['email']} ({user['id']})")
 
 
+# -- shards -----------------------------------------------------------------------------------
+
+shards_app = typer.Typer(help="The DeviceShard actors of a running Vigil.")
+app.add_typer(shards_app, name="shards", no_args_is_help=True)
+
+
+@shards_app.command("scale")
+def shards_scale(
+    count: Annotated[int, typer.Argument(min=1, help="The new number of shards")],
+    address: Annotated[
+        str | None, typer.Option(help="The Ray cluster (default: VIGIL_RAY_ADDRESS, or local)")
+    ] = None,
+) -> None:
+    """Change the number of shards online: only the devices that must move do, each handed
+    over after its rows are committed (its uploads meanwhile get 503 with Retry-After)."""
+    from cluster.shards import scale_shards
+
+    settings = _settings(address)
+    _join_ray(settings)
+    result = scale_shards(_database_url(settings), settings.shard_count, count, settings.namespace)
+    console.print(
+        f"Shards {result.before} -> {result.after}: {result.virtual_moved} of 4096 virtual"
+        f" shards moved, {result.devices_handed_over} hosted devices handed over."
+        f" Set VIGIL_SHARD_COUNT={result.after} for the next start."
+    )
+
+
+@shards_app.command("rebalance")
+def shards_rebalance(
+    address: Annotated[
+        str | None, typer.Option(help="The Ray cluster (default: VIGIL_RAY_ADDRESS, or local)")
+    ] = None,
+) -> None:
+    """Move every shard that is not on its assigned node back to it (after nodes returned
+    or were added): shard i runs on the (i mod n)-th alive node."""
+    from actors.router import rebalance_shards
+    from cluster.stack import with_recorded_shard_count
+
+    settings = _settings(address)
+    url = _database_url(settings)
+    settings = with_recorded_shard_count(settings, url)
+    _join_ray(settings)
+    moved = rebalance_shards(settings.shard_count, settings.shard_config(url), settings.namespace)
+    console.print(f"Moved shards: {', '.join(map(str, moved)) or 'none'}.")
+
+
+def _join_ray(settings: Settings) -> None:
+    """Connect this command to the running Vigil's Ray cluster."""
+    import ray
+
+    ray.init(
+        address=settings.ray_address or "auto",
+        namespace=settings.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+
+
 # -- batch report jobs ------------------------------------------------------------------------
 
 reports_app = typer.Typer(help="Report jobs over many profiles, on the Ray cluster.")
@@ -415,6 +479,17 @@ def reports_batch(
         typer.Option(help="Window end, ISO 8601 (default: the last UTC midnight)"),
     ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Profiles per Ray task")] = 50,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Run on this Ray cluster (default: VIGIL_RAY_ADDRESS, else local)"),
+    ] = None,
+    batch_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--batch-nodes/--any-node",
+            help="Run tasks only on nodes offering the `batch` resource (default on a cluster)",
+        ),
+    ] = True,
 ) -> None:
     """Compute the report metrics of every profile (or --profiles) as Ray tasks and write
     metrics_<days>d_<end>.parquet; re-running for the same window rewrites the same files."""
@@ -424,9 +499,10 @@ def reports_batch(
     import ray
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from actors.router import BATCH_RESOURCE
     from cluster.batch_reports import run_batch
 
-    settings = _settings()
+    settings = _settings(address)
     url = _database_url(settings)
     try:
         ids = [uuid.UUID(p.strip()) for p in profiles.split(",") if p.strip()] if profiles else None
@@ -465,6 +541,7 @@ def reports_batch(
                 pdf=pdf,
                 chunk_size=chunk_size,
                 on_progress=progress,
+                resources={BATCH_RESOURCE: 1} if batch_nodes and settings.on_cluster else None,
             )
         except ValueError as exc:
             console.print(f"[red]{exc}")

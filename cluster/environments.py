@@ -35,8 +35,8 @@ def unsafe_settings(settings: Settings, *, demo: bool = False) -> list[str]:
             problems.append("VIGIL_DATABASE_URL: empty or default database password")
         if url.hostname in LOOPBACK_HOSTS:
             problems.append("VIGIL_DATABASE_URL: a loopback host, unreachable from other nodes")
-    if settings.http_host in LOOPBACK_HOSTS:
-        problems.append(f"VIGIL_HTTP_HOST={settings.http_host}: loopback only")
+    if settings.bind_host in LOOPBACK_HOSTS:
+        problems.append(f"VIGIL_HTTP_HOST={settings.bind_host}: loopback only")
     if getattr(settings, "webhook_allow_private", False):
         problems.append("VIGIL_WEBHOOK_ALLOW_PRIVATE: webhooks to private addresses")
     return problems

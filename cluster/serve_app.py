@@ -30,5 +30,7 @@ def build(args: dict[str, Any]) -> Application:
     )
     # The Serve config's deployments section (autoscaling_config) applies unless pinned here.
     return build_application(
-        settings.api_config(settings.database_url), settings.pinned_api_replicas()
+        settings.api_config(settings.database_url),
+        settings.pinned_api_replicas(),
+        max_replicas_per_node=settings.replicas_per_node,
     )

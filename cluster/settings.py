@@ -47,10 +47,14 @@ class Settings(BaseSettings, ApiTunables):
     )
     data_dir: Path = Field(default_factory=default_data_dir)
     db_port: int = Field(DEFAULT_PORT, description="Port of the embedded PostgreSQL")
-    http_host: str = "127.0.0.1"
+    http_host: str | None = Field(
+        None, description="HTTP bind address; unset: loopback locally, 0.0.0.0 on a cluster"
+    )
     http_port: int = 8000
     shard_count: int = Field(2, ge=1, description="DeviceShard Ray actors hosting device actors")
-    api_replicas: int = Field(1, ge=1, description="Serve replicas of the HTTP API")
+    api_replicas: int | None = Field(
+        None, ge=1, description="Serve replicas of the HTTP API; unset: 1 locally, 2 on a cluster"
+    )
     ray_address: str | None = Field(
         None, description="Join this Ray cluster instead of a local one"
     )
@@ -59,6 +63,11 @@ class Settings(BaseSettings, ApiTunables):
         True,
         description="Serve HTTP through Ray Serve's HAProxy ingress (C) instead of its Python"
         " proxy: about twice the ingest throughput.",
+    )
+    proxy_location: str = Field(
+        "EveryNode",
+        description="Where Serve runs HTTP proxies: EveryNode, HeadOnly (e.g. several Ray"
+        " nodes on one machine, which would all bind the same port) or Disabled",
     )
     # Mobile push. APNs: the .p8 token-signing key and its ids; FCM HTTP v1: the service
     # account JSON file. Unset: push is not configured and push deliveries are logged failed.
@@ -73,10 +82,10 @@ class Settings(BaseSettings, ApiTunables):
     def private_webhooks_only_locally(self) -> Settings:
         """Until deployments declare their environment, a stack that serves beyond this
         machine (a non-loopback VIGIL_HTTP_HOST) refuses VIGIL_WEBHOOK_ALLOW_PRIVATE."""
-        if self.webhook_allow_private and self.http_host not in LOOPBACK_HOSTS:
+        if self.webhook_allow_private and self.bind_host not in LOOPBACK_HOSTS:
             raise ValueError(
                 "VIGIL_WEBHOOK_ALLOW_PRIVATE is for local test stacks only: it needs"
-                f" VIGIL_HTTP_HOST on loopback ({', '.join(LOOPBACK_HOSTS)}), not {self.http_host}"
+                f" VIGIL_HTTP_HOST on loopback ({', '.join(LOOPBACK_HOSTS)}), not {self.bind_host}"
             )
         return self
 
@@ -99,13 +108,43 @@ class Settings(BaseSettings, ApiTunables):
         """VIGIL_API_REPLICAS when set; otherwise None: the Serve config autoscales."""
         return self.api_replicas if "api_replicas" in self.model_fields_set else None
 
+    # -- on a Ray cluster (VIGIL_RAY_ADDRESS set) nothing may assume one machine ----------
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.ray_address is not None
+
+    @property
+    def bind_host(self) -> str:
+        return self.http_host or ("0.0.0.0" if self.on_cluster else "127.0.0.1")
+
+    @property
+    def replicas(self) -> int:
+        return self.api_replicas or (2 if self.on_cluster else 1)
+
+    @property
+    def replicas_per_node(self) -> int | None:
+        """At most one API replica per node on a cluster (losing a node loses one)."""
+        return 1 if self.on_cluster else None
+
+    def require_cluster_database(self) -> None:
+        """The embedded database listens on this machine's loopback: shards on other nodes
+        could not reach it."""
+        if self.on_cluster and not self.database_url:
+            raise ValueError(
+                "VIGIL_RAY_ADDRESS is set but VIGIL_DATABASE_URL is not: on a Ray cluster every"
+                " node must reach the database, so set VIGIL_DATABASE_URL to a PostgreSQL"
+                " address they all reach (the embedded database listens on 127.0.0.1)"
+            )
+
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
 
     @property
     def public_url(self) -> str:
-        return f"http://{self.http_host}:{self.http_port}"
+        host = self.bind_host
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.http_port}"
 
     def shard_config(self, database_url: str) -> ShardConfig:
         return ShardConfig(database_url=database_url, shard_count=self.shard_count)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import ray
 from ray import serve
 
@@ -21,6 +22,7 @@ from cluster.settings import Settings
 from cluster.worker_setup import setup_worker
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
+from storage.shard_layouts import active_layout_sync
 
 log = logging.getLogger(__name__)
 APP_NAME = serve_config.APP_NAME
@@ -29,6 +31,15 @@ SETUP_HOOK = f"{setup_worker.__module__}.{setup_worker.__name__}"  # in every Ra
 
 class ServeOptionsConflict(RuntimeError):
     """Serve already runs on the cluster with HTTP options other than Vigil's."""
+
+
+# Ingress timeouts, shorter than clients' (30 s in the simulator and gateway) so a request
+# stuck on a lost replica ends with a status, not a hang: connecting to a replica (a connect
+# taking seconds means its node is gone; HAProxy then redispatches to another replica), and
+# the server's silence (an inactivity limit, longer than the live streams' 20 s pings, so
+# streams stay open).
+INGRESS_CONNECT_TIMEOUT_S = 2
+INGRESS_SERVER_TIMEOUT_S = 25
 
 
 @dataclass
@@ -51,7 +62,11 @@ class Stack:
         except Exception:  # Serve already gone
             log.debug("serve shutdown", exc_info=True)
         if ray.is_initialized():
-            stop_shards(self.settings.shard_count, self.settings.namespace)
+            try:  # `vigil shards scale` may have changed the count since the start
+                count = with_recorded_shard_count(self.settings, self.database_url).shard_count
+            except psycopg.Error:
+                count = self.settings.shard_count
+            stop_shards(max(count, self.settings.shard_count), self.settings.namespace)
             if self.started_ray:
                 ray.shutdown()
         if self.embedded is not None:
@@ -73,6 +88,7 @@ def start_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """The database URL, starting the embedded PostgreSQL when none is configured."""
     if settings.database_url:
         return settings.database_url, None
+    settings.require_cluster_database()
     db = embedded_database(settings)
     db.start()
     return db.url(), db
@@ -86,6 +102,7 @@ def start_stack(
     if database_url is None:
         database_url, embedded = start_database(settings)
     migrate(database_url)
+    settings = with_recorded_shard_count(settings, database_url)
     started_ray = not ray.is_initialized()
     if started_ray:
         if settings.haproxy_ingress:
@@ -104,6 +121,12 @@ def start_stack(
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
             # Ray listens on every interface whatever its node address; its token guards it.
             log.warning("RAY_AUTH_MODE=disabled: anyone who reaches Ray's ports runs code")
+            os.environ.setdefault(
+                "RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", str(INGRESS_CONNECT_TIMEOUT_S)
+            )
+            os.environ.setdefault(
+                "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", str(INGRESS_SERVER_TIMEOUT_S)
+            )
         ray.init(
             address=settings.ray_address,
             namespace=settings.namespace,
@@ -120,14 +143,17 @@ def start_stack(
             " with; set RAY_SERVE_ENABLE_HA_PROXY=1 (see docs/operations.md) on every node"
         )
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
-    http_options = {"host": settings.http_host, "port": settings.http_port}
+    http_options = {"host": settings.bind_host, "port": settings.http_port}
     check_running_serve(http_options)
-    serve.start(http_options=http_options)
+    serve.start(http_options={**http_options, "location": settings.proxy_location})
     cpus = int(ray.cluster_resources().get("CPU", 1))
     options = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     serve.run(
         build_application(
-            settings.api_config(database_url), settings.pinned_api_replicas(), options
+            settings.api_config(database_url),
+            settings.pinned_api_replicas(),
+            options,
+            max_replicas_per_node=settings.replicas_per_node,
         ),
         name=APP_NAME,
         route_prefix="/",
@@ -182,6 +208,22 @@ def serve_options_differ(running: object, wanted: dict[str, object]) -> dict[str
         if have != want and not (key == "host" and have == "0.0.0.0"):
             differ[key] = (have, want)
     return differ
+
+
+def with_recorded_shard_count(settings: Settings, database_url: str) -> Settings:
+    """After ``vigil shards scale`` the recorded layout, not VIGIL_SHARD_COUNT, says how
+    many shards there are."""
+    with psycopg.connect(database_url) as conn:
+        layout = active_layout_sync(conn)
+    if layout is None or layout.shard_count == settings.shard_count:
+        return settings
+    log.warning(
+        "VIGIL_SHARD_COUNT is %d but the shards were scaled to %d: using %d",
+        settings.shard_count,
+        layout.shard_count,
+        layout.shard_count,
+    )
+    return settings.model_copy(update={"shard_count": layout.shard_count})
 
 
 def wait_ready(url: str, timeout_s: float = 120) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings
 
 from storage.embedded import EmbeddedPostgres, free_port, throwaway_postgres
-from tests.helpers import Account, sign_up
+from tests.helpers import Account, new_database, sign_up
 from tests.mail import SmtpServer
 
 # Property tests: no per-example deadline (the machine is shared with Ray and PostgreSQL);
@@ -43,14 +43,7 @@ def database_url(pg: EmbeddedPostgres) -> str:
 def fresh_database_url(pg: EmbeddedPostgres) -> str:
     """A new, migrated database of its own on the test server (for tests of what happens
     on first start, such as the first signing key)."""
-    from storage.migrate import migrate
-
-    name = f"fresh_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg.url().rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
+    return new_database(pg.url())
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
+import psycopg
 
 
 @dataclass
@@ -107,3 +109,29 @@ def insert_device(db, interval_s: int = 60) -> tuple[uuid.UUID, uuid.UUID, uuid.
         (profile, uuid.uuid4().hex[:8], interval_s),
     ).fetchone()[0]
     return user, profile, device
+
+
+def new_database(server_url: str) -> str:
+    """A new, migrated database of its own on the test server; its URL."""
+    from storage.migrate import migrate
+
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
+
+
+def store_readings(
+    database_url: str, device_id: object, ts: np.ndarray, values: np.ndarray
+) -> None:
+    """Straight into the readings table (for jobs that read the database, not the ingest)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT vigil_ensure_readings_partitions(to_timestamp(%s), to_timestamp(%s))",
+            (float(ts.min()), float(ts.max())),
+        )
+        with conn.cursor().copy("COPY readings (device_id, ts, value) FROM STDIN") as copy:
+            for t, v in zip(ts, values, strict=True):
+                copy.write_row((device_id, datetime.fromtimestamp(t, UTC), float(v)))

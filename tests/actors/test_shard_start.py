@@ -41,9 +41,9 @@ async def test_a_restarted_shard_raises_signal_loss_for_a_device_silent_since(
     assert mine and theirs
     stale, silent = mine[0], mine[1:]
     now = time.time()
-    before = DeviceShard(0, config)
+    before, other = DeviceShard(0, config), DeviceShard(1, config)
     for d in devices:
-        await stream(before, d, now)
+        await stream(before if d in mine else other, d, now)
     # The stale device last streamed two days ago: its signal loss was raised back then.
     db.execute(
         "UPDATE device_state SET updated_at = now() - interval '2 days' WHERE device_id = %s",
@@ -64,5 +64,19 @@ async def test_a_restarted_shard_raises_signal_loss_for_a_device_silent_since(
         assert open_alerts(db, d) == [("signal_loss", 1)]  # fired once, not again
     for d in [stale, *theirs]:
         assert open_alerts(db, d) == []
-    for shard in (before, restarted):
+    for shard in (before, other, restarted):
         await shard.close()
+
+
+async def test_a_shard_refuses_a_device_that_is_not_its_own(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """Two shards must never both host a device (its alerts would fire twice)."""
+    config = ShardConfig(database_url=database_url, shard_count=2)
+    device = next(d for d in (insert_device(db)[2] for _ in range(20)) if shard_index(d, 2) == 1)
+    shard = DeviceShard(0, config)
+    ts = (np.array([time.time() - 60]) * US).astype(np.int64)
+    outcome = await shard.ingest(device, ts, np.array([120.0]))
+    assert outcome.status == "moved" and outcome.retry_after_s >= 1
+    assert device not in shard.devices
+    await shard.close()

@@ -7,26 +7,13 @@ import uuid
 from datetime import UTC, datetime
 
 import numpy as np
-import psycopg
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from cluster.batch_reports import VARIABILITY_COLUMNS
 from cluster.cli import app
-from tests.helpers import sign_up
-
-
-def _store(database_url: str, device_id: str, ts: np.ndarray, values: np.ndarray) -> None:
-    """Straight into the readings table: the batch job reads the database, not the ingest."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT vigil_ensure_readings_partitions(to_timestamp(%s), to_timestamp(%s))",
-            (float(ts.min()), float(ts.max())),
-        )
-        with conn.cursor().copy("COPY readings (device_id, ts, value) FROM STDIN") as copy:
-            for t, v in zip(ts, values, strict=True):
-                copy.write_row((device_id, datetime.fromtimestamp(t, UTC), float(v)))
+from tests.helpers import sign_up, store_readings
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +35,11 @@ def population(stack, database_url):
         if i < 2:
             cgm = account.device("glucose", profile_id=p["id"])
             values = np.round(120 + 50 * i + 40 * np.sin(ts / 9000) + rng.normal(0, 9, ts.size))
-            _store(database_url, cgm["id"], ts, np.clip(values, 40, 400))
+            store_readings(database_url, cgm["id"], ts, np.clip(values, 40, 400))
         else:
             patch = account.device("temperature", profile_id=p["id"], interval_s=300)
             temps = np.round(36.9 + 1.5 * (np.sin(ts / 40000) > 0.8), 2)
-            _store(database_url, patch["id"], ts, temps)
+            store_readings(database_url, patch["id"], ts, temps)
     yield account, ids, end
     client.close()
 

@@ -110,3 +110,36 @@ def test_a_tunable_out_of_bounds_is_refused_by_name(
     monkeypatch.setenv("VIGIL_ACCESS_TOKEN_TTL_S", "5")
     with pytest.raises(ValueError, match="access_token_ttl_s"):
         Settings(data_dir=tmp_path)
+
+
+def test_locally_nothing_leaves_the_machine(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert (settings.bind_host, settings.replicas, settings.replicas_per_node) == (
+        "127.0.0.1",
+        1,
+        None,
+    )
+    settings.require_cluster_database()  # the embedded database is fine on one machine
+
+
+def test_on_a_cluster_defaults_assume_no_single_machine(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, ray_address="10.0.0.5:6379", database_url="postgresql://db/vigil"
+    )
+    assert (settings.bind_host, settings.replicas, settings.replicas_per_node) == (
+        "0.0.0.0",
+        2,
+        1,
+    )
+    assert settings.public_url == f"http://127.0.0.1:{settings.http_port}"
+    explicit = Settings(data_dir=tmp_path, ray_address="10.0.0.5:6379", http_host="10.0.0.9")
+    assert explicit.bind_host == "10.0.0.9"
+
+
+def test_on_a_cluster_the_embedded_database_is_refused_by_name(tmp_path: Path) -> None:
+    from cluster.stack import start_database
+
+    settings = Settings(data_dir=tmp_path, ray_address="10.0.0.5:6379")
+    with pytest.raises(ValueError, match="VIGIL_DATABASE_URL"):
+        start_database(settings)
+    assert not (tmp_path / "postgres").exists()  # nothing was started

@@ -3750,6 +3750,17 @@ export interface components {
              * @example 2
              */
             shard_count: number;
+            /**
+             * Shard States
+             * @description Each shard: did it answer, and on which node
+             */
+            shard_states?: components["schemas"]["ShardState"][];
+            /**
+             * Nodes
+             * @description Distinct Ray nodes hosting the answering shards
+             * @default 0
+             */
+            nodes: number;
         };
         /** ReadingIn */
         ReadingIn: {
@@ -4087,6 +4098,31 @@ export interface components {
          * @enum {string}
          */
         SensorKind: "glucose" | "temperature";
+        /** ShardState */
+        ShardState: {
+            /**
+             * Index
+             * @example 0
+             */
+            index: number;
+            /**
+             * Answered
+             * @example true
+             */
+            answered: boolean;
+            /**
+             * Node
+             * @description Ray node id hosting the shard, if it answered
+             * @example a1b2c3
+             */
+            node?: string | null;
+            /**
+             * Devices
+             * @description Devices it hosts
+             * @example 120
+             */
+            devices?: number | null;
+        };
         /** ShareOut */
         ShareOut: {
             /**

@@ -1,0 +1,58 @@
+"""Changing the number of shards of a running Vigil (``vigil shards scale N``).
+
+The new layout (``actors.placement.rescale``: only the virtual shards that balance requires
+move) is recorded as *moving*: from then on a device whose shard changes belongs to neither
+shard, so its uploads answer 503 with a one-second Retry-After. Every shard re-reads the
+layouts and hands such devices over (waits for their calls under way and for their rows to
+be committed, then forgets them). The layout then becomes *active*, the shards re-read it,
+and the new shards load the moved devices, alert state included, from the database on
+their next message. Shards beyond a smaller count are stopped last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+import ray
+
+from actors.placement import default_layout, rescale
+from actors.router import shard_name, start_shards
+from actors.shard import ShardConfig
+from storage.shard_layouts import activate, active_layout_sync, record_moving
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleResult:
+    before: int
+    after: int
+    virtual_moved: int
+    devices_handed_over: int
+
+
+def scale_shards(
+    database_url: str, configured_count: int, new_count: int, namespace: str
+) -> ScaleResult:
+    """Move the running shards to ``new_count``; ``configured_count``: the shard count in
+    use when no layout is recorded yet. Requires ``ray.init`` first."""
+    if new_count < 1:
+        raise ValueError("the shard count must be at least 1")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        current = active_layout_sync(conn)
+        before = current.shard_count if current else configured_count
+        old = current.assignment if current else default_layout(before)
+        new = rescale(old, new_count)
+        epoch = record_moving(conn, new_count, new)
+        config = ShardConfig(database_url=database_url, shard_count=new_count)
+        shards = start_shards(max(before, new_count), config, namespace)
+        handed = sum(ray.get([s.refresh_layout.remote() for s in shards]))
+        activate(conn, epoch)
+    ray.get([s.refresh_layout.remote() for s in shards[:new_count]])
+    for index in range(new_count, before):
+        ray.kill(ray.get_actor(shard_name(index), namespace=namespace), no_restart=True)
+    moved = sum(a != b for a, b in zip(old, new, strict=True))
+    log.info("shards %d -> %d: %d virtual shards moved", before, new_count, moved)
+    return ScaleResult(before, new_count, moved, handed)
