@@ -19,10 +19,10 @@ from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from actors.alerting import effective_rules
 from actors.router import ShardRouter, shard_index
-from algorithms.rules import KIND_SPECS, URGENT_LOW_MGDL, QuietPeriod, Rule, RuleKind
-from algorithms.sensors import SensorKind, spec_for
+from algorithms.alert_settings import QuietInput, RuleInput, validate_settings
+from algorithms.rules import Rule, RuleKind, effective_rules
+from algorithms.sensors import SensorKind
 from api.deps import Pool, Router, refuse
 from api.errors import responses
 from api.profiles import ProfileAccess, profile_with
@@ -122,11 +122,6 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _minutes(hhmm: str) -> int:
-    h, m = hhmm.split(":")
-    return int(h) * 60 + int(m)
-
-
 def _rule_out(rule: Rule) -> RuleOut:
     return RuleOut(
         kind=rule.kind,
@@ -157,138 +152,32 @@ def _out(profile_id: uuid.UUID, row: Any) -> AlertSettingsOut:
     )
 
 
-# -- validation ------------------------------------------------------------------------
-
-_RATE_RANGE = (0.5, 10.0)  # mg/dL/min
-_SIGNAL_LOSS_RANGE = (5.0, 1440.0)  # minutes
+# -- validation (the rules are in algorithms.alert_settings) ------------------------------
 
 
-def _range(kind: RuleKind, sensor: SensorKind) -> tuple[float, float] | None:
-    if kind in (RuleKind.RISE, RuleKind.FALL):
-        return _RATE_RANGE
-    if kind is RuleKind.SIGNAL_LOSS:
-        return _SIGNAL_LOSS_RANGE
-    if kind is RuleKind.SENSOR_PROBLEM:
-        return None
-    spec = spec_for(sensor)
-    return spec.min_value, spec.max_value
-
-
-def _week_minutes(q: QuietPeriod) -> set[int]:
-    out: set[int] = set()
-    length = (q.end_min - q.start_min) % 1440 or 1440
-    for day in q.weekdays:
-        start = day * 1440 + q.start_min
-        out.update((start + m) % 10080 for m in range(length))
-    return out
-
-
-def _validate(sensor: SensorKind, items: list[RuleSetting], errors: list[dict]) -> list[Rule]:
-    """Rules from the request; appends a 422 item per problem to ``errors``."""
-    seen: set[RuleKind] = set()
-    rules: list[Rule] = []
-
-    def bad(i: int, field: str | None, msg: str) -> None:
-        loc: list[str | int] = ["body", str(sensor), i]
-        if field:
-            loc.append(field)
-        errors.append({"loc": tuple(loc), "msg": msg, "type": "value_error", "input": None})
-
-    for i, item in enumerate(items):
-        kind = item.kind
-        spec = KIND_SPECS[kind]
-        if spec.sensor not in (sensor, None):
-            bad(i, "kind", f"{kind} is not a {sensor} rule")
-            continue
-        if kind in seen:
-            bad(i, "kind", f"{kind} is listed twice")
-            continue
-        seen.add(kind)
-        if kind is RuleKind.URGENT_LOW:
-            if item.enabled is False:
-                bad(i, "enabled", "urgent low cannot be disabled")
-                continue
-            if item.threshold is not None and item.threshold != URGENT_LOW_MGDL:
-                bad(i, "threshold", f"urgent low is fixed at {URGENT_LOW_MGDL:g} mg/dL")
-                continue
-        limits = _range(kind, sensor)
-        if item.threshold is not None:
-            if limits is None:
-                bad(i, "threshold", f"{kind} has no threshold")
-                continue
-            lo, hi = limits
-            if not lo <= item.threshold <= hi:
-                bad(
-                    i,
-                    "threshold",
-                    f"{kind} threshold {item.threshold:g} {spec.unit} is outside"
-                    f" {lo:g}-{hi:g} {spec.unit}",
-                )
-                continue
-        if item.quiet and spec.urgent:
-            bad(i, "quiet", f"{kind} is urgent: it always alerts, quiet hours cannot apply")
-            continue
-        periods: list[QuietPeriod] = []
-        covered: set[int] = set()
-        ok = True
-        for j, q in enumerate(item.quiet):
-            start, end = _minutes(q.start), _minutes(q.end)
-            if start == end or (start == 1440):
-                bad(i, "quiet", f"quiet period {j} ({q.start}-{q.end}) is empty")
-                ok = False
-                break
-            period = QuietPeriod(start, end, tuple(sorted(set(q.weekdays))))
-            minutes = _week_minutes(period)
-            if covered & minutes:
-                bad(i, "quiet", f"quiet period {j} ({q.start}-{q.end}) overlaps an earlier one")
-                ok = False
-                break
-            covered |= minutes
-            periods.append(period)
-        if not ok:
-            continue
-        try:
-            rules.append(
-                Rule(
-                    kind=kind,
-                    threshold=item.threshold,
-                    enabled=item.enabled,
-                    realert_s=None if item.realert_min is None else item.realert_min * 60,
-                    duration_s=None if item.duration_min is None else item.duration_min * 60,
-                    quiet=tuple(periods),
-                )
-            )
-        except ValueError as exc:
-            bad(i, None, str(exc))
-    return rules
-
-
-def _check_order(sensor: SensorKind, rules: tuple[Rule, ...], errors: list[dict]) -> None:
-    """Thresholds that must keep their order (on the effective rules, defaults included)."""
-    t = {r.kind: float(r.threshold or 0.0) for r in rules}
-    pairs = (
-        [
-            (RuleKind.LOW, RuleKind.HIGH, "low must be below high"),
-            (RuleKind.URGENT_LOW, RuleKind.LOW, "low must be at or above urgent low (55 mg/dL)"),
-        ]
-        if sensor is SensorKind.GLUCOSE
-        else [
-            (RuleKind.FEVER, RuleKind.HIGH_FEVER, "fever must be below high fever"),
-            (RuleKind.HYPOTHERMIA, RuleKind.FEVER, "hypothermia must be below fever"),
-        ]
+def _rule_input(item: RuleSetting) -> RuleInput:
+    return RuleInput(
+        kind=item.kind,
+        threshold=item.threshold,
+        enabled=item.enabled,
+        realert_min=item.realert_min,
+        duration_min=item.duration_min,
+        quiet=tuple(QuietInput(q.start, q.end, tuple(q.weekdays)) for q in item.quiet),
     )
-    for lower, upper, msg in pairs:
-        if lower in t and upper in t:
-            too_high = t[lower] > t[upper] if lower is RuleKind.URGENT_LOW else t[lower] >= t[upper]
-            if too_high:
-                errors.append(
-                    {
-                        "loc": ("body", str(sensor)),
-                        "msg": f"{msg} ({lower} {t[lower]:g}, {upper} {t[upper]:g})",
-                        "type": "value_error",
-                        "input": None,
-                    }
-                )
+
+
+def _validated(body: AlertSettingsIn) -> dict[str, list[dict[str, Any]]]:
+    """The rules to store; a 422 naming each problem's field when there are any."""
+    given = {s: [_rule_input(i) for i in getattr(body, str(s))] for s in SensorKind}
+    stored, problems = validate_settings(given)
+    errors = [
+        {"loc": ("body", str(s), *p.loc()), "msg": p.message, "type": "value_error", "input": None}
+        for s, found in problems.items()
+        for p in found
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+    return stored
 
 
 # -- routes ----------------------------------------------------------------------------
@@ -329,14 +218,7 @@ async def put_alert_settings(
     """Rules left out keep their defaults. Refused (422, naming the field) when a threshold
     is outside the sensor range, low is not below high, quiet periods overlap, or urgent low
     is disabled or moved."""
-    errors: list[dict] = []
-    stored: dict[str, list[dict]] = {}
-    for sensor in SensorKind:
-        given = _validate(sensor, getattr(body, str(sensor)), errors)
-        stored[str(sensor)] = [r.to_dict() for r in given]
-        _check_order(sensor, effective_rules(stored, sensor), errors)
-    if errors:
-        raise RequestValidationError(errors)
+    stored = _validated(body)
     row = await alerts.put_settings(pool, found.profile_id, stored, body.escalation_min)
     await reload_shards(pool, shards, found.profile_id)
     return _out(found.profile_id, row)

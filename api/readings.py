@@ -117,7 +117,7 @@ async def store_batch(
     if outcome.status == "rejected":
         raise InvalidReadings(
             [
-                ErrorItem(loc=["readings", p.index, p.field], msg=p.message, type="value_error")
+                ErrorItem(loc=["readings", *p.loc()], msg=p.message, type="value_error")
                 for p in outcome.problems
             ]
         )

@@ -18,8 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from actors.alerting import effective_rules
-from algorithms.rules import RuleKind
+from algorithms.rules import RuleKind, effective_rules
 from algorithms.sensors import MGDL_PER_MMOLL, SensorKind
 from api import login_guard
 from api.audit import record_read
