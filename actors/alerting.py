@@ -28,7 +28,6 @@ from storage.alerts import AlertContext, AlertOp
 STATE_VERSION = 1
 
 
-
 @dataclass(frozen=True, slots=True)
 class Live:
     """The newest reading of a batch as the live stream shows it."""

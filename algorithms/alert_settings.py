@@ -55,6 +55,11 @@ def minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
+def hhmm(minutes: int) -> str:
+    """``HH:MM`` of minutes after midnight (1440 is ``24:00``)."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def threshold_range(kind: RuleKind, sensor: SensorKind) -> tuple[float, float] | None:
     """The thresholds a rule may be set to (``None``: it takes no threshold)."""
     if kind in (RuleKind.RISE, RuleKind.FALL):

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from actors.router import ShardRouter, shard_index
-from algorithms.alert_settings import QuietInput, RuleInput, validate_settings
+from algorithms.alert_settings import QuietInput, RuleInput, hhmm, validate_settings
 from algorithms.rules import Rule, RuleKind, effective_rules
 from algorithms.sensors import SensorKind
 from api.deps import Pool, Router, refuse
@@ -118,10 +118,6 @@ class AlertSettingsOut(BaseModel):
     updated_at: datetime | None
 
 
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
 def _rule_out(rule: Rule) -> RuleOut:
     return RuleOut(
         kind=rule.kind,
@@ -130,7 +126,7 @@ def _rule_out(rule: Rule) -> RuleOut:
         realert_min=float(rule.realert_s or 0.0) / 60,
         duration_min=float(rule.duration_s or 0.0) / 60,
         quiet=[
-            QuietPeriodIn(start=_hhmm(q.start_min), end=_hhmm(q.end_min), weekdays=list(q.weekdays))
+            QuietPeriodIn(start=hhmm(q.start_min), end=hhmm(q.end_min), weekdays=list(q.weekdays))
             for q in rule.quiet
         ],
         unit=rule.spec.unit,

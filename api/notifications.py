@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from actors import destinations
+from algorithms.alert_settings import hhmm, minutes
 from algorithms.rules import RuleKind
-from api.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn, _hhmm, _minutes
+from api.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.profiles import _ZONES, ProfileAccess, profile_with
@@ -89,7 +90,7 @@ def _prefs_out(profile_id: uuid.UUID, row) -> PrefsOut:
         channels=row["channels"],
         quiet=[
             QuietPeriodIn(
-                start=_hhmm(q["start_min"]), end=_hhmm(q["end_min"]), weekdays=q["weekdays"]
+                start=hhmm(q["start_min"]), end=hhmm(q["end_min"]), weekdays=q["weekdays"]
             )
             for q in quiet
         ],
@@ -126,7 +127,7 @@ async def get_prefs(found: Alertable, caller: Caller, pool: Pool) -> PrefsOut:
 async def put_prefs(body: PrefsIn, found: Alertable, caller: Caller, pool: Pool) -> PrefsOut:
     quiet = []
     for j, q in enumerate(body.quiet):
-        start, end = _minutes(q.start), _minutes(q.end)
+        start, end = minutes(q.start), minutes(q.end)
         if start == end or start == 1440:
             raise error(422, f"quiet period {j} ({q.start}-{q.end}) is empty")
         quiet.append({"start_min": start, "end_min": end, "weekdays": sorted(set(q.weekdays))})

@@ -42,12 +42,13 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from actors.notifier import stream_wants
+from algorithms.delivery import stream_wants
 from api.errors import error, responses
 from api.schemas import StrictJsonRoute, loads_strict
 from api.tokens import Claims, InvalidToken
-from storage import access, accounts, notifications
-from storage.alerts import NOTIFY_CHANNEL, acted_for_self, alert_fields, iso
+from storage import access, accounts, live, notifications
+from storage.alerts import acted_for_self
+from storage.live import AccountEnded, DeviceUpdate, LiveAlert, ShareChanged, iso
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/stream", tags=["stream"], route_class=StrictJsonRoute)
@@ -98,39 +99,36 @@ class StreamAlert(BaseModel):
     fired_at: datetime
 
 
-def reading_message(msg: dict) -> str | None:
-    r = msg.get("r")
+def reading_message(msg: DeviceUpdate) -> str | None:
+    r = msg.reading
     if r is None:
         return None
     return json.dumps(
         {
             "type": "reading",
-            "profile_id": msg["p"],
-            "device_id": msg["d"],
-            "kind": msg.get("k"),
-            "ts": iso(r["ts"]),
-            "value": r["v"],
-            "rate_per_min": r.get("rate"),
-            "direction": r.get("dir"),
-            "prediction_20": r.get("pred20"),
+            "profile_id": str(msg.profile_id),
+            "device_id": str(msg.device_id),
+            "kind": msg.kind,
+            "ts": iso(r.ts_s),
+            "value": r.value,
+            "rate_per_min": r.rate_per_min,
+            "direction": r.direction,
+            "prediction_20": r.prediction_20,
         }
     )
 
 
-def alert_messages(msg: dict) -> list[str]:
-    return [
-        json.dumps(
-            {
-                "type": "alert",
-                "event": a["type"],
-                "alert_id": a["id"],
-                "profile_id": msg["p"],
-                "device_id": msg["d"],
-                **alert_fields(a),
-            }
-        )
-        for a in msg.get("a", ())
-    ]
+def alert_message(msg: DeviceUpdate, a: LiveAlert) -> str:
+    return json.dumps(
+        {
+            "type": "alert",
+            "event": a.event,
+            "alert_id": str(a.id),
+            "profile_id": str(msg.profile_id),
+            "device_id": str(msg.device_id),
+            **a.fields(),
+        }
+    )
 
 
 @dataclass(eq=False)
@@ -189,7 +187,7 @@ class LiveHub:
                 return
             self._conn = await asyncpg.connect(self._url)
             self._conn.add_termination_listener(self._on_lost)
-            await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._conn.add_listener(live.CHANNEL, self._on_notify)
 
     def _on_lost(self, conn: asyncpg.Connection) -> None:
         log.warning("live stream LISTEN connection lost; closing streams so clients reconnect")
@@ -200,25 +198,25 @@ class LiveHub:
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self.received += 1
-        try:
-            msg = json.loads(payload)
-        except ValueError:
+        msg = live.decode(payload)
+        if msg is None:
             return
-        if "account" in msg:  # disabled, deleted, logged out everywhere, new password
-            self.end_account(uuid.UUID(msg["account"]), msg.get("why", "disabled"))
-            return
-        changed = msg.get("revoked") or msg.get("changed")  # a share, or someone's preferences
-        if changed is not None:
-            asyncio.get_running_loop().create_task(
-                self._recheck(uuid.UUID(changed), uuid.UUID(msg["f"]))
-            )
-            return
-        subs = self._by_profile.get(uuid.UUID(msg["p"]))
+        if isinstance(msg, AccountEnded):  # disabled, deleted, logged out everywhere, password
+            self.end_account(msg.account_id, msg.why)
+        elif isinstance(msg, ShareChanged):
+            asyncio.get_running_loop().create_task(self._recheck(msg.profile_id, msg.follower_id))
+        elif isinstance(msg, DeviceUpdate):
+            self._device_update(msg)
+        else:  # someone acknowledged, snoozed or changed preferences
+            asyncio.get_running_loop().create_task(self._recheck(msg.profile_id, msg.user_id))
+
+    def _device_update(self, msg: DeviceUpdate) -> None:
+        profile = msg.profile_id
+        subs = self._by_profile.get(profile)
         if not subs:
             return
-        profile = uuid.UUID(msg["p"])
         reading = reading_message(msg)
-        alerts = alert_messages(msg) if "a" in msg else []
+        alerts = [(a, alert_message(msg, a)) for a in msg.alerts]
         for sub in list(subs):
             may_read, may_alert = sub.profiles.get(profile, (False, False))
             if reading is not None and may_read:
@@ -226,10 +224,10 @@ class LiveHub:
             if may_alert and alerts:
                 now = datetime.now(UTC)
                 prefs = sub.prefs.get(profile)
-                for a, raw in zip(alerts, msg["a"], strict=True):
-                    if stream_wants(prefs, raw, raw["type"], now.timestamp()):
-                        sub.offer(a)
-                        self._sent_log.append((uuid.UUID(raw["id"]), raw["type"], sub.user_id, now))
+                for a, text in alerts:
+                    if stream_wants(prefs, a, a.event, now.timestamp()):
+                        sub.offer(text)
+                        self._sent_log.append((a.id, a.event, sub.user_id, now))
         if self._sent_log and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
