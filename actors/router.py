@@ -63,6 +63,11 @@ def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorH
     return remote_cls.options(name=NOTIFIER_NAME, namespace=namespace, **_DETACHED).remote(config)
 
 
+async def keep_notifier_listening(config: NotifierConfig, namespace: str = NAMESPACE) -> None:
+    """Create (or find) the alert notifier and make sure it listens (idempotent)."""
+    await start_notifier(config, namespace).start.remote()
+
+
 _Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, asyncio.Future]
 
 
@@ -131,6 +136,31 @@ class ShardRouter:
             for (*_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
+
+    async def acknowledge(self, device_id: UUID, rule: str) -> None:
+        """Tell the device's shard that the alert of ``rule`` was acknowledged."""
+        await self.for_device(device_id).acknowledge.remote(device_id, rule)
+
+    async def snooze(self, device_id: UUID, rule: str, until_s: float) -> None:
+        """Tell the device's shard to hold back the repeats of ``rule`` until ``until_s``."""
+        await self.for_device(device_id).snooze.remote(device_id, rule, until_s)
+
+    async def evict(self, device_id: UUID) -> None:
+        """Make the device's shard forget its in-memory state (rebuilt from the database)."""
+        await self.for_device(device_id).evict.remote(device_id)
+
+    async def reload_rules(
+        self, device_ids: list[UUID], profile_id: UUID, timeout_s: float = 10.0
+    ) -> list[BaseException]:
+        """Ask each shard hosting one of the devices to reload the profile's alert rules;
+        returns the failures (a shard that cannot be reached loads them when it restarts)."""
+        indexes = {shard_index(d, self.shard_count) for d in device_ids}
+        calls = [
+            asyncio.wait_for(self.handle(i).reload_rules.remote(profile_id), timeout_s)
+            for i in indexes
+        ]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        return [r for r in results if isinstance(r, BaseException)]
 
     async def start_all(self) -> list[int]:
         """Ask every shard to make sure its clock runs and it hosts its recently active

@@ -213,7 +213,7 @@ async def move_device(
 async def evict(shards, device_id: uuid.UUID) -> None:
     """Make the device's shard forget its in-memory state (rebuilt from the database)."""
     try:
-        await shards.for_device(device_id).evict.remote(device_id)
+        await shards.evict(device_id)
     except Exception:
         log.exception("could not evict device %s from its shard", device_id)
 

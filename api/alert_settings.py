@@ -8,7 +8,6 @@ reading is evaluated with them (a shard that restarts loads them from the databa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from actors.router import ShardRouter, shard_index
+from actors.router import ShardRouter
 from algorithms.alert_settings import QuietInput, RuleInput, hhmm, validate_settings
 from algorithms.rules import Rule, RuleKind, effective_rules
 from algorithms.sensors import SensorKind
@@ -223,14 +222,6 @@ async def put_alert_settings(
 async def reload_shards(pool, shards: ShardRouter, profile_id: uuid.UUID) -> None:
     """Tell each shard hosting a device of the profile to use the new rules now."""
     devices = await alerts.profile_device_ids(pool, profile_id)
-    indexes = {shard_index(d, shards.shard_count) for d in devices}
-    calls = [shards.handle(i).reload_rules.remote(profile_id) for i in indexes]
-    if not calls:
-        return
-    results = await asyncio.gather(
-        *(asyncio.wait_for(c, 10) for c in calls), return_exceptions=True
-    )
-    for r in results:
-        if isinstance(r, BaseException):
-            # A shard that cannot be reached restarts and loads the rules from the database.
-            log.warning("shard did not reload alert rules of %s: %s", profile_id, r)
+    for r in await shards.reload_rules(devices, profile_id):
+        # A shard that cannot be reached restarts and loads the rules from the database.
+        log.warning("shard did not reload alert rules of %s: %s", profile_id, r)

@@ -174,9 +174,7 @@ async def acknowledge(alert_id: AlertId, user_id: CallerId, pool: Pool, shards: 
     row = await alerts.acknowledge(pool, alert_id, user_id)
     if row["state"] == "acknowledged":
         try:
-            await shards.for_device(row["device_id"]).acknowledge.remote(
-                row["device_id"], row["rule"]
-            )
+            await shards.acknowledge(row["device_id"], row["rule"])
         except Exception:  # a restarting shard reads the acknowledgement from the database
             log.warning("shard not told of acknowledgement of %s", alert_id, exc_info=True)
     return _out(row)
@@ -204,9 +202,7 @@ async def snooze(
         return _out(await alerts.act_for_self(pool, alert_id, user_id, snooze_until=until))
     row = await alerts.snooze(pool, alert_id, until, user_id)
     try:
-        await shards.for_device(row["device_id"]).snooze.remote(
-            row["device_id"], row["rule"], until.timestamp()
-        )
+        await shards.snooze(row["device_id"], row["rule"], until.timestamp())
     except Exception:
         log.warning("shard not told of snooze of %s", alert_id, exc_info=True)
     return _out(row)

@@ -14,10 +14,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from algorithms.sensors import spec_for
 from api.deps import Pool
 from api.errors import responses
-from api.events import EventOut, event_out
 from api.profiles import ProfileAccess, profile_with
+from api.reporting.events import EventOut, event_out
+from api.reporting.sections import selected_devices, utc, window_end
 from api.schemas import StrictJsonRoute
-from api.stats import selected_devices, utc, window_end
 from storage import events, history
 
 router = APIRouter(prefix="/v1/profiles/{profile_id}", tags=["charts"], route_class=StrictJsonRoute)

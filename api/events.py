@@ -14,6 +14,7 @@ from algorithms.validation import EARLIEST_TS_S
 from api.deps import CallerId, Pool
 from api.errors import check_window, error, responses
 from api.profiles import ProfileAccess, profile_with
+from api.reporting.events import EventKind, EventOut, event_out
 from api.schemas import RequestModel, StrictJsonRoute, Text, Timestamp
 from storage import events
 
@@ -24,7 +25,6 @@ router = APIRouter(
 ReadableProfile = Annotated[ProfileAccess, Depends(profile_with("readings"))]
 ManagedProfile = Annotated[ProfileAccess, Depends(profile_with("manage"))]
 
-EventKind = Literal["meal", "exercise", "insulin", "medication", "sleep", "note", "custom"]
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 MAX_SPAN = timedelta(hours=48)
 MAX_AHEAD = timedelta(days=1)
@@ -162,22 +162,6 @@ EventBody = Annotated[
         ],
     ),
 ]
-
-
-class EventOut(BaseModel):
-    id: uuid.UUID
-    profile_id: uuid.UUID
-    kind: EventKind = Field(examples=["meal"])
-    ts: datetime
-    end_ts: datetime | None
-    details: dict[str, Any] = Field(examples=[{"carbs_g": 45, "description": "porridge"}])
-    note: str | None = Field(examples=[None])
-    created_at: datetime
-    updated_at: datetime
-
-
-def event_out(row: dict[str, Any]) -> EventOut:
-    return EventOut(**{k: row[k] for k in EventOut.model_fields})
 
 
 def _store_shape(body: EventBody) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from algorithms.rules import RuleKind
 from api.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
-from api.profiles import _ZONES, ProfileAccess, profile_with
+from api.profiles import TIME_ZONES, ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import notifications
 
@@ -55,7 +55,7 @@ class PrefsIn(RequestModel):
     @field_validator("timezone")
     @classmethod
     def known_zone(cls, value: str | None) -> str | None:
-        if value is not None and value not in _ZONES:
+        if value is not None and value not in TIME_ZONES:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)")
         return value
 

@@ -18,7 +18,7 @@ from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import access, profiles
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], route_class=StrictJsonRoute)
-_ZONES = frozenset(available_timezones())
+TIME_ZONES = frozenset(available_timezones())
 
 
 class ProfileCreate(RequestModel):
@@ -28,7 +28,7 @@ class ProfileCreate(RequestModel):
     @field_validator("timezone")
     @classmethod
     def known_zone(cls, value: str) -> str:
-        if value not in _ZONES:
+        if value not in TIME_ZONES:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)")
         return value
 

@@ -105,8 +105,8 @@ def populate(url: str, profiles: int, days: int, end: datetime) -> dict:
 
 
 async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
-    from api.report_pdf import render_report_pdf
-    from api.reports import _report
+    from api.reporting.pdf import render_report_pdf
+    from api.reporting.report import load_report
     from storage.pools import open_pool
 
     pool = await open_pool(url)
@@ -115,7 +115,7 @@ async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
     try:
         for _ in range(6):
             t0 = time.perf_counter()
-            report, loaded = await _report(pool, profile_id, days, end)
+            report, loaded = await load_report(pool, profile_id, days, end)
             pdf = await asyncio.to_thread(
                 render_report_pdf, report, loaded.get("glucose"), loaded.get("temperature"), "a4"
             )

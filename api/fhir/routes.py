@@ -24,10 +24,10 @@ from api.deps import CallerId, Config, Pool, Router, refuse
 from api.errors import error, responses
 from api.fhir import resources as fhir
 from api.history import send_history
-from api.report_pdf import render_report_pdf
-from api.reports import _report
+from api.reporting.pdf import render_report_pdf
+from api.reporting.report import load_report
+from api.reporting.sections import glucose_section, load_series
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
-from api.stats import glucose_section, load_series
 from storage import access, devices, history, profiles, readings
 
 router = APIRouter(prefix="/fhir/r4", tags=["fhir"], route_class=StrictJsonRoute)
@@ -273,7 +273,7 @@ async def search_reports(request: Request, pool: Pool, found: ReportSearch) -> d
     references."""
     pid, start, end = found.profile_id, found.start, found.end
     days = max(1, round((end - start).total_seconds() / 86_400))
-    rep, loaded = await _report(pool, pid, days, end)
+    rep, loaded = await load_report(pool, pid, days, end)
     pdf = await run_in_threadpool(
         render_report_pdf, rep, loaded.get("glucose"), loaded.get("temperature"), "a4"
     )

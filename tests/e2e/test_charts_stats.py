@@ -11,7 +11,7 @@ import pytest
 from algorithms.glucose_stats import compare_with_previous
 from algorithms.temperature_stats import temperature_stats
 from api.charts import WINDOWS
-from api.stats import glucose_metrics, temperature_metrics, variability_metrics
+from api.reporting.sections import glucose_metrics, temperature_metrics, variability_metrics
 
 
 def _now() -> datetime:

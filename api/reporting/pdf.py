@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.table import Table
 
-    from api.reports import Report
-    from api.stats import KindSeries
+    from api.reporting.report import Report
+    from api.reporting.sections import KindSeries
 
 PAPER_IN = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
 BANDS = (  # (label, colour, field of Ranges)
