@@ -38,6 +38,7 @@ test: $(STAMP) postgres web  ## throwaway PostgreSQL + local Ray + Serve, then p
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -152,7 +152,7 @@ class ApnsClient:
         if refresh or self._jwt is None or now - self._jwt[1] > 50 * 60:  # Apple: < 60 min
             token = jwt.encode(
                 {"iss": self.config.apns_team_id, "iat": int(now)},
-                self.config.apns_key_pem,
+                self.config.apns_key_pem or "",
                 algorithm="ES256",
                 headers={"kid": self.config.apns_key_id},
             )
@@ -222,7 +222,7 @@ class FcmClient:
                 "iat": int(now),
                 "exp": int(now) + 3600,
             },
-            self.config.fcm_private_key_pem,
+            self.config.fcm_private_key_pem or "",
             algorithm="RS256",
         )
         r = await self.http.post(
@@ -383,7 +383,7 @@ class AlertNotifier:
                 for hook in person["webhooks"]:
                     self._spawn(
                         self._deliver(
-                            a, event, person, "webhook", shown_url(hook["url"]), hook, payload
+                            a, event, person, "webhook", shown_url(hook["url"]) or "", hook, payload
                         )
                     )
                     started += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -42,7 +44,7 @@ def start_shards(
     shard_count: int, config: ShardConfig, namespace: str = NAMESPACE
 ) -> list[ActorHandle]:
     """Create (or find, if already running) the shard actors; requires ``ray.init`` first."""
-    remote_cls = ray.remote(DeviceShard)
+    remote_cls: Any = ray.remote(DeviceShard)
     return [
         remote_cls.options(name=shard_name(i), namespace=namespace, **_DETACHED).remote(i, config)
         for i in range(shard_count)
@@ -59,7 +61,7 @@ def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
 def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorHandle:
     """Create (or find) the cluster's alert notifier; call ``start`` on it to make sure it
     listens."""
-    remote_cls = ray.remote(AlertNotifier)
+    remote_cls: Any = ray.remote(AlertNotifier)
     return remote_cls.options(name=NOTIFIER_NAME, namespace=namespace, **_DETACHED).remote(config)
 
 
@@ -155,7 +157,7 @@ class ShardRouter:
         """Ask each shard hosting one of the devices to reload the profile's alert rules;
         returns the failures (a shard that cannot be reached loads them when it restarts)."""
         indexes = {shard_index(d, self.shard_count) for d in device_ids}
-        calls = [
+        calls: list[Awaitable[None]] = [
             asyncio.wait_for(self.handle(i).reload_rules.remote(profile_id), timeout_s)
             for i in indexes
         ]

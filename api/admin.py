@@ -27,7 +27,7 @@ async def admin_caller(pool: Pool, user_id: CallerId) -> User:
     """Dependency: the caller, if an active admin; 401 for a disabled account, 403 otherwise."""
     row = await admin.active_admin(pool, user_id)
     user = active_account(row)
-    if not row["is_admin"]:
+    if row is None or not row["is_admin"]:
         raise error(403, "this needs the admin role")
     return user
 

@@ -79,10 +79,10 @@ class RuleSetting(RequestModel):
 
 
 class RuleOut(RuleSetting):
-    threshold: float = Field(examples=[250])  # type: ignore[assignment]
-    enabled: bool = Field(examples=[True])  # type: ignore[assignment]
-    realert_min: float = Field(examples=[120])  # type: ignore[assignment]
-    duration_min: float = Field(examples=[0])  # type: ignore[assignment]
+    threshold: float = Field(examples=[250])
+    enabled: bool = Field(examples=[True])
+    realert_min: float = Field(examples=[120])
+    duration_min: float = Field(examples=[0])
     unit: str = Field(examples=["mg/dL"])
     severity: str = Field(examples=["warning"])
 

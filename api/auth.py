@@ -43,13 +43,6 @@ class SignupAccepted(BaseModel):
     detail: str = Field(examples=[SIGNUP_ACCEPTED])
 
 
-class UserOut(BaseModel):
-    id: uuid.UUID
-    email: str = Field(examples=["ada@example.org"])
-    name: str = Field(examples=["Ada Lovelace"])
-    created_at: datetime
-
-
 class TokenResponse(BaseModel):
     access_token: str = Field(description="JWT (EdDSA) to send as `Authorization: Bearer …`")
     token_type: Literal["bearer"] = "bearer"

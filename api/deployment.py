@@ -32,4 +32,6 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
         # One access-log line per reading batch costs more than the batch's own work.
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
-    return deployment.bind()
+    # Ray types serve.deployment as a decorator factory; called with a class it is the
+    # Deployment itself.
+    return deployment.bind()  # type: ignore[attr-defined]

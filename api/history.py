@@ -131,6 +131,8 @@ async def import_history(
         raise error(409, "history files hold glucose readings: import them to a glucose device")
     text = await _read(file)
     profile = await profiles.get_profile(pool, device.profile_id)
+    if profile is None:
+        raise error(404, "profile not found")
     now = datetime.now(UTC)
     try:
         history = await run_in_threadpool(parse, text, ZoneInfo(profile["timezone"]), now)

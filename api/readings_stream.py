@@ -27,7 +27,8 @@ import contextlib
 import json
 import time
 import uuid
-from typing import Annotated
+from collections.abc import MutableMapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
@@ -151,7 +152,9 @@ async def _serve(
             await websocket.send_text(await _answer(text, device, app))
 
 
-async def _receive(websocket: WebSocket, watch: Subscriber | None) -> dict | None:
+async def _receive(
+    websocket: WebSocket, watch: Subscriber | None
+) -> MutableMapping[str, Any] | None:
     """The next message from the device; None when the account watch ends the socket."""
     if watch is None:
         return await websocket.receive()

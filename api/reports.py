@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
@@ -28,7 +28,9 @@ ManagedProfile = Annotated[ProfileAccess, Depends(profile_with("manage"))]
 
 ReportFormat = Literal["json", "pdf"]
 Paper = Literal["a4", "letter"]
-_PDF = {200: {"content": {"application/pdf": {}}, "description": "The report (JSON or PDF)"}}
+_PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The report (JSON or PDF)"}
+}
 
 
 async def _answer(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, cast
 
 from actors.notifier import NotifierConfig
 from actors.router import ShardRouter, keep_notifier_listening
@@ -26,7 +27,8 @@ async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
         smtp_port=config.smtp_port,
         smtp_from=config.smtp_from,
         webhook_allow_private=config.webhook_allow_private,
-        **config.push,
+        # The push credentials (names of NotifierConfig fields) arrive as a string map.
+        **cast(dict[str, Any], config.push),
     )
     while True:
         try:

@@ -59,7 +59,7 @@ def populate(url: str, profiles: int, days: int, end: datetime) -> dict:
         user = conn.execute(
             "INSERT INTO users (email, password_hash, name) VALUES ('bench@example.com', 'x',"
             " 'Bench') RETURNING id"
-        ).fetchone()[0]
+        ).fetchone()[0]  # type: ignore[index]  # INSERT ... RETURNING: always one row
         pids = [uuid.uuid4() for _ in range(profiles)]
         dids = [uuid.uuid4() for _ in range(profiles)]
         with conn.cursor().copy(
@@ -139,6 +139,7 @@ async def time_chart(url: str, user: uuid.UUID, profile_id: uuid.UUID, end: date
         for i in range(51):
             t0 = time.perf_counter()
             grant = await access.profile_grant(pool, user, profile_id)
+            assert grant is not None  # the bench user manages every profile it made
             body = await chart(
                 ProfileAccess(profile_id, grant), pool, "3d", end - timedelta(minutes=7 * i), None
             )

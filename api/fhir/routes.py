@@ -187,6 +187,8 @@ async def get_patient(
 ) -> dict[str, Any]:
     await _granted(pool, user_id, profile_id, "readings")
     row = await profiles.get_profile(pool, profile_id)
+    if row is None:
+        raise error(404, "profile not found")
     return fhir.patient(profile_id, row["name"])
 
 
@@ -221,7 +223,7 @@ async def _summaries(pool, pid: uuid.UUID, start: datetime, end: datetime) -> li
 
 
 async def _readings(pool, pid: uuid.UUID, start: datetime, end: datetime, count: int) -> list:
-    out = []
+    out: list[dict[str, Any]] = []
     glucose = [d["id"] for d in await history.profile_devices(pool, pid) if d["kind"] == "glucose"]
     for d in glucose:
         rows = await readings.list_readings(pool, d, start, end, count - len(out))
@@ -252,13 +254,13 @@ async def search_observations(
     104636-6, sensor active 104637-4; the same numbers as `/v1/profiles/{id}/stats`."""
     pid, start, end = found.profile_id, found.start, found.end
     wanted = _codes(code)
-    found: list[dict] = []
+    entries: list[dict] = []
     if fhir.READING in wanted:
-        found += await _readings(pool, pid, start, end, count)
+        entries += await _readings(pool, pid, start, end, count)
     if wanted & set(fhir.SUMMARY_CODES):
         summary = await _summaries(pool, pid, start, end)
-        found += [s for s in summary if s["code"]["coding"][0]["code"] in wanted]
-    return fhir.bundle(found, _base(request))
+        entries += [s for s in summary if s["code"]["coding"][0]["code"] in wanted]
+    return fhir.bundle(entries, _base(request))
 
 
 @router.get(

@@ -248,10 +248,10 @@ def treatment_fields(doc: dict, index: int, now: datetime) -> dict[str, Any]:
         return {**fields, "kind": "exercise", "end_ts": end, "details": details}
     if event_type in ("Note", "Announcement", "Question") and notes:
         return {**fields, "kind": "note", "details": {}}
-    details: dict[str, Any] = {"name": event_type}
+    other: dict[str, Any] = {"name": event_type}
     if duration is not None:
-        details |= {"value": duration, "unit": "min"}
-    return {**fields, "kind": "custom", "details": details}
+        other |= {"value": duration, "unit": "min"}
+    return {**fields, "kind": "custom", "details": other}
 
 
 def treatment_key(doc: dict, fields: dict) -> str:

@@ -139,7 +139,7 @@ async def _documents(request: Request, what: str) -> list[dict[str, Any]]:
 # --- status, auth -----------------------------------------------------------------------
 
 
-async def _thresholds(pool, profile_id: uuid.UUID) -> dict[str, float]:
+async def _thresholds(pool, profile_id: uuid.UUID) -> dict[str, float | None]:
     row = await alerts.get_settings(pool, profile_id)
     stored = row["rules"] if row else None
     if isinstance(stored, str):
@@ -278,14 +278,16 @@ async def post_entries(
         parsed = [ns.entry_in(d, i, now) for i, d in enumerate(docs)]
     except ns.DocumentError as exc:
         raise error(422, str(exc)) from None
-    sgvs = [e for e in parsed if e.type == "sgv"]
+    sgvs = [e for e in parsed if e.type == "sgv" and e.value is not None]  # sgv: always
     if sgvs:
-        body = ReadingsUpload(readings=[ReadingIn(ts=e.ts, value=e.value) for e in sgvs])
+        body = ReadingsUpload(
+            readings=[ReadingIn(ts=e.ts, value=e.value) for e in sgvs if e.value is not None]
+        )
         try:
             await store_batch(body, site.device_id, shards, config)
         except InvalidReadings as invalid:
             item = invalid.items[0]
-            where = f"entries[{sgvs[item.loc[1]].index}]"
+            where = f"entries[{sgvs[int(item.loc[1])].index}]"
             field = "sgv" if item.loc[2] == "value" else "date"
             raise error(422, f"{where}.{field}: {item.msg}") from None
     others = [e for e in parsed if e.type != "sgv"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -67,7 +67,12 @@ VARIABILITY_ROWS = (  # (label, field of VariabilityMetrics, digits, unit, what 
 )
 # rcParams are process-global: one report renders at a time per process.
 _RENDER_LOCK = threading.Lock()
-_FONT = {"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "pdf.fonttype": 3}
+_FONT: Any = {
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "pdf.fonttype": 3,
+}
 
 
 def _fmt(x: float | None, digits: int = 0, unit: str = "") -> str:
@@ -202,7 +207,7 @@ def _gri_grid(fig: Figure, report: Report, rect: tuple[float, float, float, floa
         level = 20.0 * k + 15.0  # each zone's letter on the diagonal hyper = 2 x hypo
         ax.text(level / 6.2, level / 3.1, zone, fontsize=11, weight="bold", color="#333",
                 ha="center", va="center")  # fmt: skip
-    if hypo is not None and hyper is not None:
+    if g is not None and hypo is not None and hyper is not None:
         ax.plot([hypo], [hyper], "o", ms=9, mfc="#0b3d91", mec="white", mew=1.5)
         ax.annotate(f"GRI {g.gri:.0f} (zone {g.zone})", (hypo, hyper), xytext=(12, -4),
                     textcoords="offset points", fontsize=9, weight="bold",

@@ -6,6 +6,7 @@ benchmarks (bench/) all build it here; :mod:`api.reporting.pdf` renders it. No r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -99,7 +100,9 @@ def _targets(g: GlucoseSection | None) -> list[Target]:
     cur = g.current if g else None
     r = cur.ranges if cur else None
 
-    def t(metric: str, label: str, text: str, value: float | None, ok) -> Target:
+    def t(
+        metric: str, label: str, text: str, value: float | None, ok: Callable[[float], bool]
+    ) -> Target:
         return Target(
             metric=metric,
             label=label,
@@ -109,15 +112,20 @@ def _targets(g: GlucoseSection | None) -> list[Target]:
         )
 
     return [
-        t("in_70_180_pct", "Time in range 70-180", "> 70 %", r and r.in_70_180_pct,
-          lambda v: v > 70),
-        t("below_70_pct", "Time below 70", "< 4 %", r and r.below_70_pct, lambda v: v < 4),
-        t("below_54_pct", "Time below 54", "< 1 %", r and r.below_54_pct, lambda v: v < 1),
-        t("above_180_pct", "Time above 180", "< 25 %", r and r.above_180_pct, lambda v: v < 25),
-        t("above_250_pct", "Time above 250", "< 5 %", r and r.above_250_pct, lambda v: v < 5),
-        t("cv_pct", "Coefficient of variation", "≤ 36 %", cur and cur.cv_pct, lambda v: v <= 36),
-        t("data_sufficiency_pct", "Data sufficiency", "≥ 70 %", cur and cur.data_sufficiency_pct,
-          lambda v: v >= SUFFICIENT_PCT),
+        t("in_70_180_pct", "Time in range 70-180", "> 70 %",
+          r.in_70_180_pct if r else None, lambda v: v > 70),
+        t("below_70_pct", "Time below 70", "< 4 %",
+          r.below_70_pct if r else None, lambda v: v < 4),
+        t("below_54_pct", "Time below 54", "< 1 %",
+          r.below_54_pct if r else None, lambda v: v < 1),
+        t("above_180_pct", "Time above 180", "< 25 %",
+          r.above_180_pct if r else None, lambda v: v < 25),
+        t("above_250_pct", "Time above 250", "< 5 %",
+          r.above_250_pct if r else None, lambda v: v < 5),
+        t("cv_pct", "Coefficient of variation", "≤ 36 %",
+          cur.cv_pct if cur else None, lambda v: v <= 36),
+        t("data_sufficiency_pct", "Data sufficiency", "≥ 70 %",
+          cur.data_sufficiency_pct if cur else None, lambda v: v >= SUFFICIENT_PCT),
     ]  # fmt: skip
 
 
