@@ -127,8 +127,8 @@ async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
 
 
 async def time_chart(url: str, user: uuid.UUID, profile_id: uuid.UUID, end: datetime):
-    from api.charts import chart
-    from api.profiles import ProfileAccess
+    from api.routes.charts import chart
+    from api.routes.profiles import ProfileAccess
     from storage import access
     from storage.pools import open_pool
 

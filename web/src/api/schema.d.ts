@@ -1381,6 +1381,26 @@ export interface components {
              */
             detail: string;
         };
+        /** AccountDeleted */
+        AccountDeleted: {
+            /**
+             * Detail
+             * @example account deleted
+             */
+            detail: string;
+            /**
+             * Profiles
+             * @description Profiles deleted
+             * @example 2
+             */
+            profiles: number;
+            /**
+             * Devices
+             * @description Devices deleted (with their readings)
+             * @example 3
+             */
+            devices: number;
+        };
         /** AdminProfile */
         AdminProfile: {
             /**
@@ -2441,6 +2461,14 @@ export interface components {
              * @example value_error
              */
             type: string;
+        };
+        /** EventDeleted */
+        EventDeleted: {
+            /**
+             * Deleted
+             * @example true
+             */
+            deleted: boolean;
         };
         /** EventOut */
         EventOut: {
@@ -4138,6 +4166,14 @@ export interface components {
              */
             name: string;
         };
+        /** SiteDeleted */
+        SiteDeleted: {
+            /**
+             * Deleted
+             * @example true
+             */
+            deleted: boolean;
+        };
         /** SiteIn */
         SiteIn: {
             /**
@@ -4759,42 +4795,6 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-        };
-        /** Deleted */
-        api__events__Deleted: {
-            /**
-             * Deleted
-             * @example true
-             */
-            deleted: boolean;
-        };
-        /** Deleted */
-        api__nightscout__manage__Deleted: {
-            /**
-             * Deleted
-             * @example true
-             */
-            deleted: boolean;
-        };
-        /** Deleted */
-        api__privacy__Deleted: {
-            /**
-             * Detail
-             * @example account deleted
-             */
-            detail: string;
-            /**
-             * Profiles
-             * @description Profiles deleted
-             * @example 2
-             */
-            profiles: number;
-            /**
-             * Devices
-             * @description Devices deleted (with their readings)
-             * @example 3
-             */
-            devices: number;
         };
     };
     responses: never;
@@ -5786,7 +5786,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__events__Deleted"];
+                    "application/json": components["schemas"]["EventDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -7541,7 +7541,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__privacy__Deleted"];
+                    "application/json": components["schemas"]["AccountDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -8464,7 +8464,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                    "application/json": components["schemas"]["SiteDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -8656,7 +8656,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                    "application/json": components["schemas"]["SiteDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */

@@ -14,7 +14,7 @@ from pydantic import BaseModel, EmailStr, Field
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
-from api.profiles import ProfileAccess, profile_with
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import shares

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
-DEFAULT_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+DEFAULT_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 # Paths the app never owns: an unknown API path is a JSON 404, not the app's page.

@@ -16,7 +16,7 @@ then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "ac
 "retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
 Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
 With a user's access token the socket also watches the account like the live stream does
-(``api.stream``): it ends when the token expires, and at once when the account is disabled
+(``api.routes.stream``): it ends when the token expires, and at once when the account is disabled
 or deleted, logs out everywhere or changes its password.
 """
 
@@ -33,12 +33,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
 
-from api.devices import DeviceOut
-from api.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.routes.devices import DeviceOut
+from api.routes.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.routes.stream import LiveHub, Subscriber, authenticate, watch_account, websocket_token
+from api.routes.upload_tokens import authorise_upload
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
-from api.stream import LiveHub, Subscriber, authenticate, watch_account, websocket_token
 from api.tokens import UPLOAD_TOKEN_PREFIX
-from api.upload_tokens import authorise_upload
 
 router = APIRouter(
     prefix="/v1/devices/{device_id}/readings", tags=["readings"], route_class=StrictJsonRoute

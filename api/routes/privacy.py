@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import login_guard, rate_limits
-from api.admin import evict
-from api.audit import record_read
 from api.deps import Caller, Config, Pool, Router
 from api.errors import ErrorBody, error, responses
 from api.passwords import verify_password
+from api.routes.admin import evict
+from api.routes.audit import record_read
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import accounts, privacy
 
@@ -48,7 +48,7 @@ class DeleteMe(RequestModel):
     confirm: Literal["DELETE"] = Field(description='Type "DELETE" to confirm', examples=["DELETE"])
 
 
-class Deleted(BaseModel):
+class AccountDeleted(BaseModel):
     detail: str = Field(examples=["account deleted"])
     profiles: int = Field(description="Profiles deleted", examples=[2])
     devices: int = Field(description="Devices deleted (with their readings)", examples=[3])
@@ -125,7 +125,7 @@ async def export_my_data(
 
 @router.delete(
     "",
-    response_model=Deleted,
+    response_model=AccountDeleted,
     summary="Delete my account and everything of it",
     responses={
         **responses(401, 422),
@@ -135,7 +135,7 @@ async def export_my_data(
 )
 async def delete_me(
     body: DeleteMe, request: Request, caller: Caller, pool: Pool, config: Config, shards: Router
-) -> Deleted:
+) -> AccountDeleted:
     """Irreversible: deletes my account, the profiles I manage with their devices, readings,
     alerts and events, my shares both ways and my tokens. Followers of my profiles lose
     access at once. Needs my password and `confirm: "DELETE"`. The audit log keeps its
@@ -149,4 +149,4 @@ async def delete_me(
     profiles, device_ids = await privacy.delete_user(pool, caller.id)
     for device_id in device_ids:  # drop the deleted devices' in-memory actor state
         await evict(shards, device_id)
-    return Deleted(detail="account deleted", profiles=profiles, devices=len(device_ids))
+    return AccountDeleted(detail="account deleted", profiles=profiles, devices=len(device_ids))

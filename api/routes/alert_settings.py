@@ -24,7 +24,7 @@ from algorithms.rules import Rule, RuleKind, effective_rules
 from algorithms.sensors import SensorKind
 from api.deps import Pool, Router, refuse
 from api.errors import responses
-from api.profiles import ProfileAccess, profile_with
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import alerts
 

@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from actors.router import ShardRouter
 from algorithms.sensors import SensorKind
 from api.deps import Caller, Config, Pool, Router
-from api.devices import ReadableDevice, WritableDevice
 from api.errors import check_window, error, responses
+from api.routes.devices import ReadableDevice, WritableDevice
 from api.schemas import StrictJsonRoute
 from sensor_ingest.history import History, HistoryFileError, parse
 from storage import imports, profiles, readings

@@ -21,13 +21,13 @@ from fastapi.responses import JSONResponse
 from algorithms.rules import RuleKind, effective_rules
 from algorithms.sensors import MGDL_PER_MMOLL, SensorKind
 from api import login_guard
-from api.audit import record_read
 from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.errors import error
-from api.nightscout import documents as ns
-from api.nightscout.manage import secret_hash
-from api.readings import InvalidReadings, ReadingIn, ReadingsUpload, store_batch
+from api.routes.audit import record_read
+from api.routes.nightscout import documents as ns
+from api.routes.nightscout.manage import secret_hash
+from api.routes.readings import InvalidReadings, ReadingIn, ReadingsUpload, store_batch
 from storage import alerts, events, nightscout
 from storage.nightscout import Window
 

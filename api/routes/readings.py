@@ -18,10 +18,10 @@ from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
 from api.deps import Config, Pool, Router
-from api.devices import ReadableDevice
 from api.errors import ErrorItem, check_window, error, responses
+from api.routes.devices import ReadableDevice
+from api.routes.upload_tokens import UploadableDevice
 from api.schemas import RequestModel, StrictJsonRoute, Timestamp
-from api.upload_tokens import UploadableDevice
 from storage import readings
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 from algorithms.sensors import spec_for
 from api.deps import Pool
 from api.errors import responses
-from api.profiles import ProfileAccess, profile_with
 from api.reporting.events import EventOut, event_out
 from api.reporting.sections import selected_devices, utc, window_end
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import StrictJsonRoute
 from storage import events, history
 

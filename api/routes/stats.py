@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Pool
 from api.errors import responses
-from api.profiles import ProfileAccess, profile_with
 from api.reporting.sections import (
     GlucoseSection,
     TemperatureSection,
@@ -25,6 +24,7 @@ from api.reporting.sections import (
     period_bounds,
     sections,
 )
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import StrictJsonRoute
 from storage import profiles
 

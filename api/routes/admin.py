@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.audit import AuditPage, Before, End, Limit, Start, page
 from api.deps import CallerId, Pool, Router, User, active_account
-from api.devices import DeviceOut
 from api.errors import check_window, error, responses
+from api.routes.audit import AuditPage, Before, End, Limit, Start, page
+from api.routes.devices import DeviceOut
 from api.schemas import Id, RequestModel, StrictJsonRoute
 from storage import admin, alerts, audit
 

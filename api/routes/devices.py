@@ -10,9 +10,9 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, s
 from pydantic import BaseModel, Field
 
 from algorithms.sensors import SensorKind, spec_for
-from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import error, responses
+from api.routes.audit import record_read
 from api.schemas import Id, RequestModel, StrictJsonRoute, Text, lenient_enum
 from api.tokens import UPLOAD_TOKEN_PREFIX, new_secret
 from storage import access, devices, profiles, upload_tokens

@@ -19,14 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from algorithms.sensors import SensorKind, spec_for
-from api.audit import record_read
 from api.deps import CallerId, Config, Pool, Router, refuse
 from api.errors import error, responses
-from api.fhir import resources as fhir
-from api.history import send_history
 from api.reporting.pdf import render_report_pdf
 from api.reporting.report import load_report
 from api.reporting.sections import glucose_section, load_series
+from api.routes.audit import record_read
+from api.routes.fhir import resources as fhir
+from api.routes.history import send_history
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
 from storage import access, devices, history, profiles, readings
 

@@ -13,8 +13,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from algorithms.validation import EARLIEST_TS_S
 from api.deps import CallerId, Pool
 from api.errors import check_window, error, responses
-from api.profiles import ProfileAccess, profile_with
 from api.reporting.events import EventKind, EventOut, event_out
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, Text, Timestamp
 from storage import events
 
@@ -265,17 +265,17 @@ async def edit_event(
     return event_out(row)
 
 
-class Deleted(BaseModel):
+class EventDeleted(BaseModel):
     deleted: bool = Field(examples=[True])
 
 
 @router.delete(
     "/{event_id}",
-    response_model=Deleted,
+    response_model=EventDeleted,
     summary="Delete an event",
     responses=responses(401, 403, 404),
 )
-async def delete_event(event_id: uuid.UUID, found: ManagedProfile, pool: Pool) -> Deleted:
+async def delete_event(event_id: uuid.UUID, found: ManagedProfile, pool: Pool) -> EventDeleted:
     if not await events.delete_event(pool, found.profile_id, event_id):
         raise error(404, "event not found")
-    return Deleted(deleted=True)
+    return EventDeleted(deleted=True)

@@ -1,6 +1,6 @@
 """Turning a profile's Nightscout site on and off, and its followers' access tokens.
 
-The site answers at ``<origin>/ns/<site-id>`` (see ``api.nightscout.site``). Its API secret
+The site answers at ``<origin>/ns/<site-id>`` (see ``api.routes.nightscout.site``). Its API secret
 is what uploaders (xDrip+, AndroidAPS, Loop) are configured with; Vigil shows it once and
 keeps only a hash of its SHA-1 hex, the form uploaders send it in.
 """
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from algorithms.sensors import SensorKind, spec_for
 from api.deps import Pool
 from api.errors import error, responses
-from api.profiles import ProfileAccess, profile_with
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import devices, nightscout
 
@@ -88,7 +88,7 @@ class TokenOut(TokenInfo):
     )
 
 
-class Deleted(BaseModel):
+class SiteDeleted(BaseModel):
     deleted: bool = Field(examples=[True])
 
 
@@ -118,15 +118,15 @@ async def put_site(
 
 @router.delete(
     "",
-    response_model=Deleted,
+    response_model=SiteDeleted,
     summary="Turn the profile's Nightscout site off (its tokens stop working)",
     responses=responses(401, 403, 404),
 )
-async def delete_site(found: ManagedProfile, pool: Pool) -> Deleted:
+async def delete_site(found: ManagedProfile, pool: Pool) -> SiteDeleted:
     """Readings and events that came through the site stay."""
     if not await nightscout.delete_site(pool, found.profile_id):
         raise error(404, "this profile has no Nightscout site")
-    return Deleted(deleted=True)
+    return SiteDeleted(deleted=True)
 
 
 @router.post(
@@ -161,7 +161,7 @@ async def list_tokens(found: ManagedProfile, pool: Pool) -> list[TokenInfo]:
 
 @router.delete(
     "/tokens/{token_id}",
-    response_model=Deleted,
+    response_model=SiteDeleted,
     summary="Revoke an access token (the app using it is refused at once)",
     responses=responses(401, 403, 404),
 )
@@ -169,7 +169,7 @@ async def revoke_token(
     token_id: Annotated[uuid.UUID, Path(description="The token's id")],
     found: ManagedProfile,
     pool: Pool,
-) -> Deleted:
+) -> SiteDeleted:
     if not await nightscout.delete_token(pool, found.profile_id, token_id):
         raise error(404, "token not found")
-    return Deleted(deleted=True)
+    return SiteDeleted(deleted=True)

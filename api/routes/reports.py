@@ -15,9 +15,9 @@ from api import rate_limits
 from api.config import RateLimits
 from api.deps import CallerId, Config, Pool
 from api.errors import error, responses
-from api.profiles import ProfileAccess, profile_with
 from api.reporting.report import ProfileRef, Report, load_report, report_of
 from api.reporting.sections import KindSeries, window_end
+from api.routes.profiles import ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import report_links

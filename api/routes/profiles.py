@@ -11,9 +11,9 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from api.audit import record_read
 from api.deps import Caller, CallerId, Pool, refuse
 from api.errors import responses
+from api.routes.audit import record_read
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from storage import access, profiles
 

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field, field_validator
 from actors import destinations
 from algorithms.alert_settings import hhmm, minutes
 from algorithms.rules import RuleKind
-from api.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
 from api.deps import Caller, Config, Pool
 from api.errors import error, responses
-from api.profiles import TIME_ZONES, ProfileAccess, profile_with
+from api.routes.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
+from api.routes.profiles import TIME_ZONES, ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import notifications
 

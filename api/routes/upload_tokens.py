@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.deps import Keys, Pool, caller_id, oauth2, refuse
-from api.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.errors import error, responses
+from api.routes.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.schemas import StrictJsonRoute
 from api.tokens import UPLOAD_TOKEN_PREFIX, KeyStore, hash_secret
 from storage import access, upload_tokens
