@@ -40,6 +40,7 @@ test: $(STAMP) postgres web checkov  ## throwaway PostgreSQL + local Ray + Serve
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

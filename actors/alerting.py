@@ -20,25 +20,12 @@ from algorithms import evaluator
 from algorithms.evaluator import AlertEvent, AlertInputs, EvaluatorState, EventType
 from algorithms.glucose_stream import process_glucose
 from algorithms.glucose_stream import state_from_dict as glucose_state_from_dict
-from algorithms.rules import Rule, RuleKind, default_rules, with_mandatory
+from algorithms.rules import RuleKind, effective_rules
 from algorithms.sensors import SensorKind
 from algorithms.temperature import TemperatureState, process_temperature
 from storage.alerts import AlertContext, AlertOp
 
 STATE_VERSION = 1
-
-
-def effective_rules(
-    stored: dict[str, list[dict]] | None, kind: SensorKind | str
-) -> tuple[Rule, ...]:
-    """A sensor kind's rules: the clinical defaults, each replaced by the person's setting."""
-    sensor = SensorKind(kind)
-    by_kind = {r.kind: r for r in default_rules(sensor)}
-    for d in (stored or {}).get(str(sensor), []):
-        rule = Rule.from_dict(d)
-        if rule.kind in by_kind:
-            by_kind[rule.kind] = rule
-    return with_mandatory(tuple(by_kind.values()), sensor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,13 +43,11 @@ from typing import Any
 import asyncpg
 import httpx
 import jwt
-import numpy as np
 
 from actors.destinations import DestinationRefused, shown_url, webhook_client
-from algorithms.localtime import local_weekday_and_minute
-from algorithms.rules import QuietPeriod
-from storage import notifications
-from storage.alerts import NOTIFY_CHANNEL, alert_fields, iso
+from algorithms.delivery import muted_for_self, wants
+from storage import live, notifications
+from storage.live import DeviceUpdate, LiveAlert, iso
 
 log = logging.getLogger(__name__)
 
@@ -105,24 +103,24 @@ class Retry(Exception):
 # -- what is sent ------------------------------------------------------------------------
 
 
-def alert_payload(profile_id: str, device_id: str, a: dict, event: str) -> dict:
+def alert_payload(profile_id: str, device_id: str, a: LiveAlert, event: str) -> dict:
     return {
         "event": f"alert.{event}",
         "alert": {
-            "id": a["id"],
+            "id": str(a.id),
             "profile_id": profile_id,
             "device_id": device_id,
-            **alert_fields(a),
+            **a.fields(),
         },
     }
 
 
-def title_and_body(a: dict, event: str) -> tuple[str, str]:
-    rule = a["rule"].replace("_", " ")
-    value = "" if a["value"] is None else f" ({a['value']:.0f})"
-    prefix = "URGENT: " if a["sev"] == "urgent" else ""
+def title_and_body(a: LiveAlert, event: str) -> tuple[str, str]:
+    rule = a.rule.replace("_", " ")
+    value = "" if a.value is None else f" ({a.value:.0f})"
+    prefix = "URGENT: " if a.urgent else ""
     again = {"repeated": " (still)", "escalated": " - not acknowledged"}.get(event, "")
-    return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {iso(a['ts'])}"
+    return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {iso(a.reading_ts_s)}"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -140,62 +138,6 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance_s: float =
     if abs(time.time() - timestamp) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, timestamp, body), header)
-
-
-def in_quiet(quiet: list[dict], timezone: str, now_s: float) -> bool:
-    if not quiet:
-        return False
-    wd, minute = local_weekday_and_minute(np.array([now_s]), timezone)
-    for q in quiet:
-        period = QuietPeriod(
-            int(q["start_min"]), int(q["end_min"]), tuple(q.get("weekdays", range(7)))
-        )
-        if bool(period.contains(wd, minute)[0]):
-            return True
-    return False
-
-
-def wants(recipient: dict, a: dict, event: str, now_s: float) -> bool:
-    """Does this person get this alert event outside the live stream?"""
-    if event == "escalated":
-        return True
-    if event not in ("fired", "repeated") or recipient["escalation_only"]:
-        return False
-    rules = recipient["rules"]
-    if rules is not None and a["rule"] not in rules:
-        return a["sev"] == "urgent"
-    return a["sev"] == "urgent" or not in_quiet(recipient["quiet"], recipient["timezone"], now_s)
-
-
-def muted_for_self(recipient: dict, event: str, now_s: float) -> bool:
-    """Did this person acknowledge (or snooze) this alert for themselves? Then its repeats
-    (and, once acknowledged, its escalation) no longer reach them; others are unaffected."""
-    if event not in ("repeated", "escalated"):
-        return False
-    if recipient.get("acknowledged_for_self"):
-        return True
-    until = recipient.get("snoozed_for_self_until")
-    return event == "repeated" and until is not None and until > now_s
-
-
-def stream_wants(recipient: dict | None, a: dict, event: str, now_s: float) -> bool:
-    """Does this person's live stream show this alert event? With no preferences saved,
-    every event; with ``stream`` not among their channels, none; otherwise by rules and quiet
-    hours like the other channels (urgent passes), and a clear wherever the alert could show.
-    ``for_self``: what they acknowledged or snoozed for themselves, by alert id."""
-    if recipient is None:
-        return True
-    mine = recipient.get("for_self", {}).get(a["id"])
-    if mine is not None and muted_for_self(mine, event, now_s):
-        return False
-    if "stream" not in recipient["channels"]:
-        return False
-    if event in ("fired", "repeated", "escalated"):
-        return wants(recipient, a, event, now_s)
-    rules = recipient["rules"]
-    return not recipient["escalation_only"] and (
-        rules is None or a["rule"] in rules or a["sev"] == "urgent"
-    )
 
 
 # -- push adapters -----------------------------------------------------------------------
@@ -219,23 +161,23 @@ class ApnsClient:
         if refresh or self._jwt is None or now - self._jwt[1] > 50 * 60:  # Apple: < 60 min
             token = jwt.encode(
                 {"iss": self.config.apns_team_id, "iat": int(now)},
-                self.config.apns_key_pem,
+                self.config.apns_key_pem or "",
                 algorithm="ES256",
                 headers={"kid": self.config.apns_key_id},
             )
             self._jwt = (token, now)
         return self._jwt[0]
 
-    def request(self, device_token: str, a: dict, event: str) -> tuple[str, dict, dict]:
+    def request(self, device_token: str, a: LiveAlert, event: str) -> tuple[str, dict, dict]:
         title, body = title_and_body(a, event)
-        urgent = a["sev"] == "urgent"
+        urgent = a.urgent
         headers = {
             "authorization": f"bearer {self.provider_token()}",
             "apns-topic": str(self.config.apns_topic),
             "apns-push-type": "alert",
             "apns-priority": "10" if urgent else "5",
             "apns-expiration": str(int(time.time()) + 3600),
-            "apns-collapse-id": a["id"][:64],
+            "apns-collapse-id": str(a.id)[:64],
         }
         payload = {
             "aps": {
@@ -243,12 +185,12 @@ class ApnsClient:
                 "sound": "default",
                 "interruption-level": "critical" if urgent else "time-sensitive",
             },
-            "alert_id": a["id"],
+            "alert_id": str(a.id),
             "event": event,
         }
         return f"{self.config.apns_url}/3/device/{device_token}", headers, payload
 
-    async def send(self, device_token: str, a: dict, event: str) -> None:
+    async def send(self, device_token: str, a: LiveAlert, event: str) -> None:
         url, headers, payload = self.request(device_token, a, event)
         r = await self.http.post(url, headers=headers, json=payload)
         if r.status_code == 200:
@@ -289,7 +231,7 @@ class FcmClient:
                 "iat": int(now),
                 "exp": int(now) + 3600,
             },
-            self.config.fcm_private_key_pem,
+            self.config.fcm_private_key_pem or "",
             algorithm="RS256",
         )
         r = await self.http.post(
@@ -305,19 +247,19 @@ class FcmClient:
         self._token = (body["access_token"], now + float(body.get("expires_in", 3600)))
         return self._token[0]
 
-    def message(self, device_token: str, a: dict, event: str) -> dict:
+    def message(self, device_token: str, a: LiveAlert, event: str) -> dict:
         title, body = title_and_body(a, event)
-        urgent = a["sev"] == "urgent"
+        urgent = a.urgent
         return {
             "message": {
                 "token": device_token,
                 "notification": {"title": title, "body": body},
-                "data": {"alert_id": a["id"], "event": event, "rule": a["rule"]},
+                "data": {"alert_id": str(a.id), "event": event, "rule": a.rule},
                 "android": {"priority": "HIGH" if urgent else "NORMAL", "ttl": "3600s"},
             }
         }
 
-    async def send(self, device_token: str, a: dict, event: str) -> None:
+    async def send(self, device_token: str, a: LiveAlert, event: str) -> None:
         url = f"{self.config.fcm_url}/v1/projects/{self.config.fcm_project_id}/messages:send"
         token = await self.access_token()
         r = await self.http.post(
@@ -393,7 +335,7 @@ class AlertNotifier:
                 self._fcm = FcmClient(self.config.push, self._http)
             conn = await asyncpg.connect(self.config.database_url)
             conn.add_termination_listener(self._on_lost)
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            await conn.add_listener(live.CHANNEL, self._on_notify)
             self._listen = conn
             # Alerts committed while nobody listened (start-up, restart): send them now.
             if self.config.catch_up_s > 0:
@@ -428,24 +370,19 @@ class AlertNotifier:
         task.add_done_callback(self._tasks.discard)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        if '"a":' not in payload:
-            return  # a reading without alert events
-        try:
-            msg = json.loads(payload)
-        except ValueError:
-            return
-        for a in msg.get("a", ()):
-            if a["type"] in ("fired", "repeated"):
-                self._spawn(self.dispatch(msg["p"], msg["d"], a, a["type"]))
+        msg = live.decode(payload)
+        if not isinstance(msg, DeviceUpdate):
+            return  # not a device's batch: account, share or preference changes
+        for a in msg.alerts:
+            if a.event in ("fired", "repeated"):
+                self._spawn(self.dispatch(str(msg.profile_id), str(msg.device_id), a, a.event))
 
-    async def dispatch(self, profile_id: str, device_id: str, a: dict, event: str) -> int:
+    async def dispatch(self, profile_id: str, device_id: str, a: LiveAlert, event: str) -> int:
         """Send one alert event to everyone who wants it; returns the deliveries started."""
         assert self._pool is not None
         now = time.time()
         started = 0
-        people = await notifications.recipients(
-            self._pool, uuid.UUID(profile_id), uuid.UUID(a["id"])
-        )
+        people = await notifications.recipients(self._pool, uuid.UUID(profile_id), a.id)
         for person in people:
             if not wants(person, a, event, now) or muted_for_self(person, event, now):
                 continue
@@ -455,7 +392,7 @@ class AlertNotifier:
                 for hook in person["webhooks"]:
                     self._spawn(
                         self._deliver(
-                            a, event, person, "webhook", shown_url(hook["url"]), hook, payload
+                            a, event, person, "webhook", shown_url(hook["url"]) or "", hook, payload
                         )
                     )
                     started += 1
@@ -474,7 +411,7 @@ class AlertNotifier:
 
     async def _deliver(
         self,
-        a: dict,
+        a: LiveAlert,
         event: str,
         person: dict,
         channel: str,
@@ -486,7 +423,7 @@ class AlertNotifier:
         log_attempt = functools.partial(
             notifications.log_delivery,
             self._pool,
-            uuid.UUID(a["id"]),
+            a.id,
             event,
             person["user_id"],
             channel,
@@ -506,7 +443,7 @@ class AlertNotifier:
                 return
             except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
                 last = attempt == self.config.max_attempts
-                log.info("delivery of %s by %s failed: %s", a["id"], channel, type(exc).__name__)
+                log.info("delivery of %s by %s failed: %s", a.id, channel, type(exc).__name__)
                 await log_attempt(attempt, "gave_up" if last else "retrying", failure_detail(exc))
                 if last:
                     self.failed += 1
@@ -522,7 +459,13 @@ class AlertNotifier:
             return
 
     async def _send_once(
-        self, channel: str, person: dict, endpoint: dict | None, a: dict, event: str, payload: dict
+        self,
+        channel: str,
+        person: dict,
+        endpoint: dict | None,
+        a: LiveAlert,
+        event: str,
+        payload: dict,
     ) -> None:
         assert self._webhooks is not None and self._apns is not None and self._fcm is not None
         if channel == "webhook":
@@ -571,7 +514,7 @@ class AlertNotifier:
         )
         for r in missed:
             event = "fired" if r["notifications"] == 1 else "repeated"
-            a = _alert_dict(r, event)
+            a = _alert_of(r, event)
             self._spawn(self.dispatch(str(r["profile_id"]), str(r["device_id"]), a, event))
 
     # -- escalation --------------------------------------------------------------------
@@ -590,10 +533,10 @@ class AlertNotifier:
         now = datetime.fromtimestamp(now_s if now_s is not None else time.time(), UTC)
         rows = await notifications.due_escalations(self._pool, now)
         for r in rows:
-            a = _alert_dict(r, "escalated")
-            msg = {"p": str(r["profile_id"]), "d": str(r["device_id"]), "a": [a]}
-            await self._pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(msg))
-            await self.dispatch(msg["p"], msg["d"], a, "escalated")
+            a = _alert_of(r, "escalated")
+            msg = DeviceUpdate(r["profile_id"], r["device_id"], alerts=(a,))
+            await self._pool.execute("SELECT pg_notify($1, $2)", live.CHANNEL, live.encode(msg))
+            await self.dispatch(str(msg.profile_id), str(msg.device_id), a, "escalated")
         return len(rows)
 
     async def stop(self) -> None:
@@ -636,19 +579,19 @@ def failure_detail(exc: BaseException) -> str:
     return "delivery failed"
 
 
-def _alert_dict(r: Any, event: str) -> dict:
-    """An alert row as the NOTIFY payload carries it."""
-    return {
-        "id": str(r["id"]),
-        "rule": r["rule"],
-        "type": event,
-        "sev": r["severity"],
-        "value": r["value"],
-        "thr": r["threshold"],
-        "ts": r["ts"],
-        "rx": r["rx"],
-        "at": r["at"],
-    }
+def _alert_of(r: Any, event: str) -> LiveAlert:
+    """An alert row as a live message carries it."""
+    return LiveAlert(
+        id=r["id"],
+        rule=r["rule"],
+        event=event,
+        severity=r["severity"],
+        value=r["value"],
+        threshold=r["threshold"],
+        reading_ts_s=r["ts"],
+        received_s=r["rx"],
+        decided_s=r["at"],
+    )
 
 
 def _http_client(timeout_s: float, h2: bool = False) -> httpx.AsyncClient:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import numpy as np
@@ -93,7 +93,8 @@ def shard_node(index: int, namespace: str = NAMESPACE) -> str | None:
     """The node a running shard is on (None if it is not running)."""
     try:
         handle = ray.get_actor(shard_name(index), namespace=namespace)
-        return ray.get(handle.status.remote(), timeout=10)["node"]
+        status = cast(dict[str, Any], ray.get(handle.status.remote(), timeout=10))
+        return cast(str | None, status["node"])
     except Exception:  # not running, or not answering
         return None
 
@@ -106,7 +107,7 @@ def rebalance_shards(
     its clock and connections, stops, and starts on its node, where it adopts its devices from the
     database; uploads in the gap get 503 with Retry-After. Returns the shards moved."""
     nodes = alive_nodes()
-    moved = []
+    moved: list[int] = []
     for i in range(shard_count):
         target = assigned_node(i, nodes)
         current = shard_node(i, namespace)
@@ -146,8 +147,13 @@ def stop_shards(shard_count: int, namespace: str = NAMESPACE) -> None:
 def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorHandle:
     """Create (or find) the cluster's alert notifier; call ``start`` on it to make sure it
     listens."""
-    remote_cls = ray.remote(AlertNotifier)
+    remote_cls: Any = ray.remote(AlertNotifier)
     return remote_cls.options(name=NOTIFIER_NAME, namespace=namespace, **_DETACHED).remote(config)
+
+
+async def keep_notifier_listening(config: NotifierConfig, namespace: str = NAMESPACE) -> None:
+    """Create (or find) the alert notifier and make sure it listens (idempotent)."""
+    await start_notifier(config, namespace).start.remote()
 
 
 _Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, asyncio.Future]
@@ -314,11 +320,37 @@ class ShardRouter:
     async def probe(self, index: int, timeout_s: float | None = None) -> dict | None:
         """The shard's status, or None if it does not answer within the timeout."""
         try:
-            ref = self.handle(index).status.remote()
-            return await asyncio.wait_for(ref, timeout_s or self.PROBE_TIMEOUT_S)
+            ref: Any = self.handle(index).status.remote()
+            status: dict | None = await asyncio.wait_for(ref, timeout_s or self.PROBE_TIMEOUT_S)
+            return status
         except Exception:  # timeout, actor dead or not found
             self._handles.pop(index, None)  # looked up again: the actor may be new
             return None
+
+    async def acknowledge(self, device_id: UUID, rule: str) -> None:
+        """Tell the device's shard that the alert of ``rule`` was acknowledged."""
+        await self.for_device(device_id).acknowledge.remote(device_id, rule)
+
+    async def snooze(self, device_id: UUID, rule: str, until_s: float) -> None:
+        """Tell the device's shard to hold back the repeats of ``rule`` until ``until_s``."""
+        await self.for_device(device_id).snooze.remote(device_id, rule, until_s)
+
+    async def evict(self, device_id: UUID) -> None:
+        """Make the device's shard forget its in-memory state (rebuilt from the database)."""
+        await self.for_device(device_id).evict.remote(device_id)
+
+    async def reload_rules(
+        self, device_ids: list[UUID], profile_id: UUID, timeout_s: float = 10.0
+    ) -> list[BaseException]:
+        """Ask each shard hosting one of the devices to reload the profile's alert rules;
+        returns the failures (a shard that cannot be reached loads them when it restarts)."""
+        indexes = {self.index_for(d) for d in device_ids}
+        calls: list[Awaitable[None]] = [
+            asyncio.wait_for(self.handle(i).reload_rules.remote(profile_id), timeout_s)
+            for i in indexes
+        ]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        return [r for r in results if isinstance(r, BaseException)]
 
     async def start_all(self) -> list[int]:
         """Ask every shard to make sure its clock runs and it hosts its recently active
@@ -328,7 +360,7 @@ class ShardRouter:
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        return list(results)
+        return [r for r in results if isinstance(r, int)]
 
     async def statuses(self, timeout_s: float = 2.0) -> list[dict | None]:
         """Every shard's status, None for each that did not answer within the timeout."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -27,8 +26,10 @@ from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
 from actors.placement import shard_in, shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
+from storage import live
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
 from storage.devices import DeviceInfo, load_device, recently_active_devices
+from storage.live import DeviceUpdate, LiveReading
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
 from storage.shard_layouts import Layout, current_layouts
@@ -250,19 +251,20 @@ class DeviceShard:
     ) -> AlertWrite:
         """State, alert changes and the one NOTIFY of this device's batch (or tick)."""
         info: DeviceInfo = actor.info
-        message: dict = {"p": str(info.profile_id), "d": str(info.id), "k": info.kind}
-        live: Live | None = prepared.live if prepared is not None else None
-        if live is not None and prepared is not None:
-            message["r"] = {
-                "ts": live.ts_s,
-                "v": live.value,
-                "rate": live.rate_per_min,
-                "dir": prepared.rows.direction[-1],
-                "pred20": live.prediction_20,
-            }
-        if ops:
-            message["a"] = [op.live() for op in ops]
-        notify = json.dumps(message, separators=(",", ":")) if len(message) > 3 else None
+        newest: Live | None = prepared.live if prepared is not None else None
+        reading = None
+        if newest is not None and prepared is not None:
+            reading = LiveReading(
+                newest.ts_s,
+                newest.value,
+                newest.rate_per_min,
+                prepared.rows.direction[-1],
+                newest.prediction_20,
+            )
+        update = DeviceUpdate(
+            info.profile_id, info.id, info.kind, reading, tuple(op.live() for op in ops)
+        )
+        notify = live.encode(update) if reading is not None or ops else None
         return AlertWrite(
             device_id=info.id,
             profile_id=info.profile_id,

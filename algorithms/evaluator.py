@@ -142,7 +142,7 @@ def _allowed(
     ok = ts >= now_s - max_age_s
     if rs.snoozed_until_s is not None:
         ok &= ts >= rs.snoozed_until_s
-    return ok & ~rule.quiet_mask(ts, tz)
+    return np.asarray(ok & ~rule.quiet_mask(ts, tz))
 
 
 def _notify(

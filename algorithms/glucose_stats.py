@@ -9,6 +9,7 @@ de-duplicated by timestamp first, so the order and repetition of readings never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -237,7 +238,9 @@ def _grouped_quantiles(
     return out, counts
 
 
-def _sorted_picker(group: np.ndarray, values: np.ndarray, counts: np.ndarray):
+def _sorted_picker(
+    group: np.ndarray, values: np.ndarray, counts: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``pick(has, k)``: the k-th smallest value of each group in ``has``.
 
     Grouping by a stable radix sort of small integers and sorting a padded row per group is

@@ -53,7 +53,7 @@ class GlucoseStream:
     flags: np.ndarray  # GlucoseFlag bits, uint16
 
     def usable(self) -> np.ndarray:
-        return (self.flags & int(UNUSABLE)) == 0
+        return np.asarray((self.flags & int(UNUSABLE)) == 0)
 
 
 def process_glucose(

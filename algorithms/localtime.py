@@ -56,7 +56,7 @@ def utc_offsets_s(ts_s: np.ndarray, tz: TimeZone) -> np.ndarray:
 def local_seconds(ts_s: np.ndarray, tz: TimeZone) -> np.ndarray:
     """Local wall-clock time as seconds since the epoch (UTC timestamp plus its offset)."""
     ts = np.asarray(ts_s, dtype=np.float64)
-    return ts + utc_offsets_s(ts, tz)
+    return np.asarray(ts + utc_offsets_s(ts, tz))
 
 
 def local_day_and_second(ts_s: np.ndarray, tz: TimeZone) -> tuple[np.ndarray, np.ndarray]:

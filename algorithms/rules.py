@@ -215,6 +215,19 @@ def with_mandatory(
     return out
 
 
+def effective_rules(
+    stored: dict[str, list[dict[str, Any]]] | None, kind: SensorKind | str
+) -> tuple[Rule, ...]:
+    """A sensor kind's rules: the clinical defaults, each replaced by the person's setting."""
+    sensor = SensorKind(kind)
+    by_kind = {r.kind: r for r in default_rules(sensor)}
+    for d in (stored or {}).get(str(sensor), []):
+        rule = Rule.from_dict(d)
+        if rule.kind in by_kind:
+            by_kind[rule.kind] = rule
+    return with_mandatory(tuple(by_kind.values()), sensor)
+
+
 __all__ = [
     "KIND_SPECS",
     "URGENT_LOW_MGDL",
@@ -225,5 +238,6 @@ __all__ = [
     "Severity",
     "Signal",
     "default_rules",
+    "effective_rules",
     "with_mandatory",
 ]

@@ -1,7 +1,7 @@
 """What each sensor kind measures: unit, physical range, nominal interval, trend thresholds.
 
 Glucose is held in mg/dL and temperature in degrees Celsius everywhere inside Vigil;
-conversion to mmol/L happens at the edge (:func:`mgdl_to_mmoll`).
+conversion to mmol/L happens at the edge (by :data:`MGDL_PER_MMOLL`: imports, Nightscout).
 """
 
 from __future__ import annotations
@@ -64,11 +64,3 @@ SPECS: dict[SensorKind, SensorSpec] = {
 
 def spec_for(kind: SensorKind | str) -> SensorSpec:
     return SPECS[SensorKind(kind)]
-
-
-def mgdl_to_mmoll(mgdl: float) -> float:
-    return mgdl / MGDL_PER_MMOLL
-
-
-def mmoll_to_mgdl(mmoll: float) -> float:
-    return mmoll * MGDL_PER_MMOLL

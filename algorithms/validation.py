@@ -17,11 +17,16 @@ EARLIEST_TS_S = 946_684_800
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One rejected reading: its index in the batch, the field and why."""
+    """One rejected item: its index in the list, the field and why (``None``: the whole
+    list, or the whole item)."""
 
-    index: int
-    field: str
+    index: int | None
+    field: str | None
     message: str
+
+    def loc(self) -> list[str | int]:
+        """Where the problem is, below the list's own location."""
+        return [part for part in (self.index, self.field) if part is not None]
 
 
 def validate_readings(

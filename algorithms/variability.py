@@ -57,7 +57,7 @@ def _finite(g: np.ndarray) -> np.ndarray:
 
 def _bg_scale(g: np.ndarray) -> np.ndarray:
     """Kovatchev's symmetrised glucose (without the 1.509 factor, folded into the scale)."""
-    return np.log(g) ** BG_EXPONENT - BG_OFFSET
+    return np.asarray(np.log(g) ** BG_EXPONENT - BG_OFFSET)
 
 
 def risk_indices(mgdl: np.ndarray) -> tuple[float, float]:

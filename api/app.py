@@ -11,7 +11,10 @@ from fastapi import FastAPI
 
 from actors.router import ShardRouter
 from actors.shard import ShardConfig
-from api import (
+from api import passwords
+from api.config import ApiConfig
+from api.errors import install_error_handlers
+from api.routes import (
     admin,
     alert_settings,
     alerts,
@@ -24,7 +27,6 @@ from api import (
     history,
     notifications,
     password_reset,
-    passwords,
     privacy,
     profiles,
     readings,
@@ -39,11 +41,9 @@ from api import (
     web,
     wellknown,
 )
-from api.config import ApiConfig
-from api.errors import install_error_handlers
-from api.fhir import routes as fhir_routes
-from api.nightscout import manage as nightscout_manage
-from api.nightscout import site as nightscout_site
+from api.routes.fhir import routes as fhir_routes
+from api.routes.nightscout import manage as nightscout_manage
+from api.routes.nightscout import site as nightscout_site
 from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running
 from api.tokens import KeyStore
@@ -108,7 +108,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         summary="Backend for body-worn health sensors",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # /docs and /redoc come from api.web, with their assets served by Vigil itself.
+        # /docs and /redoc come from api.routes.web, with their assets served by Vigil itself.
         docs_url=None,
         redoc_url=None,
     )

@@ -50,4 +50,6 @@ def build_application(
     if num_replicas is not None:
         chosen.pop("autoscaling_config", None)
         chosen["num_replicas"] = num_replicas
-    return serve.deployment(VigilApi, name=DEPLOYMENT_NAME, **chosen).bind()
+    # Ray types serve.deployment as a decorator factory; called with a class it is the
+    # Deployment itself.
+    return serve.deployment(VigilApi, name=DEPLOYMENT_NAME, **chosen).bind()  # type: ignore[attr-defined]

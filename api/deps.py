@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 from uuid import UUID
 
 import asyncpg
@@ -81,7 +81,7 @@ async def current_user(pool: Pool, user_id: CallerId) -> User:
 Caller = Annotated[User, Depends(current_user)]
 
 
-def refuse(found: bool, scope: str, what: str) -> None:
+def refuse(found: bool, scope: str, what: str) -> NoReturn:
     """404 when the caller has no relation to the resource; 403 when a share lacks the scope."""
     if not found:
         raise error(404, f"{what} not found")

@@ -28,7 +28,9 @@ from api.errors import ErrorBody, error
 from api.login_guard import client_address
 from storage import rate_limits
 
-TOO_MANY = {429: {"model": ErrorBody, "description": "Too many requests; see `Retry-After`"}}
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Too many requests; see `Retry-After`"}
+}
 
 
 def _too_many(what: str, retry_s: float) -> HTTPException:

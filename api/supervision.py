@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from actors.notifier import NotifierConfig
-from actors.router import ShardRouter, start_notifier
+from actors.router import ShardRouter, keep_notifier_listening
 from api.config import ApiConfig
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
     )
     while True:
         try:
-            await start_notifier(notifier, config.namespace).start.remote()
+            await keep_notifier_listening(notifier, config.namespace)
         except Exception:
             log.warning("alert notifier not reachable", exc_info=True)
         try:

@@ -176,7 +176,7 @@ class KeyStore:
         since = time.monotonic() - self._loaded_at
         if kid not in self._public and since > self.unknown_kid_reload_s:
             await self.load()
-        key = self._public.get(kid)
+        key = self._public.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken("unknown signing key")
         try:

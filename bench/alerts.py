@@ -85,7 +85,7 @@ async def subscriber(
     delays: dict[str, list[float]],
     ready: asyncio.Event,
     stop: asyncio.Event,
-    counts: dict[str, int],
+    counts: dict[str, float],
     on_ws: Counter[str],
 ) -> None:
     query = "&".join(f"profile_id={p}" for p in profiles)
@@ -134,7 +134,8 @@ async def run(
         fleet = await register(session, url, devices)
         sent_at: dict[tuple[str, str], float] = {}
         delays: dict[str, list[float]] = {"receipt": [], "sent": [], "upload": [], "fire": []}
-        counts = {"subscribers": subscribers, "subscribed": 0, "readings": 0, "alerts": 0}
+        counts: dict[str, float] = {"subscribers": subscribers, "subscribed": 0, "readings": 0}
+        counts["alerts"] = 0
         counts |= {"uploads": 0, "upload_errors": 0, "late_ticks": 0, "measured": 0}
         counts["measure_from"] = time.time() + 3600
         on_ws: Counter[str] = Counter()

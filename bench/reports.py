@@ -59,7 +59,7 @@ def populate(url: str, profiles: int, days: int, end: datetime) -> dict:
         user = conn.execute(
             "INSERT INTO users (email, password_hash, name) VALUES ('bench@example.com', 'x',"
             " 'Bench') RETURNING id"
-        ).fetchone()[0]
+        ).fetchone()[0]  # type: ignore[index]  # INSERT ... RETURNING: always one row
         pids = [uuid.uuid4() for _ in range(profiles)]
         dids = [uuid.uuid4() for _ in range(profiles)]
         with conn.cursor().copy(
@@ -105,8 +105,8 @@ def populate(url: str, profiles: int, days: int, end: datetime) -> dict:
 
 
 async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
-    from api.report_pdf import render_report_pdf
-    from api.reports import _report
+    from api.reporting.pdf import render_report_pdf
+    from api.reporting.report import load_report
     from storage.pools import open_pool
 
     pool = await open_pool(url)
@@ -115,7 +115,7 @@ async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
     try:
         for _ in range(6):
             t0 = time.perf_counter()
-            report, loaded = await _report(pool, profile_id, days, end)
+            report, loaded = await load_report(pool, profile_id, days, end)
             pdf = await asyncio.to_thread(
                 render_report_pdf, report, loaded.get("glucose"), loaded.get("temperature"), "a4"
             )
@@ -127,8 +127,8 @@ async def time_pdf(url: str, profile_id: uuid.UUID, days: int, end: datetime):
 
 
 async def time_chart(url: str, user: uuid.UUID, profile_id: uuid.UUID, end: datetime):
-    from api.charts import chart
-    from api.profiles import ProfileAccess
+    from api.routes.charts import chart
+    from api.routes.profiles import ProfileAccess
     from storage import access
     from storage.pools import open_pool
 
@@ -139,6 +139,7 @@ async def time_chart(url: str, user: uuid.UUID, profile_id: uuid.UUID, end: date
         for i in range(51):
             t0 = time.perf_counter()
             grant = await access.profile_grant(pool, user, profile_id)
+            assert grant is not None  # the bench user manages every profile it made
             body = await chart(
                 ProfileAccess(profile_id, grant), pool, "3d", end - timedelta(minutes=7 * i), None
             )

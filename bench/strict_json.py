@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from api.readings import ReadingsUpload
+from api.routes.readings import ReadingsUpload
 from api.schemas import loads_strict
 from bench.algorithms import median_ms
 

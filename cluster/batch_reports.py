@@ -181,9 +181,9 @@ def metrics_for_chunk(
     lower_priority()
     import psycopg
 
-    from api.events import event_out
-    from api.reports import ProfileRef, build_report
-    from api.stats import KindSeries
+    from api.reporting.events import event_out
+    from api.reporting.report import ProfileRef, build_report
+    from api.reporting.sections import KindSeries
     from storage import events as events_store
     from storage.history import bulk_series
 
@@ -212,7 +212,7 @@ def metrics_for_chunk(
             report = build_report(ref, days, start, end, loaded, evs, generated_at=end)
             pdf_name = None
             if pdf_dir is not None:
-                from api.report_pdf import render_report_pdf
+                from api.reporting.pdf import render_report_pdf
 
                 pdf = render_report_pdf(
                     report, loaded.get("glucose"), loaded.get("temperature"), "a4"

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 from rich.console import Console
@@ -306,24 +306,25 @@ def simulate(
     ] = "http",
 ) -> None:
     """Stream virtual sensors through the HTTP API, like phones would, until Ctrl-C."""
+    from sensor_ingest.simulate.fleet import FleetKind
     from sensor_ingest.simulate.runner import SimulationConfig, run_simulation
 
     if kind not in ("glucose", "temperature", "mixed"):
         raise typer.BadParameter("kind must be glucose, temperature or mixed", param_hint="--kind")
     if transport not in ("http", "ws"):
         raise typer.BadParameter("transport must be http or ws", param_hint="--transport")
-    config = SimulationConfig(
+    config = SimulationConfig(  # kind and transport: checked against their literals above
         base_url=url or _settings().public_url,
         email=email,
         password=password,
         name="Simulated Person",
         devices=devices,
-        kind=kind,
+        kind=cast(FleetKind, kind),
         speed=speed,
         backfill_s=history_hours * 3600 if speed <= 1 else 0.0,
         start_lag_s=history_hours * 3600 if speed > 1 else 0.0,
         seed=seed,
-        transport=transport,
+        transport=cast(Literal["http", "ws"], transport),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

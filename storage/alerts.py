@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import psycopg
+
+from storage import live
+from storage.live import LiveAlert
 
 _EPOCH = "timestamptz 'epoch' + %s * interval '1 second'"
 
@@ -115,19 +118,19 @@ class AlertOp:
     received_s: float
     decided_s: float
 
-    def live(self) -> dict[str, Any]:
-        """This change as the ``a`` entries of a live NOTIFY message carry it."""
-        return {
-            "id": str(self.alert_id),
-            "rule": self.rule,
-            "type": self.type,
-            "sev": self.severity,
-            "value": self.value,
-            "thr": self.threshold,
-            "ts": self.reading_ts_s,
-            "rx": self.received_s,
-            "at": self.decided_s,
-        }
+    def live(self) -> LiveAlert:
+        """This change as a live message carries it."""
+        return LiveAlert(
+            id=self.alert_id,
+            rule=self.rule,
+            event=self.type,
+            severity=self.severity,
+            value=self.value,
+            threshold=self.threshold,
+            reading_ts_s=self.reading_ts_s,
+            received_s=self.received_s,
+            decided_s=self.decided_s,
+        )
 
 
 @dataclass(slots=True)
@@ -139,26 +142,6 @@ class AlertWrite:
     state: dict[str, Any] | None = None
     ops: list[AlertOp] = field(default_factory=list)
     notify: str | None = None  # NOTIFY payload, delivered by PostgreSQL at commit
-
-
-NOTIFY_CHANNEL = "vigil_live"
-
-
-def iso(ts_s: float | None) -> str | None:
-    return None if ts_s is None else datetime.fromtimestamp(ts_s, UTC).isoformat()
-
-
-def alert_fields(a: dict[str, Any]) -> dict[str, Any]:
-    """What every channel shows of an alert entry of a live message (see ``AlertOp.live``)."""
-    return {
-        "rule": a["rule"],
-        "severity": a["sev"],
-        "value": a["value"],
-        "threshold": a["thr"],
-        "reading_ts": iso(a["ts"]),
-        "received_at": iso(a["rx"]),
-        "fired_at": iso(a["at"]),
-    }
 
 
 _INSERT = (
@@ -215,7 +198,7 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
         await cur.execute(_STATE, (list(states), list(states.values())))
     if notifies:
         await cur.execute(
-            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS t(p)", (NOTIFY_CHANNEL, notifies)
+            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS t(p)", (live.CHANNEL, notifies)
         )
 
 
@@ -318,8 +301,8 @@ async def act_for_self(
             acknowledge,
             snooze_until,
         )
-        change = json.dumps({"changed": str(profile_id), "f": str(user_id)})
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change)
+        change = live.encode(live.PersonalChanged(profile_id, user_id))
+        await conn.execute("SELECT pg_notify($1, $2)", live.CHANNEL, change)
     return await get_alert(pool, alert_id, user_id)
 
 

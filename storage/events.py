@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -106,7 +107,7 @@ async def list_events(
     profile_id: UUID,
     start: datetime | None,
     end: datetime | None,
-    kinds: list[str] | None = None,
+    kinds: Sequence[str] | None = None,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Events whose time is within ``[start, end)``, in time order."""

@@ -89,7 +89,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                         )
                     continue
                 with conn.transaction():
-                    conn.execute(migration.sql)  # type: ignore[arg-type]
+                    conn.execute(migration.sql)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, variant, checksum)"
                         " VALUES (%s, %s, %s, %s)",

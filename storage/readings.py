@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -166,7 +167,8 @@ async def list_readings(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Readings in time order within ``[start, end)``, at most ``limit``."""
-    clauses, args = ["device_id = $1"], [device_id]
+    clauses: list[str] = ["device_id = $1"]
+    args: list[Any] = [device_id]
     for op, bound in ((">=", start), ("<", end)):
         if bound is not None:
             args.append(bound)
@@ -185,7 +187,3 @@ async def latest_reading(pool: asyncpg.Pool, device_id: UUID) -> asyncpg.Record 
         " WHERE device_id = $1 ORDER BY ts DESC LIMIT 1",
         device_id,
     )
-
-
-async def count_readings(pool: asyncpg.Pool, device_id: UUID) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM readings WHERE device_id = $1", device_id))

@@ -11,8 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from storage import live
 from storage.accounts import SIGNING_KEY_LOCK
-from storage.alerts import NOTIFY_CHANNEL
 
 
 async def rotate_signing_key(
@@ -60,7 +60,8 @@ async def revoke_all_logins(pool: asyncpg.Pool | asyncpg.Connection, user_id: UU
         "WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now()"
         "  WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1)"
         " SELECT (SELECT count(*) FROM revoked)::int,"
-        "  pg_notify($2, json_build_object('account', $1::uuid, 'why', 'logout')::text)",
+        "  pg_notify($2, $3)",
         user_id,
-        NOTIFY_CHANNEL,
+        live.CHANNEL,
+        live.encode(live.AccountEnded(user_id, "logout")),
     )

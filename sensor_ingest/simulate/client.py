@@ -348,6 +348,7 @@ async def deliver(
             log.warning("device %s: %s (attempt %d)", device_id, exc.__class__.__name__, failures)
             action, delay, answer = BatchAction.BACKOFF, backoff, None
         else:
+            assert answer is not None  # attempt() answers or raises
             action = classify_response(answer.status)
             delay = backoff
         if action is BatchAction.DONE:

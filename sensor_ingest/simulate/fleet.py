@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def _glucose_persona(index: int, variant: int, seed: int, tz_offset_s: int) -> G
     persona_seed = stream_key(seed, 1_000_000 + index)
     rng = np.random.default_rng(persona_seed)
     archetype = GLUCOSE_ARCHETYPES[variant % len(GLUCOSE_ARCHETYPES)]
-    common = {
+    common: dict[str, Any] = {
         "meal_hours": (rng.uniform(6.5, 8.5), rng.uniform(12.0, 13.5), rng.uniform(18.0, 20.5)),
         "meal_jitter_h": rng.uniform(0.25, 0.75),
         "snack_prob": rng.uniform(0.1, 0.5),
@@ -40,7 +40,7 @@ def _glucose_persona(index: int, variant: int, seed: int, tz_offset_s: int) -> G
         "tz_offset_s": tz_offset_s,
     }
     if archetype == "steady":
-        specific = {
+        specific: dict[str, Any] = {
             "baseline_mgdl": rng.uniform(98.0, 110.0),
             "daily_drift_mgdl": rng.uniform(3.0, 6.0),
             "meal_rise_mgdl": (40.0, rng.uniform(60.0, 80.0)),

@@ -24,9 +24,10 @@ from actors.notifier import (
     PushCredentials,
     sign,
     verify_signature,
-    wants,
 )
+from algorithms.delivery import wants
 from storage.embedded import free_port
+from storage.live import LiveAlert
 from tests.e2e.test_delivery import Receiver
 from tests.helpers import insert_device
 
@@ -43,17 +44,7 @@ def alert(db: psycopg.Connection) -> dict:
         " now(), now(), now())",
         (alert_id, profile, device),
     )
-    a = {
-        "id": str(alert_id),
-        "rule": "urgent_low",
-        "type": "fired",
-        "sev": "urgent",
-        "value": 50.0,
-        "thr": 55.0,
-        "ts": now,
-        "rx": now,
-        "at": now,
-    }
+    a = LiveAlert(alert_id, "urgent_low", "fired", "urgent", 50.0, 55.0, now, now, now)
     return {"user": user, "profile": str(profile), "device": str(device), "a": a}
 
 
@@ -82,10 +73,10 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
         (headers, body, code) = receiver.requests[-1]
         assert code == 200 and len(receiver.requests) == 4
         assert verify_signature("shh", headers["X-Vigil-Signature"], body)
-        assert json.loads(body)["alert"]["id"] == alert["a"]["id"]
+        assert json.loads(body)["alert"]["id"] == str(alert["a"].id)
         log = db.execute(
             "SELECT attempt, status FROM alert_deliveries WHERE alert_id = %s ORDER BY id",
-            (alert["a"]["id"],),
+            (str(alert["a"].id),),
         ).fetchall()
         assert log == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "delivered")]
     finally:
@@ -109,10 +100,10 @@ def test_preferences_filter_all_but_urgent() -> None:
         "quiet": [{"start_min": 0, "end_min": 1440}],
         "timezone": "UTC",
     }
-    high = {"rule": "high", "sev": "warning"}
-    low = {"rule": "low", "sev": "warning"}
-    urgent = {"rule": "urgent_low", "sev": "urgent"}
     now = time.time()
+    high = LiveAlert(uuid.uuid4(), "high", "fired", "warning", 260.0, 250.0, now, now, now)
+    low = LiveAlert(uuid.uuid4(), "low", "fired", "warning", 65.0, 70.0, now, now, now)
+    urgent = LiveAlert(uuid.uuid4(), "urgent_low", "fired", "urgent", 50.0, 55.0, now, now, now)
     assert not wants(person, high, "fired", now)  # not among the chosen rules
     assert not wants(person, low, "fired", now)  # chosen, but quiet hours
     assert wants(person, urgent, "fired", now)  # urgent always passes
@@ -233,14 +224,14 @@ async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
         assert headers["apns-topic"] == "org.vigil.app" and headers["apns-priority"] == "10"
         assert headers["apns-push-type"] == "alert"
         assert body["aps"]["interruption-level"] == "critical"
-        assert body["alert_id"] == alert["a"]["id"]
+        assert body["alert_id"] == str(alert["a"].id)
         _, _, fbody = next(r for r in fcm if r[2]["message"]["token"] == "good-device")
         assert fbody["message"]["android"]["priority"] == "HIGH"
-        assert fbody["message"]["data"]["alert_id"] == alert["a"]["id"]
+        assert fbody["message"]["data"]["alert_id"] == str(alert["a"].id)
         log = db.execute(
             "SELECT channel, status FROM alert_deliveries WHERE alert_id = %s ORDER BY channel,"
             " status",
-            (alert["a"]["id"],),
+            (str(alert["a"].id),),
         ).fetchall()
         assert log == [
             ("apns", "delivered"),

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.nightscout import documents as ns
-from api.nightscout.manage import secret_hash
+from api.routes.nightscout import documents as ns
+from api.routes.nightscout.manage import secret_hash
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 T = "2026-11-30T11:00:00.000Z"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from api.events import EventOut
-from api.report_pdf import render_report_pdf
-from api.reports import ProfileRef, build_report
-from api.stats import KindSeries, glucose_section
+from api.reporting.events import EventOut
+from api.reporting.pdf import render_report_pdf
+from api.reporting.report import ProfileRef, build_report
+from api.reporting.sections import KindSeries, glucose_section
 from sensor_ingest.simulate.cgm import VirtualCGM
 from sensor_ingest.simulate.personas import GlucosePersona
 

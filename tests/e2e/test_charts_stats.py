@@ -10,8 +10,8 @@ import pytest
 
 from algorithms.glucose_stats import compare_with_previous
 from algorithms.temperature_stats import temperature_stats
-from api.charts import WINDOWS
-from api.stats import glucose_metrics, temperature_metrics, variability_metrics
+from api.reporting.sections import glucose_metrics, temperature_metrics, variability_metrics
+from api.routes.charts import WINDOWS
 
 
 def _now() -> datetime:

@@ -13,7 +13,8 @@ import pytest
 import ray
 from websockets.sync.client import connect
 
-from actors.notifier import NOTIFIER_NAME, muted_for_self
+from actors.notifier import NOTIFIER_NAME
+from algorithms.delivery import muted_for_self
 from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
 from tests.e2e.test_delivery import Receiver, alert_owner_id, rules_of, urgent_low, webhook
 from tests.e2e.test_stream import alerts_in, collect, token, ws_url

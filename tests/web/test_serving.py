@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from api.web import DEFAULT_DIST
+from api.routes.web import DEFAULT_DIST
 
 
 def test_the_app_is_served_at_the_root_with_cache_headers(client: httpx.Client) -> None:

@@ -1424,6 +1424,26 @@ export interface components {
              */
             detail: string;
         };
+        /** AccountDeleted */
+        AccountDeleted: {
+            /**
+             * Detail
+             * @example account deleted
+             */
+            detail: string;
+            /**
+             * Profiles
+             * @description Profiles deleted
+             * @example 2
+             */
+            profiles: number;
+            /**
+             * Devices
+             * @description Devices deleted (with their readings)
+             * @example 3
+             */
+            devices: number;
+        };
         /** AdminProfile */
         AdminProfile: {
             /**
@@ -2484,6 +2504,14 @@ export interface components {
              * @example value_error
              */
             type: string;
+        };
+        /** EventDeleted */
+        EventDeleted: {
+            /**
+             * Deleted
+             * @example true
+             */
+            deleted: boolean;
         };
         /** EventOut */
         EventOut: {
@@ -4217,6 +4245,14 @@ export interface components {
              */
             name: string;
         };
+        /** SiteDeleted */
+        SiteDeleted: {
+            /**
+             * Deleted
+             * @example true
+             */
+            deleted: boolean;
+        };
         /** SiteIn */
         SiteIn: {
             /**
@@ -4847,42 +4883,6 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-        };
-        /** Deleted */
-        api__events__Deleted: {
-            /**
-             * Deleted
-             * @example true
-             */
-            deleted: boolean;
-        };
-        /** Deleted */
-        api__nightscout__manage__Deleted: {
-            /**
-             * Deleted
-             * @example true
-             */
-            deleted: boolean;
-        };
-        /** Deleted */
-        api__privacy__Deleted: {
-            /**
-             * Detail
-             * @example account deleted
-             */
-            detail: string;
-            /**
-             * Profiles
-             * @description Profiles deleted
-             * @example 2
-             */
-            profiles: number;
-            /**
-             * Devices
-             * @description Devices deleted (with their readings)
-             * @example 3
-             */
-            devices: number;
         };
     };
     responses: never;
@@ -5874,7 +5874,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__events__Deleted"];
+                    "application/json": components["schemas"]["EventDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -7629,7 +7629,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__privacy__Deleted"];
+                    "application/json": components["schemas"]["AccountDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -8552,7 +8552,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                    "application/json": components["schemas"]["SiteDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */
@@ -8744,7 +8744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["api__nightscout__manage__Deleted"];
+                    "application/json": components["schemas"]["SiteDeleted"];
                 };
             };
             /** @description Missing, invalid or expired bearer token */

@@ -1,0 +1,210 @@
+"""Readings: upload a batch (acknowledged after commit), read history, read the latest value."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from actors.router import ShardRouter, ShardUnavailable
+from algorithms.sensors import spec_for
+from algorithms.trend import Direction
+from api.config import ApiConfig
+from api.deps import Config, Pool, Router
+from api.errors import ErrorItem, check_window, error, responses
+from api.routes.devices import ReadableDevice
+from api.routes.upload_tokens import UploadableDevice
+from api.schemas import RequestModel, StrictJsonRoute, Timestamp
+from storage import readings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"], route_class=StrictJsonRoute)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class ReadingIn(RequestModel):
+    ts: Timestamp = Field(
+        description="When the sensor measured, ISO 8601 with a UTC offset, 2000 or later",
+        examples=["2026-11-24T07:15:00+01:00"],
+    )
+    value: float = Field(
+        allow_inf_nan=False,
+        description="mg/dL for glucose, °C for temperature",
+        examples=[112.0],
+    )
+
+
+class ReadingsUpload(RequestModel):
+    readings: list[ReadingIn] = Field(
+        description="At most 10,000 readings; order does not matter",
+        examples=[[{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]],
+    )
+
+
+class UploadResult(BaseModel):
+    accepted: int = Field(description="Readings newly stored", examples=[99])
+    duplicates: int = Field(
+        description="Readings already stored (re-sent), not stored twice", examples=[1]
+    )
+
+
+class ReadingOut(BaseModel):
+    ts: datetime
+    value: float = Field(examples=[112.0])
+    rate_per_min: float | None = Field(
+        description="Rate of change, unit per minute", examples=[-1.4]
+    )
+    direction: Direction | None = Field(examples=["FortyFiveDown"])
+
+
+class Trend(BaseModel):
+    rate_per_min: float | None = Field(examples=[-1.4])
+    direction: Direction = Field(examples=["FortyFiveDown"])
+
+
+class LatestReading(BaseModel):
+    ts: datetime
+    value: float = Field(examples=[112.0])
+    unit: str = Field(examples=["mg/dL"])
+    trend: Trend
+
+
+def _rounded(rate: float | None) -> float | None:
+    """Rates are stored as float4; three decimals is what they carry."""
+    return None if rate is None else round(rate, 3)
+
+
+def _ts_us(ts: datetime) -> int:
+    return (ts - _EPOCH) // _US
+
+
+class InvalidReadings(Exception):
+    """A batch with readings the sensor cannot have produced; nothing of it was stored."""
+
+    def __init__(self, items: list[ErrorItem]) -> None:
+        super().__init__(f"{len(items)} invalid reading(s)")
+        self.items = items  # loc relative to the batch: ["readings", i, field]
+
+
+async def store_batch(
+    body: ReadingsUpload, device_id: uuid.UUID, shards: ShardRouter, config: ApiConfig
+) -> UploadResult:
+    """Hand a batch to the device's shard and wait for its commit. Raises an HTTP error
+    (413, 404, 503 with Retry-After) or ``InvalidReadings``; shared by the HTTP upload and
+    the WebSocket ingest."""
+    received_us = time.time_ns() // 1000
+    n = len(body.readings)
+    if n > config.max_batch_readings:
+        raise error(413, f"{n} readings in one batch; at most {config.max_batch_readings}")
+    ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
+    values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
+    try:
+        outcome = await shards.ingest(device_id, ts_us, values, received_us)
+    except ShardUnavailable as down:
+        log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
+        raise error(
+            503, "this device's shard is restarting", {"Retry-After": str(down.retry_after_s)}
+        ) from None
+    except Exception:
+        log.exception("shard call failed for device %s", device_id)
+        raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
+    if outcome.status == "ok":
+        return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
+    if outcome.status == "rejected":
+        raise InvalidReadings(
+            [
+                ErrorItem(loc=["readings", *p.loc()], msg=p.message, type="value_error")
+                for p in outcome.problems
+            ]
+        )
+    if outcome.status == "unknown_device":
+        raise error(404, "device not found")
+    if outcome.status == "moved":
+        raise error(
+            503,
+            "this device is moving to another shard; retry shortly",
+            {"Retry-After": str(outcome.retry_after_s)},
+        )
+    raise error(
+        503,
+        "the database is not keeping up; retry later",
+        {"Retry-After": str(outcome.retry_after_s)},
+    )
+
+
+@router.post(
+    "/readings",
+    response_model=UploadResult,
+    summary="Upload a batch of readings",
+    responses=responses(401, 403, 404, 413, 422, 503),
+)
+async def upload_readings(
+    body: ReadingsUpload, device: UploadableDevice, shards: Router, config: Config
+) -> UploadResult | JSONResponse:
+    """Send a user's access token (manager, or follower with `manage`) or the device's
+    upload token. Stores the batch and answers once it is committed. Idempotent: readings already
+    stored (same device and timestamp) are counted as `duplicates`, never stored twice.
+    If any reading is invalid the whole batch is rejected (422) and nothing is stored.
+    Devices sending often (every few seconds) can stream batches over the WebSocket
+    `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers)."""
+    try:
+        return await store_batch(body, device.id, shards, config)
+    except InvalidReadings as invalid:
+        items = [ErrorItem(loc=["body", *i.loc], msg=i.msg, type=i.type) for i in invalid.items]
+        return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
+
+
+@router.get(
+    "/readings",
+    response_model=list[ReadingOut],
+    summary="Read a device's readings in time order",
+    responses=responses(401, 403, 404, 422),
+)
+async def get_readings(
+    device: ReadableDevice,
+    pool: Pool,
+    start: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[ReadingOut]:
+    check_window(start, end)
+    rows = await readings.list_readings(pool, device.id, start, end, limit)
+    return [
+        ReadingOut(
+            ts=r["ts"],
+            value=r["value"],
+            rate_per_min=_rounded(r["rate_per_min"]),
+            direction=r["direction"],
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/latest",
+    response_model=LatestReading,
+    summary="The latest reading with its trend",
+    responses=responses(401, 403, 404),
+)
+async def latest(device: ReadableDevice, pool: Pool) -> LatestReading:
+    row = await readings.latest_reading(pool, device.id)
+    if row is None:
+        raise error(404, "no readings yet")
+    return LatestReading(
+        ts=row["ts"],
+        value=row["value"],
+        unit=spec_for(device.kind).unit,
+        trend=Trend(
+            rate_per_min=_rounded(row["rate_per_min"]),
+            direction=row["direction"] or Direction.NOT_COMPUTABLE,
+        ),
+    )

@@ -1,0 +1,195 @@
+"""WebSocket ingest: a device (or its phone bridge) streams batches over one connection.
+
+``/v1/devices/{device_id}/readings/stream``. The same batches and answers as ``POST
+/v1/devices/{device_id}/readings`` without paying for an HTTP request and an authorisation
+query per reading: the credential is checked when the socket opens and again, with the next
+batch, every ``ingest_recheck_s`` (10 s): a rotated upload token or a revoked share stops
+the stream.
+
+Client → server, one JSON batch per message (``seq`` is echoed back, optional)::
+
+    {"seq": 17, "readings": [{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]}
+
+Server → client: ``{"type": "ready", "device_id": ..., "max_batch_readings": ...}`` once,
+then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "accepted": 1,
+"duplicates": 0}`` or ``{"type": "error", "seq": 17, "status": 422|413|503, "detail": ...,
+"retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
+Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
+With a user's access token the socket also watches the account like the live stream does
+(``api.routes.stream``): it ends when the token expires, and at once when the account is disabled
+or deleted, logs out everywhere or changes its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import MutableMapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from pydantic import Field, ValidationError
+
+from api.routes.devices import DeviceOut
+from api.routes.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.routes.stream import LiveHub, Subscriber, authenticate, watch_account, websocket_token
+from api.routes.upload_tokens import authorise_upload
+from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
+from api.tokens import UPLOAD_TOKEN_PREFIX
+
+router = APIRouter(
+    prefix="/v1/devices/{device_id}/readings", tags=["readings"], route_class=StrictJsonRoute
+)
+
+
+class StreamedBatch(ReadingsUpload):
+    seq: int | None = Field(default=None, description="Echoed in the answer to this batch")
+
+
+def _problem(seq: int | None, status: int, detail: object, retry_after_s: int = 0) -> str:
+    answer: dict = {"type": "error", "seq": seq, "status": status, "detail": detail}
+    if retry_after_s:
+        answer["retry_after_s"] = retry_after_s
+    return json.dumps(answer)
+
+
+def _seq(data: object) -> int | None:
+    """The batch's ``seq``, read leniently for an answer to a batch that failed validation."""
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UUID) -> DeviceOut:
+    app = websocket.app
+    return await authorise_upload(app.state.pool, app.state.keys, token, device_id)
+
+
+async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:
+    await websocket.send_text(_problem(None, exc.status_code, exc.detail))
+    await websocket.close(code=4000 + exc.status_code)
+
+
+@router.websocket("/stream")
+async def stream_readings(
+    websocket: WebSocket,
+    device_id: Annotated[uuid.UUID, Path(description="The device's id")],
+    token: Annotated[str | None, Query(description="Bearer token (or send it first)")] = None,
+) -> None:
+    """Stream batches of readings; each is answered once committed (see the module)."""
+    await websocket.accept()
+    try:
+        token = await websocket_token(websocket, token)
+        device = await _authorise(websocket, token, device_id)
+    except HTTPException as exc:
+        await _refuse(websocket, exc)
+        return
+    except (TimeoutError, ValueError):
+        await _refuse(websocket, HTTPException(401, "not authenticated: send a bearer token"))
+        return
+    except WebSocketDisconnect:
+        return
+    try:
+        watched = await _watch(websocket, token)
+    except PermissionError as exc:
+        await _refuse(websocket, HTTPException(401, str(exc)))
+        return
+    try:
+        await _serve(websocket, token, device, watched)
+    finally:
+        if watched is not None:
+            watched[0].leave(watched[1])
+
+
+async def _watch(websocket: WebSocket, token: str | None) -> tuple[LiveHub, Subscriber] | None:
+    """For a user's access token: the account watch that ends the socket (see the module)."""
+    if token is None or token.startswith(UPLOAD_TOKEN_PREFIX):
+        return None
+    return await watch_account(websocket.app, await authenticate(websocket.app, token))
+
+
+async def _serve(
+    websocket: WebSocket,
+    token: str | None,
+    device: DeviceOut,
+    watched: tuple[LiveHub, Subscriber] | None,
+) -> None:
+    app = websocket.app
+    device_id = device.id
+    config = app.state.config
+    await websocket.send_json(
+        {
+            "type": "ready",
+            "device_id": str(device.id),
+            "max_batch_readings": config.max_batch_readings,
+        }
+    )
+    checked = time.monotonic()
+    with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
+        while True:
+            message = await _receive(websocket, watched[1] if watched else None)
+            if message is None:  # the account watch ended the socket
+                assert watched is not None
+                sub = watched[1]
+                status = sub.close_code - 4000 if sub.close_code > 4000 else 503
+                await websocket.send_text(_problem(None, status, sub.closed))
+                await websocket.close(code=sub.close_code)
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:  # a binary frame: UTF-8 JSON too
+                text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+            if time.monotonic() - checked > config.ingest_recheck_s:
+                try:
+                    device = await _authorise(websocket, token, device_id)
+                except HTTPException as exc:
+                    await _refuse(websocket, exc)
+                    return
+                checked = time.monotonic()
+            await websocket.send_text(await _answer(text, device, app))
+
+
+async def _receive(
+    websocket: WebSocket, watch: Subscriber | None
+) -> MutableMapping[str, Any] | None:
+    """The next message from the device; None when the account watch ends the socket."""
+    if watch is None:
+        return await websocket.receive()
+    receiving = asyncio.ensure_future(websocket.receive())
+    ending = asyncio.ensure_future(watch.queue.get())
+    done, _ = await asyncio.wait({receiving, ending}, return_when=asyncio.FIRST_COMPLETED)
+    ending.cancel()
+    if receiving in done:
+        return receiving.result()
+    receiving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+    return None
+
+
+async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
+    try:
+        data = loads_strict(text)
+    except JsonRefused as refused:
+        return _problem(None, 422, [{"loc": refused.loc, "msg": refused.msg, "type": refused.kind}])
+    except ValueError as exc:
+        return _problem(None, 422, [{"loc": [], "msg": f"not JSON: {exc}", "type": "json_invalid"}])
+    try:
+        batch = StreamedBatch.model_validate(data)
+    except ValidationError as exc:
+        items = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return _problem(_seq(data), 422, items)
+    try:
+        result = await store_batch(batch, device.id, app.state.router, app.state.config)
+    except InvalidReadings as invalid:
+        return _problem(batch.seq, 422, [i.model_dump() for i in invalid.items])
+    except HTTPException as exc:
+        retry = int((exc.headers or {}).get("Retry-After", 0))
+        return _problem(batch.seq, exc.status_code, exc.detail, retry)
+    return json.dumps({"type": "ack", "seq": batch.seq, **result.model_dump()})

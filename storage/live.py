@@ -1,0 +1,206 @@
+"""The live messages: what crosses processes on the ``vigil_live`` NOTIFY channel.
+
+PostgreSQL delivers a NOTIFY only when its transaction commits, so the channel tells every
+API replica (live streams) and the alert notifier what is now stored. Several processes write
+it (the shards after each batch, the notifier when it escalates, storage when someone
+acknowledges, snoozes or changes preferences, and two SQL triggers: ``0031`` for share
+changes, ``0055`` for account events) and two read it, so this module owns the one contract:
+a dataclass per kind of message, :func:`encode` for the writers and :func:`decode` for the
+readers. Nothing else knows the wire keys, which stay short because a payload is limited to
+8000 bytes and the shards send one per device per batch. The triggers build their JSON in
+SQL; ``tests/storage/test_live.py`` passes what they send through :func:`decode`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "vigil_live"
+
+
+def iso(ts_s: float | None) -> str | None:
+    """A unix time as ISO 8601 (UTC), as every channel shows times."""
+    return None if ts_s is None else datetime.fromtimestamp(ts_s, UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReading:
+    """The newest reading of a committed batch."""
+
+    ts_s: float
+    value: float
+    rate_per_min: float | None = None
+    direction: str | None = None
+    prediction_20: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAlert:
+    """One alert event: ``fired``, ``repeated``, ``cleared`` or ``escalated``."""
+
+    id: UUID
+    rule: str
+    event: str
+    severity: str
+    value: float | None
+    threshold: float
+    reading_ts_s: float
+    received_s: float
+    decided_s: float | None
+
+    @property
+    def urgent(self) -> bool:
+        return self.severity == "urgent"
+
+    def fields(self) -> dict[str, Any]:
+        """What every channel (stream, webhook, push, email) shows of the alert."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "value": self.value,
+            "threshold": self.threshold,
+            "reading_ts": iso(self.reading_ts_s),
+            "received_at": iso(self.received_s),
+            "fired_at": iso(self.decided_s),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUpdate:
+    """A device's committed batch (or clock tick, or escalation): its newest reading and
+    the alert events decided with it."""
+
+    profile_id: UUID
+    device_id: UUID
+    kind: str | None = None
+    reading: LiveReading | None = None
+    alerts: tuple[LiveAlert, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEnded:
+    """The account's streams must end: ``why`` is disabled, deleted, password or logout."""
+
+    account_id: UUID
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareChanged:
+    """A share was revoked or lost scopes: the follower's access to the profile is rechecked."""
+
+    profile_id: UUID
+    follower_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalChanged:
+    """Someone acknowledged or snoozed an alert for themselves, or changed their notification
+    preferences for a profile: their streams reload what they filter by."""
+
+    profile_id: UUID
+    user_id: UUID
+
+
+LiveMessage = DeviceUpdate | AccountEnded | ShareChanged | PersonalChanged
+
+
+# -- wire form -----------------------------------------------------------------------------
+
+
+def _alert_wire(a: LiveAlert) -> dict[str, Any]:
+    return {
+        "id": str(a.id),
+        "rule": a.rule,
+        "type": a.event,
+        "sev": a.severity,
+        "value": a.value,
+        "thr": a.threshold,
+        "ts": a.reading_ts_s,
+        "rx": a.received_s,
+        "at": a.decided_s,
+    }
+
+
+def _reading_wire(r: LiveReading) -> dict[str, Any]:
+    return {
+        "ts": r.ts_s,
+        "v": r.value,
+        "rate": r.rate_per_min,
+        "dir": r.direction,
+        "pred20": r.prediction_20,
+    }
+
+
+def _wire(msg: LiveMessage) -> dict[str, Any]:
+    if isinstance(msg, AccountEnded):
+        return {"account": str(msg.account_id), "why": msg.why}
+    if isinstance(msg, ShareChanged):
+        return {"revoked": str(msg.profile_id), "f": str(msg.follower_id)}
+    if isinstance(msg, PersonalChanged):
+        return {"changed": str(msg.profile_id), "f": str(msg.user_id)}
+    out: dict[str, Any] = {"p": str(msg.profile_id), "d": str(msg.device_id)}
+    if msg.kind is not None:
+        out["k"] = msg.kind
+    if msg.reading is not None:
+        out["r"] = _reading_wire(msg.reading)
+    if msg.alerts:
+        out["a"] = [_alert_wire(a) for a in msg.alerts]
+    return out
+
+
+def encode(msg: LiveMessage) -> str:
+    """The NOTIFY payload of a message."""
+    return json.dumps(_wire(msg), separators=(",", ":"))
+
+
+def _alert(a: dict[str, Any]) -> LiveAlert:
+    return LiveAlert(
+        id=UUID(a["id"]),
+        rule=a["rule"],
+        event=a["type"],
+        severity=a["sev"],
+        value=a["value"],
+        threshold=a["thr"],
+        reading_ts_s=a["ts"],
+        received_s=a["rx"],
+        decided_s=a.get("at"),
+    )
+
+
+def _reading(r: dict[str, Any]) -> LiveReading:
+    return LiveReading(r["ts"], r["v"], r.get("rate"), r.get("dir"), r.get("pred20"))
+
+
+def _message(d: dict[str, Any]) -> LiveMessage:
+    if "account" in d:
+        return AccountEnded(UUID(d["account"]), d.get("why", "disabled"))
+    if "revoked" in d:
+        return ShareChanged(UUID(d["revoked"]), UUID(d["f"]))
+    if "changed" in d:
+        return PersonalChanged(UUID(d["changed"]), UUID(d["f"]))
+    r = d.get("r")
+    return DeviceUpdate(
+        profile_id=UUID(d["p"]),
+        device_id=UUID(d["d"]),
+        kind=d.get("k"),
+        reading=None if r is None else _reading(r),
+        alerts=tuple(_alert(a) for a in d.get("a", ())),
+    )
+
+
+def decode(payload: str) -> LiveMessage | None:
+    """The message a NOTIFY payload carries; ``None`` (logged) for one that is not ours."""
+    try:
+        d = json.loads(payload)
+        return _message(d)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("ignored a live message that is not one of ours (%d bytes)", len(payload))
+        return None

@@ -1,0 +1,135 @@
+"""The live-message contract: every kind survives encode/decode, and what the SQL triggers
+and storage functions really NOTIFY (on a real PostgreSQL) decodes to the expected message."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import psycopg
+import pytest
+
+from storage import alerts, live, sessions
+from storage.live import (
+    AccountEnded,
+    DeviceUpdate,
+    LiveAlert,
+    LiveMessage,
+    LiveReading,
+    PersonalChanged,
+    ShareChanged,
+)
+from tests.helpers import insert_device
+
+P, D, U = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+ALERT = LiveAlert(
+    uuid.uuid4(), "high", "fired", "warning", 260.5, 250.0, 1.7e9, 1.7e9 + 2, 1.7e9 + 3
+)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        DeviceUpdate(P, D, "glucose", LiveReading(1.7e9, 120.0, -1.5, "FortyFiveDown", 95.0)),
+        DeviceUpdate(P, D, "glucose", None, (ALERT,)),
+        DeviceUpdate(P, D, None, None, (ALERT, LiveAlert(U, "low", "cleared", "warning",
+                                                         None, 70.0, 1.7e9, 1.7e9, None))),
+        DeviceUpdate(P, D, "temperature", LiveReading(1.7e9, 37.2)),
+        AccountEnded(U, "logout"),
+        ShareChanged(P, U),
+        PersonalChanged(P, U),
+    ],
+    ids=["reading", "alert", "escalation-and-clear", "temperature", "account", "share", "prefs"],
+)  # fmt: skip
+def test_every_kind_survives_the_round_trip(msg: LiveMessage) -> None:
+    payload = live.encode(msg)
+    assert len(payload) < 8000  # PostgreSQL's limit for a NOTIFY payload
+    assert live.decode(payload) == msg
+
+
+@pytest.mark.parametrize("payload", ["not json", "[]", '{"p": "x"}', '{"revoked": "nope"}', "{}"])
+def test_a_payload_that_is_not_ours_decodes_to_none(payload: str) -> None:
+    assert live.decode(payload) is None
+
+
+@pytest.fixture
+def listener(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {live.CHANNEL}")
+        yield conn
+
+
+def received(conn: psycopg.Connection) -> list[LiveMessage | None]:
+    """Every message on the channel within a second (each writer commits before this)."""
+    return [live.decode(n.payload) for n in conn.notifies(timeout=1.0)]
+
+
+def test_the_account_trigger_sends_account_ended(
+    db: psycopg.Connection, listener: psycopg.Connection
+) -> None:
+    user, _, _ = insert_device(db)
+    db.execute("UPDATE users SET password_hash = 'y' WHERE id = %s", (user,))
+    db.execute("UPDATE users SET disabled_at = now() WHERE id = %s", (user,))
+    db.execute("DELETE FROM users WHERE id = %s", (user,))
+    got = [m for m in received(listener) if isinstance(m, AccountEnded)]
+    assert got == [
+        AccountEnded(user, "password"),
+        AccountEnded(user, "disabled"),
+        AccountEnded(user, "deleted"),
+    ]
+
+
+def test_the_share_trigger_sends_share_changed(
+    db: psycopg.Connection, listener: psycopg.Connection
+) -> None:
+    owner, profile, _ = insert_device(db)
+    follower, _, _ = insert_device(db)
+    share = db.execute(
+        "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes, state,"
+        " expires_at, accepted_at) SELECT %s, %s, email, id, ARRAY['readings'], 'active',"
+        " now() + interval '7 days', now() FROM users WHERE id = %s RETURNING id",
+        (profile, owner, follower),
+    ).fetchone()[0]
+    db.execute("UPDATE shares SET state = 'revoked' WHERE id = %s", (share,))
+    got = [m for m in received(listener) if isinstance(m, ShareChanged)]
+    assert got == [ShareChanged(profile, follower)]
+
+
+async def test_storage_writers_send_typed_messages(
+    database_url: str, db: psycopg.Connection, listener: psycopg.Connection
+) -> None:
+    user, profile, device = insert_device(db)
+    alert_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+        " reading_ts, received_at, fired_at) VALUES (%s, %s, %s, 'high', 'warning', 260, 250,"
+        " now(), now(), now())",
+        (alert_id, profile, device),
+    )
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await alerts.act_for_self(pool, alert_id, user, acknowledge=True)
+        await sessions.revoke_all_logins(pool, user)
+    finally:
+        await pool.close()
+    got = [m for m in received(listener) if not isinstance(m, DeviceUpdate)]
+    assert got == [PersonalChanged(profile, user), AccountEnded(user, "logout")]
+
+
+async def test_a_committed_batch_notifies_its_device_update(
+    database_url: str, db: psycopg.Connection, listener: psycopg.Connection
+) -> None:
+    _, profile, device = insert_device(db)
+    now = time.time()
+    op = alerts.AlertOp("fired", uuid.uuid4(), "high", "warning", 260.0, 250.0, now, now, now)
+    update = DeviceUpdate(profile, device, "glucose", LiveReading(now, 260.0), (op.live(),))
+    write = alerts.AlertWrite(device, profile, ops=[op], notify=live.encode(update))
+    async with (
+        await psycopg.AsyncConnection.connect(database_url) as conn,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
+        await alerts.write_in_transaction(cur, [write])
+    assert [m for m in received(listener) if isinstance(m, DeviceUpdate)] == [update]
