@@ -52,9 +52,7 @@ def _imported_modules() -> set[str]:
 
 def _distributions_imported(modules: set[str]) -> set[str]:
     by_module = importlib.metadata.packages_distributions()
-    return {
-        d.lower().replace("_", "-") for m in modules if m in by_module for d in by_module[m]
-    }
+    return {d.lower().replace("_", "-") for m in modules if m in by_module for d in by_module[m]}
 
 
 def test_every_declared_dependency_is_imported_or_has_a_reason() -> None:
