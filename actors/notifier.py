@@ -10,6 +10,8 @@ pass; escalation-only people get only escalations) and sends on each channel:
   ``"<t>.<body>"``), retried with exponential backoff, only to public addresses (resolved and
   checked at connect time, see :mod:`actors.destinations`);
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
+  a device token is deleted only on the service's definitive "unregistered" answer
+  (:class:`TokenGone`), never because our own push credentials are wrong or missing;
 - email over SMTP.
 
 Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
@@ -29,7 +31,6 @@ import contextlib
 import functools
 import hashlib
 import hmac
-import importlib.util
 import json
 import logging
 import smtplib
@@ -83,6 +84,13 @@ class NotifierConfig:
 
 class Permanent(Exception):
     """Delivery can never succeed (bad token, rejected payload): do not retry."""
+
+
+class TokenGone(Permanent):
+    """The push service's definitive answer that a device token is no longer registered
+    (APNs 410 or 400 BadDeviceToken, FCM UNREGISTERED): the only answers that delete it.
+    Every other permanent failure (push not configured, a rejected provider key, a wrong
+    topic) is ours to fix and must not wipe users' tokens."""
 
 
 class Retry(Exception):
@@ -248,7 +256,9 @@ class ApnsClient:
         if r.status_code == 403 and reason == "ExpiredProviderToken":
             self.provider_token(refresh=True)
             raise Retry(reason, 0)
-        if r.status_code in (400, 403, 404, 405, 410, 413):
+        if r.status_code == 410 or (r.status_code == 400 and reason == "BadDeviceToken"):
+            raise TokenGone(f"APNs {r.status_code} {reason}")
+        if r.status_code in (400, 403, 404, 405, 413):
             raise Permanent(f"APNs {r.status_code} {reason}")
         raise Retry(f"APNs {r.status_code} {reason}", _retry_after(r))
 
@@ -324,9 +334,17 @@ class FcmClient:
         if r.status_code == 401:
             await self.access_token(refresh=True)
             raise Retry(f"FCM 401 {status}", 0)
-        if r.status_code in (400, 403, 404) or status in ("UNREGISTERED", "INVALID_ARGUMENT"):
+        if "UNREGISTERED" in (status, *_fcm_error_codes(err)):
+            raise TokenGone(f"FCM {r.status_code} UNREGISTERED")
+        if r.status_code in (400, 403, 404) or status == "INVALID_ARGUMENT":
             raise Permanent(f"FCM {r.status_code} {status} {details}")
         raise Retry(f"FCM {r.status_code} {status}", _retry_after(r))
+
+
+def _fcm_error_codes(err: object) -> list[str]:
+    """The ``errorCode``s of an FCM v1 error's details (where UNREGISTERED is reported)."""
+    details = err.get("details", []) if isinstance(err, dict) else []
+    return [d["errorCode"] for d in details if isinstance(d, dict) and "errorCode" in d]
 
 
 def _json(r: httpx.Response) -> dict:
@@ -489,7 +507,7 @@ class AlertNotifier:
                 await self._send_once(channel, person, endpoint, a, event, payload)
             except Permanent as exc:
                 await log_attempt(attempt, "failed", str(exc))
-                if channel in ("apns", "fcm") and endpoint is not None:
+                if isinstance(exc, TokenGone) and endpoint is not None:
                     await notifications.forget_push_token(
                         self._pool, uuid.UUID(str(endpoint["id"]))
                     )
@@ -643,6 +661,5 @@ def _alert_dict(r: Any, event: str) -> dict:
 
 
 def _http_client(timeout_s: float, h2: bool = False) -> httpx.AsyncClient:
-    # APNs speaks HTTP/2 only; httpx needs the h2 package for it.
-    h2 = h2 and importlib.util.find_spec("h2") is not None
+    # APNs speaks HTTP/2 only (httpx[http2] brings the h2 package for it).
     return httpx.AsyncClient(timeout=timeout_s, http2=h2)

@@ -119,6 +119,25 @@ def test_preferences_filter_all_but_urgent() -> None:
     assert wants({**person, "escalation_only": True}, urgent, "escalated", now)
 
 
+# How the local push server answers each device token (as Apple and Google document).
+APNS_ANSWERS = {
+    "gone-device": (410, "Unregistered"),
+    "bad-device": (400, "BadDeviceToken"),
+    "wrong-topic-device": (400, "DeviceTokenNotForTopic"),
+}
+FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+FCM_ANSWERS = {
+    "gone-device": (404, "NOT_FOUND", "UNREGISTERED"),
+    "invalid-device": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"),
+    "other-sender-device": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"),
+}
+
+
+def _kind(device_token: str) -> str:
+    """What a test's device token stands for (a ``~suffix`` keeps tokens unique)."""
+    return device_token.split("~", 1)[0]
+
+
 class PushServer:
     """A local server speaking the APNs provider API and FCM HTTP v1 (with its OAuth token
     endpoint): it checks the credentials and answers as Apple and Google do, including their
@@ -157,22 +176,15 @@ class PushServer:
                         jwt.decode(token, apns_public, algorithms=["ES256"])
                     except jwt.InvalidTokenError:
                         return self.reply(403, {"reason": "InvalidProviderToken"})
-                    if self.path.endswith("/gone-device"):
-                        return self.reply(410, {"reason": "Unregistered", "timestamp": 0})
-                    return self.reply(200)
+                    code, reason = APNS_ANSWERS.get(_kind(self.path.rsplit("/", 1)[1]), (200, None))
+                    return self.reply(code, {"reason": reason} if reason else None)
                 if self.headers["Authorization"] != "Bearer ya29.local":
                     return self.reply(401, {"error": {"status": "UNAUTHENTICATED"}})
-                if body["message"]["token"] == "gone-device":
-                    return self.reply(
-                        404,
-                        {
-                            "error": {
-                                "code": 404,
-                                "status": "NOT_FOUND",
-                                "details": [{"errorCode": "UNREGISTERED"}],
-                            }
-                        },
-                    )
+                if _kind(body["message"]["token"]) in FCM_ANSWERS:
+                    code, status, error_code = FCM_ANSWERS[_kind(body["message"]["token"])]
+                    details = [{"@type": FCM_ERROR_TYPE, "errorCode": error_code}]
+                    error = {"code": code, "status": status, "details": details}
+                    return self.reply(code, {"error": error})
                 return self.reply(200, {"name": "projects/p/messages/1"})
 
             def log_message(self, *args) -> None:
@@ -184,12 +196,52 @@ class PushServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
-    database_url: str, db: psycopg.Connection, alert: dict
-) -> None:
+_PEM = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+
+
+def _pem(key) -> str:
+    return key.private_bytes(*_PEM, serialization.NoEncryption()).decode()
+
+
+def push_config(
+    database_url: str, server: PushServer, ec, rsa, apns: bool = True, fcm: bool = True
+) -> NotifierConfig:
+    """The notifier set up for the local push server (``apns``/``fcm`` False: unconfigured)."""
+    apns_fields = {
+        "apns_key_pem": _pem(ec),
+        "apns_key_id": "KEY123",
+        "apns_team_id": "TEAM123",
+        "apns_topic": "org.vigil.app",
+    }
+    fcm_fields = {
+        "fcm_project_id": "vigil-test",
+        "fcm_client_email": "push@vigil-test.iam.gserviceaccount.com",
+        "fcm_private_key_pem": _pem(rsa),
+        "fcm_token_url": f"{server.url}/token",
+    }
+    return NotifierConfig(
+        database_url,
+        retry_initial_s=0.05,
+        escalation_check_s=3600,
+        catch_up_s=0,
+        apns_url=server.url,
+        fcm_url=server.url,
+        **(apns_fields if apns else {}),
+        **(fcm_fields if fcm else {}),
+    )
+
+
+@pytest.fixture(scope="module")
+def push_keys():
     ec = ec_key.generate_private_key(ec_key.SECP256R1())
     rsa = rsa_key.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    return ec, rsa
+
+
+async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
+    database_url: str, db: psycopg.Connection, alert: dict, push_keys
+) -> None:
+    ec, rsa = push_keys
     server = PushServer(ec.public_key(), rsa.public_key())
     notifier = None
     try:
@@ -203,22 +255,7 @@ async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
                 "INSERT INTO push_tokens (user_id, platform, token) VALUES (%s, %s, %s)",
                 (alert["user"], platform, token),
             )
-        config = NotifierConfig(
-            database_url,
-            retry_initial_s=0.05,
-            escalation_check_s=3600,
-            catch_up_s=0,
-            apns_url=server.url,
-            apns_key_pem=ec.private_bytes(*pem, serialization.NoEncryption()).decode(),
-            apns_key_id="KEY123",
-            apns_team_id="TEAM123",
-            apns_topic="org.vigil.app",
-            fcm_url=server.url,
-            fcm_project_id="vigil-test",
-            fcm_client_email="push@vigil-test.iam.gserviceaccount.com",
-            fcm_private_key_pem=rsa.private_bytes(*pem, serialization.NoEncryption()).decode(),
-            fcm_token_url=f"{server.url}/token",
-        )
+        config = push_config(database_url, server, ec, rsa)
         notifier = AlertNotifier(config)
         await notifier.start()
         assert await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired") == 4
@@ -253,6 +290,61 @@ async def test_push_through_apns_and_fcm_and_dead_tokens_are_dropped(
     finally:
         if notifier is not None:
             await notifier.stop()
+        server.server.shutdown()
+
+
+# (platform, device token, how the notifier is set up, words the delivery log shows, kept?)
+PUSH_ANSWERS = [
+    ("apns", "gone-device", "right", "410 Unregistered", False),
+    ("apns", "bad-device", "right", "400 BadDeviceToken", False),
+    ("apns", "wrong-topic-device", "right", "400 DeviceTokenNotForTopic", True),
+    ("apns", "good-device", "wrong key", "403 InvalidProviderToken", True),
+    ("apns", "good-device", "unconfigured", "APNs is not configured", True),
+    ("fcm", "gone-device", "right", "404 UNREGISTERED", False),
+    ("fcm", "invalid-device", "right", "400 INVALID_ARGUMENT", True),
+    ("fcm", "other-sender-device", "right", "403 PERMISSION_DENIED", True),
+    ("fcm", "good-device", "unconfigured", "FCM is not configured", True),
+]
+
+
+@pytest.mark.parametrize(("platform", "token", "setup", "detail", "kept"), PUSH_ANSWERS)
+async def test_a_push_token_is_deleted_only_when_the_service_says_it_is_unregistered(
+    database_url: str,
+    db: psycopg.Connection,
+    alert: dict,
+    push_keys,
+    platform: str,
+    token: str,
+    setup: str,
+    detail: str,
+    kept: bool,
+) -> None:
+    ec, rsa = push_keys
+    server = PushServer(ec.public_key(), rsa.public_key())
+    token = f"{token}~{uuid.uuid4().hex[:8]}"  # device tokens are unique across accounts
+    db.execute(
+        "INSERT INTO push_tokens (user_id, platform, token) VALUES (%s, %s, %s)",
+        (alert["user"], platform, token),
+    )
+    signing_key = ec_key.generate_private_key(ec_key.SECP256R1()) if setup == "wrong key" else ec
+    configured = setup != "unconfigured"
+    config = push_config(database_url, server, signing_key, rsa, apns=configured, fcm=configured)
+    notifier = AlertNotifier(config)
+    try:
+        await notifier.start()
+        assert await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired") == 1
+        assert await notifier.drain(30) == 0
+        (status, logged) = db.execute(
+            "SELECT status, detail FROM alert_deliveries WHERE alert_id = %s",
+            (alert["a"]["id"],),
+        ).fetchone()
+        assert status == "failed" and detail in logged
+        left = db.execute(
+            "SELECT token FROM push_tokens WHERE user_id = %s", (alert["user"],)
+        ).fetchall()
+        assert left == ([(token,)] if kept else [])
+    finally:
+        await notifier.stop()
         server.server.shutdown()
 
 
