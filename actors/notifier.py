@@ -6,9 +6,10 @@ manager and every follower holding the ``alerts`` scope, filters by each person'
 notification preferences (rules, channels, their own quiet hours; urgent alerts always
 pass; escalation-only people get only escalations) and sends on each channel:
 
-- webhooks: JSON POST signed with HMAC-SHA256 (``X-Vigil-Signature: t=<unix>,v1=<hex>`` over
-  ``"<t>.<body>"``), retried with exponential backoff, only to public addresses (resolved and
-  checked at connect time, see :mod:`actors.destinations`);
+- webhooks: JSON POST signed per the Standard Webhooks specification (one ``webhook-id`` per
+  delivery, kept across retries; a signature per valid secret while one is rotated, see
+  :mod:`actors.webhook_signing`), retried with exponential backoff, only to public addresses
+  (resolved and checked at connect time, see :mod:`actors.destinations`);
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
   a device token is deleted only on the service's definitive "unregistered" answer
   (:class:`TokenGone`), never because our own push credentials are wrong or missing;
@@ -29,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
@@ -47,6 +46,7 @@ import jwt
 import numpy as np
 
 from actors.destinations import DestinationRefused, shown_url, webhook_client
+from actors.webhook_signing import new_message_id, signed_headers
 from algorithms.localtime import local_weekday_and_minute
 from algorithms.rules import QuietPeriod
 from storage import notifications
@@ -122,23 +122,6 @@ def title_and_body(a: dict, event: str) -> tuple[str, str]:
     prefix = "URGENT: " if a["sev"] == "urgent" else ""
     again = {"repeated": " (still)", "escalated": " - not acknowledged"}.get(event, "")
     return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {iso(a['ts'])}"
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_signature(secret: str, header: str, body: bytes, tolerance_s: float = 300) -> bool:
-    """What a receiver does: recompute the HMAC and compare in constant time."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(time.time() - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
 def in_quiet(quiet: list[dict], timezone: str, now_s: float) -> bool:
@@ -501,6 +484,8 @@ class AlertNotifier:
             channel,
             target,
         )
+        if channel == "webhook":  # one delivery id (webhook-id) for all its attempts
+            payload = {**payload, "delivery_id": new_message_id()}
         delay = self.config.retry_initial_s
         for attempt in range(1, self.config.max_attempts + 1):
             try:
@@ -536,12 +521,14 @@ class AlertNotifier:
         assert self._webhooks is not None and self._apns is not None and self._fcm is not None
         if channel == "webhook":
             assert endpoint is not None
-            body = json.dumps({**payload, "delivery_id": str(uuid.uuid4())}).encode()
+            body = json.dumps(payload).encode()
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "Vigil-Webhook/1",
                 "X-Vigil-Event": payload["event"],
-                "X-Vigil-Signature": sign(endpoint["secret"], int(time.time()), body),
+                **signed_headers(
+                    endpoint["secrets"], payload["delivery_id"], body, datetime.now(UTC)
+                ),
             }
             try:
                 r = await self._webhooks.post(endpoint["url"], content=body, headers=headers)

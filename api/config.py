@@ -69,6 +69,9 @@ class ApiConfig(BaseModel):
         False, description="Webhooks may point at loopback/private addresses (local tests only)"
     )
     max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+    webhook_secret_overlap_s: int = Field(
+        86_400, ge=0, description="How long a rotated webhook secret keeps signing"
+    )
     web_dir: str | None = Field(
         None, description="The built web app (web/dist); None: the one beside the code"
     )

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         " in production. Link-local (cloud metadata) and other special addresses stay refused.",
     )
     max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+    webhook_secret_overlap_s: int = Field(
+        86_400,
+        ge=0,
+        description="After a webhook secret is rotated, how long the previous one keeps"
+        " signing beside the new one",
+    )
 
     @model_validator(mode="after")
     def private_webhooks_only_locally(self) -> Settings:
@@ -123,6 +129,7 @@ class Settings(BaseSettings):
             push=self.push_credentials(),
             webhook_allow_private=self.webhook_allow_private,
             max_webhooks_per_user=self.max_webhooks_per_user,
+            webhook_secret_overlap_s=self.webhook_secret_overlap_s,
             rate_limits=self.rate_limits,
         )
 

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
 import urllib.parse
 import uuid
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import asyncpg
 import jwt
 import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec as ec_key
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_key
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from actors.notifier import (
     AlertNotifier,
     FcmClient,
     NotifierConfig,
-    sign,
-    verify_signature,
     wants,
 )
+from actors.webhook_signing import signed_headers
+from storage import notifications
 from storage.embedded import free_port
+from storage.notifications import new_webhook_secret
 from tests.e2e.test_delivery import Receiver
 from tests.helpers import insert_device
 
@@ -62,9 +67,10 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
     receiver = Receiver(fail_first=3)
     notifier = None
     try:
+        secret = new_webhook_secret()
         db.execute(
-            "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, 'shh')",
-            (alert["user"], receiver.url),
+            "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s)",
+            (alert["user"], receiver.url, secret),
         )
         notifier = AlertNotifier(
             NotifierConfig(
@@ -80,8 +86,12 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
         assert await notifier.drain(30) == 0
         (headers, body, code) = receiver.requests[-1]
         assert code == 200 and len(receiver.requests) == 4
-        assert verify_signature("shh", headers["X-Vigil-Signature"], body)
-        assert json.loads(body)["alert"]["id"] == alert["a"]["id"]
+        assert Webhook(secret).verify(body, headers)["alert"]["id"] == alert["a"]["id"]
+        # One delivery, one webhook-id on every attempt (receivers de-duplicate by it).
+        ids = {h["webhook-id"] for h, _, _ in receiver.requests}
+        assert (
+            len(ids) == 1 and {json.loads(b)["delivery_id"] for _, b, _ in receiver.requests} == ids
+        )
         log = db.execute(
             "SELECT attempt, status FROM alert_deliveries WHERE alert_id = %s ORDER BY id",
             (alert["a"]["id"],),
@@ -93,12 +103,64 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
         receiver.close()
 
 
-def test_signatures_fail_for_another_body_or_an_old_timestamp() -> None:
-    body = b'{"x":1}'
-    header = sign("k", int(time.time()), body)
-    assert verify_signature("k", header, body)
-    assert not verify_signature("k", header, b'{"x":2}')
-    assert not verify_signature("k", sign("k", int(time.time()) - 3600, body), body)
+async def test_a_rotated_secret_signs_beside_the_new_one_until_it_expires(
+    database_url: str, db: psycopg.Connection, alert: dict
+) -> None:
+    receivers = [Receiver(), Receiver()]
+    notifier = AlertNotifier(
+        NotifierConfig(
+            database_url, escalation_check_s=3600, catch_up_s=0, webhook_allow_private=True
+        )
+    )
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        rotated = []
+        for receiver, overlap_s in zip(receivers, (3600, 0), strict=True):
+            old = new_webhook_secret()
+            (hook_id,) = db.execute(
+                "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s) RETURNING id",
+                (alert["user"], receiver.url, old),
+            ).fetchone()
+            row = await notifications.rotate_webhook_secret(pool, alert["user"], hook_id, overlap_s)
+            assert row["secret"] != old
+            rotated.append((old, row["secret"]))
+        stranger = uuid.uuid4()
+        assert await notifications.rotate_webhook_secret(pool, stranger, hook_id, 60) is None
+        await notifier.start()
+        assert await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired") == 2
+        assert await notifier.drain(30) == 0
+        (overlapping, expired) = [r.requests for r in receivers]
+        ((headers, body, _),) = overlapping
+        for secret in rotated[0]:  # both verify while the previous one is still valid
+            assert Webhook(secret).verify(body, headers)["alert"]["id"] == alert["a"]["id"]
+        ((headers, body, _),) = expired
+        assert Webhook(rotated[1][1]).verify(body, headers)["alert"]["id"] == alert["a"]["id"]
+        with pytest.raises(WebhookVerificationError):
+            Webhook(rotated[1][0]).verify(body, headers)
+    finally:
+        await pool.close()
+        await notifier.stop()
+        for r in receivers:
+            r.close()
+
+
+def test_standard_verifiers_accept_each_secret_and_nothing_else() -> None:
+    body, now = b'{"x":1}', datetime.now(UTC)
+    new, old, stranger = new_webhook_secret(), new_webhook_secret(), new_webhook_secret()
+    assert new.startswith("whsec_") and len(base64.b64decode(new[6:], validate=True)) == 32
+    headers = signed_headers([new, old], "msg_1", body, now)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):  # during a rotation, a receiver holding either accepts
+        assert Webhook(secret).verify(body, headers) == {"x": 1}
+    refused = [
+        (stranger, body, headers),
+        (new, b'{"x":2}', headers),
+        (new, body, {**headers, "webhook-id": "msg_2"}),
+        (new, body, signed_headers([new], "msg_1", body, now - timedelta(hours=1))),
+    ]
+    for secret, data, sent in refused:
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(data, sent)
 
 
 def test_preferences_filter_all_but_urgent() -> None:
