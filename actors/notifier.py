@@ -13,7 +13,7 @@ pass; escalation-only people get only escalations) and sends on each channel:
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
   a device token is deleted only on the service's definitive "unregistered" answer
   (:class:`TokenGone`), never because our own push credentials are wrong or missing;
-- email over SMTP.
+- email through :mod:`actors.mailer` (STARTTLS and login; never clear text to a remote server).
 
 Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
 a receiver's answer or a network error's text: the log must not turn into a port scanner),
@@ -32,12 +32,10 @@ import contextlib
 import functools
 import json
 import logging
-import smtplib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
@@ -46,6 +44,7 @@ import jwt
 import numpy as np
 
 from actors.destinations import DestinationRefused, shown_url, webhook_client
+from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
 from actors.webhook_signing import new_message_id, signed_headers
 from algorithms.localtime import local_weekday_and_minute
 from algorithms.rules import QuietPeriod
@@ -60,9 +59,7 @@ NOTIFIER_NAME = "vigil-alert-notifier"
 @dataclass(frozen=True, slots=True)
 class NotifierConfig:
     database_url: str
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "Vigil <no-reply@localhost>"
+    smtp: SmtpSettings | None = None  # no server: no email deliveries
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
     max_attempts: int = 6
@@ -457,7 +454,7 @@ class AlertNotifier:
                         self._deliver(a, event, person, t["platform"], t["token"][:16], t, payload)
                     )
                     started += 1
-            if "email" in channels and self.config.smtp_host:
+            if "email" in channels and self.config.smtp is not None:
                 self._spawn(
                     self._deliver(a, event, person, "email", person["email"], None, payload)
                 )
@@ -548,17 +545,13 @@ class AlertNotifier:
             await self._fcm.send(endpoint["token"], a, event)
         elif channel == "email":
             title, text = title_and_body(a, event)
-            await asyncio.to_thread(self._smtp_send, person["email"], f"Vigil: {title}", text)
+            assert self.config.smtp is not None
+            try:
+                await SmtpMailer(self.config.smtp).send(person["email"], f"Vigil: {title}", text)
+            except PlaintextRefused:
+                raise Permanent("refused: the SMTP server offers no TLS") from None
         else:
             raise Permanent(f"unknown channel {channel}")
-
-    def _smtp_send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.config.smtp_from, to, subject
-        message.set_content(body)
-        assert self.config.smtp_host is not None
-        with smtplib.SMTP(self.config.smtp_host, self.config.smtp_port, timeout=10) as smtp:
-            smtp.send_message(message)
 
     async def _catch_up(self, listening_since: datetime) -> None:
         assert self._pool is not None

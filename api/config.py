@@ -58,6 +58,12 @@ class ApiConfig(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "Vigil <no-reply@localhost>"
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
+    smtp_ca_file: str | None = Field(None, description="Extra CA to trust for the SMTP server")
+    smtp_allow_plaintext: bool = Field(
+        False, description="Send email without TLS to a server that is not on loopback"
+    )
     push: dict[str, str] = Field(
         default_factory=dict,
         description="APNs/FCM credentials for the notifier (NotifierConfig's apns_*/fcm_* fields)",

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(None, description="SMTP server for outgoing email; unset: log")
     smtp_port: int = 25
     smtp_from: str = "Vigil <no-reply@localhost>"
+    smtp_username: str | None = Field(None, description="SMTP login (sent only over TLS)")
+    smtp_password: str | None = Field(None, repr=False)
+    smtp_ca_file: str | None = Field(
+        None, description="PEM file of a CA to trust for the SMTP server (a private relay)"
+    )
+    smtp_allow_plaintext: bool = Field(
+        False,
+        description="Send email (reset tokens, alert texts) without TLS to an SMTP server that"
+        " is not on loopback and offers no STARTTLS: never in production",
+    )
     login_max_failures_per_account: int = Field(20, ge=1)
     login_max_failures_per_address: int = Field(100, ge=1)
     login_window_s: int = Field(15 * 60, ge=1)
@@ -121,6 +131,10 @@ class Settings(BaseSettings):
             smtp_host=self.smtp_host,
             smtp_port=self.smtp_port,
             smtp_from=self.smtp_from,
+            smtp_username=self.smtp_username,
+            smtp_password=self.smtp_password,
+            smtp_ca_file=self.smtp_ca_file,
+            smtp_allow_plaintext=self.smtp_allow_plaintext,
             login_max_failures_per_account=self.login_max_failures_per_account,
             login_max_failures_per_address=self.login_max_failures_per_address,
             login_window_s=self.login_window_s,

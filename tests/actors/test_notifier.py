@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec as ec_key
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_key
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from actors.mailer import SmtpSettings
 from actors.notifier import (
     AlertNotifier,
     FcmClient,
@@ -31,6 +32,7 @@ from actors.webhook_signing import signed_headers
 from storage import notifications
 from storage.embedded import free_port
 from storage.notifications import new_webhook_secret
+from tests.actors.conftest import LOGIN
 from tests.e2e.test_delivery import Receiver
 from tests.helpers import insert_device
 
@@ -142,6 +144,42 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_it_expires(
         await notifier.stop()
         for r in receivers:
             r.close()
+
+
+async def test_alert_email_goes_over_starttls_and_never_in_clear_to_a_remote_server(
+    database_url: str, db: psycopg.Connection, alert: dict, remote_tls, remote_plain
+) -> None:
+    server, cert = remote_tls
+    (email,) = db.execute("SELECT email FROM users WHERE id = %s", (alert["user"],)).fetchone()
+    user, password = LOGIN
+    tls = SmtpSettings(
+        server.host, server.port, username=user, password=password, ca_file=str(cert)
+    )
+    plain = SmtpSettings(remote_plain.host, remote_plain.port)
+    statuses = []
+    for smtp in (tls, plain):
+        notifier = AlertNotifier(
+            NotifierConfig(database_url, escalation_check_s=3600, catch_up_s=0, smtp=smtp)
+        )
+        try:
+            await notifier.start()
+            await notifier.dispatch(alert["profile"], alert["device"], alert["a"], "fired")
+            assert await notifier.drain(30) == 0
+        finally:
+            await notifier.stop()
+        statuses = db.execute(
+            "SELECT status, detail FROM alert_deliveries WHERE alert_id = %s AND channel ="
+            " 'email' ORDER BY id",
+            (alert["a"]["id"],),
+        ).fetchall()
+    (message,) = server.inbox.wait_for(email)
+    assert message["Subject"] == "Vigil: URGENT: urgent low"
+    assert server.inbox.sessions == [(True, user)]
+    assert remote_plain.inbox.messages == []
+    assert statuses == [
+        ("delivered", None),
+        ("failed", "refused: the SMTP server offers no TLS"),
+    ]
 
 
 def test_standard_verifiers_accept_each_secret_and_nothing_else() -> None:
