@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
+import secrets
 import threading
 import time
 import urllib.parse
@@ -199,6 +201,20 @@ def test_standard_verifiers_accept_each_secret_and_nothing_else() -> None:
     for secret, data, sent in refused:
         with pytest.raises(WebhookVerificationError):
             Webhook(secret).verify(data, sent)
+
+
+def test_secrets_from_before_standard_webhooks_still_sign() -> None:
+    """Old secrets were ``whsec_`` + URL-safe base64, which not every library decodes: they
+    sign as the Python library reads them (when it can), and never stop a delivery."""
+    body, now = b'{"x":1}', datetime.now(UTC)
+    for _ in range(50):
+        legacy = "whsec_" + secrets.token_urlsafe(32)
+        headers = signed_headers([legacy], "msg_1", body, now)
+        try:
+            verifier = Webhook(legacy)
+        except binascii.Error:
+            continue  # the library cannot read it either: only a rotation helps
+        assert verifier.verify(body, headers) == {"x": 1}
 
 
 def test_preferences_filter_all_but_urgent() -> None:
