@@ -6,11 +6,14 @@ manager and every follower holding the ``alerts`` scope, filters by each person'
 notification preferences (rules, channels, their own quiet hours; urgent alerts always
 pass; escalation-only people get only escalations) and sends on each channel:
 
-- webhooks: JSON POST signed with HMAC-SHA256 (``X-Vigil-Signature: t=<unix>,v1=<hex>`` over
-  ``"<t>.<body>"``), retried with exponential backoff, only to public addresses (resolved and
-  checked at connect time, see :mod:`actors.destinations`);
+- webhooks: JSON POST signed per the Standard Webhooks specification (one ``webhook-id`` per
+  delivery, kept across retries; a signature per valid secret while one is rotated, see
+  :mod:`actors.webhook_signing`), retried with exponential backoff, only to public addresses
+  (resolved and checked at connect time, see :mod:`actors.destinations`);
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
-- email over SMTP.
+  a device token is deleted only on the service's definitive "unregistered" answer
+  (:class:`TokenGone`), never because our own push credentials are wrong or missing;
+- email through :mod:`actors.mailer` (STARTTLS and login; never clear text to a remote server).
 
 Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
 a receiver's answer or a network error's text: the log must not turn into a port scanner),
@@ -27,17 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
-import importlib.util
 import json
 import logging
-import smtplib
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
@@ -45,6 +43,8 @@ import httpx
 import jwt
 
 from actors.destinations import DestinationRefused, shown_url, webhook_client
+from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
+from actors.webhook_signing import new_message_id, signed_headers
 from algorithms.delivery import muted_for_self, wants
 from storage import live, notifications
 from storage.live import DeviceUpdate, LiveAlert, iso
@@ -74,9 +74,7 @@ class PushCredentials:
 @dataclass(frozen=True, slots=True)
 class NotifierConfig:
     database_url: str
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "Vigil <no-reply@localhost>"
+    smtp: SmtpSettings | None = None  # no server: no email deliveries
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
     max_attempts: int = 6
@@ -90,6 +88,13 @@ class NotifierConfig:
 
 class Permanent(Exception):
     """Delivery can never succeed (bad token, rejected payload): do not retry."""
+
+
+class TokenGone(Permanent):
+    """The push service's definitive answer that a device token is no longer registered
+    (APNs 410 or 400 BadDeviceToken, FCM UNREGISTERED): the only answers that delete it.
+    Every other permanent failure (push not configured, a rejected provider key, a wrong
+    topic) is ours to fix and must not wipe users' tokens."""
 
 
 class Retry(Exception):
@@ -121,23 +126,6 @@ def title_and_body(a: LiveAlert, event: str) -> tuple[str, str]:
     prefix = "URGENT: " if a.urgent else ""
     again = {"repeated": " (still)", "escalated": " - not acknowledged"}.get(event, "")
     return f"{prefix}{rule}{again}", f"Vigil alert: {rule}{value} at {iso(a.reading_ts_s)}"
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_signature(secret: str, header: str, body: bytes, tolerance_s: float = 300) -> bool:
-    """What a receiver does: recompute the HMAC and compare in constant time."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(time.time() - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
 # -- push adapters -----------------------------------------------------------------------
@@ -199,7 +187,9 @@ class ApnsClient:
         if r.status_code == 403 and reason == "ExpiredProviderToken":
             self.provider_token(refresh=True)
             raise Retry(reason, 0)
-        if r.status_code in (400, 403, 404, 405, 410, 413):
+        if r.status_code == 410 or (r.status_code == 400 and reason == "BadDeviceToken"):
+            raise TokenGone(f"APNs {r.status_code} {reason}")
+        if r.status_code in (400, 403, 404, 405, 413):
             raise Permanent(f"APNs {r.status_code} {reason}")
         raise Retry(f"APNs {r.status_code} {reason}", _retry_after(r))
 
@@ -275,9 +265,17 @@ class FcmClient:
         if r.status_code == 401:
             await self.access_token(refresh=True)
             raise Retry(f"FCM 401 {status}", 0)
-        if r.status_code in (400, 403, 404) or status in ("UNREGISTERED", "INVALID_ARGUMENT"):
+        if "UNREGISTERED" in (status, *_fcm_error_codes(err)):
+            raise TokenGone(f"FCM {r.status_code} UNREGISTERED")
+        if r.status_code in (400, 403, 404) or status == "INVALID_ARGUMENT":
             raise Permanent(f"FCM {r.status_code} {status} {details}")
         raise Retry(f"FCM {r.status_code} {status}", _retry_after(r))
+
+
+def _fcm_error_codes(err: object) -> list[str]:
+    """The ``errorCode``s of an FCM v1 error's details (where UNREGISTERED is reported)."""
+    details = err.get("details", []) if isinstance(err, dict) else []
+    return [d["errorCode"] for d in details if isinstance(d, dict) and "errorCode" in d]
 
 
 def _json(r: httpx.Response) -> dict:
@@ -402,7 +400,7 @@ class AlertNotifier:
                         self._deliver(a, event, person, t["platform"], t["token"][:16], t, payload)
                     )
                     started += 1
-            if "email" in channels and self.config.smtp_host:
+            if "email" in channels and self.config.smtp is not None:
                 self._spawn(
                     self._deliver(a, event, person, "email", person["email"], None, payload)
                 )
@@ -429,13 +427,15 @@ class AlertNotifier:
             channel,
             target,
         )
+        if channel == "webhook":  # one delivery id (webhook-id) for all its attempts
+            payload = {**payload, "delivery_id": new_message_id()}
         delay = self.config.retry_initial_s
         for attempt in range(1, self.config.max_attempts + 1):
             try:
                 await self._send_once(channel, person, endpoint, a, event, payload)
             except Permanent as exc:
                 await log_attempt(attempt, "failed", str(exc))
-                if channel in ("apns", "fcm") and endpoint is not None:
+                if isinstance(exc, TokenGone) and endpoint is not None:
                     await notifications.forget_push_token(
                         self._pool, uuid.UUID(str(endpoint["id"]))
                     )
@@ -470,12 +470,14 @@ class AlertNotifier:
         assert self._webhooks is not None and self._apns is not None and self._fcm is not None
         if channel == "webhook":
             assert endpoint is not None
-            body = json.dumps({**payload, "delivery_id": str(uuid.uuid4())}).encode()
+            body = json.dumps(payload).encode()
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "Vigil-Webhook/1",
                 "X-Vigil-Event": payload["event"],
-                "X-Vigil-Signature": sign(endpoint["secret"], int(time.time()), body),
+                **signed_headers(
+                    endpoint["secrets"], payload["delivery_id"], body, datetime.now(UTC)
+                ),
             }
             try:
                 r = await self._webhooks.post(endpoint["url"], content=body, headers=headers)
@@ -495,17 +497,13 @@ class AlertNotifier:
             await self._fcm.send(endpoint["token"], a, event)
         elif channel == "email":
             title, text = title_and_body(a, event)
-            await asyncio.to_thread(self._smtp_send, person["email"], f"Vigil: {title}", text)
+            assert self.config.smtp is not None
+            try:
+                await SmtpMailer(self.config.smtp).send(person["email"], f"Vigil: {title}", text)
+            except PlaintextRefused:
+                raise Permanent("refused: the SMTP server offers no TLS") from None
         else:
             raise Permanent(f"unknown channel {channel}")
-
-    def _smtp_send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.config.smtp_from, to, subject
-        message.set_content(body)
-        assert self.config.smtp_host is not None
-        with smtplib.SMTP(self.config.smtp_host, self.config.smtp_port, timeout=10) as smtp:
-            smtp.send_message(message)
 
     async def _catch_up(self, listening_since: datetime) -> None:
         assert self._pool is not None
@@ -595,6 +593,5 @@ def _alert_of(r: Any, event: str) -> LiveAlert:
 
 
 def _http_client(timeout_s: float, h2: bool = False) -> httpx.AsyncClient:
-    # APNs speaks HTTP/2 only; httpx needs the h2 package for it.
-    h2 = h2 and importlib.util.find_spec("h2") is not None
+    # APNs speaks HTTP/2 only (httpx[http2] brings the h2 package for it).
     return httpx.AsyncClient(timeout=timeout_s, http2=h2)

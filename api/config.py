@@ -93,6 +93,16 @@ class ApiTunables(BaseModel):
     smtp_host: str | None = Field(None, description="SMTP server for outgoing email; unset: log")
     smtp_port: int = 25
     smtp_from: str = "Vigil <no-reply@localhost>"
+    smtp_username: str | None = Field(None, description="SMTP login (sent only over TLS)")
+    smtp_password: str | None = Field(None, repr=False)
+    smtp_ca_file: str | None = Field(
+        None, description="PEM file of a CA to trust for the SMTP server (a private relay)"
+    )
+    smtp_allow_plaintext: bool = Field(
+        False,
+        description="Send email (reset tokens, alert texts) without TLS to an SMTP server that"
+        " is not on loopback and offers no STARTTLS: never in production",
+    )
     ingest_recheck_s: float = Field(
         10.0, gt=0, description="How often a streaming device's credential is checked again"
     )
@@ -103,6 +113,12 @@ class ApiTunables(BaseModel):
         " in production. Link-local (cloud metadata) and other special addresses stay refused.",
     )
     max_webhooks_per_user: int = Field(10, ge=1, description="Webhooks one account may register")
+    webhook_secret_overlap_s: int = Field(
+        86_400,
+        ge=0,
+        description="After a webhook secret is rotated, how long the previous one keeps"
+        " signing beside the new one",
+    )
     rate_limits: RateLimits = Field(
         default_factory=RateLimits,
         description="Limits on expensive work (JSON, e.g. VIGIL_RATE_LIMITS="

@@ -1,15 +1,14 @@
-"""Outgoing email: a narrow ``Mailer`` protocol, an SMTP implementation, a logging fallback."""
+"""Outgoing email for the API: the shared SMTP client (:mod:`actors.mailer`, also the alert
+notifier's), a logging fallback when no server is configured, and the request dependency."""
 
 from __future__ import annotations
 
 import logging
-import smtplib
-from email.message import EmailMessage
 from typing import Protocol
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
+from actors.mailer import SmtpMailer, SmtpSettings
 from api.config import ApiConfig
 
 log = logging.getLogger(__name__)
@@ -17,24 +16,6 @@ log = logging.getLogger(__name__)
 
 class Mailer(Protocol):
     async def send(self, to: str, subject: str, body: str) -> None: ...
-
-
-class SmtpMailer:
-    """Plain SMTP (stdlib smtplib, in a worker thread so the event loop never blocks)."""
-
-    def __init__(self, host: str, port: int, sender: str, timeout_s: float = 10.0) -> None:
-        self.host, self.port, self.sender, self.timeout_s = host, port, sender, timeout_s
-
-    async def send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.sender, to, subject
-        message.set_content(body)
-
-        def deliver() -> None:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                smtp.send_message(message)
-
-        await run_in_threadpool(deliver)
 
 
 class LoggingMailer:
@@ -47,10 +28,24 @@ class LoggingMailer:
         )
 
 
+def smtp_settings(config: ApiConfig) -> SmtpSettings | None:
+    """The SMTP server the API and the alert notifier send through; None: not configured."""
+    if not config.smtp_host:
+        return None
+    return SmtpSettings(
+        host=config.smtp_host,
+        port=config.smtp_port,
+        sender=config.smtp_from,
+        username=config.smtp_username,
+        password=config.smtp_password,
+        ca_file=config.smtp_ca_file,
+        allow_plaintext=config.smtp_allow_plaintext,
+    )
+
+
 def mailer_for(config: ApiConfig) -> Mailer:
-    if config.smtp_host:
-        return SmtpMailer(config.smtp_host, config.smtp_port, config.smtp_from)
-    return LoggingMailer()
+    settings = smtp_settings(config)
+    return LoggingMailer() if settings is None else SmtpMailer(settings)
 
 
 def get_mailer(request: Request) -> Mailer:

@@ -64,6 +64,15 @@ async def hash_password(password: str) -> str:
     return await pool.run(lambda: _hasher.hash(password))
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Was this hash made with other parameters than today's (a cheaper argon2 of an older
+    release)? Then it is replaced on the next successful login, while the password is known."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
+
+
 async def verify_password(password_hash: str | None, password: str) -> bool:
     def check() -> bool:
         try:

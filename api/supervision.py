@@ -14,6 +14,7 @@ import logging
 from actors.notifier import NotifierConfig
 from actors.router import ShardRouter, keep_notifier_listening
 from api.config import ApiConfig
+from api.mailer import smtp_settings
 
 log = logging.getLogger(__name__)
 CHECK_S = 30.0
@@ -22,9 +23,7 @@ CHECK_S = 30.0
 async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
     notifier = NotifierConfig(
         database_url=config.database_url,
-        smtp_host=config.smtp_host,
-        smtp_port=config.smtp_port,
-        smtp_from=config.smtp_from,
+        smtp=smtp_settings(config),
         webhook_allow_private=config.webhook_allow_private,
         push=config.push,
         db_pool_max=config.notifier_db_pool_max,

@@ -191,7 +191,12 @@ def down(timeout_s: Annotated[float, typer.Option(help="Seconds to wait")] = 60)
     pid_file = _pid_file(settings)
     if pid_file.exists():
         pid = int(pid_file.read_text())
-        if _alive(pid):
+        if _alive(pid) and not _is_vigil_up(pid):
+            console.print(
+                f"[yellow]pid {pid} in {pid_file} is no longer `vigil up` (the pid was reused):"
+                " not signalling it."
+            )
+        elif _alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
             while _alive(pid) and time.monotonic() < deadline:
@@ -218,6 +223,18 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return True
+
+
+def _is_vigil_up(pid: int) -> bool:
+    """Is ``pid`` still a `vigil up` (its command line: a ``vigil`` program or the
+    ``cluster.cli`` module, with ``up``)? A stale pid file may name a process that reused the
+    pid after Vigil died, and `vigil down` must never signal someone else's process group."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    vigil = any(Path(a).name == "vigil" or a == "cluster.cli" for a in args)
+    return vigil and "up" in args
 
 
 # -- the database -----------------------------------------------------------------------------

@@ -62,6 +62,18 @@ async def set_password_hash(
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
+async def upgrade_password_hash(pool: asyncpg.Pool, user_id: UUID, old: str, new: str) -> bool:
+    """Replace ``old`` by ``new`` (same password, current argon2 parameters) unless the hash
+    changed meanwhile (a password reset wins); True when replaced."""
+    done = await pool.execute(
+        "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        user_id,
+        old,
+        new,
+    )
+    return done == "UPDATE 1"
+
+
 async def active_user(pool: asyncpg.Pool, user_id: UUID) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL", user_id

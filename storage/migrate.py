@@ -2,7 +2,8 @@
 
 A migration is ``NNNN_name.sql`` (for every backend) or a pair of variants
 ``NNNN_name.postgres.sql`` / ``NNNN_name.timescale.sql``, of which the one matching the
-server is applied. Applied versions are recorded in ``schema_migrations`` with a checksum;
+server is applied (detected once, when ``0002_readings`` runs; every later pair follows the
+variant recorded for it). Applied versions are recorded in ``schema_migrations`` with a checksum;
 re-running is a no-op, and an applied file that has since been edited is an error.
 """
 
@@ -21,6 +22,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(
     r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<variant>postgres|timescale))?\.sql$"
 )
+READINGS_VERSION = 2  # the readings table: its variant pins every later variant
 _LOCK_KEY = 7_311_001  # advisory lock held while migrating, so two starters never race
 
 
@@ -79,7 +81,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                 row[0]: row[1]
                 for row in conn.execute("SELECT version, checksum FROM schema_migrations")
             }
-            plan = discover(directory, timescale=timescale_available(conn))
+            plan = discover(directory, timescale=_timescale(conn))
             done: list[Migration] = []
             for migration in plan:
                 if migration.version in applied:
@@ -101,8 +103,24 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
+def _recorded_variant(conn: psycopg.Connection) -> str | None:
+    """The readings variant recorded when migration 0002 ran; None before it ran."""
+    row = conn.execute(
+        "SELECT variant FROM schema_migrations WHERE version = %s", (READINGS_VERSION,)
+    ).fetchone()
+    return None if row is None else row[0] or "postgres"
+
+
+def _timescale(conn: psycopg.Connection) -> bool:
+    """Which variants to apply: pinned by what 0002 recorded (installing TimescaleDB later,
+    or losing it, must not mix variants); detected only on a database 0002 has not touched."""
+    recorded = _recorded_variant(conn)
+    if recorded is None:
+        return timescale_available(conn)
+    return recorded == "timescale"
+
+
 def backend(url: str) -> str:
     """'timescale' or 'postgres': which variant of the readings table this database holds."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT variant FROM schema_migrations WHERE version = 2").fetchone()
-    return (row[0] if row else None) or "postgres"
+        return _recorded_variant(conn) or "postgres"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from datetime import datetime
@@ -27,7 +28,9 @@ SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
        np.rules, coalesce(np.channels, ARRAY['stream', 'push', 'email', 'webhook']) AS channels,
        coalesce(np.quiet, '[]'::jsonb) AS quiet, coalesce(np.timezone, p.timezone) AS timezone,
        coalesce(np.escalation_only, false) AS escalation_only,
-       coalesce((SELECT json_agg(json_build_object('id', w.id, 'url', w.url, 'secret', w.secret))
+       coalesce((SELECT json_agg(json_build_object('id', w.id, 'url', w.url, 'secrets',
+                    array_remove(ARRAY[w.secret, CASE WHEN w.previous_secret_expires_at > now()
+                                                 THEN w.previous_secret END], NULL)))
                  FROM webhooks w WHERE w.user_id = u.id), '[]') AS webhooks,
        coalesce((SELECT json_agg(json_build_object('id', t.id, 'platform', t.platform,
                                                    'token', t.token))
@@ -209,8 +212,30 @@ async def add_webhook(pool: asyncpg.Pool, user_id: UUID, url: str, limit: int) -
             " RETURNING id, url, secret, created_at",
             user_id,
             url,
-            "whsec_" + secrets.token_urlsafe(32),
+            new_webhook_secret(),
         )
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def rotate_webhook_secret(
+    pool: asyncpg.Pool, user_id: UUID, webhook_id: UUID, overlap_s: float
+) -> asyncpg.Record | None:
+    """A new secret for the user's webhook; the one it replaces keeps signing beside it for
+    ``overlap_s`` seconds. None when the user has no such webhook."""
+    return await pool.fetchrow(
+        "UPDATE webhooks SET previous_secret = secret, secret = $3,"
+        " previous_secret_expires_at = now() + make_interval(secs => $4)"
+        " WHERE id = $1 AND user_id = $2"
+        " RETURNING id, url, secret, created_at, previous_secret_expires_at",
+        webhook_id,
+        user_id,
+        new_webhook_secret(),
+        overlap_s,
+    )
 
 
 async def list_webhooks(pool: asyncpg.Pool, user_id: UUID) -> list[asyncpg.Record]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from email import message_from_bytes
 from email.message import Message
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -17,10 +19,14 @@ class Inbox:
     messages: list[Message] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
+    # How each message arrived: (over TLS, the login that sent it).
+    sessions: list[tuple[bool, str | None]] = field(default_factory=list)
+
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         message = message_from_bytes(envelope.content)
         with self._cond:
             self.messages.append(message)
+            self.sessions.append((session.ssl is not None, session.auth_data))
             self._cond.notify_all()
         return "250 Message accepted for delivery"
 
@@ -54,13 +60,38 @@ def reset_token(message: Message) -> str:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    """``tls_context``: the server offers STARTTLS (and requires it); ``login``: it requires
+    AUTH with this (user, password), over TLS."""
+
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        tls_context: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.inbox = Inbox()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
-        self.host, self.port = "127.0.0.1", port
+        extra: dict = {}
+        if tls_context is not None:
+            extra |= {"tls_context": tls_context, "require_starttls": True}
+        if login is not None:
+            extra |= {"auth_required": True, "authenticator": _authenticator(*login)}
+        self.controller = Controller(self.inbox, hostname=host, port=port, **extra)
+        self.host, self.port = host, port
 
     def start(self) -> None:
         self.controller.start()
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def _authenticator(user: str, password: str):
+    def check(server, session, envelope, mechanism, data) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, auth_data=user if ok else None)
+
+    return check

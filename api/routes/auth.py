@@ -14,7 +14,7 @@ from api.deps import Config, Keys, Pool
 from api.errors import ErrorBody, error, responses
 from api.mailer import Mailer, get_mailer, send_quietly
 from api.password_policy import check_password
-from api.passwords import hash_password, verify_password
+from api.passwords import hash_password, needs_rehash, verify_password
 from api.schemas import RequestModel, StrictJsonRoute, Text
 from api.tokens import hash_secret, new_secret
 from storage import accounts
@@ -128,6 +128,10 @@ async def token(
             await login_guard.failed(pool, config, username, address)
             raise error(401, "wrong email or password", {"WWW-Authenticate": "Bearer"})
         await login_guard.succeeded(pool, username)
+        if needs_rehash(user["password_hash"]):
+            await accounts.upgrade_password_hash(
+                pool, user["id"], user["password_hash"], await hash_password(password)
+            )
         user_id, family_id = user["id"], uuid.uuid4()
     else:
         if not refresh_token:

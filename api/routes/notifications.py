@@ -169,9 +169,18 @@ class WebhookOut(BaseModel):
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(
-        description="Shown once: verify `X-Vigil-Signature: t=<unix>,v1=<hex>`, the"
-        " HMAC-SHA256 of `<t>.<body>` with this secret",
-        examples=["whsec_3q2+7w..."],
+        description="Shown once. Deliveries are signed per the Standard Webhooks specification"
+        " (`webhook-id`, `webhook-timestamp`, `webhook-signature` headers): verify them with"
+        " any Standard Webhooks library and this secret; `webhook-id` stays the same on"
+        " retries of one delivery",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookSecretRotated(WebhookCreated):
+    previous_secret_expires_at: datetime = Field(
+        description="Until then deliveries carry a signature with the previous secret too,"
+        " so receivers can switch at their own pace"
     )
 
 
@@ -216,6 +225,25 @@ async def _check_destination(url: str, allow_private: bool) -> None:
         raise RequestValidationError(
             [{"loc": ("body", "url"), "msg": f"webhook URL {problem}", "type": "value_error"}]
         )
+
+
+@router.post(
+    "/v1/webhooks/{webhook_id}/rotate-secret",
+    response_model=WebhookSecretRotated,
+    summary="Give my webhook a new signing secret",
+    responses=responses(401, 404),
+)
+async def rotate_webhook_secret(
+    webhook_id: Annotated[uuid.UUID, Path()], caller: Caller, pool: Pool, config: Config
+) -> WebhookSecretRotated:
+    """The new secret is shown once; the previous one keeps signing beside it (a second
+    signature in `webhook-signature`) for `VIGIL_WEBHOOK_SECRET_OVERLAP_S` seconds."""
+    row = await notifications.rotate_webhook_secret(
+        pool, caller.id, webhook_id, config.webhook_secret_overlap_s
+    )
+    if row is None:
+        raise error(404, "webhook not found")
+    return WebhookSecretRotated(**dict(row))
 
 
 @router.get(

@@ -128,3 +128,25 @@ async def test_the_simulator_logs_in_when_the_account_exists(stack) -> None:
             session = await ensure_account(client, email, "simulated passphrase", "Sim")
             r = await session.request("GET", "/v1/devices")
             assert r.status_code == 200 and r.json() == []
+
+
+def test_a_hash_with_older_argon2_parameters_is_upgraded_at_login(client, db) -> None:
+    from argon2 import PasswordHasher
+
+    account = sign_up(client)
+    current = PasswordHasher()
+    cheap = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    old = cheap.hash(account.password)
+    assert current.check_needs_rehash(old)
+    db.execute("UPDATE users SET password_hash = %s WHERE email = %s", (old, account.email))
+    assert _login(client, account.email, account.password).status_code == 200
+    (stored,) = db.execute(
+        "SELECT password_hash FROM users WHERE email = %s", (account.email,)
+    ).fetchone()
+    assert stored != old and not current.check_needs_rehash(stored)
+    assert current.verify(stored, account.password)
+    # A current hash is left alone; the password still works.
+    assert _login(client, account.email, account.password).status_code == 200
+    assert db.execute(
+        "SELECT password_hash FROM users WHERE email = %s", (account.email,)
+    ).fetchone() == (stored,)

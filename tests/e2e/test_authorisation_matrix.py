@@ -243,6 +243,9 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("DELETE", "/v1/webhooks/{webhook_id}"): Route(
         USERS, lambda w, c: {"path": {"webhook_id": w.own(c, "/v1/webhooks", {"url": HOOK})}}
     ),
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): Route(
+        USERS, lambda w, c: {"path": {"webhook_id": w.own(c, "/v1/webhooks", {"url": HOOK})}}
+    ),
     ("GET", "/v1/push-tokens"): Route(USERS),
     ("POST", "/v1/push-tokens"): Route(USERS, lambda w, c: {"json": push_token()}),
     ("DELETE", "/v1/push-tokens/{token_id}"): Route(

@@ -6,16 +6,18 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import ray
+from standardwebhooks import Webhook, WebhookVerificationError
 
-from actors.notifier import NOTIFIER_NAME, verify_signature
+from actors.notifier import NOTIFIER_NAME
 from storage.embedded import free_port
+from storage.notifications import new_webhook_secret
 from tests.e2e.test_alerts import FALL, alerts_of, one_by_one, put_settings, share
-from tests.helpers import Account, minutes_ago, self_profile
+from tests.helpers import Account, minutes_ago, self_profile, sign_up
 
 
 class Receiver:
@@ -115,8 +117,9 @@ def test_urgent_low_reaches_owner_and_alerts_follower_by_webhook_and_email_only(
             got, [x for x in hook.requests if x[2] == 200], strict=True
         ):
             assert payload["alert"]["profile_id"] == pid
-            assert verify_signature(secret, headers["X-Vigil-Signature"], body)
-            assert not verify_signature("wrong secret", headers["X-Vigil-Signature"], body)
+            assert Webhook(secret).verify(body, headers)["alert"]["profile_id"] == pid
+            with pytest.raises(WebhookVerificationError):
+                Webhook(new_webhook_secret()).verify(body, headers)
 
     for person in (account, watcher):
         smtp.inbox.wait_for(person.email, count=3)  # urgent low soon, low, urgent low
@@ -160,12 +163,39 @@ def test_a_receiver_failing_three_times_gets_the_alert_exactly_once(
     one_by_one(account, device["id"], minutes_ago(5), 60, [200])
     got = hook.wait(lambda g: len(g) >= 1)
     assert rules_of(got) == [("high", "alert.fired")]
-    assert verify_signature(secret, got[0]["_headers"]["X-Vigil-Signature"], hook.requests[-1][1])
+    assert Webhook(secret).verify(hook.requests[-1][1], got[0]["_headers"])["event"]
+    assert len({headers["webhook-id"] for headers, _, _ in hook.requests}) == 1  # one delivery
     (alert,) = alerts_of(account, pid)
     log = deliveries(account, alert["id"], lambda d: any(x["status"] == "delivered" for x in d))
     webhooks = [(x["attempt"], x["status"]) for x in log if x["channel"] == "webhook"]
     assert webhooks == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "delivered")]
     assert len(hook.requests) == 4 and len(hook.delivered()) == 1
+
+
+def test_a_rotated_webhook_secret_signs_beside_the_new_one(
+    account: Account, client, receivers: list[Receiver]
+) -> None:
+    pid = self_profile(account)
+    device = account.device("glucose")
+    put_settings(account, pid, {"glucose": [{"kind": "high", "threshold": 180}]})
+    receivers.append(Receiver())
+    (hook,) = receivers
+    old = webhook(account, hook)
+    (listed,) = account.client.get("/v1/webhooks", headers=account.headers).json()
+    path = f"/v1/webhooks/{listed['id']}/rotate-secret"
+    stranger = sign_up(client)
+    assert stranger.client.post(path, headers=stranger.headers).status_code == 404
+    r = account.client.post(path, headers=account.headers)
+    assert r.status_code == 200, r.text
+    new = r.json()["secret"]
+    assert new != old and new.startswith("whsec_")
+    until = datetime.fromisoformat(r.json()["previous_secret_expires_at"])
+    assert timedelta(hours=23) < until - datetime.now(UTC) <= timedelta(hours=24)
+    one_by_one(account, device["id"], minutes_ago(5), 60, [200])
+    hook.wait(lambda g: len(g) >= 1)
+    (headers, body, _) = hook.requests[0]
+    for secret in (new, old):
+        assert Webhook(secret).verify(body, headers)["event"] == "alert.fired"
 
 
 def test_a_receiver_that_never_answers_does_not_hold_up_ingest(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 
+import storage.migrate
 from storage.migrate import MIGRATIONS_DIR, MigrationError, backend, discover, migrate
+
+_VARIANT = {False: "postgres", True: "timescale"}
 
 
 def test_variants_are_chosen_by_backend() -> None:
@@ -86,3 +90,40 @@ def test_rollup_refresh_covers_the_whole_history(db, database_url: str) -> None:
     ).fetchall()
     assert rollups == 2
     assert jobs == [("readings_1h", None), ("readings_5m", None)]
+
+
+def _empty_database(pg_url: str) -> str:
+    name = f"pin_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _variant_pair(directory: Path, version: int, name: str) -> None:
+    for variant in ("postgres", "timescale"):
+        (directory / f"{version:04d}_{name}.{variant}.sql").write_text(
+            f"CREATE TABLE IF NOT EXISTS chosen (version int, variant text);"
+            f" INSERT INTO chosen VALUES ({version}, '{variant}');"
+        )
+
+
+@pytest.mark.parametrize(("first", "later"), [(False, True), (True, False)])
+def test_later_variants_follow_the_one_recorded_for_readings(
+    pg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bool, later: bool
+) -> None:
+    """TimescaleDB installed (or lost) after 0002 ran: later pairs still take 0002's variant.
+    The extension cannot be installed here, so its detection is what changes between runs."""
+    url = _empty_database(pg.url())
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    _variant_pair(migrations, 2, "readings")
+    monkeypatch.setattr(storage.migrate, "timescale_available", lambda conn: first)
+    assert [m.variant for m in migrate(url, migrations)] == [_VARIANT[first]]
+    assert backend(url) == _VARIANT[first]
+
+    _variant_pair(migrations, 42, "rollups")
+    monkeypatch.setattr(storage.migrate, "timescale_available", lambda conn: later)
+    assert [m.variant for m in migrate(url, migrations)] == [_VARIANT[first]]
+    with psycopg.connect(url) as conn:
+        chosen = conn.execute("SELECT version, variant FROM chosen ORDER BY 1").fetchall()
+    assert chosen == [(2, _VARIANT[first]), (42, _VARIANT[first])]
