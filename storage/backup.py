@@ -105,11 +105,34 @@ def archive_settings(
     config_path = server.data_dir / ARCHIVE_CONFIG
     write_config(config_path, ArchiveConfig(target, key), owner)
     _prepare_target_dir(target, owner)
+    other = owner is not None
+    _check_as_server(command("check", config_path, as_other_user=other), owner)
     return {
         "archive_mode": "on",
-        "archive_command": _conf_quote(command("push", config_path)),
+        "archive_command": _conf_quote(command("push", config_path, as_other_user=other)),
         "archive_timeout": str(timeout_s),
     }
+
+
+def _check_as_server(shell: str, owner: tuple[int, int] | None) -> None:
+    """Run the archive check as the server's user: fail now, clearly, rather than have
+    PostgreSQL retry a failing archive_command (and keep WAL) silently."""
+    result = subprocess.run(
+        shell,
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        user=owner[0] if owner else None,
+        group=owner[1] if owner else None,
+        extra_groups=[] if owner else None,
+        cwd="/",
+    )
+    if result.returncode != 0:
+        raise ArchiveError(
+            f"the WAL archive command does not work as the database server's user: "
+            f"{(result.stderr or result.stdout).strip()[-500:]}"
+        )
 
 
 def _prepare_target_dir(target: str, owner: tuple[int, int] | None) -> None:
@@ -254,7 +277,9 @@ def prepare_restore(
     config_path = server.data_dir / ARCHIVE_CONFIG
     write_config(config_path, ArchiveConfig(target, key), server.owner_ids())
     settings = {
-        "restore_command": command("fetch", config_path),
+        "restore_command": command(
+            "fetch", config_path, as_other_user=server.owner_ids() is not None
+        ),
         "recovery_target_time": to_time.isoformat(),
         "recovery_target_inclusive": "off",
         "recovery_target_action": "promote",

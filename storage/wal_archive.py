@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -44,6 +45,8 @@ __all__ = [
     "ArchiveError",
     "ArchiveTarget",
     "DirectoryTarget",
+    "check",
+    "command",
     "fetch",
     "generate_key",
     "open_target",
@@ -324,14 +327,40 @@ def _read_plain(target: ArchiveTarget, name: str, key: str | None) -> bytes | No
             return plain.read()
 
 
-def command(action: str, config_path: Path) -> str:
-    """The shell command PostgreSQL runs for ``push`` (archive) or ``fetch`` (restore)."""
+def interpreter(as_other_user: bool) -> str:
+    """The Python that runs the commands. The server's own unprivileged user (when Vigil runs
+    as root) often cannot reach Vigil's interpreter (e.g. under /root), so it gets the
+    system's ``/usr/bin/python3``, which needs ``cryptography`` (Debian: python3-cryptography).
+    """
+    system = Path("/usr/bin/python3")
+    return str(system) if as_other_user and system.exists() else sys.executable
+
+
+def command(action: str, config_path: Path, *, as_other_user: bool = False) -> str:
+    """The shell command PostgreSQL runs for ``push`` (archive) or ``fetch`` (restore), or
+    ``check`` (store and remove a probe object: the target is reachable and writable)."""
     root = Path(__file__).resolve().parent.parent
-    args = "%p %f" if action == "push" else "%f %p"
+    args = {"push": "%p %f", "fetch": "%f %p", "check": "- -"}[action]
     return (
         f"env PYTHONPATH={_sh(str(root))} PYTHONDONTWRITEBYTECODE=1 "
-        f"{_sh(sys.executable)} -m storage.wal_archive {action} {_sh(str(config_path))} {args}"
+        f"{_sh(interpreter(as_other_user))} -m storage.wal_archive {action} "
+        f"{_sh(str(config_path))} {args}"
     )
+
+
+def check(config: ArchiveConfig) -> None:
+    """Store, read back and remove a probe object (with the key, if any)."""
+    target = open_target(config.target)
+    name = f"wal/.probe-{secrets.token_hex(8)}"
+    with tempfile.TemporaryFile() as sealed:
+        write_object(io.BytesIO(b"probe"), sealed, config.key)
+        sealed.seek(0)
+        target.put(name, sealed)
+    try:
+        if _read_plain(target, name, config.key) != b"probe":
+            raise ArchiveError("the probe object did not read back intact")
+    finally:
+        target.delete(name)
 
 
 def _sh(value: str) -> str:
@@ -340,12 +369,16 @@ def _sh(value: str) -> str:
 
 def main(argv: list[str]) -> int:
     """Exit 0 on success; 1 when a fetched file is not archived (normal during recovery)."""
-    if len(argv) != 4 or argv[0] not in ("push", "fetch"):
-        print("usage: python -m storage.wal_archive push|fetch CONFIG ARG ARG", file=sys.stderr)
+    if len(argv) != 4 or argv[0] not in ("push", "fetch", "check"):
+        usage = "usage: python -m storage.wal_archive push|fetch|check CONFIG ARG ARG"
+        print(usage, file=sys.stderr)
         return 2
     action, config_path, first, second = argv
     config = ArchiveConfig.load(Path(config_path))
     try:
+        if action == "check":
+            check(config)
+            return 0
         if action == "push":
             push(config, Path(first), second)
             return 0
