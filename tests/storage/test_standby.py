@@ -69,14 +69,14 @@ def test_acknowledged_rows_survive_the_primary_killed_and_the_standby_promoted(b
     standby = EmbeddedPostgres(base / "standby", port=free_port(), durable=False)
     primary.start()
     try:
-        with psycopg.connect(primary.url(), autocommit=True) as conn:
-            conn.execute("CREATE TABLE acked (n int PRIMARY KEY)")
         assert replication_lag_seconds(primary.url()) is None  # no standby yet
         clone_standby(primary, standby)
         standby.start()
         wait_for(
             lambda: sync_standbys(primary.url()) == [(STANDBY_NAME, "sync")], 60, "sync standby"
         )
+        with psycopg.connect(primary.url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE acked (n int PRIMARY KEY)")
         url = both_hosts_url(primary, standby)
         acknowledged = []
         with psycopg.connect(url, autocommit=True) as conn:
