@@ -2,7 +2,8 @@
 # Makes sure the system packages Vigil runs with are installed:
 # - PostgreSQL server binaries (initdb, pg_ctl, postgres): Vigil runs its own server from
 #   them and never uses a system-wide cluster;
-# - poppler-utils (pdftoppm, pdftotext): the report tests render the PDFs they check.
+# - poppler-utils (pdftoppm, pdftotext): the report tests render the PDFs they check;
+# - python3-cryptography (as root): the WAL archive command of the database's own user.
 set -euo pipefail
 
 have_postgres() {
@@ -15,6 +16,11 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+# WAL archiving runs as the database's unprivileged user, which (when Vigil runs as root)
+# uses the system Python: it needs cryptography there.
+if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
+  missing+=(python3-cryptography)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}" >&2

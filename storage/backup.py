@@ -233,18 +233,19 @@ def apply_retention(target: str, keep: int) -> list[str]:
     if len(backups) <= keep:
         return []
     archive = open_target(target)
-    doomed = [
+    # backup.json first: a backup deleted halfway is never taken for a complete one
+    doomed = [f"base/{old.label}/backup.json" for old in backups[:-keep]] + [
         name
         for old in backups[:-keep]
         for name in archive.list(f"base/{old.label}/")
         if not name.endswith("/backup.json")
-    ] + [f"base/{old.label}/backup.json" for old in backups[:-keep]]
+    ]
     oldest_needed = backups[-keep].start_wal[8:]  # log and segment numbers; any timeline
     for name in archive.list("wal/"):
         segment = _SEGMENT.match(name.removeprefix("wal/"))
         if segment and segment[0][8:] < oldest_needed:
             doomed.append(name)
-    for name in doomed:  # backup.json goes last: a half-deleted backup is never "complete"
+    for name in doomed:
         archive.delete(name)
     return doomed
 
