@@ -62,6 +62,7 @@ def sync_standbys(url: str) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow
 def test_acknowledged_rows_survive_the_primary_killed_and_the_standby_promoted(base) -> None:
     primary = EmbeddedPostgres(
         base / "primary", port=free_port(), durable=False, extra_settings=synchronous_settings()
