@@ -291,6 +291,98 @@ def db_url() -> None:
     print(_database_url(_settings()))
 
 
+@db_app.command("backup")
+def db_backup() -> None:
+    """Take a base backup into VIGIL_BACKUP_TARGET, record it, and keep the newest
+    VIGIL_BACKUP_KEEP backups (and the archived WAL they need)."""
+    from cluster.db_ops import run_backup
+
+    settings = _settings()
+    try:
+        info, deleted = run_backup(settings, _database_url(settings))
+    except (ValueError, RuntimeError) as exc:
+        console.print(f"[red]backup failed: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"backup {info.label} done: {info.size_bytes} bytes stored, WAL from {info.start_wal}"
+        + (f"; retention removed {len(deleted)} old objects" if deleted else "")
+    )
+
+
+@db_app.command("backups")
+def db_backups() -> None:
+    """List the complete base backups in VIGIL_BACKUP_TARGET, oldest first."""
+    from storage.backup import list_backups
+
+    target = _settings().backup_target
+    if not target:
+        console.print("[red]VIGIL_BACKUP_TARGET is not set")
+        raise typer.Exit(1)
+    for info in list_backups(target):
+        print(f"{info.label}  finished {info.finished_at.isoformat()}  {info.size_bytes} bytes")
+
+
+@db_app.command("backup-key")
+def db_backup_key() -> None:
+    """Print a new random key for VIGIL_BACKUP_ENCRYPTION_KEY (keep a copy off the machine)."""
+    from storage.wal_archive import generate_key
+
+    print(generate_key())
+
+
+@db_app.command("restore")
+def db_restore(
+    to: Annotated[str, typer.Option(help="Restore to this time, ISO 8601 with time zone")],
+) -> None:
+    """Point-in-time restore of the embedded database (stop `vigil up` first): the newest
+    base backup before --to plus the archived WAL up to it; the old cluster is kept aside."""
+    from datetime import datetime
+
+    from cluster.db_ops import restore_embedded
+
+    settings = _settings()
+    try:
+        to_time = datetime.fromisoformat(to)
+        if to_time.tzinfo is None:
+            raise ValueError("add a time zone, e.g. 2026-11-30T10:00:00+00:00")
+        info, aside = restore_embedded(settings, _embedded(settings), to_time)
+    except (ValueError, RuntimeError) as exc:
+        console.print(f"[red]restore failed: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"restored to {to_time.isoformat()} from backup {info.label}; the database runs."
+        f" The previous cluster is in {aside} (remove it once satisfied)."
+    )
+
+
+@db_app.command("standby")
+def db_standby() -> None:
+    """Start a streaming standby of the embedded primary on VIGIL_STANDBY_PORT (cloning
+    it on first use)."""
+    from cluster.db_ops import start_standby
+
+    settings = _settings()
+    try:
+        standby = start_standby(settings, _embedded(settings))
+    except (OSError, RuntimeError) as exc:
+        console.print(f"[red]standby failed: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"standby streaming on 127.0.0.1:{standby.port}, data in {standby.data_dir}")
+
+
+@db_app.command("promote")
+def db_promote() -> None:
+    """Promote the standby to primary after the primary is lost."""
+    from cluster.db_ops import promote_standby
+
+    try:
+        standby = promote_standby(_settings())
+    except RuntimeError as exc:
+        console.print(f"[red]promote failed: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"the standby on port {standby.port} is now the primary")
+
+
 @app.command()
 def migrate() -> None:
     """Apply pending schema migrations to the configured (or embedded) database."""

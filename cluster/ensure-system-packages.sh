@@ -6,6 +6,7 @@
 # - Node.js and npm: build the web app (web/);
 # - chromium: the browser tests drive Debian's Chromium with Playwright.
 # - kubectl is expected from the machine image: the deploy tests build Kustomize overlays.
+# - python3-cryptography (as root): the WAL archive command of the database's own user.
 set -euo pipefail
 
 # kubectl comes with the machine image (Debian does not package it, and only the package
@@ -25,6 +26,11 @@ have_postgres || missing+=(postgresql)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 command -v npm >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# WAL archiving runs as the database's unprivileged user, which (when Vigil runs as root)
+# uses the system Python: it needs cryptography there.
+if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
+  missing+=(python3-cryptography)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}" >&2

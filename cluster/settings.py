@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.notifier import PushCredentials
@@ -77,6 +77,21 @@ class Settings(BaseSettings, ApiTunables):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    # Backups, WAL archiving and the standby of the embedded PostgreSQL (docs/operations.md).
+    backup_target: str | None = Field(
+        None, description="Directory (or file:// URL) for base backups and archived WAL"
+    )
+    backup_keep: int = Field(7, ge=1, description="Base backups kept (with the WAL they need)")
+    backup_encryption_key: SecretStr | None = Field(
+        None, description="Encrypts backups and WAL (AES-256-GCM); `vigil db backup-key` makes one"
+    )
+    backup_archive_timeout_s: int = Field(
+        60, ge=1, description="A WAL segment is archived at least this often (restore loses less)"
+    )
+    standby_port: int = Field(DEFAULT_PORT + 1, description="Port of `vigil db standby`")
+    synchronous_standby: bool = Field(
+        False, description="Commits (and acknowledgements) wait until the standby has them"
+    )
 
     @model_validator(mode="after")
     def private_webhooks_only_locally(self) -> Settings:

@@ -76,7 +76,11 @@ class Stack:
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(settings.data_dir / "postgres", port=settings.db_port)
+    from cluster.db_ops import configure_primary
+
+    return configure_primary(
+        EmbeddedPostgres(settings.data_dir / "postgres", port=settings.db_port), settings
+    )
 
 
 def database_url(settings: Settings) -> str:

@@ -267,6 +267,7 @@ class EmbeddedPostgres:
         *,
         durable: bool = True,
         bindir: Path | None = None,
+        extra_settings: dict[str, str] | None = None,
     ) -> None:
         try:
             loopback = ipaddress.ip_address(host).is_loopback
@@ -285,6 +286,9 @@ class EmbeddedPostgres:
         self.durable = durable
         self._bindir = bindir
         self._run_as: _RunAs | None = None
+        self.extra_settings = dict(extra_settings or {})
+        """More server settings for vigil.conf (WAL archiving, synchronous standby), already
+        in configuration-file syntax (strings quoted)."""
 
     # -- paths -------------------------------------------------------------------------
 
@@ -440,6 +444,31 @@ class EmbeddedPostgres:
         """``postgresql://user:password@host:port/dbname`` of this server."""
         return self._url(self.port)
 
+    def owner_ids(self) -> tuple[int, int] | None:
+        """(uid, gid) the server's files must belong to, or None when that is ourselves."""
+        owner = self._owner()
+        return (owner.uid, owner.gid) if owner else None
+
+    def run_tool(
+        self, name: str, args: list[str], *, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL program of :attr:`bindir` (pg_basebackup, pg_ctl) as the cluster
+        owner, after creating :attr:`data_dir` owned by it; raises if it fails."""
+        self.prepare_dirs()
+        result = self._run([str(self.bindir / name), *args], timeout=timeout)
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(f"{name} failed: {result.stderr.strip()}")
+        return result
+
+    def prepare_dirs(self) -> None:
+        """Create :attr:`data_dir` and its ``run/`` owned by the server's user (idempotent)."""
+        self._prepare_dirs()
+
+    def promote(self, timeout_s: float = 60) -> None:
+        """Turn this standby into a primary (``pg_ctl promote``); waits until it takes writes."""
+        wait = ["--wait", "--timeout", str(max(1, math.ceil(timeout_s)))]
+        self.run_tool("pg_ctl", ["promote", *wait, "--pgdata", str(self.pgdata)])
+
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
@@ -594,6 +623,7 @@ class EmbeddedPostgres:
                 "shared_preload_libraries = 'timescaledb'",
                 "timescaledb.telemetry_level = off",
             ]
+        lines += [f"{name} = {value}" for name, value in self.extra_settings.items()]
         conf = self.pgdata / "vigil.conf"
         conf.write_text("\n".join(lines) + "\n")
         self._chown(conf)
