@@ -36,7 +36,7 @@ def test_each_environment_reads_its_settings_file(
 ) -> None:
     monkeypatch.setenv("VIGIL_ENV", environment)
     settings = Settings()
-    assert (settings.env, settings.shard_count, settings.http_host) == (environment, shards, host)
+    assert (settings.env, settings.shard_count, settings.bind_host) == (environment, shards, host)
 
 
 def test_environment_variables_win_over_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
