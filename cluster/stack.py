@@ -42,6 +42,23 @@ INGRESS_CONNECT_TIMEOUT_S = 2
 INGRESS_SERVER_TIMEOUT_S = 25
 
 
+HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
+PICKED_PORTS = "VIGIL_PICKED_HAPROXY_PORTS"  # the ones a Vigil stack chose, not an operator
+
+
+def pick_listener_ports() -> None:
+    """HAProxy's stats and metrics listeners on free ports (on loopback: see cluster.ingress),
+    so stacks run side by side. A port an operator set is kept; one an earlier stack of this
+    process, or of the process that started this one, picked is picked anew: that stack
+    holds it."""
+    picked = set(filter(None, os.environ.get(PICKED_PORTS, "").split(",")))
+    for name in HAPROXY_PORTS:
+        if name in picked or name not in os.environ:
+            os.environ[name] = str(free_port())
+            picked.add(name)
+    os.environ[PICKED_PORTS] = ",".join(sorted(picked))
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -113,10 +130,7 @@ def start_stack(
             # Read by Serve when it starts, in this process and the Ray workers it spawns.
             os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
             os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
-            # HAProxy's stats and metrics listeners: free ports, so stacks can run side by side
-            # (on loopback: see cluster.ingress).
-            os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
-            os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+            pick_listener_ports()
         # Serve kills a proxy whose readiness check misses 5 s three times; on a busy small
         # machine HAProxy can take longer than that to come up, so give it room.
         os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
