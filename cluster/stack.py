@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import psycopg
@@ -65,6 +65,7 @@ class Stack:
     database_url: str
     embedded: EmbeddedPostgres | None
     started_ray: bool
+    listener_ports: dict[str, int] = field(default_factory=dict)  # HAProxy stats, metrics
 
     @property
     def url(self) -> str:
@@ -178,7 +179,15 @@ def start_stack(
     )
     stack = Stack(settings, database_url, embedded, started_ray)
     wait_ready(stack.url)
+    stack.listener_ports = release_listener_ports()
     return stack
+
+
+def release_listener_ports() -> dict[str, int]:
+    """Once the ingress listens, take the ports this stack picked out of the environment, so
+    processes started from here (another stack, `ray start`) do not inherit them."""
+    picked = set(filter(None, os.environ.pop(PICKED_PORTS, "").split(",")))
+    return {name: int(os.environ.pop(name)) for name in picked if name in os.environ}
 
 
 def private_ray_token() -> None:

@@ -79,8 +79,8 @@ def test_ingress_api_and_database_listen_on_loopback_only(stack) -> None:
     ports = listening()
     ours = {
         "http": stack.settings.http_port,
-        "haproxy stats": int(os.environ["RAY_SERVE_HAPROXY_STATS_PORT"]),
-        "haproxy metrics": int(os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"]),
+        "haproxy stats": stack.listener_ports["RAY_SERVE_HAPROXY_STATS_PORT"],
+        "haproxy metrics": stack.listener_ports["RAY_SERVE_HAPROXY_METRICS_PORT"],
         "postgres": urlparse(stack.database_url).port,
     }
     ours |= {f"replica {p}": p for p in replica_ports(stack)}
