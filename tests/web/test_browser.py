@@ -227,7 +227,8 @@ def test_accessibility_of_every_main_page_on_desktop_and_phone(
             ("Alerts", page.get_by_role("heading", name="Alert settings")),
             ("Sharing", page.get_by_role("heading", name="Accept an invitation")),
             ("Account", page.get_by_role("heading", name="Who viewed my data")),
-            ("Admin", page.get_by_role("cell", name=owner.email, exact=True)),
+            # the users table drawn (the suite's many accounts fill its first page)
+            ("Admin", page.get_by_role("cell").first),
         ):
             page.get_by_role("link", name=link).click()
             expect(ready).to_be_visible()
