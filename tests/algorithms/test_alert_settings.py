@@ -122,3 +122,29 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         (2, "threshold"),
     ]
     assert rules == []
+
+
+def test_hhmm_writes_minutes_after_midnight() -> None:
+    from algorithms.alert_settings import hhmm
+
+    assert (hhmm(0), hhmm(7 * 60 + 5), hhmm(1440)) == ("00:00", "07:05", "24:00")
+
+
+def test_an_order_rule_needs_both_of_its_kinds() -> None:
+    """Temperature's order pairs are checked only between kinds that are present."""
+    from algorithms.alert_settings import order_problems
+    from algorithms.rules import Rule, RuleKind
+    from algorithms.sensors import SensorKind
+
+    only_fever = (Rule(kind=RuleKind.FEVER, threshold=38.0),)
+    assert order_problems(SensorKind.TEMPERATURE, only_fever) == []
+
+
+def test_a_stored_rule_of_another_sensor_kind_is_ignored() -> None:
+    """Settings stored under glucose that name a temperature rule change nothing."""
+    from algorithms.rules import default_rules, effective_rules, with_mandatory
+    from algorithms.sensors import SensorKind
+
+    stored = {"glucose": [{"kind": "fever", "threshold": 38.0}]}
+    expected = with_mandatory(default_rules(SensorKind.GLUCOSE), SensorKind.GLUCOSE)
+    assert effective_rules(stored, "glucose") == expected
