@@ -40,6 +40,7 @@ import httpx
 import jwt
 import numpy as np
 
+from actors import metrics
 from algorithms.localtime import local_weekday_and_minute
 from algorithms.rules import QuietPeriod
 from storage import notifications
@@ -403,6 +404,10 @@ class AlertNotifier:
             return
         for a in msg.get("a", ()):
             if a["type"] in ("fired", "repeated"):
+                log.info(
+                    "alert dispatch",
+                    extra={"request_id": msg.get("rid"), "alert_id": a["id"], "event": a["type"]},
+                )
                 self._spawn(self.dispatch(msg["p"], msg["d"], a, a["type"]))
 
     async def dispatch(self, profile_id: str, device_id: str, a: dict, event: str) -> int:
@@ -465,6 +470,7 @@ class AlertNotifier:
                         self._pool, uuid.UUID(str(endpoint["id"]))
                     )
                 self.failed += 1
+                metrics.inc("vigil_delivery_failures_total", channel=channel)
                 return
             except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
                 last = attempt == self.config.max_attempts
@@ -475,7 +481,9 @@ class AlertNotifier:
                 )
                 if last:
                     self.failed += 1
+                    metrics.inc("vigil_delivery_failures_total", channel=channel)
                     return
+                metrics.inc("vigil_delivery_retries_total", channel=channel)
                 hint = exc.after_s if isinstance(exc, Retry) else None
                 await asyncio.sleep(
                     min(hint if hint is not None else delay, self.config.retry_max_s)
@@ -484,6 +492,10 @@ class AlertNotifier:
                 continue
             await log_attempt(attempt, "delivered")
             self.sent += 1
+            if event == "fired":
+                metrics.observe(
+                    "vigil_alert_delivery_seconds", time.time() - a["at"], channel=channel
+                )
             return
 
     async def _send_once(

@@ -63,7 +63,7 @@ def start_notifier(config: NotifierConfig, namespace: str = NAMESPACE) -> ActorH
     return remote_cls.options(name=NOTIFIER_NAME, namespace=namespace, **_DETACHED).remote(config)
 
 
-_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, asyncio.Future]
+_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, str | None, asyncio.Future]
 
 
 class ShardRouter:
@@ -100,11 +100,15 @@ class ShardRouter:
         ts_us: np.ndarray,
         values: np.ndarray,
         received_us: int | None = None,
+        request_id: str | None = None,
     ) -> IngestOutcome:
-        """``received_us``: when Vigil received the batch (its alerts carry it)."""
+        """``received_us``: when Vigil received the batch (its alerts carry it);
+        ``request_id``: the HTTP request's, for the shard's logs and the alerts' NOTIFY."""
         index = shard_index(device_id, self.shard_count)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(index, []).append((device_id, ts_us, values, received_us, future))
+        self._pending.setdefault(index, []).append(
+            (device_id, ts_us, values, received_us, request_id, future)
+        )
         sender = self._senders.get(index)
         if sender is None or sender.done():
             self._senders[index] = asyncio.get_running_loop().create_task(self._send(index))
@@ -116,7 +120,7 @@ class ShardRouter:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
             try:
-                outcomes = await self.handle(index).ingest_many.remote([item[:4] for item in batch])
+                outcomes = await self.handle(index).ingest_many.remote([item[:5] for item in batch])
             except Exception as exc:
                 self._handles.pop(index, None)  # looked up again: the actor may be new
                 for *_, future in batch:

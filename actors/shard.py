@@ -20,6 +20,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 
+from actors import metrics
 from actors.alerting import Live
 from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
 from actors.placement import shard_index
@@ -66,6 +67,7 @@ class DeviceShard:
         self._buffer: WriteBuffer | None = None
         self._ticker: asyncio.Task | None = None
         self._adoption: asyncio.Task | None = None
+        metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
         if self._buffer is None:
@@ -73,6 +75,7 @@ class DeviceShard:
                 lambda: open_writer_connection(self.config.database_url),
                 max_commit_rows=self.config.max_commit_rows,
                 max_buffered_rows=self.config.max_buffered_rows,
+                metrics_shard=str(self.index),
             )
         return self._buffer
 
@@ -82,8 +85,10 @@ class DeviceShard:
         ts_us: np.ndarray,
         values: np.ndarray,
         received_us: int | None = None,
+        request_id: str | None = None,
     ) -> IngestOutcome:
-        """``received_us``: when the API received the batch (default: now)."""
+        """``received_us``: when the API received the batch (default: now); ``request_id``:
+        the HTTP request's id, carried into the logs and the alerts' NOTIFY."""
         received_us = received_us or time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
         if actor is None:
@@ -95,32 +100,37 @@ class DeviceShard:
                 ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us
             )
         except BatchRejected as rejected:
+            metrics.readings(actor.info.kind, rejected=len(ts_us))
             return IngestOutcome("rejected", problems=tuple(rejected.problems))
         rows = prepared.rows
         if not len(rows):
+            metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
-        rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6)
+        rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
         try:
             future = buffer.submit(rows)
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
+            metrics.inc("vigil_backpressure_total", reason="buffer_full")
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         try:
             stored = await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
         except TimeoutError:
             # Still buffered and will be committed; the client re-sends and sees duplicates.
+            metrics.inc("vigil_backpressure_total", reason="commit_timeout")
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         except Exception:
             # The database refused these rows: the stream state must not keep them.
             self.devices.pop(device_id, None)
             raise
         accepted = int(stored.sum())
-        return IngestOutcome(
-            "ok", accepted=accepted, duplicates=prepared.duplicates + len(rows) - accepted
-        )
+        duplicates = prepared.duplicates + len(rows) - accepted
+        metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
+        _record_fired(prepared.ops, request_id)
+        return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
 
     async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None]]
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, str | None]]
     ) -> list[IngestOutcome]:
         """Several devices' batches in one call (they share one group commit); an outcome
         per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""
@@ -133,6 +143,14 @@ class DeviceShard:
                 log.error("ingest failed", exc_info=r)
                 r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
             outcomes.append(r)
+        # One line per call (not per batch): which requests' rows this shard committed.
+        log.info(
+            "committed",
+            extra={
+                "request_ids": [b[4] for b in batches if len(b) > 4 and b[4]],
+                "accepted": sum(o.accepted for o in outcomes),
+            },
+        )
         return outcomes
 
     async def start(self) -> int:
@@ -167,6 +185,7 @@ class DeviceShard:
             context = await load_context(conn, device_id, info.profile_id)
             actor = DeviceActor(info, history, context)
             self.devices[device_id] = actor
+            metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
         self._loading.pop(device_id, None)
         return actor
 
@@ -183,6 +202,7 @@ class DeviceShard:
         ops: list[AlertOp],
         prepared: PreparedBatch | None,
         received_s: float,
+        request_id: str | None = None,
     ) -> AlertWrite:
         """State, alert changes and the one NOTIFY of this device's batch (or tick)."""
         info: DeviceInfo = actor.info
@@ -198,6 +218,8 @@ class DeviceShard:
             }
         if ops:
             message["a"] = [op.live() for op in ops]
+            if request_id:
+                message["rid"] = request_id
         notify = json.dumps(message, separators=(",", ":")) if len(message) > 3 else None
         return AlertWrite(
             device_id=info.id,
@@ -269,7 +291,9 @@ class DeviceShard:
 
     async def evict(self, device_id: UUID) -> bool:
         """Forget a device's in-memory state (it is rebuilt from the database on next use)."""
-        return self.devices.pop(device_id, None) is not None
+        found = self.devices.pop(device_id, None) is not None
+        metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
+        return found
 
     async def close(self) -> None:
         """Stop the clock and close the database connections (tests; Ray just kills)."""
@@ -291,3 +315,16 @@ class DeviceShard:
             "commits": buffer.commits if buffer else 0,
             "database_ok": buffer.database_ok if buffer else True,
         }
+
+
+def _record_fired(ops: list[AlertOp], request_id: str | None) -> None:
+    """Count the alerts a committed batch fired and how long after receipt they exist."""
+    now = time.time()
+    for op in ops:
+        if op.type == "fired":
+            metrics.inc("vigil_alerts_fired_total", rule=op.rule)
+            metrics.observe("vigil_alert_fire_seconds", now - op.received_s, rule=op.rule)
+            log.info(
+                "alert fired",
+                extra={"request_id": request_id, "alert_id": str(op.alert_id), "rule": op.rule},
+            )

@@ -36,7 +36,8 @@ from api import (
 )
 from api.config import ApiConfig
 from api.errors import install_error_handlers
-from api.supervision import keep_actors_running
+from api.request_id import RequestIdMiddleware, install_log_field
+from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
 from storage.pools import open_pool
 
@@ -66,6 +67,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         if not connect:
             yield
             return
+        install_log_field()
         pool = await open_pool(
             config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
         )
@@ -78,12 +80,14 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         supervisor = asyncio.get_running_loop().create_task(
             keep_actors_running(config, app.state.router)
         )
+        gauges = asyncio.get_running_loop().create_task(sample_gauges(pool))
         try:
             yield
         finally:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            for task in (supervisor, gauges):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
 
     app = FastAPI(
@@ -94,6 +98,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     for module in (
         health,
         auth,

@@ -10,6 +10,8 @@ from api.app import create_app
 from api.config import ApiConfig
 
 DEPLOYMENT_NAME = "VigilApi"
+# JSON lines, as every Vigil process writes them (cluster.stack configures Ray's workers).
+LOGGING = {"encoding": "JSON", "enable_access_log": False, "log_level": "INFO"}
 
 
 def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
@@ -29,7 +31,8 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
         # WebSockets (live streams, streaming devices) hold a slot each while open.
         max_ongoing_requests=4000,
         ray_actor_options={"num_cpus": 0},
-        # One access-log line per reading batch costs more than the batch's own work.
-        logging_config={"enable_access_log": False, "log_level": "WARNING"},
+        # One access-log line per reading batch costs more than the batch's own work; the
+        # app logs one JSON line per upload instead (with its request id).
+        logging_config=LOGGING,
     )
     return deployment.bind()

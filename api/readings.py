@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from actors import metrics
 from actors.router import ShardRouter
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
@@ -20,6 +21,7 @@ from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.devices import ReadableDevice
 from api.errors import ErrorItem, check_window, error, responses
+from api.request_id import current as current_request_id
 from api.upload_tokens import UploadableDevice
 from storage import readings
 
@@ -107,10 +109,12 @@ async def store_batch(
     ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
     values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
-        outcome = await shards.ingest(device_id, ts_us, values, received_us)
+        outcome = await shards.ingest(device_id, ts_us, values, received_us, current_request_id())
     except Exception:
         log.exception("shard call failed for device %s", device_id)
+        metrics.inc("vigil_backpressure_total", reason="shard_unreachable")
         raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
+    log.info("upload", extra={"readings": n, "outcome": outcome.status})
     if outcome.status == "ok":
         return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
     if outcome.status == "rejected":

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from actors import metrics
 from algorithms.glucose_stats import glucose_report
 from algorithms.localtime import local_day_and_second
 from algorithms.temperature import FEVER_C
@@ -260,9 +261,14 @@ async def _answer(
         return report
     from api.report_pdf import render_report_pdf
 
-    pdf = await run_in_threadpool(
-        render_report_pdf, report, loaded.get("glucose"), loaded.get("temperature"), paper
-    )
+    try:
+        pdf = await run_in_threadpool(
+            render_report_pdf, report, loaded.get("glucose"), loaded.get("temperature"), paper
+        )
+    except Exception:
+        metrics.inc("vigil_report_jobs_total", kind="pdf", outcome="failed")
+        raise
+    metrics.inc("vigil_report_jobs_total", kind="pdf", outcome="ok")
     name = f"vigil-report-{report.end:%Y%m%d}-{report.days}d.pdf"
     return Response(
         pdf,

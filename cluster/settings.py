@@ -54,10 +54,20 @@ class Settings(BaseSettings):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    metrics_export_port: int | None = Field(
+        None,
+        description="Port of this node's Prometheus endpoint (Ray's metrics agent; every"
+        " Vigil process's metrics); unset: Ray picks one (`vigil metrics targets` lists it)",
+    )
 
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """Vigil's own log files (Ray's are in its session directory)."""
+        return self.data_dir / "logs"
 
     @property
     def public_url(self) -> str:

@@ -12,7 +12,8 @@ import ray
 from ray import serve
 
 from actors.router import start_shards, stop_shards
-from api.deployment import build_application
+from api.deployment import LOGGING, build_application
+from cluster.logs import attach_file_log, record_session
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
@@ -27,6 +28,7 @@ class Stack:
     database_url: str
     embedded: EmbeddedPostgres | None
     started_ray: bool
+    file_log: logging.Handler | None = None
 
     @property
     def url(self) -> str:
@@ -45,6 +47,9 @@ class Stack:
                 ray.shutdown()
         if self.embedded is not None:
             self.embedded.stop()
+        if self.file_log is not None:
+            logging.getLogger().removeHandler(self.file_log)
+            self.file_log.close()
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
@@ -87,15 +92,23 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
             log_to_driver=False,
             configure_logging=True,
             logging_level=logging.WARNING,
+            # JSON lines from every worker (shards, notifier); Serve's replicas: LOGGING.
+            logging_config=ray.LoggingConfig(encoding="JSON", log_level="INFO"),
+            _metrics_export_port=settings.metrics_export_port,
         )
+    record_session(settings.run_dir)
+    file_log = attach_file_log(settings.log_dir)
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.start(
+        http_options={"host": settings.http_host, "port": settings.http_port},
+        logging_config=LOGGING,
+    )
     serve.run(
         build_application(settings.api_config(database_url), settings.api_replicas),
         name=APP_NAME,
         route_prefix="/",
     )
-    stack = Stack(settings, database_url, embedded, started_ray)
+    stack = Stack(settings, database_url, embedded, started_ray, file_log)
     wait_ready(stack.url)
     return stack
 
