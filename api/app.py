@@ -58,9 +58,12 @@ every message and close code is in the repository's `docs/websockets.md`.
 """
 
 
-def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
+def create_app(
+    config: ApiConfig, *, connect: bool = True, serve_sets_request_id: bool = False
+) -> FastAPI:
     """Build the app. ``connect=False`` builds it without touching the database or Ray
-    (to generate the OpenAPI document)."""
+    (to generate the OpenAPI document); ``serve_sets_request_id``: Ray Serve in front puts
+    the ``X-Request-ID`` response header (see ``api.request_id``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,7 +101,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, respond=not serve_sets_request_id)
     for module in (
         health,
         auth,

@@ -18,7 +18,7 @@ def build_application(config: ApiConfig, num_replicas: int = 1) -> Application:
     """The Serve application: ``num_replicas`` replicas, each building the app from ``config``."""
 
     def build_app() -> FastAPI:
-        return create_app(config)
+        return create_app(config, serve_sets_request_id=True)
 
     @serve.ingress(build_app)
     class VigilApi:
