@@ -6,11 +6,12 @@ context variable, so log records made while serving the request get it as ``requ
 (Ray's JSON log format writes it out), and the ingest path hands it to the shard, whose
 commit log and the alerts' NOTIFY carry it on to the notifier.
 
-Under Ray Serve, Serve itself puts an ``x-request-id`` on every response (the incoming one,
-whatever it is, or its own). So the stack also installs this middleware in front of Serve's
-(``serve_middlewares``, through ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``), where it
-replaces a malformed incoming id before Serve sees it, and the app's own copy then leaves
-the response header to Serve.
+Under Ray Serve, Serve itself appends an ``X-Request-ID`` to every response: the incoming
+one, whatever it is, or one it made (which then reaches the app as the incoming one). The
+app then adds the header only when it replaced a malformed incoming id, so that response
+carries Serve's echo first and Vigil's id last. (Installing this middleware in front of
+Serve's, through ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``, was tried: with the HAProxy
+ingress it made a third of the requests end in dropped connections.)
 
 A plain ASGI middleware, not ``BaseHTTPMiddleware``: it runs on every reading upload.
 """
@@ -24,7 +25,6 @@ import uuid
 from typing import Any
 
 HEADER = b"x-request-id"
-SERVE_CALLBACK = "api.request_id.serve_middlewares"  # for RAY_SERVE_HTTP_PROXY_CALLBACK_...
 _WELL_FORMED = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -42,7 +42,8 @@ def accept_or_make(incoming: bytes | None) -> str:
 
 
 class RequestIdMiddleware:
-    """``respond=False`` when something outside (Serve) already answers with the id."""
+    """``respond=False`` when something outside (Serve) answers with the incoming id: the
+    header is then added only when the incoming id was replaced."""
 
     def __init__(self, app: Any, respond: bool = True) -> None:
         self.app = app
@@ -54,9 +55,11 @@ class RequestIdMiddleware:
             return
         incoming = next((v for k, v in scope.get("headers", ()) if k == HEADER), None)
         rid = accept_or_make(incoming)
-        if incoming is None or rid != incoming.decode("latin-1"):
+        replaced = incoming is None or rid != incoming.decode("latin-1")
+        if replaced:
             others = [h for h in scope.get("headers", ()) if h[0] != HEADER]
             scope = {**scope, "headers": [*others, (HEADER, rid.encode())]}
+
         async def send_with_id(message: dict) -> None:
             if message["type"] in ("http.response.start", "websocket.accept"):
                 headers = [h for h in message.get("headers", ()) if h[0].lower() != HEADER]
@@ -65,16 +68,9 @@ class RequestIdMiddleware:
 
         token = _current.set(rid)
         try:
-            await self.app(scope, receive, send_with_id if self.respond else send)
+            await self.app(scope, receive, send_with_id if self.respond or replaced else send)
         finally:
             _current.reset(token)
-
-
-def serve_middlewares() -> list:
-    """Serve's HTTP proxy callback: this middleware in front of Serve's own request id."""
-    from starlette.middleware import Middleware
-
-    return [Middleware(RequestIdMiddleware, respond=False)]
 
 
 def install_log_field() -> None:

@@ -11,8 +11,8 @@ half that capacity) for ``--minutes``, and prints:
 - errors: responses other than 200, and failed requests (target 0);
 - request latency p50/p99 per ``--window-s`` window (default 5 minutes; target: stable).
 
-Linux only (reads /proc). With ``--url`` it drives a running Vigil but cannot see its
-processes unless they run on this machine under this user.
+Linux only (reads /proc): it starts its own stack (2 shards, 2 API replicas, a throwaway
+durable PostgreSQL) so that it knows the stack's processes.
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate N] [--capacity-s 30]
 """
@@ -32,7 +32,7 @@ import aiohttp
 import numpy as np
 
 from bench.ingest import register
-from bench.stack import vigil_url
+from bench.stack import local_stack
 
 BATCH = 10  # a phone relaying a sensor uploads a handful of readings at a time
 STEP_S = 300
@@ -103,7 +103,10 @@ async def capacity(
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     ok = load.statuses[200]
-    print(f"capacity run: {ok} batches in {time.monotonic() - started:.1f} s, errors {load.errors}")
+    print(
+        f"capacity run: {ok} batches in {time.monotonic() - started:.1f} s,"
+        f" errors {load.errors} {dict(load.statuses)} {dict(load.failures)}"
+    )
     return ok / (time.monotonic() - started)
 
 
@@ -145,10 +148,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def stack_processes(marker: str) -> dict[int, str]:
-    """pid -> name of this machine's processes that belong to the stack: descendants of
-    this process (Ray's daemons and workers) and those whose command line names
-    ``marker`` (the throwaway PostgreSQL's data directory)."""
+def stack_processes(pg_data: Path) -> dict[int, str]:
+    """pid -> name of the stack's processes: descendants of this process (Ray's daemons
+    and workers) and the PostgreSQL server of ``pg_data`` with its children."""
+    postmaster = int((pg_data / "postmaster.pid").read_text().split()[0])
     parents: dict[int, int] = {}
     names: dict[int, str] = {}
     for entry in os.listdir("/proc"):
@@ -163,20 +166,20 @@ def stack_processes(marker: str) -> dict[int, str]:
         names[pid] = cmd
     me = os.getpid()
 
-    def mine(pid: int) -> bool:
-        seen = 0
-        while pid > 1 and seen < 64:
-            pid = parents.get(pid, 0)
-            if pid == me:
+    def under(pid: int, root: int) -> bool:
+        for _ in range(64):
+            if pid == root:
                 return True
-            seen += 1
+            if pid <= 1:
+                return False
+            pid = parents.get(pid, 0)
         return False
 
-    found = {}
-    for pid, cmd in names.items():
-        if pid != me and (mine(pid) or marker in cmd):
-            found[pid] = _name(cmd)
-    return found
+    return {
+        pid: _name(cmd)
+        for pid, cmd in names.items()
+        if pid != me and (under(pid, me) or under(pid, postmaster))
+    }
 
 
 def _name(cmd: str) -> str:
@@ -227,7 +230,7 @@ def report_windows(load: Load, started: float, window_s: float) -> list[float]:
     return p99s
 
 
-async def soak(args: argparse.Namespace, url: str, marker: str) -> None:
+async def soak(args: argparse.Namespace, url: str, pg_data: Path) -> None:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -240,7 +243,7 @@ async def soak(args: argparse.Namespace, url: str, marker: str) -> None:
             f" for {args.minutes:g} min"
         )
         await asyncio.sleep(5)  # the capacity run's tail settles
-        processes = stack_processes(marker)
+        processes = stack_processes(pg_data)
         before = memory(processes)
         started = time.monotonic()
         load = await steady(session, url, devices, rate, args.minutes * 60)
@@ -259,7 +262,6 @@ async def soak(args: argparse.Namespace, url: str, marker: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running Vigil; default: start one")
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--rate", type=float, help="batches/s; default: half the capacity")
     parser.add_argument("--capacity-s", type=float, default=30)
@@ -269,9 +271,8 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
-    with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
-        marker = os.environ.get("VIGIL_SOAK_MARKER", "vigil-bench-")
-        asyncio.run(soak(args, url, marker))
+    with local_stack(shards=args.shards, replicas=args.replicas) as (url, pg_data):
+        asyncio.run(soak(args, url, pg_data))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from ray import serve
 
 from actors.router import start_shards, stop_shards
 from api.deployment import LOGGING, build_application
-from api.request_id import SERVE_CALLBACK
 from cluster.logs import attach_file_log, record_session
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
@@ -78,9 +77,6 @@ def start_stack(settings: Settings, *, database_url: str | None = None) -> Stack
     migrate(database_url)
     started_ray = not ray.is_initialized()
     if started_ray:
-        # Request ids checked before Serve's own (api.request_id); read by Serve's proxy and
-        # replicas, which inherit this environment.
-        os.environ.setdefault("RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", SERVE_CALLBACK)
         if settings.haproxy_ingress:
             # Read by Serve when it starts, in this process and the Ray workers it spawns.
             os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
