@@ -9,9 +9,9 @@ commit log and the alerts' NOTIFY carry it on to the notifier.
 Under Ray Serve, Serve itself appends an ``X-Request-ID`` to every response: the incoming
 one, whatever it is, or one it made (which then reaches the app as the incoming one). The
 app then adds the header only when it replaced a malformed incoming id, so that response
-carries Serve's echo first and Vigil's id last. (Installing this middleware in front of
-Serve's, through ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``, was tried: with the HAProxy
-ingress it made a third of the requests end in dropped connections.)
+carries Vigil's id first and Serve's echo of the malformed one after it. (Installing this
+middleware in front of Serve's, through ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``, was
+tried: with the HAProxy ingress it made a third of the requests end in dropped connections.)
 
 A plain ASGI middleware, not ``BaseHTTPMiddleware``: it runs on every reading upload.
 """

@@ -27,8 +27,8 @@ def test_a_well_formed_request_id_is_kept_and_a_bad_one_replaced(client) -> None
     assert answered.headers.get_list("x-request-id") == [mine]
     for bad in ("short", "x" * 200, "semi;colon-1234", "has spaces in it"):
         got = client.get("/readyz", headers={"X-Request-ID": bad}).headers.get_list("x-request-id")
-        # Serve echoes what came in; Vigil's own id comes last (api.request_id).
-        assert got[-1] != bad and len(got[-1]) == 32 and int(got[-1], 16) >= 0
+        # Vigil's own id first; Serve then appends an echo of what came in (api.request_id).
+        assert got[0] != bad and len(got[0]) == 32 and int(got[0], 16) >= 0
     assert len(client.get("/readyz").headers.get_list("x-request-id")) == 1
 
 
