@@ -113,9 +113,13 @@ def stack_log_dirs(run_dir: Path, vigil_log_dir: Path) -> list[Path]:
     return [session.resolve() / "logs", vigil_log_dir]
 
 
+VIGIL_LOGGERS = ("actors", "algorithms", "api", "cluster", "sensor_ingest", "storage")
+
+
 def attach_file_log(log_dir: Path, name: str = "vigil.log") -> logging.Handler:
-    """Also write this process's log records to ``log_dir/name``, formatted like its
-    console (JSON once Ray's logging config is applied). Returns the handler to remove."""
+    """Also write this process's Vigil log records (its own packages' loggers, not every
+    library's) to ``log_dir/name``, formatted like its console (JSON once Ray's logging
+    config is applied). Returns the handler, for ``detach_file_log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_dir / name, encoding="utf-8")
     root = logging.getLogger()
@@ -123,5 +127,12 @@ def attach_file_log(log_dir: Path, name: str = "vigil.log") -> logging.Handler:
     if formatter is not None:
         handler.setFormatter(formatter)
     handler.setLevel(logging.INFO)
-    root.addHandler(handler)
+    for name_ in VIGIL_LOGGERS:
+        logging.getLogger(name_).addHandler(handler)
     return handler
+
+
+def detach_file_log(handler: logging.Handler) -> None:
+    for name in VIGIL_LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()

@@ -13,7 +13,7 @@ from ray import serve
 
 from actors.router import start_shards, stop_shards
 from api.deployment import LOGGING, build_application
-from cluster.logs import attach_file_log, record_session
+from cluster.logs import attach_file_log, detach_file_log, record_session
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
@@ -48,8 +48,7 @@ class Stack:
         if self.embedded is not None:
             self.embedded.stop()
         if self.file_log is not None:
-            logging.getLogger().removeHandler(self.file_log)
-            self.file_log.close()
+            detach_file_log(self.file_log)
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
