@@ -261,6 +261,7 @@ class DeviceShard:
                 actor.alerts.restore(before)  # tried again on the next tick
                 continue
             changes += len(ops)
+            _record_fired(ops, None)  # time-based rules (signal loss): counted when queued
         for future in waits:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)

@@ -37,7 +37,7 @@ def local_stack(*, shards: int = 2, replicas: int = 2) -> Iterator[tuple[str, Pa
         )
         stack = start_stack(settings, database_url=db.url())
         try:
-            yield stack.url, db.data_dir
+            yield stack.url, db.pgdata
         finally:
             stack.stop()
 
