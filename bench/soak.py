@@ -12,7 +12,8 @@ half that capacity) for ``--minutes``, and prints:
 - request latency p50/p99 per ``--window-s`` window (default 5 minutes; target: stable).
 
 Linux only (reads /proc): it starts its own stack (2 shards, 2 API replicas, a throwaway
-durable PostgreSQL) so that it knows the stack's processes.
+durable PostgreSQL) so that it knows the stack's processes; the access-token lifetime of
+that stack covers the run (the load generator logs in once).
 
     .venv/bin/python -m bench.soak [--minutes 30] [--rate N] [--capacity-s 30]
 """
@@ -271,7 +272,12 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
-    with local_stack(shards=args.shards, replicas=args.replicas) as (url, pg_data):
+    # The load generator logs in once: its access tokens must outlive the run.
+    ttl_s = int(args.minutes * 60 + args.capacity_s + 3600)
+    with local_stack(shards=args.shards, replicas=args.replicas, access_token_ttl_s=ttl_s) as (
+        url,
+        pg_data,
+    ):
         asyncio.run(soak(args, url, pg_data))
 
 

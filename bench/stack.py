@@ -21,7 +21,9 @@ def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterato
 
 
 @contextmanager
-def local_stack(*, shards: int = 2, replicas: int = 2) -> Iterator[tuple[str, Path]]:
+def local_stack(
+    *, shards: int = 2, replicas: int = 2, access_token_ttl_s: int = 15 * 60
+) -> Iterator[tuple[str, Path]]:
     """A local stack on a throwaway, durable PostgreSQL: (its URL, the database's data
     directory), stopped and removed on exit."""
     from cluster.settings import Settings
@@ -34,6 +36,7 @@ def local_stack(*, shards: int = 2, replicas: int = 2) -> Iterator[tuple[str, Pa
             http_port=free_port(),
             shard_count=shards,
             api_replicas=replicas,
+            access_token_ttl_s=access_token_ttl_s,
         )
         stack = start_stack(settings, database_url=db.url())
         try:
