@@ -128,9 +128,9 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_it_expires(
         (overlapping, expired) = [r.requests for r in receivers]
         ((headers, body, _),) = overlapping
         for secret in rotated[0]:  # both verify while the previous one is still valid
-            assert Webhook(secret).verify(body, headers)["alert"]["id"] == alert["a"]["id"]
+            assert Webhook(secret).verify(body, headers)["alert"]["id"] == str(alert["a"].id)
         ((headers, body, _),) = expired
-        assert Webhook(rotated[1][1]).verify(body, headers)["alert"]["id"] == alert["a"]["id"]
+        assert Webhook(rotated[1][1]).verify(body, headers)["alert"]["id"] == str(alert["a"].id)
         with pytest.raises(WebhookVerificationError):
             Webhook(rotated[1][0]).verify(body, headers)
     finally:
@@ -164,7 +164,7 @@ async def test_alert_email_goes_over_starttls_and_never_in_clear_to_a_remote_ser
         statuses = db.execute(
             "SELECT status, detail FROM alert_deliveries WHERE alert_id = %s AND channel ="
             " 'email' ORDER BY id",
-            (alert["a"]["id"],),
+            (str(alert["a"].id),),
         ).fetchall()
     (message,) = server.inbox.wait_for(email)
     assert message["Subject"] == "Vigil: URGENT: urgent low"
@@ -446,7 +446,7 @@ async def test_a_push_token_is_deleted_only_when_the_service_says_it_is_unregist
         assert await notifier.drain(30) == 0
         (status, logged) = db.execute(
             "SELECT status, detail FROM alert_deliveries WHERE alert_id = %s",
-            (alert["a"]["id"],),
+            (str(alert["a"].id),),
         ).fetchone()
         assert status == "failed" and detail in logged
         left = db.execute(

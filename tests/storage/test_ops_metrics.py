@@ -10,7 +10,7 @@ from storage import ops_metrics
 from storage.pools import open_pool
 
 
-async def test_no_standby_means_zero_lag_and_no_backup_table_means_unknown(
+async def test_no_standby_means_zero_lag_and_no_backup_recorded_means_unknown(
     fresh_database_url: str,
 ) -> None:
     pool = await open_pool(fresh_database_url, max_size=2)
@@ -22,15 +22,13 @@ async def test_no_standby_means_zero_lag_and_no_backup_table_means_unknown(
 
 
 async def test_the_last_successful_backup_is_reported(fresh_database_url: str) -> None:
-    # The shape agreed with `vigil db backup` (docs/operations.md, "Backups").
+    # The table `vigil db backup` writes (its migration; docs/operations.md, "Backups").
     with psycopg.connect(fresh_database_url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS backups"
-            " (finished_at timestamptz NOT NULL, succeeded boolean NOT NULL)"
-        )
-        conn.execute(
-            "INSERT INTO backups VALUES ('2026-11-29 02:00+00', true),"
-            " ('2026-11-30 02:00+00', false), ('2026-11-28 02:00+00', true)"
+            "INSERT INTO backups (label, target, started_at, finished_at, succeeded) VALUES"
+            " ('a', 't', '2026-11-29 01:00+00', '2026-11-29 02:00+00', true),"
+            " ('b', 't', '2026-11-30 01:00+00', '2026-11-30 02:00+00', false),"
+            " ('c', 't', '2026-11-28 01:00+00', '2026-11-28 02:00+00', true)"
         )
     pool = await open_pool(fresh_database_url, max_size=2)
     try:
