@@ -24,14 +24,19 @@ log = logging.getLogger(__name__)
 CHECK_S = 30.0
 
 
-async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
-    notifier = NotifierConfig(
+def notifier_config(config: ApiConfig) -> NotifierConfig:
+    """The alert notifier's configuration, from the API's."""
+    return NotifierConfig(
         database_url=config.database_url,
         smtp=smtp_settings(config),
         webhook_allow_private=config.webhook_allow_private,
         push=config.push,
         db_pool_max=config.notifier_db_pool_max,
     )
+
+
+async def keep_actors_running(config: ApiConfig, shards: ShardRouter) -> None:
+    notifier = notifier_config(config)
     while True:
         try:
             await keep_notifier_listening(notifier, config.namespace)

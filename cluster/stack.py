@@ -13,8 +13,9 @@ import psycopg
 import ray
 from ray import serve
 
-from actors.router import start_shards, stop_shards
+from actors.router import start_notifier, start_shards, stop_shards
 from api.deployment import LOGGING, build_application
+from api.supervision import notifier_config
 from cluster import serve_config
 from cluster.environments import check_environment
 from cluster.ingress import haproxy_dir, ingress_env
@@ -156,6 +157,10 @@ def start_stack(
     record_session(settings.run_dir)
     file_log = attach_file_log(settings.log_dir)
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
+    api_config = settings.api_config(database_url)
+    # The notifier listens before the API answers, so the alerts of the first uploads are
+    # dispatched live (with their request id), not by its catch-up when it starts later.
+    ray.get(start_notifier(notifier_config(api_config), settings.namespace).start.remote())
     http_options = {"host": settings.bind_host, "port": settings.http_port}
     check_running_serve(http_options)
     serve.start(
@@ -166,7 +171,7 @@ def start_stack(
     options = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     serve.run(
         build_application(
-            settings.api_config(database_url),
+            api_config,
             settings.pinned_api_replicas(),
             options,
             max_replicas_per_node=settings.replicas_per_node,
