@@ -42,6 +42,7 @@ import asyncpg
 import httpx
 import jwt
 
+from actors import metrics
 from actors.destinations import DestinationRefused, shown_url, webhook_client
 from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
 from actors.webhook_signing import new_message_id, signed_headers
@@ -373,6 +374,10 @@ class AlertNotifier:
             return  # not a device's batch: account, share or preference changes
         for a in msg.alerts:
             if a.event in ("fired", "repeated"):
+                log.info(
+                    "alert dispatch",
+                    extra={"request_id": msg.request_id, "alert_id": str(a.id), "event": a.event},
+                )
                 self._spawn(self.dispatch(str(msg.profile_id), str(msg.device_id), a, a.event))
 
     async def dispatch(self, profile_id: str, device_id: str, a: LiveAlert, event: str) -> int:
@@ -440,6 +445,7 @@ class AlertNotifier:
                         self._pool, uuid.UUID(str(endpoint["id"]))
                     )
                 self.failed += 1
+                metrics.inc("vigil_delivery_failures_total", channel=channel)
                 return
             except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
                 last = attempt == self.config.max_attempts
@@ -447,7 +453,9 @@ class AlertNotifier:
                 await log_attempt(attempt, "gave_up" if last else "retrying", failure_detail(exc))
                 if last:
                     self.failed += 1
+                    metrics.inc("vigil_delivery_failures_total", channel=channel)
                     return
+                metrics.inc("vigil_delivery_retries_total", channel=channel)
                 hint = exc.after_s if isinstance(exc, Retry) else None
                 await asyncio.sleep(
                     min(hint if hint is not None else delay, self.config.retry_max_s)
@@ -456,6 +464,10 @@ class AlertNotifier:
                 continue
             await log_attempt(attempt, "delivered")
             self.sent += 1
+            if event == "fired" and a.decided_s is not None:
+                metrics.observe(
+                    "vigil_alert_delivery_seconds", time.time() - a.decided_s, channel=channel
+                )
             return
 
     async def _send_once(

@@ -156,7 +156,9 @@ async def keep_notifier_listening(config: NotifierConfig, namespace: str = NAMES
     await start_notifier(config, namespace).start.remote()
 
 
-_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, asyncio.Future]
+# (device_id, ts_us, values, received_us, history, request_id, future): the shard's
+# ingest_many takes each item without its future.
+_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None, asyncio.Future]
 
 
 class ShardUnavailable(Exception):
@@ -252,14 +254,18 @@ class ShardRouter:
         values: np.ndarray,
         received_us: int | None = None,
         history: bool = False,
+        request_id: str | None = None,
     ) -> IngestOutcome:
         """``received_us``: when Vigil received the batch (its alerts carry it);
-        ``history``: imported past readings, stored without evaluating the alert rules. A
+        ``history``: imported past readings, stored without evaluating the alert rules;
+        ``request_id``: the HTTP request's, for the shard's logs and the alerts' NOTIFY. A
         device whose shard changed is sent on to its new shard; one that is moving right now
         answers ``moved`` with a short Retry-After."""
         for _ in range(3):
             index = self.index_for(device_id)
-            outcome = await self._ingest_at(index, device_id, ts_us, values, received_us, history)
+            outcome = await self._ingest_at(
+                index, device_id, ts_us, values, received_us, history, request_id
+            )
             if outcome.status != "moved":
                 return outcome
             await self.reload_layout(min_interval_s=0.2)
@@ -275,9 +281,10 @@ class ShardRouter:
         values: np.ndarray,
         received_us: int | None,
         history: bool,
+        request_id: str | None = None,
     ) -> IngestOutcome:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        item = (device_id, ts_us, values, received_us, history, future)
+        item = (device_id, ts_us, values, received_us, history, request_id, future)
         self._pending.setdefault(index, []).append(item)
         sender = self._senders.get(index)
         if sender is None or sender.done():

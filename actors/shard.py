@@ -21,6 +21,7 @@ import numpy as np
 import psycopg
 import ray
 
+from actors import metrics
 from actors.alerting import Live
 from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
 from actors.placement import shard_in, shard_index
@@ -75,6 +76,7 @@ class DeviceShard:
         self._layouts: tuple[Layout | None, Layout | None] | None = None
         self._in_flight: Counter[UUID] = Counter()  # ingest calls under way, per device
         self._settled = asyncio.Condition()  # notified when an ingest call ends
+        metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
         if self._buffer is None:
@@ -82,6 +84,7 @@ class DeviceShard:
                 lambda: open_writer_connection(self.config.database_url),
                 max_commit_rows=self.config.max_commit_rows,
                 max_buffered_rows=self.config.max_buffered_rows,
+                metrics_shard=str(self.index),
             )
         return self._buffer
 
@@ -92,14 +95,16 @@ class DeviceShard:
         values: np.ndarray,
         received_us: int | None = None,
         history: bool = False,
+        request_id: str | None = None,
     ) -> IngestOutcome:
         """``received_us``: when the API received the batch (default: now); ``history``:
-        imported past readings (stored and trended, no alert rules evaluated)."""
+        imported past readings (stored and trended, no alert rules evaluated); ``request_id``:
+        the HTTP request's id, carried into the logs and the alerts' NOTIFY."""
         if not await self._owns(device_id):
             return IngestOutcome("moved", retry_after_s=1)
         self._in_flight[device_id] += 1
         try:
-            return await self._ingest(device_id, ts_us, values, received_us, history)
+            return await self._ingest(device_id, ts_us, values, received_us, history, request_id)
         finally:
             self._in_flight[device_id] -= 1
             if not self._in_flight[device_id]:
@@ -114,6 +119,7 @@ class DeviceShard:
         values: np.ndarray,
         received_us: int | None,
         history: bool = False,
+        request_id: str | None = None,
     ) -> IngestOutcome:
         received_us = received_us or time.time_ns() // 1000
         actor = self.devices.get(device_id) or await self._load(device_id)
@@ -127,32 +133,37 @@ class DeviceShard:
                 history=history,
             )  # fmt: skip
         except BatchRejected as rejected:
+            metrics.readings(actor.info.kind, rejected=len(ts_us))
             return IngestOutcome("rejected", problems=tuple(rejected.problems))
         rows = prepared.rows
         if not len(rows):
+            metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
-        rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6)
+        rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
         try:
             future = buffer.submit(rows)
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
+            metrics.inc("vigil_backpressure_total", reason="buffer_full")
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         try:
             stored = await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
         except TimeoutError:
             # Still buffered and will be committed; the client re-sends and sees duplicates.
+            metrics.inc("vigil_backpressure_total", reason="commit_timeout")
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         except Exception:
             # The database refused these rows: the stream state must not keep them.
             self.devices.pop(device_id, None)
             raise
         accepted = int(stored.sum())
-        return IngestOutcome(
-            "ok", accepted=accepted, duplicates=prepared.duplicates + len(rows) - accepted
-        )
+        duplicates = prepared.duplicates + len(rows) - accepted
+        metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
+        _record_fired(prepared.ops, request_id)
+        return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
 
     async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool]]
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
     ) -> list[IngestOutcome]:
         """Several devices' batches in one call (they share one group commit); an outcome
         per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""
@@ -165,6 +176,14 @@ class DeviceShard:
                 log.error("ingest failed", exc_info=r)
                 r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
             outcomes.append(r)
+        # One line per call (not per batch): which requests' rows this shard committed.
+        log.info(
+            "committed",
+            extra={
+                "request_ids": [b[5] for b in batches if len(b) > 5 and b[5]],
+                "accepted": sum(o.accepted for o in outcomes),
+            },
+        )
         return outcomes
 
     async def start(self) -> int:
@@ -216,6 +235,7 @@ class DeviceShard:
             await self._buffer.drain()
         for device_id in leaving:
             self.devices.pop(device_id, None)
+        metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
         log.info("shard %d handed over %d devices", self.index, len(leaving))
         return len(leaving)
 
@@ -232,6 +252,7 @@ class DeviceShard:
             context = await load_context(conn, device_id, info.profile_id)
             actor = DeviceActor(info, history, context)
             self.devices[device_id] = actor
+            metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
         self._loading.pop(device_id, None)
         return actor
 
@@ -248,6 +269,7 @@ class DeviceShard:
         ops: list[AlertOp],
         prepared: PreparedBatch | None,
         received_s: float,
+        request_id: str | None = None,
     ) -> AlertWrite:
         """State, alert changes and the one NOTIFY of this device's batch (or tick)."""
         info: DeviceInfo = actor.info
@@ -262,7 +284,12 @@ class DeviceShard:
                 newest.prediction_20,
             )
         update = DeviceUpdate(
-            info.profile_id, info.id, info.kind, reading, tuple(op.live() for op in ops)
+            info.profile_id,
+            info.id,
+            info.kind,
+            reading,
+            tuple(op.live() for op in ops),
+            request_id=request_id if ops else None,
         )
         notify = live.encode(update) if reading is not None or ops else None
         return AlertWrite(
@@ -305,6 +332,7 @@ class DeviceShard:
                 actor.alerts.restore(before)  # tried again on the next tick
                 continue
             changes += len(ops)
+            _record_fired(ops, None)  # time-based rules (signal loss): counted when queued
         for future in waits:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
@@ -335,7 +363,9 @@ class DeviceShard:
 
     async def evict(self, device_id: UUID) -> bool:
         """Forget a device's in-memory state (it is rebuilt from the database on next use)."""
-        return self.devices.pop(device_id, None) is not None
+        found = self.devices.pop(device_id, None) is not None
+        metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
+        return found
 
     async def close(self) -> None:
         """Stop the clock and close the database connections (tests; Ray just kills)."""
@@ -363,3 +393,16 @@ class DeviceShard:
 def _node_id() -> str | None:
     """The Ray node this shard runs on (None outside Ray, as in unit tests)."""
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+def _record_fired(ops: list[AlertOp], request_id: str | None) -> None:
+    """Count the alerts a committed batch fired and how long after receipt they exist."""
+    now = time.time()
+    for op in ops:
+        if op.type == "fired":
+            metrics.inc("vigil_alerts_fired_total", rule=op.rule)
+            metrics.observe("vigil_alert_fire_seconds", now - op.received_s, rule=op.rule)
+            log.info(
+                "alert fired",
+                extra={"request_id": request_id, "alert_id": str(op.alert_id), "rule": op.rule},
+            )

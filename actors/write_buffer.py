@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 import numpy as np
 import psycopg
 
+from actors import metrics
 from storage.readings import DeviceRows, ReadingsWriter
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,9 @@ class WriteBuffer:
         max_buffered_rows: int = 500_000,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
+        metrics_shard: str = "",
     ) -> None:
+        """``metrics_shard``: the ``shard`` label of this buffer's metrics."""
         self._connect = connect
         self._max_commit_rows = max_commit_rows
         self._max_buffered_rows = max_buffered_rows
@@ -52,6 +56,7 @@ class WriteBuffer:
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
         self._committing: list[_Item] = []
+        self._metrics_shard = metrics_shard
         self.commits = 0
         self.database_ok = True
 
@@ -87,9 +92,14 @@ class WriteBuffer:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             batch = self._committing = self._take()
+            metrics.set_gauge(
+                "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
+            )
             try:
                 writer = await self._ensure_writer()
+                started = time.perf_counter()
                 masks = await writer.write([rows for rows, _ in batch])
+                elapsed = time.perf_counter() - started
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
                 # The database is unreachable: keep the rows, reconnect, try again.
                 log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
@@ -106,7 +116,11 @@ class WriteBuffer:
             delay = self._retry_initial_s
             self.database_ok = True
             self.commits += 1
+            metrics.observe("vigil_commit_seconds", elapsed, shard=self._metrics_shard)
             self._settle(batch, masks)
+            metrics.set_gauge(
+                "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
+            )
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or has failed)."""

@@ -14,6 +14,7 @@ from actors.shard import ShardConfig
 from api import passwords
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.request_id import RequestIdMiddleware, install_log_field
 from api.routes import (
     admin,
     alert_settings,
@@ -45,7 +46,7 @@ from api.routes.fhir import routes as fhir_routes
 from api.routes.nightscout import manage as nightscout_manage
 from api.routes.nightscout import site as nightscout_site
 from api.security_headers import SecurityHeaders
-from api.supervision import keep_actors_running
+from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
 from storage.pools import open_pool
 from storage.shard_layouts import active_layout
@@ -67,15 +68,19 @@ every message and close code is in the repository's `docs/websockets.md`.
 """
 
 
-def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
+def create_app(
+    config: ApiConfig, *, connect: bool = True, serve_sets_request_id: bool = False
+) -> FastAPI:
     """Build the app. ``connect=False`` builds it without touching the database or Ray
-    (to generate the OpenAPI document)."""
+    (to generate the OpenAPI document); ``serve_sets_request_id``: Ray Serve in front puts
+    the ``X-Request-ID`` response header (see ``api.request_id``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not connect:
             yield
             return
+        install_log_field()
         pool = await open_pool(
             config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
         )
@@ -94,12 +99,14 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
         supervisor = asyncio.get_running_loop().create_task(
             keep_actors_running(config, app.state.router)
         )
+        gauges = asyncio.get_running_loop().create_task(sample_gauges(pool))
         try:
             yield
         finally:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            for task in (supervisor, gauges):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
 
     app = FastAPI(
@@ -114,6 +121,7 @@ def create_app(config: ApiConfig, *, connect: bool = True) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIdMiddleware, respond=not serve_sets_request_id)
     for module in (
         health,
         auth,

@@ -16,6 +16,8 @@ from api.app import create_app
 from api.config import ApiConfig
 
 DEPLOYMENT_NAME = "VigilApi"
+# JSON lines, as every Vigil process writes them (cluster.stack configures Ray's workers).
+LOGGING = {"encoding": "JSON", "enable_access_log": False, "log_level": "INFO"}
 
 
 def build_application(
@@ -32,7 +34,7 @@ def build_application(
     """
 
     def build_app() -> FastAPI:
-        return create_app(config)
+        return create_app(config, serve_sets_request_id=True)
 
     @serve.ingress(build_app)
     class VigilApi:
@@ -42,8 +44,9 @@ def build_application(
         # WebSockets (live streams, streaming devices) hold a slot each while open.
         "max_ongoing_requests": 4000,
         "ray_actor_options": {"num_cpus": 0},
-        # One access-log line per reading batch costs more than the batch's own work.
-        "logging_config": {"enable_access_log": False, "log_level": "WARNING"},
+        # One access-log line per reading batch costs more than the batch's own work; the
+        # app logs one JSON line per upload instead (with its request id).
+        "logging_config": LOGGING,
     } | (options or {})
     if max_replicas_per_node is not None:
         chosen["max_replicas_per_node"] = max_replicas_per_node

@@ -20,12 +20,10 @@ class Mailer(Protocol):
 
 class LoggingMailer:
     """With no SMTP server configured: log that a message would be sent (not its body,
-    which may carry a reset token)."""
+    which may carry a reset token, nor its address: no email addresses in logs)."""
 
     async def send(self, to: str, subject: str, body: str) -> None:
-        log.warning(
-            "no SMTP server configured (VIGIL_SMTP_HOST): not sending %r to %s", subject, to
-        )
+        log.warning("no SMTP server configured (VIGIL_SMTP_HOST): not sending %r", subject)
 
 
 def smtp_settings(config: ApiConfig) -> SmtpSettings | None:
@@ -62,4 +60,4 @@ async def send_quietly(mailer: Mailer, to: str, subject: str, body: str) -> None
     try:
         await mailer.send(to, subject, body)
     except Exception:
-        log.exception("sending %r to %s failed", subject, to)
+        log.exception("sending %r failed", subject)  # not the address: no emails in logs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 
@@ -15,6 +16,16 @@ def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterato
     if url is not None:
         yield url
         return
+    with local_stack(shards=shards, replicas=replicas) as (local_url, _):
+        yield local_url
+
+
+@contextmanager
+def local_stack(
+    *, shards: int = 2, replicas: int = 2, access_token_ttl_s: int = 15 * 60
+) -> Iterator[tuple[str, Path]]:
+    """A local stack on a throwaway, durable PostgreSQL: (its URL, the database's data
+    directory), stopped and removed on exit."""
     from cluster.settings import Settings
     from cluster.stack import start_stack
     from storage.embedded import free_port, throwaway_postgres
@@ -25,10 +36,11 @@ def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterato
             http_port=free_port(),
             shard_count=shards,
             api_replicas=replicas,
+            access_token_ttl_s=access_token_ttl_s,
         )
         stack = start_stack(settings, database_url=db.url())
         try:
-            yield stack.url
+            yield stack.url, db.pgdata
         finally:
             stack.stop()
 

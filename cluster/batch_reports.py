@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from actors import metrics
+
 if TYPE_CHECKING:
     from storage.history import ProfileInfo
 
@@ -284,6 +286,7 @@ def run_batch(
     pq.write_table(table, sink, compression="zstd")
     parquet = out_dir / f"metrics_{window_tag(days, end)}.parquet"
     write_atomic(parquet, sink.getvalue().to_pybytes())
+    metrics.inc("vigil_report_jobs_total", len(rows), kind="batch", outcome="ok")
     return BatchResult(
         parquet, len(rows), sum(1 for r in rows if r["pdf"]), time.perf_counter() - started
     )

@@ -663,6 +663,58 @@ def reports_batch(
     )
 
 
+# -- logs and metrics -------------------------------------------------------------------------
+
+
+@app.command()
+def logs(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines")] = False,
+) -> None:
+    """Print the stack's logs (every process's JSON lines, merged by time, each with the
+    file it came from as `source`)."""
+    from cluster.logs import LogReader, stack_log_dirs
+    from cluster.logs import follow as follow_logs
+
+    settings = _settings()
+    reader = LogReader(stack_log_dirs(settings.run_dir, settings.log_dir))
+    records = follow_logs(reader) if follow else iter(reader.new_records())
+    try:
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+
+
+metrics_app = typer.Typer(help="Prometheus metrics.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("targets")
+def metrics_targets(
+    out: Annotated[
+        Path | None, typer.Option(help="Write a Prometheus file_sd JSON file here")
+    ] = None,
+) -> None:
+    """The scrape targets of the running Ray cluster: one per node (its metrics agent)."""
+    import ray
+
+    from cluster.observability import scrape_targets, write_targets
+
+    settings = _settings()
+    ray.init(
+        address=settings.ray_address or "auto",
+        namespace=settings.namespace,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+    targets = scrape_targets()
+    if out is None:
+        print(json.dumps(targets, indent=2))
+    else:
+        write_targets(out, targets)
+        console.print(f"wrote {len(targets)} target(s) to {out}")
+
+
 from cluster.gateway_cli import gateway_app  # noqa: E402
 
 app.add_typer(gateway_app, name="gateway")

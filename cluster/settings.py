@@ -77,6 +77,11 @@ class Settings(BaseSettings, ApiTunables):
     apns_topic: str | None = Field(None, description="The iOS app's bundle id")
     apns_url: str = "https://api.push.apple.com"
     fcm_service_account: Path | None = None
+    metrics_export_port: int | None = Field(
+        None,
+        description="Port of this node's Prometheus endpoint (Ray's metrics agent; every"
+        " Vigil process's metrics); unset: Ray picks one (`vigil metrics targets` lists it)",
+    )
     # Backups, WAL archiving and the standby of the embedded PostgreSQL (docs/operations.md).
     backup_target: str | None = Field(
         None, description="Directory (or file:// URL) for base backups and archived WAL"
@@ -155,6 +160,11 @@ class Settings(BaseSettings, ApiTunables):
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """Vigil's own log files (Ray's are in its session directory)."""
+        return self.data_dir / "logs"
 
     @property
     def public_url(self) -> str:

@@ -13,11 +13,13 @@ import psycopg
 import ray
 from ray import serve
 
-from actors.router import start_shards, stop_shards
-from api.deployment import build_application
+from actors.router import start_notifier, start_shards, stop_shards
+from api.deployment import LOGGING, build_application
+from api.supervision import notifier_config
 from cluster import serve_config
 from cluster.environments import check_environment
 from cluster.ingress import haproxy_dir, ingress_env
+from cluster.logs import attach_file_log, detach_file_log, record_session
 from cluster.settings import Settings
 from cluster.worker_setup import setup_worker
 from storage.embedded import EmbeddedPostgres, free_port
@@ -66,6 +68,7 @@ class Stack:
     embedded: EmbeddedPostgres | None
     started_ray: bool
     listener_ports: dict[str, int] = field(default_factory=dict)  # HAProxy stats, metrics
+    file_log: logging.Handler | None = None
 
     @property
     def url(self) -> str:
@@ -91,6 +94,8 @@ class Stack:
             self.embedded.stop()
         if self.started_ray:
             shutil.rmtree(haproxy_dir(self.settings.run_dir), ignore_errors=True)
+        if self.file_log is not None:
+            detach_file_log(self.file_log)
 
 
 def embedded_database(settings: Settings) -> EmbeddedPostgres:
@@ -154,6 +159,9 @@ def start_stack(
             configure_logging=True,
             logging_level=logging.WARNING,
             runtime_env={"worker_process_setup_hook": SETUP_HOOK},
+            # JSON lines from every worker (shards, notifier); Serve's replicas: LOGGING.
+            logging_config=ray.LoggingConfig(encoding="JSON", log_level="INFO"),
+            _metrics_export_port=settings.metrics_export_port,
         )
         private_ray_token()
     elif settings.haproxy_ingress and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
@@ -161,15 +169,24 @@ def start_stack(
             "joined a running Ray cluster: Serve's ingress is whatever its nodes were started"
             " with; set RAY_SERVE_ENABLE_HA_PROXY=1 (see docs/operations.md) on every node"
         )
+    record_session(settings.run_dir)
+    file_log = attach_file_log(settings.log_dir)
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
+    api_config = settings.api_config(database_url)
+    # The notifier listens before the API answers, so the alerts of the first uploads are
+    # dispatched live (with their request id), not by its catch-up when it starts later.
+    ray.get(start_notifier(notifier_config(api_config), settings.namespace).start.remote())
     http_options = {"host": settings.bind_host, "port": settings.http_port}
     check_running_serve(http_options)
-    serve.start(http_options={**http_options, "location": settings.proxy_location})
+    serve.start(
+        http_options={**http_options, "location": settings.proxy_location},
+        logging_config=LOGGING,
+    )
     cpus = int(ray.cluster_resources().get("CPU", 1))
     options = serve_config.api_options(serve_config.load(), len(alive_nodes()), cpus)
     serve.run(
         build_application(
-            settings.api_config(database_url),
+            api_config,
             settings.pinned_api_replicas(),
             options,
             max_replicas_per_node=settings.replicas_per_node,
@@ -177,7 +194,7 @@ def start_stack(
         name=APP_NAME,
         route_prefix="/",
     )
-    stack = Stack(settings, database_url, embedded, started_ray)
+    stack = Stack(settings, database_url, embedded, started_ray, file_log=file_log)
     wait_ready(stack.url)
     stack.listener_ports = release_listener_ports()
     return stack

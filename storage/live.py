@@ -82,6 +82,9 @@ class DeviceUpdate:
     kind: str | None = None
     reading: LiveReading | None = None
     alerts: tuple[LiveAlert, ...] = field(default_factory=tuple)
+    # The HTTP request whose batch decided the alerts (only sent with alerts): the notifier
+    # logs it, so one request id follows a reading to its deliveries.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,8 @@ def _wire(msg: LiveMessage) -> dict[str, Any]:
         out["r"] = _reading_wire(msg.reading)
     if msg.alerts:
         out["a"] = [_alert_wire(a) for a in msg.alerts]
+        if msg.request_id:
+            out["rid"] = msg.request_id
     return out
 
 
@@ -193,6 +198,7 @@ def _message(d: dict[str, Any]) -> LiveMessage:
         kind=d.get("k"),
         reading=None if r is None else _reading(r),
         alerts=tuple(_alert(a) for a in d.get("a", ())),
+        request_id=d.get("rid"),
     )
 
 

@@ -13,12 +13,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from actors import metrics
 from actors.router import ShardRouter, ShardUnavailable
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
 from api.deps import Config, Pool, Router
 from api.errors import ErrorItem, check_window, error, responses
+from api.request_id import current as current_request_id
 from api.routes.devices import ReadableDevice
 from api.routes.upload_tokens import UploadableDevice
 from api.schemas import RequestModel, StrictJsonRoute, Timestamp
@@ -108,15 +110,20 @@ async def store_batch(
     ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
     values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
-        outcome = await shards.ingest(device_id, ts_us, values, received_us)
+        outcome = await shards.ingest(
+            device_id, ts_us, values, received_us, request_id=current_request_id()
+        )
     except ShardUnavailable as down:
         log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
+        metrics.inc("vigil_backpressure_total", reason="shard_unreachable")
         raise error(
             503, "this device's shard is restarting", {"Retry-After": str(down.retry_after_s)}
         ) from None
     except Exception:
         log.exception("shard call failed for device %s", device_id)
+        metrics.inc("vigil_backpressure_total", reason="shard_unreachable")
         raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
+    log.info("upload", extra={"readings": n, "outcome": outcome.status})
     if outcome.status == "ok":
         return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
     if outcome.status == "rejected":

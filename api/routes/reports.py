@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from actors import metrics
 from api import rate_limits
 from api.config import RateLimits
 from api.deps import CallerId, Config, Pool
@@ -40,9 +40,15 @@ async def _answer(
         return report
     from api.reporting.pdf import render_report_pdf
 
-    def render() -> Awaitable[bytes]:
+    async def render() -> bytes:
         glucose, temperature = loaded.get("glucose"), loaded.get("temperature")
-        return run_in_threadpool(render_report_pdf, report, glucose, temperature, paper)
+        try:
+            pdf = await run_in_threadpool(render_report_pdf, report, glucose, temperature, paper)
+        except Exception:
+            metrics.inc("vigil_report_jobs_total", kind="pdf", outcome="failed")
+            raise
+        metrics.inc("vigil_report_jobs_total", kind="pdf", outcome="ok")
+        return pdf
 
     pdf = await rate_limits.render_pdf(limits.pdf_waiting_max, render)
     name = f"vigil-report-{report.end:%Y%m%d}-{report.days}d.pdf"

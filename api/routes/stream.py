@@ -42,6 +42,7 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from actors import metrics
 from algorithms.delivery import stream_wants
 from api.errors import error, responses
 from api.schemas import StrictJsonRoute, loads_strict
@@ -286,6 +287,7 @@ class LiveHub:
         sub.profiles[profile_id] = allowed
         sub.prefs[profile_id] = prefs
         self._by_profile[profile_id].add(sub)
+        self._count_subscribers()
 
     def unsubscribe(self, sub: Subscriber, profile_id: uuid.UUID | None = None) -> None:
         for p in [profile_id] if profile_id is not None else list(sub.profiles):
@@ -296,6 +298,12 @@ class LiveHub:
                 subs.discard(sub)
                 if not subs:
                     self._by_profile.pop(p, None)
+        self._count_subscribers()
+
+    def _count_subscribers(self) -> None:
+        """Subscribers of this replica (subscribe/unsubscribe only: not per message)."""
+        connected = {s for subs in self._by_profile.values() for s in subs}
+        metrics.set_gauge("vigil_stream_subscribers", len(connected))
 
 
 async def stream_prefs(
