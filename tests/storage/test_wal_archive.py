@@ -44,8 +44,10 @@ def opened(blob: bytes, key: str | None) -> bytes:
 def test_objects_round_trip(key: str | None, payload: bytes) -> None:
     blob = sealed(payload, key)
     assert opened(blob, key) == payload
-    if key is not None and payload:
-        assert payload[:64] not in blob  # the bytes are not stored in the clear
+    if key is not None and len(payload) >= 16:
+        # the bytes are not stored in the clear (a shorter payload can occur in random
+        # ciphertext by chance: one byte does in about one run of six)
+        assert payload[:64] not in blob
 
 
 def test_zeros_are_compressed() -> None:
