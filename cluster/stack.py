@@ -126,6 +126,7 @@ def start_stack(
 ) -> Stack:
     check_environment(settings, demo=demo)
     embedded = None
+    ingress: dict[str, str] = {}  # environment read by Ray's processes as they start
     if database_url is None:
         database_url, embedded = start_database(settings)
     migrate(database_url)
@@ -141,7 +142,8 @@ def start_stack(
         # machine HAProxy can take longer than that to come up, so give it room.
         os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
         # The ingress sets X-Forwarded-For itself; its admin socket and listeners are private.
-        os.environ.update(ingress_env(settings.run_dir, settings.trusted_proxies))
+        ingress = ingress_env(settings.run_dir, settings.trusted_proxies)
+        os.environ.update(ingress)
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
             # Ray listens on every interface whatever its node address; its token guards it.
             log.warning("RAY_AUTH_MODE=disabled: anyone who reaches Ray's ports runs code")
@@ -197,6 +199,8 @@ def start_stack(
     stack = Stack(settings, database_url, embedded, started_ray, file_log=file_log)
     wait_ready(stack.url)
     stack.listener_ports = release_listener_ports()
+    for name in ingress:  # Ray's processes have read it; a stack started from here needs its own
+        os.environ.pop(name, None)
     return stack
 
 
