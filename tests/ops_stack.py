@@ -8,6 +8,7 @@ an operator would (environment variables) and driven with the same ``vigil`` com
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -43,6 +44,13 @@ class VigilProcess:
             "VIGIL_NAMESPACE": f"vigil-drill-{uuid.uuid4().hex[:8]}",
             "VIGIL_SHARD_COUNT": "1",
             "VIGIL_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
+            # every account of a drill signs up from 127.0.0.1: lift the per-address limits
+            "VIGIL_RATE_LIMITS": json.dumps(
+                {
+                    name: {"count": 100_000, "window_s": 60}
+                    for name in ("signup_per_address", "login_per_address", "reset_per_address")
+                }
+            ),
         }
         self.env |= {f"VIGIL_{k.upper()}": v for k, v in settings.items()}
         if "backup_target" in settings:  # relative: inside this stack's directory

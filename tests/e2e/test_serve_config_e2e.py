@@ -26,6 +26,6 @@ def test_the_api_runs_with_the_serve_config_autoscaling(stack) -> None:
 
 def test_serve_running_with_another_port_is_refused_by_name(stack) -> None:
     port = stack.settings.http_port
-    check_running_serve({"host": stack.settings.http_host, "port": port})
+    check_running_serve({"host": stack.settings.bind_host, "port": port})
     with pytest.raises(ServeOptionsConflict, match=f"port is {port}, Vigil wants {port + 1}"):
-        check_running_serve({"host": stack.settings.http_host, "port": port + 1})
+        check_running_serve({"host": stack.settings.bind_host, "port": port + 1})
