@@ -205,7 +205,7 @@ class DeviceShard:
         return AlertWrite(
             device_id=info.id,
             profile_id=info.profile_id,
-            state=actor.alerts.state_dict(),
+            state=actor.alerts.state_to_write(),
             ops=ops,
             notify=notify,
         )

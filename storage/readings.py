@@ -39,6 +39,14 @@ RETURNING device_id, (extract(epoch FROM ts) * 1000000)::bigint
 """
 
 
+# Binary COPY: no text formatting or escaping of each value, on either side.
+_COPY = (
+    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["uuid", "int8", "float8", "float4", "text"]
+
+
 @dataclass(slots=True)
 class DeviceRows:
     """New readings of one device, in columns."""
@@ -81,24 +89,10 @@ class ReadingsWriter:
             self._staging_ready = True
         async with conn.transaction(), conn.cursor() as cur:
             if groups:
-                async with cur.copy(
-                    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
-                    " FROM STDIN"
-                ) as copy:
+                async with cur.copy(_COPY) as copy:
+                    copy.set_types(_COPY_TYPES)
                     for g in groups:
-                        dev = g.device_id
-                        rates = g.rate_per_min
-                        for i in range(len(g)):
-                            rate = float(rates[i])
-                            await copy.write_row(
-                                (
-                                    dev,
-                                    int(g.ts_us[i]),
-                                    float(g.values[i]),
-                                    None if rate != rate else rate,
-                                    g.direction[i],
-                                )
-                            )
+                        await _copy_rows(copy, g)
             inserted: set[tuple[UUID, int]] = set()
             if groups:
                 await cur.execute(_MERGE)
@@ -130,6 +124,15 @@ class ReadingsWriter:
                 (starts,),
             )
         self._weeks_ready.update(missing)
+
+
+async def _copy_rows(copy: psycopg.AsyncCopy, g: DeviceRows) -> None:
+    dev = g.device_id
+    rates = [None if r != r else r for r in g.rate_per_min.tolist()]  # NaN: not computable
+    for ts, value, rate, arrow in zip(
+        g.ts_us.tolist(), g.values.tolist(), rates, g.direction, strict=True
+    ):
+        await copy.write_row((dev, ts, value, rate, arrow))
 
 
 @dataclass(frozen=True, slots=True)
