@@ -21,7 +21,14 @@ import numpy as np
 import psycopg
 
 from actors.alerting import Live
-from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
+from actors.device import (
+    KEEP_US,
+    Batch,
+    BatchRejected,
+    DeviceActor,
+    PreparedBatch,
+    accept_many,
+)
 from actors.placement import shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
@@ -86,25 +93,68 @@ class DeviceShard:
     ) -> IngestOutcome:
         """``received_us``: when the API received the batch (default: now); ``history``:
         imported past readings (stored and trended, no alert rules evaluated)."""
-        received_us = received_us or time.time_ns() // 1000
-        actor = self.devices.get(device_id) or await self._load(device_id)
-        if actor is None:
-            return IngestOutcome("unknown_device")
-        buffer = self._write_buffer()
+        outcome = (await self._ingest_all([(device_id, ts_us, values, received_us, history)]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def ingest_many(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool]]
+    ) -> list[IngestOutcome]:
+        """Several devices' batches in one call: validated and trended as one set of arrays
+        (``actors.device.accept_many``), sharing one group commit; an outcome per batch, in
+        order. A batch whose write fails answers ``busy``: it is not stored."""
+        outcomes = []
+        for r in await self._ingest_all(batches):
+            if isinstance(r, BaseException):
+                log.error("ingest failed", exc_info=r)
+                r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
+            outcomes.append(r)
+        return outcomes
+
+    async def _ingest_all(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool]]
+    ) -> list[IngestOutcome | BaseException]:
+        results: list[IngestOutcome | BaseException | None] = []
+        items: list[Batch] = []
+        for device_id, ts_us, values, received_us, history in batches:
+            try:
+                actor = self.devices.get(device_id) or await self._load(device_id)
+            except Exception as exc:  # the database could not be read: this batch fails
+                results.append(exc)
+                continue
+            results.append(None if actor else IngestOutcome("unknown_device"))
+            if actor is not None:
+                items.append((actor, ts_us, values, received_us, history))
+        if not items:
+            return results  # type: ignore[return-value]
+        self._write_buffer()
         self._start_ticker()
-        try:
-            prepared = actor.accept(
-                ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us,
-                history=history,
-            )  # fmt: skip
-        except BatchRejected as rejected:
-            return IngestOutcome("rejected", problems=tuple(rejected.problems))
+        now_us = time.time_ns() // 1000
+        prepared = accept_many(items, now_us)
+        commits = iter(
+            await asyncio.gather(
+                *(
+                    self._commit(item[0], p, item[3] or now_us)
+                    for item, p in zip(items, prepared, strict=True)
+                ),
+                return_exceptions=True,
+            )
+        )
+        return [next(commits) if r is None else r for r in results]
+
+    async def _commit(
+        self, actor: DeviceActor, prepared: PreparedBatch | BatchRejected, received_us: int
+    ) -> IngestOutcome:
+        """Hand a prepared batch to the group commit and answer once it is committed."""
+        if isinstance(prepared, BatchRejected):
+            return IngestOutcome("rejected", problems=tuple(prepared.problems))
         rows = prepared.rows
         if not len(rows):
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
         rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6)
         try:
-            future = buffer.submit(rows)
+            future = self._write_buffer().submit(rows)
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
@@ -115,28 +165,13 @@ class DeviceShard:
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         except Exception:
             # The database refused these rows: the stream state must not keep them.
-            self.devices.pop(device_id, None)
+            if self.devices.get(actor.info.id) is actor:
+                self.devices.pop(actor.info.id, None)
             raise
         accepted = int(stored.sum())
         return IngestOutcome(
             "ok", accepted=accepted, duplicates=prepared.duplicates + len(rows) - accepted
         )
-
-    async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool]]
-    ) -> list[IngestOutcome]:
-        """Several devices' batches in one call (they share one group commit); an outcome
-        per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""
-        results = await asyncio.gather(
-            *(self.ingest(*batch) for batch in batches), return_exceptions=True
-        )
-        outcomes = []
-        for r in results:
-            if isinstance(r, BaseException):
-                log.error("ingest failed", exc_info=r)
-                r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
-            outcomes.append(r)
-        return outcomes
 
     async def start(self) -> int:
         """Make sure the clock runs and the shard hosts every device of its own that streamed
