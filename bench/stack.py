@@ -12,8 +12,18 @@ import aiohttp
 def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterator[str]:
     """``url`` itself when given; otherwise a local stack on a throwaway, durable
     (fsync on) PostgreSQL, stopped and removed on exit."""
+    with vigil_stack(url, None, shards=shards, replicas=replicas) as (vigil, _database):
+        yield vigil
+
+
+@contextmanager
+def vigil_stack(
+    url: str | None, database_url: str | None, *, shards: int = 2, replicas: int = 2
+) -> Iterator[tuple[str, str | None]]:
+    """:func:`vigil_url` and the database it writes to (for a yardstick measured on the
+    same database): ``database_url`` as given with ``url``, else the throwaway one's."""
     if url is not None:
-        yield url
+        yield url, database_url
         return
     from cluster.settings import Settings
     from cluster.stack import start_stack
@@ -28,7 +38,7 @@ def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterato
         )
         stack = start_stack(settings, database_url=db.url())
         try:
-            yield stack.url
+            yield stack.url, db.url()
         finally:
             stack.stop()
 
