@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -27,7 +28,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     shard_count: int = Field(2, ge=1, description="DeviceShard Ray actors hosting device actors")
-    api_replicas: int = Field(1, ge=1, description="Serve replicas of the HTTP API")
+    api_replicas: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Serve replicas of the HTTP API (default: one per core)",
+    )
     ray_address: str | None = Field(
         None, description="Join this Ray cluster instead of a local one"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,12 @@ def test_without_push_settings_only_the_default_endpoint_is_set(tmp_path: Path) 
     assert Settings(data_dir=tmp_path).push_credentials() == {
         "apns_url": "https://api.push.apple.com"
     }
+
+
+def test_vigil_up_runs_an_api_replica_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIGIL_API_REPLICAS", raising=False)
+    assert Settings(_env_file=None, data_dir=tmp_path).api_replicas == os.cpu_count()
+    monkeypatch.setenv("VIGIL_API_REPLICAS", "3")
+    assert Settings(_env_file=None, data_dir=tmp_path).api_replicas == 3
