@@ -209,7 +209,7 @@ def _fast_batches(batches: list[Batch], now_us: int) -> list[int]:
     low = np.repeat([b[0].spec.min_value for b in batches], sizes)
     high = np.repeat([b[0].spec.max_value for b in batches], sizes)
     ok = acceptable(ts_us / US, values, low, high, now_us / US)
-    bad = np.add.reduceat(~ok, np.concatenate(([0], np.cumsum(sizes)[:-1]))) if ok.size else []
+    bad = np.bincount(np.repeat(np.arange(len(batches)), sizes), ~ok, len(batches))
     seen: set[int] = set()
     fast = []
     for i, (actor, ts, *_rest) in enumerate(batches):

@@ -118,3 +118,21 @@ def test_a_small_fleet_gives_the_same_results_both_ways() -> None:
 @pytest.mark.slow
 def test_a_thousand_devices_over_an_hour_give_the_same_results_both_ways() -> None:
     assert run_both(devices=1000, minutes=60, seed=12) > 100
+
+
+def test_empty_invalid_and_repeated_device_batches_keep_their_places() -> None:
+    a, b = (DeviceActor(DeviceInfo(uuid.uuid4(), uuid.uuid4(), "glucose", 60), EMPTY) for _ in "ab")
+    now = T0_US
+    out = accept_many(
+        [
+            (a, np.array([now]), np.array([100.0]), now, False),
+            (b, np.zeros(0, np.int64), np.zeros(0), now, False),
+            (b, np.array([now]), np.array([1e6]), now, False),  # out of range
+            (a, np.array([now, now + 60 * US]), np.array([100.0, 101.0]), now, False),
+        ],
+        now,
+    )
+    assert isinstance(out[2], BatchRejected) and out[2].problems[0].field == "value"
+    assert [len(p.rows) for p in (out[0], out[1], out[3])] == [1, 0, 1]
+    assert out[3].duplicates == 1  # a's second batch saw its first
+    assert accept_many([], now) == []
