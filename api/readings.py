@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import asyncpg
 import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -153,7 +154,7 @@ async def upload_readings(
         return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
 
 
-def _allowed(read: readings.AuditedRead) -> list:
+def _allowed(read: readings.AuditedRead) -> list[asyncpg.Record]:
     """The rows of a read the grant allows; 404 or 403 as ``device_with`` answers."""
     if read.grant is None or not read.grant.allows("readings"):
         refuse(read.grant is not None, "readings", "device")
@@ -161,8 +162,13 @@ def _allowed(read: readings.AuditedRead) -> list:
 
 
 async def audited(
-    pool, request: Request, user_id: uuid.UUID, device_id: uuid.UUID, **window
-) -> list:
+    pool: asyncpg.Pool,
+    request: Request,
+    user_id: uuid.UUID,
+    device_id: uuid.UUID,
+    **window: datetime | int | None,
+) -> list[asyncpg.Record]:
+    """The readings in the window, if the caller may read them (and the read is audited)."""
     read = await readings.audited_read(
         pool, read_audit(request, user_id), device_id, "readings", **window
     )
