@@ -45,9 +45,9 @@ def processes() -> dict[int, Proc]:
 
 
 def postmaster_pid(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url) as conn:  # read while the backend still runs
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return processes()[backend].ppid
+        return processes()[backend].ppid
 
 
 def component(cmdline: str) -> str:
