@@ -58,6 +58,8 @@ class DeviceAlerts:
         self.tz: str = ctx.timezone
         self.rules = effective_rules(ctx.rules, self.kind)
         saved = ctx.state if ctx.state and ctx.state.get("v") == STATE_VERSION else {}
+        # The state as last handed to the database (None: unknown, so the next is written).
+        self._stored_state: dict[str, Any] | None = ctx.state
         self.evaluator = EvaluatorState.from_dict(saved.get("evaluator"))
         self.stream: Any = self._stream_from_dict(saved.get("stream"))
         self.open: dict[str, uuid.UUID] = {a.rule: a.id for a in ctx.open_alerts}
@@ -95,12 +97,23 @@ class DeviceAlerts:
         stream = None if self.stream is None else self.stream.to_dict()
         return {"v": STATE_VERSION, "evaluator": self.evaluator.to_dict(), "stream": stream}
 
+    def state_to_write(self) -> dict[str, Any] | None:
+        """The state if it differs from the one last handed over for writing, else None.
+        Writes are committed in the order they are handed over, so the stored state ends
+        equal to this one; a write that is not made must be followed by :meth:`restore`."""
+        state = self.state_dict()
+        if state == self._stored_state:
+            return None
+        self._stored_state = state
+        return state
+
     def snapshot(self) -> _Snapshot:
         return _Snapshot(self.evaluator, self.stream, dict(self.open), frozenset(self.acked))
 
     def restore(self, snap: _Snapshot) -> None:
         self.evaluator, self.stream = snap.evaluator, snap.stream
         self.open, self.acked = dict(snap.open), set(snap.acked)
+        self._stored_state = None  # a write may have been dropped: write the next state
 
     @property
     def head_s(self) -> float | None:

@@ -13,8 +13,8 @@ import numpy as np
 
 from actors.alerting import DeviceAlerts, Live
 from algorithms.sensors import spec_for
-from algorithms.trend import TREND_WINDOW_S, direction, rate_per_min
-from algorithms.validation import Problem, validate_readings
+from algorithms.trend import TREND_WINDOW_S, direction, directions, rate_per_min, rates_at_many
+from algorithms.validation import Problem, acceptable, validate_readings
 from storage.alerts import AlertContext, AlertOp
 from storage.devices import DeviceInfo
 from storage.readings import DeviceRows, StoredReadings
@@ -93,8 +93,58 @@ class DeviceActor:
         is_new = is_new[order]
         rates = rate_per_min(merged_ts / US, merged_values)[is_new]
         thresholds = self.spec.thresholds
-        directions = [direction(float(r), thresholds).value for r in rates]
+        arrows = [direction(float(r), thresholds).value for r in rates]
+        return self._apply(
+            merged_ts, merged_values, new_ts, new_values, rates, arrows, duplicates,
+            now_us, received_us, history,
+        )  # fmt: skip
 
+    def extend(
+        self,
+        ts_us: np.ndarray,
+        values: np.ndarray,
+        rates: np.ndarray,
+        now_us: int,
+        received_us: int | None = None,
+        history: bool = False,
+    ) -> PreparedBatch:
+        """:meth:`accept` of a valid batch that is :meth:`in_order`, whose trend ``rates``
+        were computed already (by ``accept_many``, with those of other devices)."""
+        ts_us, values = np.asarray(ts_us, np.int64), np.asarray(values, np.float64)
+        arrows = [d.value for d in directions(rates, self.spec.thresholds)]
+        return self._apply(
+            np.concatenate((self._ts_us, ts_us)), np.concatenate((self._values, values)),
+            ts_us, values, rates, arrows, 0, now_us, received_us, history,
+        )  # fmt: skip
+
+    @property
+    def window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The recent readings kept (times in µs, values), oldest first."""
+        return self._ts_us, self._values
+
+    def in_order(self, ts_us: np.ndarray) -> bool:
+        """Whether a batch is sorted, has no repeated time and is all newer than the
+        window: then it just extends the window (the common case, see ``accept_many``)."""
+        return bool(
+            ts_us.size
+            and (self._ts_us.size == 0 or ts_us[0] > self._ts_us[-1])
+            and (ts_us.size == 1 or (np.diff(ts_us) > 0).all())
+        )
+
+    def _apply(
+        self,
+        merged_ts: np.ndarray,
+        merged_values: np.ndarray,
+        new_ts: np.ndarray,
+        new_values: np.ndarray,
+        rates: np.ndarray,
+        arrows: list[str],
+        duplicates: int,
+        now_us: int,
+        received_us: int | None,
+        history: bool,
+    ) -> PreparedBatch:
+        """Keep the new window, then evaluate the alert rules on the new readings."""
         keep = merged_ts >= merged_ts[-1] - KEEP_US if merged_ts.size else slice(None)
         self._ts_us, self._values = merged_ts[keep], merged_values[keep]
         rows = DeviceRows(
@@ -102,7 +152,7 @@ class DeviceActor:
             ts_us=new_ts,
             values=new_values,
             rate_per_min=rates,
-            direction=directions,
+            direction=arrows,
         )
         before = self.alerts.snapshot()
         if history:
@@ -123,3 +173,86 @@ class DeviceActor:
         self._ts_us, self._values = self._ts_us[keep], self._values[keep]
         if prepared is not None and prepared.before is not None:
             self.alerts.restore(prepared.before)
+
+
+Batch = tuple[DeviceActor, np.ndarray, np.ndarray, int | None, bool]  # ts_us, values, rx, history
+# Streams trended together are padded to the longest: chunks of at most this many cells.
+_CHUNK_CELLS = 262_144
+
+
+def accept_many(batches: list[Batch], now_us: int) -> list[PreparedBatch | BatchRejected]:
+    """:meth:`DeviceActor.accept` for many devices' batches, in order, with the same results:
+    validation and the trend of every in-order batch (see :meth:`DeviceActor.in_order`) are
+    computed for all devices as one set of arrays; the rest, and a device's second batch in
+    the call, take the per-device path. Each device keeps its own state and alert rules."""
+    fast = _fast_batches(batches, now_us)
+    rates = _rates(batches, fast)
+    out: list[PreparedBatch | BatchRejected] = []
+    for i, (actor, ts_us, values, received_us, history) in enumerate(batches):
+        try:
+            if i not in rates:
+                out.append(actor.accept(ts_us, values, now_us, received_us, history))
+                continue
+            out.append(actor.extend(ts_us, values, rates[i], now_us, received_us, history))
+        except BatchRejected as rejected:
+            out.append(rejected)
+    return out
+
+
+def _fast_batches(batches: list[Batch], now_us: int) -> list[int]:
+    """Indexes of the batches whose readings are all valid and in order, first of their device."""
+    if not batches:
+        return []
+    sizes = np.array([np.size(b[1]) for b in batches])
+    ts_us = np.concatenate([np.asarray(b[1], np.int64) for b in batches])
+    values = np.concatenate([np.asarray(b[2], np.float64) for b in batches])
+    low = np.repeat([b[0].spec.min_value for b in batches], sizes)
+    high = np.repeat([b[0].spec.max_value for b in batches], sizes)
+    ok = acceptable(ts_us / US, values, low, high, now_us / US)
+    bad = np.bincount(np.repeat(np.arange(len(batches)), sizes), ~ok, len(batches))
+    seen: set[int] = set()
+    fast = []
+    for i, (actor, ts, *_rest) in enumerate(batches):
+        if id(actor) in seen:
+            continue
+        seen.add(id(actor))
+        if sizes[i] and not bad[i] and actor.in_order(np.asarray(ts, np.int64)):
+            fast.append(i)
+    return fast
+
+
+def _rates(batches: list[Batch], fast: list[int]) -> dict[int, np.ndarray]:
+    """The new readings' rates of the fast batches, many streams per set of arrays."""
+    out: dict[int, np.ndarray] = {}
+    lengths = {i: batches[i][0].window_size + np.size(batches[i][1]) for i in fast}
+    chunk: list[int] = []
+    for i in sorted(fast, key=lengths.__getitem__):
+        if chunk and (len(chunk) + 1) * lengths[i] > _CHUNK_CELLS:
+            out.update(_rates_chunk(batches, chunk, lengths))
+            chunk = []
+        chunk.append(i)
+    if chunk:
+        out.update(_rates_chunk(batches, chunk, lengths))
+    return out
+
+
+def _rates_chunk(
+    batches: list[Batch], chunk: list[int], lengths: dict[int, int]
+) -> dict[int, np.ndarray]:
+    width = max(lengths[i] for i in chunk)
+    ts = np.zeros((len(chunk), width), np.int64)
+    values = np.zeros((len(chunk), width))
+    rows, cols = [], []
+    for r, i in enumerate(chunk):
+        actor, new_ts, new_values = batches[i][0], batches[i][1], batches[i][2]
+        m, n = actor.window_size, lengths[i]
+        ts[r, :m], values[r, :m] = actor.window
+        ts[r, m:n], values[r, m:n] = new_ts, new_values
+        rows.append(np.full(n - m, r))
+        cols.append(np.arange(m, n))
+    all_rows, all_cols = np.concatenate(rows), np.concatenate(cols)
+    rates = rates_at_many(
+        ts / US, values, np.array([lengths[i] for i in chunk]), all_rows, all_cols
+    )
+    bounds = np.cumsum([0] + [len(c) for c in cols])
+    return {i: rates[bounds[r] : bounds[r + 1]] for r, i in enumerate(chunk)}

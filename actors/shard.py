@@ -23,7 +23,14 @@ import ray
 
 from actors import metrics
 from actors.alerting import Live
-from actors.device import KEEP_US, BatchRejected, DeviceActor, PreparedBatch
+from actors.device import (
+    KEEP_US,
+    Batch,
+    BatchRejected,
+    DeviceActor,
+    PreparedBatch,
+    accept_many,
+)
 from actors.placement import shard_in, shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
 from algorithms.validation import Problem
@@ -100,48 +107,106 @@ class DeviceShard:
         """``received_us``: when the API received the batch (default: now); ``history``:
         imported past readings (stored and trended, no alert rules evaluated); ``request_id``:
         the HTTP request's id, carried into the logs and the alerts' NOTIFY."""
-        if not await self._owns(device_id):
-            return IngestOutcome("moved", retry_after_s=1)
-        self._in_flight[device_id] += 1
+        batch = (device_id, ts_us, values, received_us, history, request_id)
+        outcome = (await self._ingest_all([batch]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def ingest_many(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
+    ) -> list[IngestOutcome]:
+        """Several devices' batches in one call: validated and trended as one set of arrays
+        (``actors.device.accept_many``), sharing one group commit; an outcome per batch, in
+        order. A batch whose write fails answers ``busy``: it is not stored."""
+        outcomes = []
+        for r in await self._ingest_all(batches):
+            if isinstance(r, BaseException):
+                log.error("ingest failed", exc_info=r)
+                r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
+            outcomes.append(r)
+        # One line per call (not per batch): which requests' rows this shard committed.
+        log.info(
+            "committed",
+            extra={
+                "request_ids": [b[5] for b in batches if b[5]],
+                "accepted": sum(o.accepted for o in outcomes),
+            },
+        )
+        return outcomes
+
+    async def _ingest_all(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
+    ) -> list[IngestOutcome | BaseException]:
+        """Every batch's devices count as in flight until its outcome is known, so that a
+        hand-over (``refresh_layout``) waits for them."""
+        devices = [b[0] for b in batches]
+        self._in_flight.update(devices)
         try:
-            return await self._ingest(device_id, ts_us, values, received_us, history, request_id)
+            return await self._prepare_and_commit(batches)
         finally:
-            self._in_flight[device_id] -= 1
-            if not self._in_flight[device_id]:
-                del self._in_flight[device_id]
+            self._in_flight.subtract(devices)
+            for device_id in devices:
+                if self._in_flight[device_id] <= 0:
+                    del self._in_flight[device_id]
             async with self._settled:
                 self._settled.notify_all()
 
-    async def _ingest(
-        self,
-        device_id: UUID,
-        ts_us: np.ndarray,
-        values: np.ndarray,
-        received_us: int | None,
-        history: bool = False,
-        request_id: str | None = None,
-    ) -> IngestOutcome:
-        received_us = received_us or time.time_ns() // 1000
-        actor = self.devices.get(device_id) or await self._load(device_id)
-        if actor is None:
-            return IngestOutcome("unknown_device")
-        buffer = self._write_buffer()
+    async def _prepare_and_commit(
+        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
+    ) -> list[IngestOutcome | BaseException]:
+        results: list[IngestOutcome | BaseException | None] = []
+        items: list[Batch] = []
+        request_ids: list[str | None] = []
+        for device_id, ts_us, values, received_us, history, request_id in batches:
+            try:
+                if not await self._owns(device_id):
+                    results.append(IngestOutcome("moved", retry_after_s=1))
+                    continue
+                actor = self.devices.get(device_id) or await self._load(device_id)
+            except Exception as exc:  # the database could not be read: this batch fails
+                results.append(exc)
+                continue
+            results.append(None if actor else IngestOutcome("unknown_device"))
+            if actor is not None:
+                items.append((actor, ts_us, values, received_us, history))
+                request_ids.append(request_id)
+        if not items:
+            return results  # type: ignore[return-value]
+        self._write_buffer()
         self._start_ticker()
-        try:
-            prepared = actor.accept(
-                ts_us, values, now_us=time.time_ns() // 1000, received_us=received_us,
-                history=history,
-            )  # fmt: skip
-        except BatchRejected as rejected:
-            metrics.readings(actor.info.kind, rejected=len(ts_us))
-            return IngestOutcome("rejected", problems=tuple(rejected.problems))
+        now_us = time.time_ns() // 1000
+        prepared = accept_many(items, now_us)
+        commits = iter(
+            await asyncio.gather(
+                *(
+                    self._commit(item[0], p, item[3] or now_us, len(item[1]), request_id)
+                    for item, p, request_id in zip(items, prepared, request_ids, strict=True)
+                ),
+                return_exceptions=True,
+            )
+        )
+        return [next(commits) if r is None else r for r in results]
+
+    async def _commit(
+        self,
+        actor: DeviceActor,
+        prepared: PreparedBatch | BatchRejected,
+        received_us: int,
+        size: int,
+        request_id: str | None,
+    ) -> IngestOutcome:
+        """Hand a prepared batch to the group commit and answer once it is committed."""
+        if isinstance(prepared, BatchRejected):
+            metrics.readings(actor.info.kind, rejected=size)
+            return IngestOutcome("rejected", problems=tuple(prepared.problems))
         rows = prepared.rows
         if not len(rows):
             metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
         rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
         try:
-            future = buffer.submit(rows)
+            future = self._write_buffer().submit(rows)
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
             metrics.inc("vigil_backpressure_total", reason="buffer_full")
@@ -154,37 +219,14 @@ class DeviceShard:
             return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
         except Exception:
             # The database refused these rows: the stream state must not keep them.
-            self.devices.pop(device_id, None)
+            if self.devices.get(actor.info.id) is actor:
+                self.devices.pop(actor.info.id, None)
             raise
         accepted = int(stored.sum())
         duplicates = prepared.duplicates + len(rows) - accepted
         metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
         _record_fired(prepared.ops, request_id)
         return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
-
-    async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
-    ) -> list[IngestOutcome]:
-        """Several devices' batches in one call (they share one group commit); an outcome
-        per batch, in order. A batch whose write fails answers ``busy``: it is not stored."""
-        results = await asyncio.gather(
-            *(self.ingest(*batch) for batch in batches), return_exceptions=True
-        )
-        outcomes = []
-        for r in results:
-            if isinstance(r, BaseException):
-                log.error("ingest failed", exc_info=r)
-                r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
-            outcomes.append(r)
-        # One line per call (not per batch): which requests' rows this shard committed.
-        log.info(
-            "committed",
-            extra={
-                "request_ids": [b[5] for b in batches if len(b) > 5 and b[5]],
-                "accepted": sum(o.accepted for o in outcomes),
-            },
-        )
-        return outcomes
 
     async def start(self) -> int:
         """Make sure the clock runs and the shard hosts every device of its own that streamed
@@ -295,7 +337,7 @@ class DeviceShard:
         return AlertWrite(
             device_id=info.id,
             profile_id=info.profile_id,
-            state=actor.alerts.state_dict(),
+            state=actor.alerts.state_to_write(),
             ops=ops,
             notify=notify,
         )

@@ -29,6 +29,24 @@ class Problem:
         return [part for part in (self.index, self.field) if part is not None]
 
 
+def acceptable(
+    ts_s: np.ndarray,
+    values: np.ndarray,
+    min_value: np.ndarray | float,
+    max_value: np.ndarray | float,
+    now_s: float,
+    *,
+    max_future_s: float = MAX_FUTURE_S,
+) -> np.ndarray:
+    """Per reading, whether :func:`validate_readings` finds nothing wrong with it; the
+    bounds may differ per reading, so that many devices' batches are checked at once."""
+    ts_s = np.asarray(ts_s, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    good_value = np.isfinite(values) & (values >= min_value) & (values <= max_value)
+    good: np.ndarray = good_value & (ts_s >= EARLIEST_TS_S) & (ts_s <= now_s + max_future_s)
+    return good
+
+
 def validate_readings(
     ts_s: np.ndarray,
     values: np.ndarray,

@@ -33,6 +33,7 @@ ALGORITHM = "EdDSA"
 AUDIENCE = "vigil"
 _RELOAD_MIN_INTERVAL_S = 1.0
 RELOAD_EVERY_S = 60.0
+VERIFIED_CACHE_SIZE = 50_000  # tokens remembered as verified, per replica
 _CLOCK_SKEW_S = 60
 
 
@@ -97,6 +98,10 @@ class KeyStore:
         self.jwks: list[dict] = []
         self._loaded_at = 0.0
         self._reloading: asyncio.Task | None = None
+        # Tokens whose signature verified, until they expire: a signature check costs more
+        # than the rest of a small read. A hit still needs its key to be among the keys
+        # that verify now (a withdrawn key stops its tokens at the next reload).
+        self._verified: dict[str, tuple[Claims, str]] = {}
 
     @property
     def signing_kid(self) -> str | None:
@@ -177,8 +182,11 @@ class KeyStore:
         if kid not in self._public and since > self.unknown_kid_reload_s:
             await self.load()
         key = self._public.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise InvalidToken("unknown signing key")
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] == kid and time.time() < hit[0].expires_at:
+            return hit[0]
         try:
             claims = jwt.decode(
                 token,
@@ -188,9 +196,18 @@ class KeyStore:
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub"]},
             )
-            return Claims(uuid.UUID(claims["sub"]), int(claims["exp"]))
+            verified = Claims(uuid.UUID(claims["sub"]), int(claims["exp"]))
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
+        self._remember(token, verified, kid)
+        return verified
+
+    def _remember(self, token: str, claims: Claims, kid: str) -> None:
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            now = time.time()
+            live = [(t, v) for t, v in self._verified.items() if v[0].expires_at > now]
+            self._verified = dict(live[-VERIFIED_CACHE_SIZE // 2 :])  # the newest half
+        self._verified[token] = (claims, kid)
 
 
 def _public_jwk(row: asyncpg.Record) -> dict:

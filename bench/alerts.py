@@ -11,9 +11,12 @@ For every alert event arriving on a WebSocket, the script records the delay from
 reading's receipt by Vigil (``received_at``, stamped by the API) and from the moment the
 simulator sent it. At the end it compares, per alert, the notifications Vigil stored (first
 and repeats) with those the subscribers received: ``lost`` must be 0. Prints counts,
-p50/p99 and, last, ``alert_p99_ms: N``.
+p50/p99, the CPU milliseconds per acknowledged reading of each component over the measured
+part (from ``/proc``, see ``bench.cpu``; ``vigil_cpu_ms_per_reading`` leaves the load
+generator out) and, last, ``alert_p99_ms: N``.
 
     .venv/bin/python -m bench.alerts [--seconds 100] [--devices 1000] [--subscribers 200]
+    .venv/bin/python -m bench.alerts --url URL --database-url POSTGRES_URL
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from datetime import UTC, datetime
 import aiohttp
 import numpy as np
 
-from bench.stack import sign_up, vigil_url
+from bench.cpu import LOAD_GENERATOR, cpu_split, postmaster_pid, snapshot
+from bench.stack import sign_up, vigil_stack
 
 PER_ACCOUNT = 100
 
@@ -122,7 +126,13 @@ async def subscriber(
 
 
 async def run(
-    url: str, seconds: float, devices: int, subscribers: int, warmup: float, transport: str
+    url: str,
+    seconds: float,
+    devices: int,
+    subscribers: int,
+    warmup: float,
+    transport: str,
+    postmaster: int | None = None,
 ) -> dict:
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=120)
@@ -222,7 +232,11 @@ async def run(
         began = time.perf_counter()
         counts["measure_from"] = time.time() + warmup
         streams = [asyncio.create_task(device(d)) for d in fleet]
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(min(warmup, seconds))
+        cpu_before, uploads_before = snapshot(postmaster), counts["uploads"]
+        await asyncio.sleep(max(0.0, seconds - warmup))
+        cpu = cpu_split(cpu_before, snapshot(postmaster))
+        measured_readings = counts["uploads"] - uploads_before
         stop.set()
         await asyncio.gather(*streams, return_exceptions=True)
         elapsed = time.perf_counter() - began
@@ -234,7 +248,23 @@ async def run(
         await asyncio.gather(*subs, return_exceptions=True)
     lost = sum(max(0, n - on_ws[a]) for a, n in stored.items())
     counts |= {"stored_events": sum(stored.values()), "lost": lost}
-    return {"elapsed": elapsed, "counts": counts, "delays": delays}
+    return {
+        "elapsed": elapsed,
+        "counts": counts,
+        "delays": delays,
+        "cpu_s": cpu,
+        "measured_readings": measured_readings,
+    }
+
+
+def print_cpu(cpu_s: dict[str, float], readings: int) -> None:
+    """CPU ms per acknowledged reading, per component and for Vigil's processes together."""
+    per = 1000.0 / max(readings, 1)
+    for name, seconds in sorted(cpu_s.items(), key=lambda kv: -kv[1]):
+        print(f"cpu_ms_per_reading[{name}]: {seconds * per:.3f}")
+    vigil = sum(v for k, v in cpu_s.items() if k != LOAD_GENERATOR)
+    print(f"readings_measured={readings}")
+    print(f"vigil_cpu_ms_per_reading: {vigil * per:.3f}")
 
 
 async def stored_events(session: aiohttp.ClientSession, url: str, fleet: list[dict]) -> Counter:
@@ -256,6 +286,9 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running Vigil; default: start one")
+    parser.add_argument(
+        "--database-url", help="with --url: its database on this machine, for the CPU split"
+    )
     parser.add_argument("--seconds", type=float, default=100)
     parser.add_argument(
         "--warmup", type=float, default=20, help="alerts of the first seconds are not measured"
@@ -272,10 +305,20 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
+    stack = vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas)
+    with stack as (url, database_url):
+        postmaster = postmaster_pid(database_url) if database_url else None
         os.nice(max(0, 15 - os.nice(0)))
         result = asyncio.run(
-            run(url, args.seconds, args.devices, args.subscribers, args.warmup, args.transport)
+            run(
+                url,
+                args.seconds,
+                args.devices,
+                args.subscribers,
+                args.warmup,
+                args.transport,
+                postmaster,
+            )
         )
     c, d = result["counts"], result["delays"]
     print(
@@ -296,6 +339,7 @@ def main() -> None:
     print(f"receipt_to_fired_p50_ms: {pct(d['fire'], 50):.1f} p99: {pct(d['fire'], 99):.1f}")
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
+    print_cpu(result["cpu_s"], result["measured_readings"])
     print(f"alert_p50_ms: {pct(d['receipt'], 50):.1f}")
     print(f"alert_p99_ms: {pct(d['receipt'], 99):.0f}")
     if c["lost"]:

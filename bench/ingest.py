@@ -3,9 +3,13 @@
 Starts the stack on a throwaway PostgreSQL (durable: fsync on, as in production) unless
 ``--url`` names a running Vigil; registers 1,000 devices and posts batches of 100 glucose
 readings with many requests in flight for 30 s. Prints readings/s, request latency
-percentiles and, last, ``readings_per_s: N``.
+percentiles and ``readings_per_s: N``; then, as the yardstick of the same run, a raw binary
+COPY of rows of the same shape for the same devices into the same ``readings`` table (primary
+key, partitions, foreign key) on the same database (``copy_rows_per_s``) and, last,
+``ingest_ratio: X`` = Vigil end to end ÷ raw COPY.
 
     .venv/bin/python -m bench.ingest [--seconds 30] [--devices 1000] [--concurrency 64]
+    .venv/bin/python -m bench.ingest --url URL --database-url POSTGRES_URL
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ import argparse
 import asyncio
 import os
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import numpy as np
+import psycopg
 
-from bench.stack import sign_up, vigil_url
+from bench.stack import sign_up, vigil_stack
 
 BATCH = 100
 STEP_S = 300  # one glucose reading every 5 minutes
 BATCHES_PER_DEVICE = 300  # 100 days of 5-minute readings per device, never re-sent
+COPY_CHUNK = 10_000  # rows per transaction of the raw COPY yardstick
+_PG_EPOCH_US = 946_684_800 * 1_000_000  # binary timestamps count from 2000-01-01
+# One tuple of binary COPY into readings (device_id, ts, value, rate_per_min, direction).
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l_dev", ">i4"), ("dev", "V16"), ("l_ts", ">i4"), ("ts", ">i8"),
+     ("l_v", ">i4"), ("v", ">f8"), ("l_r", ">i4"), ("r", ">f4"), ("l_d", ">i4"), ("d", "S4")]
+)  # fmt: skip
 
 
 async def register(session: aiohttp.ClientSession, url: str, devices: int) -> list[tuple]:
@@ -52,11 +65,14 @@ def body(start: datetime, batch_no: int) -> bytes:
     return ('{"readings":[' + ",".join(items) + "]}").encode()
 
 
-async def run(url: str, seconds: float, devices: int, concurrency: int) -> dict:
+async def run(
+    url: str, seconds: float, devices: int, concurrency: int, device_ids: list[str]
+) -> dict:
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         registered = await register(session, url, devices)
+        device_ids.extend(d for d, _ in registered)
         start = datetime.now(UTC) - timedelta(days=110)
         bodies = [body(start, k) for k in range(BATCHES_PER_DEVICE)]
         latencies: list[float] = []
@@ -100,9 +116,55 @@ async def run(url: str, seconds: float, devices: int, concurrency: int) -> dict:
     }
 
 
+def copy_payload(device_ids: list[str], first_us: int, per_device: int) -> bytes:
+    """Binary COPY data: ``per_device`` 5-minute readings from ``first_us`` per device."""
+    n = len(device_ids) * per_device
+    rows = np.zeros(n, _COPY_ROW)
+    rows["n"] = 5
+    rows["l_dev"], rows["l_ts"], rows["l_v"], rows["l_r"], rows["l_d"] = 16, 8, 8, 4, 4
+    devs = np.frombuffer(b"".join(uuid.UUID(d).bytes for d in device_ids), "V16")
+    rows["dev"] = np.repeat(devs, per_device)
+    step = np.tile(np.arange(per_device, dtype=np.int64), len(device_ids))
+    rows["ts"] = first_us - _PG_EPOCH_US + step * STEP_S * 1_000_000
+    rows["v"] = 120 + 40 * np.sin(step / 30)
+    rows["r"] = 0.1
+    rows["d"] = b"Flat"
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+    return header + rows.tobytes() + b"\xff\xff"
+
+
+def raw_copy(database_url: str, device_ids: list[str], rows_wanted: int) -> float:
+    """Rows/s of binary COPY straight into ``readings``, ``COPY_CHUNK`` rows a transaction,
+    a year before the rows Vigil stored (no conflict); the rows are deleted afterwards."""
+    per_device = max(1, COPY_CHUNK // len(device_ids))
+    chunks = max(1, rows_wanted // (per_device * len(device_ids)))
+    first = (datetime.now(UTC) - timedelta(days=475)).replace(microsecond=0)
+    first_us = int(first.timestamp()) * 1_000_000
+    span = timedelta(seconds=STEP_S * per_device * chunks)
+    payloads = [
+        copy_payload(device_ids, first_us + k * per_device * STEP_S * 1_000_000, per_device)
+        for k in range(chunks)
+    ]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT vigil_ensure_readings_partitions(%s, %s)", (first, first + span))
+        began = time.perf_counter()
+        for payload in payloads:
+            with conn.transaction(), conn.cursor() as cur:
+                copy_sql = (
+                    "COPY readings (device_id, ts, value, rate_per_min, direction)"
+                    " FROM STDIN (FORMAT BINARY)"
+                )
+                with cur.copy(copy_sql) as copy:
+                    copy.write(payload)
+        elapsed = time.perf_counter() - began
+        conn.execute("DELETE FROM readings WHERE ts >= %s AND ts < %s", (first, first + span))
+    return chunks * per_device * len(device_ids) / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running Vigil; default: start one")
+    parser.add_argument("--database-url", help="with --url: its database, for the yardstick")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -111,9 +173,16 @@ def main() -> None:
     args = parser.parse_args()
 
     # Ray runs its workers at nice 15; the load generator gets no more than its fair share.
-    with vigil_url(args.url, shards=args.shards, replicas=args.replicas) as url:
+    device_ids: list[str] = []
+    with vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas) as (
+        url,
+        database_url,
+    ):
         os.nice(max(0, 15 - os.nice(0)))
-        result = asyncio.run(run(url, args.seconds, args.devices, args.concurrency))
+        result = asyncio.run(run(url, args.seconds, args.devices, args.concurrency, device_ids))
+        copy_per_s = None
+        if database_url is not None:
+            copy_per_s = raw_copy(database_url, device_ids, max(result["accepted"], 100_000))
     print(
         f"devices={args.devices} batch={BATCH} concurrency={args.concurrency} "
         f"shards={args.shards} replicas={args.replicas}"
@@ -125,6 +194,9 @@ def main() -> None:
     print(f"latency_p50_ms: {result['p50_ms']:.1f}")
     print(f"latency_p99_ms: {result['p99_ms']:.1f}")
     print(f"readings_per_s: {result['readings_per_s']:.0f}")
+    if copy_per_s is not None:
+        print(f"copy_rows_per_s: {copy_per_s:.0f}  (yardstick: raw binary COPY, same table)")
+        print(f"ingest_ratio: {result['readings_per_s'] / copy_per_s:.3f}")
 
 
 if __name__ == "__main__":

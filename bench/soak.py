@@ -277,6 +277,7 @@ def main() -> None:
     with local_stack(shards=args.shards, replicas=args.replicas, access_token_ttl_s=ttl_s) as (
         url,
         pg_data,
+        _database_url,
     ):
         asyncio.run(soak(args, url, pg_data))
 

@@ -13,19 +13,29 @@ import aiohttp
 def vigil_url(url: str | None, *, shards: int = 2, replicas: int = 2) -> Iterator[str]:
     """``url`` itself when given; otherwise a local stack on a throwaway, durable
     (fsync on) PostgreSQL, stopped and removed on exit."""
+    with vigil_stack(url, None, shards=shards, replicas=replicas) as (vigil, _database):
+        yield vigil
+
+
+@contextmanager
+def vigil_stack(
+    url: str | None, database_url: str | None, *, shards: int = 2, replicas: int = 2
+) -> Iterator[tuple[str, str | None]]:
+    """:func:`vigil_url` and the database it writes to (for a yardstick measured on the
+    same database): ``database_url`` as given with ``url``, else the throwaway one's."""
     if url is not None:
-        yield url
+        yield url, database_url
         return
-    with local_stack(shards=shards, replicas=replicas) as (local_url, _):
-        yield local_url
+    with local_stack(shards=shards, replicas=replicas) as (local_url, _, local_database):
+        yield local_url, local_database
 
 
 @contextmanager
 def local_stack(
     *, shards: int = 2, replicas: int = 2, access_token_ttl_s: int = 15 * 60
-) -> Iterator[tuple[str, Path]]:
+) -> Iterator[tuple[str, Path, str]]:
     """A local stack on a throwaway, durable PostgreSQL: (its URL, the database's data
-    directory), stopped and removed on exit."""
+    directory, the database's URL), stopped and removed on exit."""
     from cluster.settings import Settings
     from cluster.stack import start_stack
     from storage.embedded import free_port, throwaway_postgres
@@ -40,7 +50,7 @@ def local_stack(
         )
         stack = start_stack(settings, database_url=db.url())
         try:
-            yield stack.url, db.pgdata
+            yield stack.url, db.pgdata, db.url()
         finally:
             stack.stop()
 

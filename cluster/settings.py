@@ -53,7 +53,9 @@ class Settings(BaseSettings, ApiTunables):
     http_port: int = 8000
     shard_count: int = Field(2, ge=1, description="DeviceShard Ray actors hosting device actors")
     api_replicas: int | None = Field(
-        None, ge=1, description="Serve replicas of the HTTP API; unset: 1 locally, 2 on a cluster"
+        None,
+        ge=1,
+        description="Serve replicas of the HTTP API; unset: one per core locally, 2 on a cluster",
     )
     ray_address: str | None = Field(
         None, description="Join this Ray cluster instead of a local one"
@@ -140,7 +142,7 @@ class Settings(BaseSettings, ApiTunables):
 
     @property
     def replicas(self) -> int:
-        return self.api_replicas or (2 if self.on_cluster else 1)
+        return self.api_replicas or (2 if self.on_cluster else os.cpu_count() or 1)
 
     @property
     def replicas_per_node(self) -> int | None:

@@ -24,7 +24,7 @@ class Grant:
         return self.is_manager or scope in self.scopes
 
 
-def _grant(row: asyncpg.Record) -> Grant | None:
+def grant_of(row: asyncpg.Record) -> Grant | None:
     if row["is_manager"]:
         return Grant(row["profile_id"], True, MANAGER_SCOPES)
     if row["scopes"] is None:
@@ -41,11 +41,20 @@ _RELATION = """
 """
 
 
+def device_relation(user: str) -> str:
+    """The device's columns and the caller's (``user``: a parameter) relation to its
+    profile, for queries that check the grant in the statement that reads."""
+    relation = _RELATION.format(
+        source="devices d JOIN profiles p ON p.id = d.profile_id", user=user
+    )
+    return f"d.id, d.kind, d.serial, d.model, d.interval_s, d.created_at, {relation}"
+
+
 async def profile_grant(pool: asyncpg.Pool, user_id: UUID, profile_id: UUID) -> Grant | None:
     """None when the caller has no relation to the profile (or it does not exist)."""
     relation = _RELATION.format(source="profiles p", user="$2")
     row = await pool.fetchrow(f"SELECT {relation} WHERE p.id = $1", profile_id, user_id)
-    return None if row is None else _grant(row)
+    return None if row is None else grant_of(row)
 
 
 async def grants(pool: asyncpg.Pool, user_id: UUID) -> list[Grant]:
@@ -55,23 +64,15 @@ async def grants(pool: asyncpg.Pool, user_id: UUID) -> list[Grant]:
         f"SELECT {relation} WHERE p.manager_id = $1 OR s.scopes IS NOT NULL ORDER BY p.id",
         user_id,
     )
-    return [g for g in map(_grant, rows) if g is not None]
+    return [g for g in map(grant_of, rows) if g is not None]
 
 
 async def device_grant(
     pool: asyncpg.Pool, user_id: UUID, device_id: UUID
 ) -> tuple[asyncpg.Record, Grant] | None:
     """The device and the caller's grant on its profile, in one round trip."""
-    relation = _RELATION.format(
-        source="devices d JOIN profiles p ON p.id = d.profile_id", user="$2"
-    )
-    row = await pool.fetchrow(
-        "SELECT d.id, d.kind, d.serial, d.model, d.interval_s, d.created_at,"
-        f" {relation} WHERE d.id = $1",
-        device_id,
-        user_id,
-    )
+    row = await pool.fetchrow(f"SELECT {device_relation('$2')} WHERE d.id = $1", device_id, user_id)
     if row is None:
         return None
-    grant = _grant(row)
+    grant = grant_of(row)
     return None if grant is None else (row, grant)

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import asyncpg
 import psycopg
+from psycopg.types.json import Jsonb
 
 from storage import live
 from storage.live import LiveAlert
@@ -156,20 +157,24 @@ _CLEAR = (
     f"UPDATE alerts SET state = 'cleared', cleared_at = {_EPOCH}, clear_value = %s"
     " WHERE id = %s AND state <> 'cleared'"
 )
+# Every device's state in one binary jsonb parameter ({device id: state}): one json.dumps
+# for the whole commit instead of an array of texts, each dumped and escaped on its own.
 _STATE = (
     "INSERT INTO device_state (device_id, state, updated_at)"
-    " SELECT d, s, now() FROM unnest(%s::uuid[], %s::jsonb[]) AS t(d, s)"
+    " SELECT key::uuid, value, now() FROM jsonb_each(%b)"
     " ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
 )
+_NOTIFY = "SELECT pg_notify(%s, p) FROM unnest(%b::text[]) AS t(p)"
 
 
 async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite]) -> None:
-    """Alert rows, device states and NOTIFYs of many devices; call inside the transaction."""
-    states: dict[UUID, str] = {}
+    """Alert rows, device states and NOTIFYs of many devices; call inside the transaction.
+    A write whose ``state`` is None leaves the device's stored state as it is."""
+    states: dict[str, dict[str, Any]] = {}
     notifies: list[str] = []
     for w in writes:
         if w.state is not None:
-            states[w.device_id] = json.dumps(w.state)  # the last state of a device wins
+            states[str(w.device_id)] = w.state  # the last state of a device wins
         if w.notify is not None:
             notifies.append(w.notify)
         for op in w.ops:
@@ -195,11 +200,9 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
             else:
                 await cur.execute(_CLEAR, (op.reading_ts_s, op.value, op.alert_id))
     if states:
-        await cur.execute(_STATE, (list(states), list(states.values())))
+        await cur.execute(_STATE, (Jsonb(states),))
     if notifies:
-        await cur.execute(
-            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS t(p)", (live.CHANNEL, notifies)
-        )
+        await cur.execute(_NOTIFY, (live.CHANNEL, notifies))
 
 
 # --- the API's reads and changes --------------------------------------------------------

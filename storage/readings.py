@@ -15,6 +15,7 @@ import asyncpg
 import numpy as np
 import psycopg
 
+from storage.access import Grant, device_relation, grant_of
 from storage.alerts import AlertWrite, write_in_transaction
 
 WEEK_US = 7 * 86_400 * 1_000_000
@@ -38,6 +39,14 @@ FROM readings_staging
 ON CONFLICT (device_id, ts) DO NOTHING
 RETURNING device_id, (extract(epoch FROM ts) * 1000000)::bigint
 """
+
+
+# Binary COPY: no text formatting or escaping of each value, on either side.
+_COPY = (
+    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["uuid", "int8", "float8", "float4", "text"]
 
 
 @dataclass(slots=True)
@@ -82,24 +91,10 @@ class ReadingsWriter:
             self._staging_ready = True
         async with conn.transaction(), conn.cursor() as cur:
             if groups:
-                async with cur.copy(
-                    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
-                    " FROM STDIN"
-                ) as copy:
+                async with cur.copy(_COPY) as copy:
+                    copy.set_types(_COPY_TYPES)
                     for g in groups:
-                        dev = g.device_id
-                        rates = g.rate_per_min
-                        for i in range(len(g)):
-                            rate = float(rates[i])
-                            await copy.write_row(
-                                (
-                                    dev,
-                                    int(g.ts_us[i]),
-                                    float(g.values[i]),
-                                    None if rate != rate else rate,
-                                    g.direction[i],
-                                )
-                            )
+                        await _copy_rows(copy, g)
             inserted: set[tuple[UUID, int]] = set()
             if groups:
                 await cur.execute(_MERGE)
@@ -133,6 +128,15 @@ class ReadingsWriter:
         self._weeks_ready.update(missing)
 
 
+async def _copy_rows(copy: psycopg.AsyncCopy, g: DeviceRows) -> None:
+    dev = g.device_id
+    rates = [None if r != r else r for r in g.rate_per_min.tolist()]  # NaN: not computable
+    for ts, value, rate, arrow in zip(
+        g.ts_us.tolist(), g.values.tolist(), rates, g.direction, strict=True
+    ):
+        await copy.write_row((dev, ts, value, rate, arrow))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredReadings:
     ts_us: np.ndarray
@@ -159,6 +163,82 @@ async def recent_readings(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReadAudit:
+    """Who reads, how and from where: the audit log entry of a read."""
+
+    actor_id: UUID
+    action: str
+    client_addr: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedRead:
+    device: asyncpg.Record | None  # None: no relation to the device (or no such device)
+    grant: Grant | None
+    rows: list[asyncpg.Record]
+
+
+# One statement, one round trip: the caller's grant on the device (an active account, an
+# active share: checked on every read, never cached), the audit entry written only if the
+# grant allows ``scope`` (committed with the read: never dropped), and the readings.
+_AUDITED_READ = """
+WITH g AS (SELECT {relation} WHERE d.id = $1),
+ok AS (SELECT * FROM g WHERE g.is_manager OR $3 = ANY(g.scopes)),
+logged AS (
+    INSERT INTO audit_log
+        (actor_kind, actor_id, profile_id, device_id, action, client_addr, user_agent)
+    SELECT 'user', $2, ok.profile_id, ok.id, $4, $5, $6 FROM ok
+),
+r AS (
+    SELECT ts, value, rate_per_min, direction FROM readings
+    WHERE device_id = $1 AND EXISTS (SELECT 1 FROM ok){clauses} ORDER BY ts {order} LIMIT $7
+)
+SELECT 0 AS part, g.*, NULL::timestamptz AS ts, NULL::float8 AS value,
+       NULL::real AS rate_per_min, NULL::text AS direction FROM g
+UNION ALL
+SELECT 1, {nulls}, r.ts, r.value, r.rate_per_min, r.direction FROM r
+ORDER BY part, ts {order}
+"""
+_DEVICE_NULLS = (
+    "NULL::uuid, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::timestamptz,"
+    " NULL::uuid, NULL::boolean, NULL::text[]"
+)
+
+
+async def audited_read(
+    pool: asyncpg.Pool,
+    audit: ReadAudit,
+    device_id: UUID,
+    scope: str,
+    *,
+    latest: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1,
+) -> AuditedRead:
+    """A device's readings for ``audit.actor_id`` if its grant allows ``scope``: the latest
+    one (``latest``), or those in ``[start, end)`` in time order, at most ``limit``."""
+    args: list = [device_id, audit.actor_id, scope, audit.action, audit.client_addr]
+    args += [(audit.user_agent or "")[:300] or None, limit]
+    clauses = ""
+    for op, bound in ((">=", start), ("<", end)):
+        if bound is not None:
+            args.append(bound)
+            clauses += f" AND ts {op} ${len(args)}"
+    sql = _AUDITED_READ.format(
+        relation=device_relation("$2"),
+        clauses=clauses,
+        order="DESC" if latest else "ASC",
+        nulls=_DEVICE_NULLS,
+    )
+    rows = await pool.fetch(sql, *args)
+    if not rows or rows[0]["part"] != 0:
+        return AuditedRead(None, None, [])
+    return AuditedRead(rows[0], grant_of(rows[0]), rows[1:])
+
+
 async def list_readings(
     pool: asyncpg.Pool,
     device_id: UUID,
@@ -178,12 +258,4 @@ async def list_readings(
         "SELECT ts, value, rate_per_min, direction FROM readings"
         f" WHERE {' AND '.join(clauses)} ORDER BY ts LIMIT ${len(args)}",
         *args,
-    )
-
-
-async def latest_reading(pool: asyncpg.Pool, device_id: UUID) -> asyncpg.Record | None:
-    return await pool.fetchrow(
-        "SELECT ts, value, rate_per_min, direction FROM readings"
-        " WHERE device_id = $1 ORDER BY ts DESC LIMIT 1",
-        device_id,
     )

@@ -18,6 +18,7 @@ from api.deps import Caller, Pool
 from api.errors import check_window, responses
 from api.schemas import StrictJsonRoute
 from storage import audit
+from storage.readings import ReadAudit
 
 router = APIRouter(prefix="/v1/me", tags=["audit"], route_class=StrictJsonRoute)
 
@@ -34,8 +35,7 @@ def record_read(
     """Schedule the audit entry of a GET of ``profile_id``'s data (after the response)."""
     if request.method != "GET":
         return
-    route = request.scope.get("route")
-    action = f"GET {getattr(route, 'path', request.url.path)}"
+    read = read_audit(request, actor_id)
     background.add_task(
         audit.record,
         pool,
@@ -43,9 +43,20 @@ def record_read(
         actor_id,
         profile_id,
         device_id,
-        action,
-        request.client.host if request.client else None,
-        request.headers.get("user-agent"),
+        read.action,
+        read.client_addr,
+        read.user_agent,
+    )
+
+
+def read_audit(request: Request, actor_id: uuid.UUID) -> ReadAudit:
+    """The audit entry's who, what and from where of this request (a GET)."""
+    route = request.scope.get("route")
+    return ReadAudit(
+        actor_id=actor_id,
+        action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+        client_addr=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
     )
 
 

@@ -61,12 +61,15 @@ async def issue_upload_token(pool, device_id: uuid.UUID) -> tuple[str, datetime]
     return token, await upload_tokens.replace_token(pool, device_id, digest)
 
 
+DeviceId = Annotated[uuid.UUID, Path(description="The device's id")]
+
+
 def device_with(scope: str):
     """Dependency: the path's device if the caller may use ``scope`` on its profile;
     404 for unknown and unrelated devices alike, 403 for a share without the scope."""
 
     async def dependency(
-        device_id: Annotated[uuid.UUID, Path(description="The device's id")],
+        device_id: DeviceId,
         user_id: CallerId,
         pool: Pool,
         request: Request,

@@ -8,8 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import asyncpg
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -18,10 +19,11 @@ from actors.router import ShardRouter, ShardUnavailable
 from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
-from api.deps import Config, Pool, Router
+from api.deps import CallerId, Config, Pool, Router, refuse
 from api.errors import ErrorItem, check_window, error, responses
 from api.request_id import current as current_request_id
-from api.routes.devices import ReadableDevice
+from api.routes.audit import read_audit
+from api.routes.devices import DeviceId
 from api.routes.upload_tokens import UploadableDevice
 from api.schemas import RequestModel, StrictJsonRoute, Timestamp
 from storage import readings
@@ -170,6 +172,31 @@ async def upload_readings(
         return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
 
 
+def _allowed(read: readings.AuditedRead) -> list[asyncpg.Record]:
+    """The rows of a read the grant allows; 404 or 403 as ``device_with`` answers."""
+    if read.grant is None or not read.grant.allows("readings"):
+        refuse(read.grant is not None, "readings", "device")
+    return read.rows
+
+
+async def audited(
+    pool: asyncpg.Pool,
+    request: Request,
+    user_id: uuid.UUID,
+    device_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """The readings in the window, if the caller may read them (and the read is audited)."""
+    audit = read_audit(request, user_id)
+    read = await readings.audited_read(
+        pool, audit, device_id, "readings", start=start, end=end, limit=limit
+    )
+    return _allowed(read)
+
+
 @router.get(
     "/readings",
     response_model=list[ReadingOut],
@@ -177,14 +204,17 @@ async def upload_readings(
     responses=responses(401, 403, 404, 422),
 )
 async def get_readings(
-    device: ReadableDevice,
+    device_id: DeviceId,
+    user_id: CallerId,
     pool: Pool,
+    request: Request,
     start: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound")] = None,
     end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[ReadingOut]:
+    # The access check, the audit entry and the read are one statement (one round trip).
     check_window(start, end)
-    rows = await readings.list_readings(pool, device.id, start, end, limit)
+    rows = await audited(pool, request, user_id, device_id, start=start, end=end, limit=limit)
     return [
         ReadingOut(
             ts=r["ts"],
@@ -202,14 +232,22 @@ async def get_readings(
     summary="The latest reading with its trend",
     responses=responses(401, 403, 404),
 )
-async def latest(device: ReadableDevice, pool: Pool) -> LatestReading:
-    row = await readings.latest_reading(pool, device.id)
-    if row is None:
+async def latest(
+    device_id: DeviceId, user_id: CallerId, pool: Pool, request: Request
+) -> LatestReading:
+    # The access check, the audit entry and the read are one statement (one round trip).
+    read = await readings.audited_read(
+        pool, read_audit(request, user_id), device_id, "readings", latest=True
+    )
+    rows = _allowed(read)
+    if not rows:
         raise error(404, "no readings yet")
+    row = rows[0]
+    assert read.device is not None  # a grant comes with its device
     return LatestReading(
         ts=row["ts"],
         value=row["value"],
-        unit=spec_for(device.kind).unit,
+        unit=spec_for(read.device["kind"]).unit,
         trend=Trend(
             rate_per_min=_rounded(row["rate_per_min"]),
             direction=row["direction"] or Direction.NOT_COMPUTABLE,

@@ -2,9 +2,9 @@
 
 ``/v1/devices/{device_id}/readings/stream``. The same batches and answers as ``POST
 /v1/devices/{device_id}/readings`` without paying for an HTTP request and an authorisation
-query per reading: the credential is checked when the socket opens and again, with the next
-batch, every ``ingest_recheck_s`` (10 s): a rotated upload token or a revoked share stops
-the stream.
+query per reading: the credential is checked when the socket opens and again every
+``ingest_recheck_s`` (10 s), off the message path (see :class:`Credential`): a rotated upload
+token or a revoked share stops the stream.
 
 Client → server, one JSON batch per message (``seq`` is echoed back, optional)::
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import MutableMapping
@@ -40,6 +41,7 @@ from api.routes.upload_tokens import authorise_upload
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
 from api.tokens import UPLOAD_TOKEN_PREFIX
 
+log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/v1/devices/{device_id}/readings", tags=["readings"], route_class=StrictJsonRoute
 )
@@ -70,6 +72,45 @@ async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UU
 async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:
     await websocket.send_text(_problem(None, exc.status_code, exc.detail))
     await websocket.close(code=4000 + exc.status_code)
+
+
+class Credential:
+    """A stream's credential, checked again in the background every ``every_s``. A batch
+    never uses a check that started more than ``every_s`` before it: when the background
+    check is late (a slow database), the batch waits for one of its own, so a revoke stops
+    the stream as promptly as checking with the batch would."""
+
+    def __init__(
+        self, websocket: WebSocket, token: str | None, device: DeviceOut, every_s: float
+    ) -> None:
+        self._websocket, self._token, self._every_s = websocket, token, every_s
+        self._device, self._checked = device, time.monotonic()
+        self._refused: HTTPException | None = None
+
+    async def _check(self) -> None:
+        started = time.monotonic()
+        try:
+            self._device = await _authorise(self._websocket, self._token, self._device.id)
+        except HTTPException as exc:
+            self._refused = exc
+            return
+        self._checked = max(self._checked, started)
+
+    async def keep_checking(self) -> None:
+        while self._refused is None:
+            await asyncio.sleep(self._every_s * 0.75)
+            try:
+                await self._check()
+            except Exception:  # the database: a batch checks (and answers) by itself
+                log.warning("background credential check failed", exc_info=True)
+
+    async def device(self) -> DeviceOut:
+        """The device, if the credential still allows it; ``HTTPException`` otherwise."""
+        if self._refused is None and time.monotonic() - self._checked > self._every_s:
+            await self._check()
+        if self._refused is not None:
+            raise self._refused
+        return self._device
 
 
 @router.websocket("/stream")
@@ -117,7 +158,6 @@ async def _serve(
     watched: tuple[LiveHub, Subscriber] | None,
 ) -> None:
     app = websocket.app
-    device_id = device.id
     config = app.state.config
     await websocket.send_json(
         {
@@ -126,7 +166,20 @@ async def _serve(
             "max_batch_readings": config.max_batch_readings,
         }
     )
-    checked = time.monotonic()
+    credential = Credential(websocket, token, device, config.ingest_recheck_s)
+    keeper = asyncio.create_task(credential.keep_checking())
+    try:
+        await _serve_batches(websocket, credential, watched, app)
+    finally:
+        keeper.cancel()
+
+
+async def _serve_batches(
+    websocket: WebSocket,
+    credential: Credential,
+    watched: tuple[LiveHub, Subscriber] | None,
+    app: FastAPI,
+) -> None:
     with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
         while True:
             message = await _receive(websocket, watched[1] if watched else None)
@@ -142,13 +195,11 @@ async def _serve(
             text = message.get("text")
             if text is None:  # a binary frame: UTF-8 JSON too
                 text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
-            if time.monotonic() - checked > config.ingest_recheck_s:
-                try:
-                    device = await _authorise(websocket, token, device_id)
-                except HTTPException as exc:
-                    await _refuse(websocket, exc)
-                    return
-                checked = time.monotonic()
+            try:
+                device = await credential.device()
+            except HTTPException as exc:
+                await _refuse(websocket, exc)
+                return
             await websocket.send_text(await _answer(text, device, app))
 
 

@@ -117,7 +117,7 @@ def test_locally_nothing_leaves_the_machine(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert (settings.bind_host, settings.replicas, settings.replicas_per_node) == (
         "127.0.0.1",
-        1,
+        os.cpu_count(),  # `vigil up` runs an API replica per core unless told
         None,
     )
     settings.require_cluster_database()  # the embedded database is fine on one machine
@@ -164,3 +164,12 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
     monkeypatch.setenv(HAPROXY_PORTS[1], "19002")
     pick_listener_ports()
     assert (os.environ[HAPROXY_PORTS[0]], os.environ[HAPROXY_PORTS[1]]) == ("19001", "19002")
+
+
+def test_vigil_up_runs_an_api_replica_per_core_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIGIL_API_REPLICAS", raising=False)
+    assert Settings(_env_file=None, data_dir=tmp_path).replicas == os.cpu_count()
+    monkeypatch.setenv("VIGIL_API_REPLICAS", "3")
+    assert Settings(_env_file=None, data_dir=tmp_path).replicas == 3

@@ -82,3 +82,24 @@ def test_the_audit_log_is_append_only(client, db) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.execute("TRUNCATE audit_log")
     assert len(_audit(owner)["items"]) == 1
+
+
+def test_every_latest_read_is_recorded_with_the_read_itself(client, db) -> None:
+    owner, follower, limited = sign_up(client), sign_up(client), sign_up(client)
+    device = owner.device("glucose")
+    assert owner.upload(device["id"], series(minutes_ago(10), 2, 300, 110, 0)).status_code == 200
+    share_directly(db, device["profile_id"], owner.email, follower.email, ["readings"])
+    share_directly(db, device["profile_id"], owner.email, limited.email, ["alerts"])
+    latest = f"/v1/devices/{device['id']}/latest"
+    for _ in range(3):
+        r = client.get(latest, headers=follower.headers)
+        assert r.status_code == 200 and r.json()["value"] == 110
+    r = client.get(latest, headers=limited.headers)
+    assert r.status_code == 403 and "'readings'" in r.json()["detail"]
+    # Written by the statement that read: there as soon as the answer is, none dropped.
+    reads = db.execute(
+        "SELECT a.action, u.email FROM audit_log a JOIN users u ON u.id = a.actor_id"
+        " WHERE a.device_id = %s AND a.action LIKE 'GET %%latest'",
+        (device["id"],),
+    ).fetchall()
+    assert reads == [("GET /v1/devices/{device_id}/latest", follower.email)] * 3

@@ -1,0 +1,97 @@
+"""CPU time per component, from ``/proc``, so that a benchmark can say where its CPU went.
+
+Wall-clock figures on a shared machine measure the neighbours too; CPU seconds taken by
+the stack's own processes do not. The stack a benchmark starts runs in its descendants
+(Ray's raylet, GCS and workers, Serve's HAProxy); PostgreSQL is found from a backend's
+parent (the postmaster) and its children. Processes are named by their command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+LOAD_GENERATOR = "load generator"
+POSTGRES = "PostgreSQL"
+
+
+@dataclass(frozen=True, slots=True)
+class Proc:
+    ppid: int
+    cpu_s: float  # user + system, this process (all its threads)
+    cmdline: str
+
+
+def processes() -> dict[int, Proc]:
+    out: dict[int, Proc] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[0] is field 3 of proc(5): ppid is field 4, utime 14, stime 15.
+        cpu = (int(fields[11]) + int(fields[12])) * _TICK_S
+        out[int(entry.name)] = Proc(int(fields[1]), cpu, cmdline.strip())
+    return out
+
+
+def postmaster_pid(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:  # read while the backend still runs
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        return processes()[row[0]].ppid
+
+
+def component(cmdline: str) -> str:
+    if "DeviceShard" in cmdline:
+        return "DeviceShard"
+    if "ServeReplica" in cmdline:
+        return "Serve replicas"
+    if "AlertNotifier" in cmdline:
+        return "notifier"
+    if "haproxy" in cmdline:
+        return "HAProxy"
+    return "Ray system"  # raylet, GCS, dashboard, Serve controller and proxy, idle workers
+
+
+def _descendants(roots: set[int], procs: dict[int, Proc]) -> set[int]:
+    found = set(roots) & set(procs)
+    grew = True
+    while grew:
+        more = {pid for pid, p in procs.items() if p.ppid in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def snapshot(postmaster: int | None) -> dict[int, tuple[str, float]]:
+    """(component, CPU seconds) of every process of the stack and of this load generator."""
+    procs = processes()
+    me = os.getpid()
+    pg = _descendants({postmaster}, procs) if postmaster else set()
+    out = {me: (LOAD_GENERATOR, procs[me].cpu_s)}
+    for pid in _descendants({me}, procs) - {me} - pg:
+        out[pid] = (component(procs[pid].cmdline), procs[pid].cpu_s)
+    for pid in pg:
+        out[pid] = (POSTGRES, procs[pid].cpu_s)
+    return out
+
+
+def cpu_split(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds per component between two snapshots (processes that ended meanwhile are
+    missed; ones that started count from zero)."""
+    spent: defaultdict[str, float] = defaultdict(float)
+    for pid, (name, cpu) in after.items():
+        spent[name] += cpu - before.get(pid, (name, 0.0))[1]
+    return dict(spent)
