@@ -195,18 +195,17 @@ class ShardRouter:
 
     Batches for one shard travel together: while a call to a shard is in flight, the batches
     that arrive for it wait and then go in one ``ingest_many`` call (as the write buffer
-    does with commits), so many small uploads cost one actor call, not one each. When calls
-    to an idle shard come often (the gap between batches, averaged, is at most half of
-    ``hold_max_s``: two or more are expected to join), the router also holds the call up
-    to ``hold_max_s`` (at most ``MAX_HOLD_S``) or until ``HOLD_BATCHES`` batches wait, so
-    it carries more of them; when traffic is light a batch goes at once: a lone upload is
-    never held.
+    does with commits), so many small uploads cost one actor call, not one each. When
+    batches come often (the shard's previous call, answered less than ``BUSY_WITHIN_S``
+    ago, carried two or more), a call to an idle shard is also held up to ``hold_max_s``
+    (at most ``MAX_HOLD_S``) or until ``HOLD_BATCHES`` batches wait, so it carries more of
+    them; when traffic is light a batch goes at once: a lone upload is never held.
     """
 
     MAX_PER_CALL = 512
     MAX_HOLD_S = 0.005  # the longest any batch waits for others to join its call
     HOLD_BATCHES = 64  # a held call goes as soon as this many batches wait
-    _GAP_WEIGHT = 0.2  # of the newest gap in the moving average of gaps between batches
+    BUSY_WITHIN_S = 0.1  # a shard whose last call shared by 2+ batches ended since is busy
     # A call still unanswered after PROBE_EVERY_S makes the router ask the shard for its
     # status; no answer within PROBE_TIMEOUT_S fails the call (and, for DOWN_S, every call
     # to that shard) at once, rather than after Ray's own node-death detection (~10 s+).
@@ -238,7 +237,7 @@ class ShardRouter:
         self._pending: dict[int, list[_Pending]] = {}
         self._senders: dict[int, asyncio.Task] = {}
         self._down_until: dict[int, float] = {}
-        self._gaps: dict[int, tuple[float, float]] = {}  # shard: (last arrival, mean gap)
+        self._last_call: dict[int, tuple[float, int]] = {}  # shard: (answered at, batches)
         self._enough: dict[int, asyncio.Event] = {}  # set when HOLD_BATCHES wait
 
     def handle(self, index: int) -> ActorHandle:
@@ -318,7 +317,6 @@ class ShardRouter:
         item = (device_id, ts_us, values, received_us, history, request_id, future)
         queue = self._pending.setdefault(index, [])
         queue.append(item)
-        self._arrived(index)
         if len(queue) >= self.HOLD_BATCHES and index in self._enough:
             self._enough[index].set()
         sender = self._senders.get(index)
@@ -326,20 +324,13 @@ class ShardRouter:
             self._senders[index] = asyncio.get_running_loop().create_task(self._send(index))
         return await future
 
-    def _arrived(self, index: int) -> None:
-        """Fold the gap since the shard's previous batch into its moving average."""
-        now = time.monotonic()
-        last, mean = self._gaps.get(index, (now, 1.0))
-        gap = min(now - last, 1.0)
-        self._gaps[index] = (now, mean + self._GAP_WEIGHT * (gap - mean))
-
     def hold_for(self, index: int) -> float:
         """How long the next call to an idle shard waits for more batches: ``hold_max_s``
-        when batches came at least two per hold window lately, else 0 (no hold)."""
-        if self.hold_max_s <= 0:
-            return 0.0
-        mean_gap = self._gaps.get(index, (0.0, 1.0))[1]
-        return self.hold_max_s if mean_gap * 2 <= self.hold_max_s else 0.0
+        when the shard's previous call carried two or more batches and was answered within
+        ``BUSY_WITHIN_S``, else 0 (no hold)."""
+        answered_at, carried = self._last_call.get(index, (0.0, 0))
+        busy = carried >= 2 and time.monotonic() - answered_at < self.BUSY_WITHIN_S
+        return self.hold_max_s if busy else 0.0
 
     async def _hold(self, index: int, queue: list[_Pending]) -> None:
         """Wait (bounded by ``hold_for``) for more batches to join the call, if they come
@@ -371,6 +362,7 @@ class ShardRouter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self._last_call[index] = (time.monotonic(), len(batch))
             for (*_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
