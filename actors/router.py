@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
@@ -172,16 +173,39 @@ class ShardUnavailable(Exception):
         self.retry_after_s = retry_after_s
 
 
+@dataclass
+class HoldStats:
+    """What holding calls cost and gained in this replica: calls held, seconds held in
+    total (the longest one too), and the batches that joined a call while it was held."""
+
+    calls: int = 0
+    held_s: float = 0.0
+    longest_s: float = 0.0
+    joined: int = 0
+
+    def add(self, held_s: float, joined: int) -> None:
+        self.calls += 1
+        self.held_s += held_s
+        self.longest_s = max(self.longest_s, held_s)
+        self.joined += joined
+
+
 class ShardRouter:
     """Used inside API replicas: finds shard actors by name and forwards device batches.
 
     Batches for one shard travel together: while a call to a shard is in flight, the batches
     that arrive for it wait and then go in one ``ingest_many`` call (as the write buffer
-    does with commits), so many small uploads cost one actor call, not one each, and an
-    idle shard is called at once.
+    does with commits), so many small uploads cost one actor call, not one each. When
+    batches come often (the shard's previous call, answered less than ``BUSY_WITHIN_S``
+    ago, carried two or more), a call to an idle shard is also held up to ``hold_max_s``
+    (at most ``MAX_HOLD_S``) or until ``HOLD_BATCHES`` batches wait, so it carries more of
+    them; when traffic is light a batch goes at once: a lone upload is never held.
     """
 
     MAX_PER_CALL = 512
+    MAX_HOLD_S = 0.005  # the longest any batch waits for others to join its call
+    HOLD_BATCHES = 64  # a held call goes as soon as this many batches wait
+    BUSY_WITHIN_S = 0.1  # a shard whose last call shared by 2+ batches ended since is busy
     # A call still unanswered after PROBE_EVERY_S makes the router ask the shard for its
     # status; no answer within PROBE_TIMEOUT_S fails the call (and, for DOWN_S, every call
     # to that shard) at once, rather than after Ray's own node-death detection (~10 s+).
@@ -195,10 +219,14 @@ class ShardRouter:
         shard_count: int,
         namespace: str = NAMESPACE,
         shard_config: ShardConfig | None = None,
+        hold_max_s: float = 0.004,
     ) -> None:
         """``shard_config``: start a shard that is gone (its node died) on a surviving node
-        when it is next needed; without it a missing shard is an error."""
+        when it is next needed; without it a missing shard is an error. ``hold_max_s``: how
+        long a call may be held for more batches when they come often (0: never held)."""
         self.shard_count = shard_count
+        self.hold_max_s = min(max(hold_max_s, 0.0), self.MAX_HOLD_S)
+        self.holds = HoldStats()
         self.namespace = namespace
         self.shard_config = shard_config
         self.layout: Layout | None = None  # the recorded active layout, once loaded
@@ -209,6 +237,8 @@ class ShardRouter:
         self._pending: dict[int, list[_Pending]] = {}
         self._senders: dict[int, asyncio.Task] = {}
         self._down_until: dict[int, float] = {}
+        self._last_call: dict[int, tuple[float, int]] = {}  # shard: (answered at, batches)
+        self._enough: dict[int, asyncio.Event] = {}  # set when HOLD_BATCHES wait
 
     def handle(self, index: int) -> ActorHandle:
         found = self._handles.get(index)
@@ -285,14 +315,42 @@ class ShardRouter:
     ) -> IngestOutcome:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         item = (device_id, ts_us, values, received_us, history, request_id, future)
-        self._pending.setdefault(index, []).append(item)
+        queue = self._pending.setdefault(index, [])
+        queue.append(item)
+        if len(queue) >= self.HOLD_BATCHES and index in self._enough:
+            self._enough[index].set()
         sender = self._senders.get(index)
         if sender is None or sender.done():
             self._senders[index] = asyncio.get_running_loop().create_task(self._send(index))
         return await future
 
+    def hold_for(self, index: int) -> float:
+        """How long the next call to an idle shard waits for more batches: ``hold_max_s``
+        when the shard's previous call carried two or more batches and was answered within
+        ``BUSY_WITHIN_S``, else 0 (no hold)."""
+        answered_at, carried = self._last_call.get(index, (0.0, 0))
+        busy = carried >= 2 and time.monotonic() - answered_at < self.BUSY_WITHIN_S
+        return self.hold_max_s if busy else 0.0
+
+    async def _hold(self, index: int, queue: list[_Pending]) -> None:
+        """Wait (bounded by ``hold_for``) for more batches to join the call, if they come
+        often; returns at once when traffic is light or ``HOLD_BATCHES`` already wait."""
+        hold_s = self.hold_for(index)
+        if hold_s <= 0 or len(queue) >= self.HOLD_BATCHES:
+            return
+        enough = self._enough[index] = asyncio.Event()
+        started, before = time.monotonic(), len(queue)
+        try:
+            await asyncio.wait_for(enough.wait(), hold_s)
+        except TimeoutError:
+            pass
+        finally:
+            del self._enough[index]
+        self.holds.add(time.monotonic() - started, len(queue) - before)
+
     async def _send(self, index: int) -> None:
         queue = self._pending[index]
+        await self._hold(index, queue)
         while queue:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
@@ -304,6 +362,7 @@ class ShardRouter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self._last_call[index] = (time.monotonic(), len(batch))
             for (*_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)

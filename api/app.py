@@ -92,6 +92,7 @@ def create_app(
             config.shard_count,
             config.namespace,
             ShardConfig(database_url=config.database_url, shard_count=config.shard_count),
+            hold_max_s=config.router_hold_ms / 1000,
         )
         await app.state.router.follow_layout(lambda: active_layout(pool))
         app.state.config = config

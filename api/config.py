@@ -129,6 +129,13 @@ class ApiTunables(BaseModel):
         description="JSON list of OpenID Connect providers (name, issuer, client_id,"
         " client_secret, allowed_domains): docs/operations.md, Single sign-on",
     )
+    router_hold_ms: float = Field(
+        4.0,
+        ge=0,
+        le=5,
+        description="How long a replica may hold a call to a busy shard for more batches to"
+        " join it (only while batches come at least two per window; 0: never)",
+    )
 
 
 class ApiConfig(ApiTunables):

@@ -51,7 +51,7 @@ class User:
 _UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
 
 
-async def caller_id(keys: Keys, token: Annotated[str | None, Depends(oauth2)]) -> UUID:
+async def user_of_token(keys: KeyStore, token: str | None) -> UUID:
     """The user id of a valid bearer token (signature, issuer, audience, expiry); 401 otherwise.
 
     Whether the account is still active is checked by the query that reads the data."""
@@ -61,6 +61,12 @@ async def caller_id(keys: Keys, token: Annotated[str | None, Depends(oauth2)]) -
         return (await keys.verify(token)).user_id
     except InvalidToken as exc:
         raise error(401, f"invalid token: {exc}", _UNAUTHORISED) from exc
+
+
+async def caller_id(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> UUID:
+    """Dependency: :func:`user_of_token` of the request's bearer token. (The key store comes
+    straight from the app, not as one more dependency: this runs on every request.)"""
+    return await user_of_token(request.app.state.keys, token)
 
 
 CallerId = Annotated[UUID, Depends(caller_id)]

@@ -7,7 +7,20 @@ import psycopg
 
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=30, reset=_no_session_state
+    )
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What a connection handed back to the pool needs beyond what asyncpg always does
+    (roll back a transaction left open, drop its listeners): nothing.
+
+    asyncpg's default also sends a reset query (advisory unlock, ``CLOSE ALL``, ``UNLISTEN
+    *``, ``RESET ALL``): one more round trip on every release, as much as a small read
+    costs, for session state Vigil never leaves on pooled connections: no ``SET`` outside a
+    transaction, no ``LISTEN`` (the live hub has its own connection), advisory locks only
+    for the transaction, no ``WITH HOLD`` cursors (tests/storage/test_pools.py holds it)."""
 
 
 async def open_writer_connection(url: str) -> psycopg.AsyncConnection:

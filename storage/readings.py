@@ -6,6 +6,7 @@ float rounding can ever make two readings of one device collide or a duplicate s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -207,6 +208,23 @@ _DEVICE_NULLS = (
 )
 
 
+@functools.cache
+def _audited_read_sql(latest: bool, since: bool, until: bool) -> str:
+    """The statement for a read's shape (built once per shape, not per request); the
+    bounds that are given follow the seven fixed parameters, ``start`` first."""
+    clauses, n = "", 7
+    for op, given in ((">=", since), ("<", until)):
+        if given:
+            n += 1
+            clauses += f" AND ts {op} ${n}"
+    return _AUDITED_READ.format(
+        relation=device_relation("$2"),
+        clauses=clauses,
+        order="DESC" if latest else "ASC",
+        nulls=_DEVICE_NULLS,
+    )
+
+
 async def audited_read(
     pool: asyncpg.Pool,
     audit: ReadAudit,
@@ -222,17 +240,8 @@ async def audited_read(
     one (``latest``), or those in ``[start, end)`` in time order, at most ``limit``."""
     args: list = [device_id, audit.actor_id, scope, audit.action, audit.client_addr]
     args += [(audit.user_agent or "")[:300] or None, limit]
-    clauses = ""
-    for op, bound in ((">=", start), ("<", end)):
-        if bound is not None:
-            args.append(bound)
-            clauses += f" AND ts {op} ${len(args)}"
-    sql = _AUDITED_READ.format(
-        relation=device_relation("$2"),
-        clauses=clauses,
-        order="DESC" if latest else "ASC",
-        nulls=_DEVICE_NULLS,
-    )
+    args += [bound for bound in (start, end) if bound is not None]
+    sql = _audited_read_sql(latest, start is not None, end is not None)
     rows = await pool.fetch(sql, *args)
     if not rows or rows[0]["part"] != 0:
         return AuditedRead(None, None, [])

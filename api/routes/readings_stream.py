@@ -14,6 +14,9 @@ Server → client: ``{"type": "ready", "device_id": ..., "max_batch_readings": .
 then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "accepted": 1,
 "duplicates": 0}`` or ``{"type": "error", "seq": 17, "status": 422|413|503, "detail": ...,
 "retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
+A device may send batches before the answers come: up to ``Answers.MAX_IN_FLIGHT`` are
+handed to the shards at once, and the answers ready together go out together (one JSON
+message per frame, as before), so a busy socket costs the replica fewer writes.
 Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
 With a user's access token the socket also watches the account like the live stream does
 (``api.routes.stream``): it ends when the token expires, and at once when the account is disabled
@@ -23,6 +26,7 @@ or deleted, logs out everywhere or changes its password.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -36,7 +40,14 @@ from pydantic import Field, ValidationError
 
 from api.routes.devices import DeviceOut
 from api.routes.readings import InvalidReadings, ReadingsUpload, store_batch
-from api.routes.stream import LiveHub, Subscriber, authenticate, watch_account, websocket_token
+from api.routes.stream import (
+    LiveHub,
+    Subscriber,
+    authenticate,
+    send_all,
+    watch_account,
+    websocket_token,
+)
 from api.routes.upload_tokens import authorise_upload
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
 from api.tokens import UPLOAD_TOKEN_PREFIX
@@ -180,27 +191,109 @@ async def _serve_batches(
     watched: tuple[LiveHub, Subscriber] | None,
     app: FastAPI,
 ) -> None:
-    with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
-        while True:
-            message = await _receive(websocket, watched[1] if watched else None)
-            if message is None:  # the account watch ended the socket
-                assert watched is not None
-                sub = watched[1]
-                status = sub.close_code - 4000 if sub.close_code > 4000 else 503
-                await websocket.send_text(_problem(None, status, sub.closed))
-                await websocket.close(code=sub.close_code)
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:  # a binary frame: UTF-8 JSON too
-                text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
-            try:
-                device = await credential.device()
-            except HTTPException as exc:
-                await _refuse(websocket, exc)
-                return
-            await websocket.send_text(await _answer(text, device, app))
+    """Read batches and hand each to its shard without waiting for the one before (up to
+    ``MAX_IN_FLIGHT``); :class:`Answers` sends the answers in the order of the batches."""
+    answers = Answers(websocket)
+    try:
+        with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
+            await _read_batches(websocket, credential, watched, app, answers)
+    finally:
+        answers.stop()
+
+
+async def _read_batches(
+    websocket: WebSocket,
+    credential: Credential,
+    watched: tuple[LiveHub, Subscriber] | None,
+    app: FastAPI,
+    answers: Answers,
+) -> None:
+    while True:
+        await answers.room()
+        message = await _receive(websocket, watched[1] if watched else None)
+        if message is None:  # the account watch ended the socket
+            assert watched is not None
+            sub = watched[1]
+            status = sub.close_code - 4000 if sub.close_code > 4000 else 503
+            await answers.drain()
+            await websocket.send_text(_problem(None, status, sub.closed))
+            await websocket.close(code=sub.close_code)
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:  # a binary frame: UTF-8 JSON too
+            text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+        try:
+            device = await credential.device()
+        except HTTPException as exc:
+            await answers.drain()
+            await _refuse(websocket, exc)
+            return
+        # Started now, in the order the batches came: each reaches its shard's queue
+        # before the next one is read, so a device's batches are stored in order.
+        answers.add(asyncio.ensure_future(_answer(text, device, app)))
+
+
+class Answers:
+    """A socket's answers in the order of its batches. The answers that are ready together
+    go out together, back to back in one pass of the event loop (one write batch for the
+    transport), however many batches were in flight."""
+
+    MAX_IN_FLIGHT = 32  # batches of one socket handed on and not yet answered
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._waiting: collections.deque[asyncio.Future[str]] = collections.deque()
+        self._changed = asyncio.Event()
+        self._writer = asyncio.ensure_future(self._write())
+
+    def add(self, answer: asyncio.Future[str]) -> None:
+        self._waiting.append(answer)
+        answer.add_done_callback(lambda _: self._changed.set())
+
+    async def room(self) -> None:
+        """Wait until fewer than ``MAX_IN_FLIGHT`` batches await their answer."""
+        while len(self._waiting) >= self.MAX_IN_FLIGHT and not self._writer.done():
+            await self._wait_change()
+
+    async def drain(self) -> None:
+        """Wait until every answer so far has been sent (or the socket failed)."""
+        while self._waiting and not self._writer.done():
+            await self._wait_change()
+
+    async def _wait_change(self) -> None:
+        self._changed.clear()
+        waiter = asyncio.ensure_future(self._changed.wait())
+        await asyncio.wait({waiter, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+
+    def ready(self) -> list[str]:
+        """The answers at the head that are done, in order (taken off the queue)."""
+        texts = []
+        while self._waiting and self._waiting[0].done():
+            texts.append(self._waiting.popleft().result())
+        return texts
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                while not (self._waiting and self._waiting[0].done()):
+                    self._changed.clear()
+                    await self._changed.wait()
+                await send_all(self._websocket, self.ready())
+                self._changed.set()  # room for more batches
+        except (WebSocketDisconnect, RuntimeError):  # the socket closed
+            return
+        except Exception:  # a batch failed unforeseen: end the socket, as before pipelining
+            log.exception("ingest stream failed")
+            with contextlib.suppress(Exception):
+                await self._websocket.close(code=1011)
+
+    def stop(self) -> None:
+        """The socket ends: stop writing; batches still in flight are stored or not as
+        their shards decide, with no one left to answer."""
+        self._writer.cancel()
 
 
 async def _receive(

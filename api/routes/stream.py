@@ -466,15 +466,33 @@ async def stream_ws(
             await websocket.close(code=sub.close_code)
 
 
+async def send_all(websocket: WebSocket, texts: list[str]) -> None:
+    """Send messages that are ready together back to back, without handing the event loop
+    to anything else between them: the transport takes them as one write batch (Serve's
+    message queue passes them on in one go). Still one JSON message per frame."""
+    for text in texts:
+        await websocket.send_text(text)
+
+
+def _ready(first: str | None, queue: asyncio.Queue) -> list[str | None]:
+    """``first`` and every message already queued behind it, up to the end sentinel."""
+    items = [first]
+    while first is not None and not queue.empty():
+        first = queue.get_nowait()
+        items.append(first)
+    return items
+
+
 async def _pump(websocket: WebSocket, sub: Subscriber) -> None:
     while True:
         try:
-            item = await asyncio.wait_for(sub.queue.get(), PING_S)
+            first = await asyncio.wait_for(sub.queue.get(), PING_S)
         except TimeoutError:
-            item = '{"type":"ping"}'
-        if item is None:
+            first = '{"type":"ping"}'
+        items = _ready(first, sub.queue)
+        await send_all(websocket, [i for i in items if i is not None])
+        if items[-1] is None:
             return
-        await websocket.send_text(item)
         if sub.closed and sub.queue.empty():  # the sentinel did not fit in a full queue
             return
 

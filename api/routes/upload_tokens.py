@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Keys, Pool, caller_id, oauth2, refuse
+from api.deps import Pool, oauth2, refuse, user_of_token
 from api.errors import error, responses
 from api.routes.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.schemas import StrictJsonRoute
@@ -47,7 +47,7 @@ async def authorise_upload(
         if row["id"] != device_id:
             raise error(403, "this upload token belongs to another device")
         return DeviceOut(**dict(row))
-    user_id = await caller_id(keys, token)
+    user_id = await user_of_token(keys, token)
     found = await access.device_grant(pool, user_id, device_id)
     if found is None or not found[1].allows("manage"):
         refuse(found is not None, "manage", "device")
@@ -57,10 +57,11 @@ async def authorise_upload(
 async def uploadable_device(
     device_id: Annotated[uuid.UUID, Path(description="The device's id")],
     token: Annotated[str | None, Depends(oauth2)],
-    keys: Keys,
-    pool: Pool,
+    request: Request,
 ) -> DeviceOut:
-    return await authorise_upload(pool, keys, token, device_id)
+    # The pool and key store straight from the app: the ingest route runs this per batch.
+    state = request.app.state
+    return await authorise_upload(state.pool, state.keys, token, device_id)
 
 
 UploadableDevice = Annotated[DeviceOut, Depends(uploadable_device)]

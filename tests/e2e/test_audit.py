@@ -103,3 +103,27 @@ def test_every_latest_read_is_recorded_with_the_read_itself(client, db) -> None:
         (device["id"],),
     ).fetchall()
     assert reads == [("GET /v1/devices/{device_id}/latest", follower.email)] * 3
+
+
+def test_reads_that_find_nothing_are_recorded_and_refused_reads_are_not(client, db) -> None:
+    owner, follower, limited, stranger = (sign_up(client) for _ in range(4))
+    device = owner.device("glucose")  # no readings yet
+    share_directly(db, device["profile_id"], owner.email, follower.email, ["readings"])
+    share_directly(db, device["profile_id"], owner.email, limited.email, ["alerts"])
+    base = f"/v1/devices/{device['id']}"
+    r = client.get(f"{base}/latest", headers=follower.headers)
+    assert r.status_code == 404 and r.json()["detail"] == "no readings yet"
+    r = client.get(f"{base}/readings", headers=follower.headers)
+    assert r.status_code == 200 and r.json() == []
+    assert client.get(f"{base}/latest", headers=limited.headers).status_code == 403
+    assert client.get(f"{base}/readings", headers=stranger.headers).status_code == 404
+    # The reads that found nothing are accesses all the same; the refused ones are not.
+    reads = db.execute(
+        "SELECT a.action, u.email FROM audit_log a JOIN users u ON u.id = a.actor_id"
+        " WHERE a.device_id = %s ORDER BY a.id",
+        (device["id"],),
+    ).fetchall()
+    assert reads == [
+        ("GET /v1/devices/{device_id}/latest", follower.email),
+        ("GET /v1/devices/{device_id}/readings", follower.email),
+    ]

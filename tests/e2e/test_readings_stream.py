@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from storage.live import iso
 from tests.e2e.test_sharing import follow
 from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 
@@ -152,3 +154,39 @@ def test_binary_frames_carry_json_too(account: Account, stack) -> None:
         }
         ws.send(b"\xff\xfe")
         assert json.loads(ws.recv(timeout=30))["status"] == 422
+
+
+def test_a_burst_sent_without_waiting_is_answered_complete_and_in_order(
+    account: Account, stack
+) -> None:
+    cgm = account.device("glucose")
+    token = account.headers["Authorization"].removeprefix("Bearer ")
+    live_url = stack.url.replace("http://", "ws://") + f"/v1/stream?token={token}"
+    readings = series(minutes_ago(60), 40, 60, 100, 0.5)
+    with (
+        connect(live_url) as live,
+        connect(ingest_url(stack, cgm["id"], cgm["upload_token"])) as ws,
+    ):
+        assert json.loads(live.recv(timeout=30))["type"] == "subscribed"
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        # 40 batches (more than a socket hands on at once), one of them invalid, all sent
+        # before reading any answer.
+        for seq, reading in enumerate(readings):
+            batch = [{**reading, "value": 900}] if seq == 17 else [reading]
+            ws.send(json.dumps({"seq": seq, "readings": batch}))
+        answers = [json.loads(ws.recv(timeout=60)) for _ in readings]
+        assert [a["seq"] for a in answers] == list(range(40))
+        assert answers[17]["type"] == "error" and answers[17]["status"] == 422
+        assert all(a == {"type": "ack", "seq": a["seq"], "accepted": 1, "duplicates": 0}
+                   for i, a in enumerate(answers) if i != 17)  # fmt: skip
+        # The live stream shows each commit's newest reading: in order, up to the last
+        # (alert events of the same commits come in between).
+        last = iso(datetime.fromisoformat(readings[-1]["ts"]).timestamp())
+        shown: list[dict] = []
+        while not shown or shown[-1]["ts"] != last:
+            message = json.loads(live.recv(timeout=30))
+            shown += [message] if message["type"] == "reading" else []
+    expected = [r["value"] for i, r in enumerate(readings) if i != 17]
+    assert [m["ts"] for m in shown] == sorted({m["ts"] for m in shown})  # no repeats
+    assert {m["value"] for m in shown} <= set(expected)
+    assert [r["value"] for r in stored(account, cgm["id"])] == expected
