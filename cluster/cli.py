@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from cluster.keys import keys_app
+from cluster.logs import quiet_http_clients
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
@@ -113,6 +114,7 @@ async def _demo_sensors(url: str, devices: int, speed: float, stop: asyncio.Even
     bumble link); over HTTP with the simulator if the BLE path cannot start."""
     from sensor_ingest.ble.demo import BleDemoConfig, run_ble_demo
 
+    quiet_http_clients()  # one httpx INFO line per simulated upload would flood the terminal
     config = BleDemoConfig(
         base_url=url,
         email=DEMO_EMAIL,
@@ -436,7 +438,7 @@ def simulate(
         transport=cast(Literal["http", "ws"], transport),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_http_clients()
 
     async def main() -> None:
         stop = asyncio.Event()
