@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,7 @@ from api.errors import error, responses
 from api.routes.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
 from api.routes.profiles import TIME_ZONES, ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
-from storage import notifications
+from storage import notifications, profiles
 
 router = APIRouter(tags=["notifications"], route_class=StrictJsonRoute)
 
@@ -70,7 +71,7 @@ class PrefsOut(BaseModel):
     updated_at: datetime | None
 
 
-def _prefs_out(profile_id: uuid.UUID, row) -> PrefsOut:
+def _prefs_out(profile_id: uuid.UUID, row: asyncpg.Record | None) -> PrefsOut:
     if row is None:
         return PrefsOut(
             profile_id=profile_id,
@@ -100,8 +101,11 @@ def _prefs_out(profile_id: uuid.UUID, row) -> PrefsOut:
     )
 
 
-async def _profile_zone(pool, profile_id: uuid.UUID) -> str:
-    return await pool.fetchval("SELECT timezone FROM profiles WHERE id = $1", profile_id)
+async def _profile_zone(pool: asyncpg.Pool, profile_id: uuid.UUID) -> str:
+    row = await profiles.get_profile(pool, profile_id)
+    if row is None:
+        raise error(404, "profile not found")
+    return row["timezone"]
 
 
 Alertable = Annotated[ProfileAccess, Depends(profile_with("alerts"))]
