@@ -312,7 +312,11 @@ async def selected_devices(
 
 
 async def load_series(
-    pool, profile_id: uuid.UUID, start: datetime, end: datetime, device_id: uuid.UUID | None
+    pool: asyncpg.Pool,
+    profile_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    device_id: uuid.UUID | None,
 ) -> dict[str, KindSeries]:
     """Readings in ``[start, end)`` per device kind present on the profile."""
     devices = await selected_devices(pool, profile_id, device_id)

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -113,7 +114,9 @@ async def get_user(_: Admin, pool: Pool, user_id: UserId) -> AdminUserDetail:
     )
 
 
-async def _set_disabled(pool, caller: User, user_id: uuid.UUID, disabled: bool) -> AdminUser:
+async def _set_disabled(
+    pool: asyncpg.Pool, caller: User, user_id: uuid.UUID, disabled: bool
+) -> AdminUser:
     if disabled and user_id == caller.id:
         raise error(409, "you cannot disable your own account")
     row = await admin.set_disabled(pool, user_id, disabled)
@@ -271,7 +274,7 @@ class AlertLatency(BaseModel):
     )
 
 
-def _latency(row) -> dict:
+def _latency(row: asyncpg.Record) -> dict:
     count, pcts, top = row["count"], row["percentile_cont"], row["max"]
     p50, p95, p99 = (round(x, 3) for x in pcts) if pcts else (None, None, None)
     return {
