@@ -52,10 +52,6 @@ COUNTERS = (
 )
 
 
-class SessionChanged(Exception):
-    """The sensor's time offsets ran backwards: re-read its session."""
-
-
 class SensorRunner:
     """One sensor: connects with back-off until stopped; decoded readings go to ``sink``."""
 
