@@ -101,6 +101,7 @@ async def _serve_until_stopped(url: str, demo: bool, devices: int, speed: float)
         console.print("Press Ctrl-C to stop.")
         await stop.wait()
         return
+    quiet_http_clients()  # one httpx INFO line per simulated upload would flood the terminal
     task = asyncio.create_task(_demo_sensors(url, devices, speed, stop))
     await _print_demo_banner(url, devices)
     stop_wait = asyncio.create_task(stop.wait())
@@ -114,7 +115,6 @@ async def _demo_sensors(url: str, devices: int, speed: float, stop: asyncio.Even
     bumble link); over HTTP with the simulator if the BLE path cannot start."""
     from sensor_ingest.ble.demo import BleDemoConfig, run_ble_demo
 
-    quiet_http_clients()  # one httpx INFO line per simulated upload would flood the terminal
     config = BleDemoConfig(
         base_url=url,
         email=DEMO_EMAIL,
