@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from actors.router import ShardRouter
 from api.deps import CallerId, Pool, Router, User, active_account
 from api.errors import check_window, error, responses
 from api.routes.audit import AuditPage, Before, End, Limit, Start, page
@@ -213,7 +214,7 @@ async def move_device(
     return DeviceOut(**dict(row))
 
 
-async def evict(shards, device_id: uuid.UUID) -> None:
+async def evict(shards: ShardRouter, device_id: uuid.UUID) -> None:
     """Make the device's shard forget its in-memory state (rebuilt from the database)."""
     try:
         await shards.evict(device_id)
