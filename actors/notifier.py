@@ -545,7 +545,7 @@ class AlertNotifier:
         for r in rows:
             a = _alert_of(r, "escalated")
             msg = DeviceUpdate(r["profile_id"], r["device_id"], alerts=(a,))
-            await self._pool.execute("SELECT pg_notify($1, $2)", live.CHANNEL, live.encode(msg))
+            await live.publish(self._pool, msg)
             await self.dispatch(str(msg.profile_id), str(msg.device_id), a, "escalated")
         return len(rows)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+T = TypeVar("T")
 
 
 class ErrorItem(BaseModel):
@@ -32,6 +34,13 @@ def check_window(
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
     return HTTPException(status_code=status, detail=message, headers=headers)
+
+
+def found(row: T | None, what: str) -> T:
+    """``row``, or a 404 naming ``what`` when there is none (or it is not the caller's)."""
+    if row is None:
+        raise error(404, f"{what} not found")
+    return row
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

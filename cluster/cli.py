@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from cluster.keys import keys_app
+from cluster.logs import quiet_http_clients
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
@@ -100,6 +101,7 @@ async def _serve_until_stopped(url: str, demo: bool, devices: int, speed: float)
         console.print("Press Ctrl-C to stop.")
         await stop.wait()
         return
+    quiet_http_clients()  # one httpx INFO line per simulated upload would flood the terminal
     task = asyncio.create_task(_demo_sensors(url, devices, speed, stop))
     await _print_demo_banner(url, devices)
     stop_wait = asyncio.create_task(stop.wait())
@@ -436,7 +438,7 @@ def simulate(
         transport=cast(Literal["http", "ws"], transport),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_http_clients()
 
     async def main() -> None:
         stop = asyncio.Event()

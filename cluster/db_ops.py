@@ -25,7 +25,7 @@ from storage.backup import (
     record_backup,
 )
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError, free_port
-from storage.standby import clone_standby, synchronous_settings
+from storage.standby import clone_standby, in_recovery, synchronous_settings
 
 
 def _key(settings: Settings) -> str | None:
@@ -111,9 +111,7 @@ def wait_writable(server: EmbeddedPostgres, timeout_s: float) -> None:
                 + "\n".join(server.log_file.read_text(errors="replace").splitlines()[-15:])
             )
         try:
-            with psycopg.connect(server.url(), connect_timeout=5) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            if row is not None and not row[0]:
+            if not in_recovery(server.url()):
                 return
         except psycopg.OperationalError:
             pass  # still starting up or replaying

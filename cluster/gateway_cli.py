@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cluster.logs import quiet_http_clients
+
 console = Console(soft_wrap=True)
 gateway_app = typer.Typer(
     help="The BLE gateway: standard CGM and thermometer sensors to Vigil (docs/gateway.md).",
@@ -42,7 +44,7 @@ def gateway(
         console.print(f"[red]{config}: {exc}")
         raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_http_clients()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -136,3 +136,14 @@ def detach_file_log(handler: logging.Handler) -> None:
     for name in VIGIL_LOGGERS:
         logging.getLogger(name).removeHandler(handler)
     handler.close()
+
+
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_http_clients() -> None:
+    """Keep the HTTP client libraries at WARNING in this process: httpx logs every request
+    at INFO, which in a simulator or gateway is one line per upload and buries Vigil's own
+    start-up lines. Vigil's loggers are left as they are."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

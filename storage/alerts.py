@@ -304,8 +304,7 @@ async def act_for_self(
             acknowledge,
             snooze_until,
         )
-        change = live.encode(live.PersonalChanged(profile_id, user_id))
-        await conn.execute("SELECT pg_notify($1, $2)", live.CHANNEL, change)
+        await live.publish(conn, live.PersonalChanged(profile_id, user_id))
     return await get_alert(pool, alert_id, user_id)
 
 

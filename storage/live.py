@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "vigil_live"
@@ -164,6 +166,11 @@ def _wire(msg: LiveMessage) -> dict[str, Any]:
 def encode(msg: LiveMessage) -> str:
     """The NOTIFY payload of a message."""
     return json.dumps(_wire(msg), separators=(",", ":"))
+
+
+async def publish(conn: asyncpg.Pool | asyncpg.Connection, msg: LiveMessage) -> None:
+    """Send ``msg`` on the channel; inside a transaction it leaves when that commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, encode(msg))
 
 
 def _alert(a: dict[str, Any]) -> LiveAlert:

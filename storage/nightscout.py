@@ -143,15 +143,6 @@ async def glucose_readings(
     )
 
 
-async def reading_at(pool: asyncpg.Pool, profile_id: UUID, ts: datetime) -> list[asyncpg.Record]:
-    """The profile's glucose readings at exactly ``ts`` (an entry looked up by its id)."""
-    return await pool.fetch(
-        f"SELECT {_READING} WHERE d.profile_id = $1 AND d.kind = 'glucose' AND r.ts = $2",
-        profile_id,
-        ts,
-    )
-
-
 async def upsert_entry_documents(
     pool: asyncpg.Pool, profile_id: UUID, docs: list[tuple[str, datetime, dict]]
 ) -> list[UUID]:

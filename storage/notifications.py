@@ -175,9 +175,8 @@ async def put_prefs(
     escalation_only: bool,
 ) -> asyncpg.Record:
     """Save, and tell every replica's live streams (they filter by these too)."""
-    change = live.encode(live.PersonalChanged(profile_id, user_id))
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_notify($1, $2)", live.CHANNEL, change)
+        await live.publish(conn, live.PersonalChanged(profile_id, user_id))
         return await conn.fetchrow(
             "INSERT INTO notification_prefs AS n (user_id, profile_id, rules, channels, quiet,"
             " timezone, escalation_only) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"

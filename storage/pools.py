@@ -26,3 +26,11 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 async def open_writer_connection(url: str) -> psycopg.AsyncConnection:
     """An autocommit connection: every ``conn.transaction()`` is a real BEGIN/COMMIT."""
     return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+
+async def answers(pool: asyncpg.Pool, timeout_s: float) -> bool:
+    """Whether the database answers a trivial query within ``timeout_s`` (readiness)."""
+    try:
+        return bool(await pool.fetchval("SELECT true", timeout=timeout_s))
+    except Exception:  # any failure (refused, timed out, pool closed) is "not ready"
+        return False

@@ -15,7 +15,13 @@ import psycopg
 
 from storage.embedded import EmbeddedPostgres
 
-__all__ = ["STANDBY_NAME", "clone_standby", "replication_lag_seconds", "synchronous_settings"]
+__all__ = [
+    "STANDBY_NAME",
+    "clone_standby",
+    "in_recovery",
+    "replication_lag_seconds",
+    "synchronous_settings",
+]
 
 STANDBY_NAME = "vigil_standby"
 
@@ -65,3 +71,11 @@ def replication_lag_seconds(primary_url: str) -> float | None:
     if row is None or row[0] == 0:
         return None
     return float(row[1])
+
+
+def in_recovery(url: str, connect_timeout_s: int = 5) -> bool:
+    """Whether the server at ``url`` is still a standby (replaying WAL), not yet writable;
+    raises ``psycopg.OperationalError`` while it does not accept connections."""
+    with psycopg.connect(url, connect_timeout=connect_timeout_s) as conn:
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    return row is None or bool(row[0])

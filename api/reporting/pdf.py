@@ -118,7 +118,7 @@ def _table(
     return table
 
 
-def _metrics_table(fig: Figure, report: Report, rect: tuple[float, float, float, float]):
+def _metrics_table(fig: Figure, report: Report, rect: tuple[float, float, float, float]) -> None:
     ax = fig.add_axes(rect)
     ax.axis("off")
     rows = [["Metric", "Value", "Target", ""]]
@@ -218,7 +218,7 @@ def _gri_grid(fig: Figure, report: Report, rect: tuple[float, float, float, floa
     ax.set_ylabel("hyperglycaemia component (%):  %>250 + 0.5 x %181-250")
 
 
-def _variability_page(pdf: PdfPages, report: Report, size, page: int) -> int:
+def _variability_page(pdf: PdfPages, report: Report, size: tuple[float, float], page: int) -> int:
     fig = Figure(figsize=size)
     _header(fig, report, "Glycaemic risk and variability", page)
     _gri_grid(fig, report, (0.10, 0.50, 0.55, 0.38))
@@ -254,7 +254,9 @@ def _variability_page(pdf: PdfPages, report: Report, size, page: int) -> int:
     return page + 1
 
 
-def _daily_pages(pdf: PdfPages, report: Report, g: KindSeries, size, page: int) -> int:
+def _daily_pages(
+    pdf: PdfPages, report: Report, g: KindSeries, size: tuple[float, float], page: int
+) -> int:
     tz = report.profile.timezone
     days_ts, secs = local_day_and_second(g.ts, tz)
     ev_ts = np.array([e.ts.timestamp() for e in report.events], dtype=float)
@@ -345,7 +347,7 @@ def _episode_rows(report: Report) -> list[list]:
     return sorted(rows, key=lambda r: (r[4], r[0]))
 
 
-def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
+def _episodes_page(pdf: PdfPages, report: Report, size: tuple[float, float], page: int) -> int:
     rows = _episode_rows(report)
     fig = Figure(figsize=size)
     _header(fig, report, "Episodes and data sufficiency", page)
@@ -384,7 +386,9 @@ def _episodes_page(pdf: PdfPages, report: Report, size, page: int) -> int:
     return page + 1
 
 
-def _temperature_page(pdf: PdfPages, report: Report, t: KindSeries, size, page: int) -> int:
+def _temperature_page(
+    pdf: PdfPages, report: Report, t: KindSeries, size: tuple[float, float], page: int
+) -> int:
     fig = Figure(figsize=size)
     _header(fig, report, "Body temperature", page)
     # The series holds the previous window too (for the comparison): plot the report's own.

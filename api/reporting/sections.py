@@ -11,7 +11,7 @@ import math
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import numpy as np
@@ -66,13 +66,30 @@ class Ranges(BaseModel):
     in_70_140_pct: float | None = Field(examples=[48.0])
 
 
-class GlucoseMetrics(BaseModel):
+class WindowMetrics(BaseModel):
+    """The period a kind's metrics cover, and how much of it the readings fill."""
+
     start: datetime
     end: datetime
     interval_s: float = Field(examples=[300])
     readings: int = Field(examples=[4032])
     expected_readings: int = Field(examples=[4320])
     data_sufficiency_pct: float | None = Field(examples=[93.3])
+
+
+def window_fields(s: GlucoseStats | TemperatureStats) -> dict[str, Any]:
+    """The :class:`WindowMetrics` fields of either kind's statistics."""
+    return {
+        "start": utc(s.start_s),
+        "end": utc(s.end_s),
+        "interval_s": s.interval_s,
+        "readings": s.readings,
+        "expected_readings": s.expected_readings,
+        "data_sufficiency_pct": _num(s.data_sufficiency_pct),
+    }
+
+
+class GlucoseMetrics(WindowMetrics):
     mean_mgdl: float | None = Field(examples=[148.2])
     sd_mgdl: float | None = Field(examples=[51.0])
     cv_pct: float | None = Field(examples=[34.4])
@@ -88,12 +105,7 @@ class GlucoseMetrics(BaseModel):
 
 def glucose_metrics(s: GlucoseStats) -> GlucoseMetrics:
     return GlucoseMetrics(
-        start=utc(s.start_s),
-        end=utc(s.end_s),
-        interval_s=s.interval_s,
-        readings=s.readings,
-        expected_readings=s.expected_readings,
-        data_sufficiency_pct=_num(s.data_sufficiency_pct),
+        **window_fields(s),
         mean_mgdl=_num(s.mean_mgdl),
         sd_mgdl=_num(s.sd_mgdl),
         cv_pct=_num(s.cv_pct),
@@ -192,13 +204,7 @@ class GlucoseSection(BaseModel):
     )
 
 
-class TemperatureMetrics(BaseModel):
-    start: datetime
-    end: datetime
-    interval_s: float = Field(examples=[60])
-    readings: int = Field(examples=[1440])
-    expected_readings: int = Field(examples=[1440])
-    data_sufficiency_pct: float | None = Field(examples=[100.0])
+class TemperatureMetrics(WindowMetrics):
     min_c: float | None = Field(examples=[36.4])
     max_c: float | None = Field(examples=[38.9])
     mean_c: float | None = Field(examples=[37.1])
@@ -210,12 +216,7 @@ class TemperatureMetrics(BaseModel):
 
 def temperature_metrics(s: TemperatureStats) -> TemperatureMetrics:
     return TemperatureMetrics(
-        start=utc(s.start_s),
-        end=utc(s.end_s),
-        interval_s=s.interval_s,
-        readings=s.readings,
-        expected_readings=s.expected_readings,
-        data_sufficiency_pct=_num(s.data_sufficiency_pct),
+        **window_fields(s),
         min_c=_num(s.min_c),
         max_c=_num(s.max_c),
         mean_c=_num(s.mean_c),
@@ -311,7 +312,11 @@ async def selected_devices(
 
 
 async def load_series(
-    pool, profile_id: uuid.UUID, start: datetime, end: datetime, device_id: uuid.UUID | None
+    pool: asyncpg.Pool,
+    profile_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    device_id: uuid.UUID | None,
 ) -> dict[str, KindSeries]:
     """Readings in ``[start, end)`` per device kind present on the profile."""
     devices = await selected_devices(pool, profile_id, device_id)

@@ -9,9 +9,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from actors.router import ShardRouter
 from api.deps import CallerId, Pool, Router, User, active_account
 from api.errors import check_window, error, responses
 from api.routes.audit import AuditPage, Before, End, Limit, Start, page
@@ -113,7 +115,9 @@ async def get_user(_: Admin, pool: Pool, user_id: UserId) -> AdminUserDetail:
     )
 
 
-async def _set_disabled(pool, caller: User, user_id: uuid.UUID, disabled: bool) -> AdminUser:
+async def _set_disabled(
+    pool: asyncpg.Pool, caller: User, user_id: uuid.UUID, disabled: bool
+) -> AdminUser:
     if disabled and user_id == caller.id:
         raise error(409, "you cannot disable your own account")
     row = await admin.set_disabled(pool, user_id, disabled)
@@ -210,7 +214,7 @@ async def move_device(
     return DeviceOut(**dict(row))
 
 
-async def evict(shards, device_id: uuid.UUID) -> None:
+async def evict(shards: ShardRouter, device_id: uuid.UUID) -> None:
     """Make the device's shard forget its in-memory state (rebuilt from the database)."""
     try:
         await shards.evict(device_id)
@@ -271,7 +275,7 @@ class AlertLatency(BaseModel):
     )
 
 
-def _latency(row) -> dict:
+def _latency(row: asyncpg.Record) -> dict:
     count, pcts, top = row["count"], row["percentile_cont"], row["max"]
     p50, p95, p99 = (round(x, 3) for x in pcts) if pcts else (None, None, None)
     return {

@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -219,7 +220,7 @@ async def put_alert_settings(
     return _out(found.profile_id, row)
 
 
-async def reload_shards(pool, shards: ShardRouter, profile_id: uuid.UUID) -> None:
+async def reload_shards(pool: asyncpg.Pool, shards: ShardRouter, profile_id: uuid.UUID) -> None:
     """Tell each shard hosting a device of the profile to use the new rules now."""
     devices = await alerts.profile_device_ids(pool, profile_id)
     for r in await shards.reload_rules(devices, profile_id):

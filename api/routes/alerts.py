@@ -92,19 +92,19 @@ class SnoozeIn(RequestModel):
     minutes: int = Field(ge=5, le=720, description="How long to hold back repeats", examples=[30])
 
 
-def _out(row) -> AlertOut:
+def _out(row: asyncpg.Record) -> AlertOut:
     d = dict(row)
     d["latency_ms"] = round((d["fired_at"] - d["received_at"]).total_seconds() * 1000, 3)
     return AlertOut(**d)
 
 
-async def _alert_for(pool, user_id: uuid.UUID, alert_id: uuid.UUID):
+async def _alert_for(pool: asyncpg.Pool, user_id: uuid.UUID, alert_id: uuid.UUID):
     row, _ = await _alert_and_grant(pool, user_id, alert_id)
     return row
 
 
 async def _alert_and_grant(
-    pool, user_id: uuid.UUID, alert_id: uuid.UUID
+    pool: asyncpg.Pool, user_id: uuid.UUID, alert_id: uuid.UUID
 ) -> tuple[asyncpg.Record, access.Grant]:
     row = await alerts.get_alert(pool, alert_id, user_id)
     grant = None if row is None else await access.profile_grant(pool, user_id, row["profile_id"])

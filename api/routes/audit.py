@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1/me", tags=["audit"], route_class=StrictJsonRoute)
 def record_read(
     request: Request,
     background: BackgroundTasks,
-    pool,
+    pool: asyncpg.Pool,
     actor_id: uuid.UUID,
     profile_id: uuid.UUID,
     device_id: uuid.UUID | None = None,
@@ -98,7 +99,7 @@ Before = Annotated[
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 
 
-def page(rows, limit: int) -> AuditPage:
+def page(rows: list[asyncpg.Record], limit: int) -> AuditPage:
     items = [AuditEntry(**dict(r)) for r in rows]
     return AuditPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 

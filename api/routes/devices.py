@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
@@ -55,7 +56,7 @@ class DeviceCreated(DeviceOut):
     )
 
 
-async def issue_upload_token(pool, device_id: uuid.UUID) -> tuple[str, datetime]:
+async def issue_upload_token(pool: asyncpg.Pool, device_id: uuid.UUID) -> tuple[str, datetime]:
     """A new upload token for the device (the old one stops working); shown only now."""
     token, digest = new_secret(UPLOAD_TOKEN_PREFIX)
     return token, await upload_tokens.replace_token(pool, device_id, digest)

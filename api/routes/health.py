@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Pool, Router
 from api.schemas import StrictJsonRoute
+from storage import pools
 
 router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 
@@ -49,13 +50,6 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-async def _database_ok(pool: Pool) -> bool:
-    try:
-        return bool(await pool.fetchval("SELECT true", timeout=PROBE_TIMEOUT_S))
-    except Exception:
-        return False
-
-
 @router.get(
     "/readyz",
     response_model=Readiness,
@@ -64,7 +58,7 @@ async def _database_ok(pool: Pool) -> bool:
 )
 async def readyz(pool: Pool, shards: Router) -> Readiness | JSONResponse:
     database, statuses = await asyncio.gather(
-        _database_ok(pool), shards.statuses(timeout_s=PROBE_TIMEOUT_S)
+        pools.answers(pool, PROBE_TIMEOUT_S), shards.statuses(timeout_s=PROBE_TIMEOUT_S)
     )
     states = [
         ShardState(index=i, answered=False)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import numpy as np
 from fastapi import APIRouter, File, Path, Query, UploadFile, status
 from pydantic import AwareDatetime, BaseModel, Field
@@ -152,8 +153,8 @@ async def import_history(
 
 
 async def _store(
-    pool, shards: ShardRouter, batch: int, import_id: uuid.UUID, device_id: uuid.UUID,
-    history: History,
+    pool: asyncpg.Pool, shards: ShardRouter, batch: int, import_id: uuid.UUID,
+    device_id: uuid.UUID, history: History,
 ) -> None:  # fmt: skip
     """Send the readings in time order, batch by batch, recording progress."""
     order = np.argsort(np.array([t.timestamp() for t in history.ts]), kind="stable")

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.exceptions import RequestValidationError
@@ -16,11 +17,11 @@ from actors import destinations
 from algorithms.alert_settings import hhmm, minutes
 from algorithms.rules import RuleKind
 from api.deps import Caller, Config, Pool
-from api.errors import error, responses
+from api.errors import error, found, responses
 from api.routes.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
 from api.routes.profiles import TIME_ZONES, ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
-from storage import notifications
+from storage import notifications, profiles
 
 router = APIRouter(tags=["notifications"], route_class=StrictJsonRoute)
 
@@ -70,7 +71,7 @@ class PrefsOut(BaseModel):
     updated_at: datetime | None
 
 
-def _prefs_out(profile_id: uuid.UUID, row) -> PrefsOut:
+def _prefs_out(profile_id: uuid.UUID, row: asyncpg.Record | None) -> PrefsOut:
     if row is None:
         return PrefsOut(
             profile_id=profile_id,
@@ -100,8 +101,8 @@ def _prefs_out(profile_id: uuid.UUID, row) -> PrefsOut:
     )
 
 
-async def _profile_zone(pool, profile_id: uuid.UUID) -> str:
-    return await pool.fetchval("SELECT timezone FROM profiles WHERE id = $1", profile_id)
+async def _profile_zone(pool: asyncpg.Pool, profile_id: uuid.UUID) -> str:
+    return found(await profiles.get_profile(pool, profile_id), "profile")["timezone"]
 
 
 Alertable = Annotated[ProfileAccess, Depends(profile_with("alerts"))]
@@ -241,9 +242,7 @@ async def rotate_webhook_secret(
     row = await notifications.rotate_webhook_secret(
         pool, caller.id, webhook_id, config.webhook_secret_overlap_s
     )
-    if row is None:
-        raise error(404, "webhook not found")
-    return WebhookSecretRotated(**dict(row))
+    return WebhookSecretRotated(**dict(found(row, "webhook")))
 
 
 @router.get(
@@ -266,9 +265,7 @@ async def delete_webhook(
     webhook_id: Annotated[uuid.UUID, Path()], caller: Caller, pool: Pool
 ) -> WebhookOut:
     row = await notifications.delete_webhook(pool, caller.id, webhook_id)
-    if row is None:
-        raise error(404, "webhook not found")
-    return WebhookOut(**dict(row))
+    return WebhookOut(**dict(found(row, "webhook")))
 
 
 class PushTokenIn(RequestModel):
@@ -325,6 +322,4 @@ async def delete_push_token(
     token_id: Annotated[uuid.UUID, Path()], caller: Caller, pool: Pool
 ) -> PushTokenOut:
     row = await notifications.delete_push_token(pool, caller.id, token_id)
-    if row is None:
-        raise error(404, "push token not found")
-    return PushTokenOut(**dict(row))
+    return PushTokenOut(**dict(found(row, "push token")))

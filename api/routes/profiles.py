@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
+import asyncpg
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field, field_validator
 
@@ -46,7 +47,7 @@ class ProfileOut(BaseModel):
     )
 
 
-def _out(row, scopes: list[str] | None) -> ProfileOut:
+def _out(row: asyncpg.Record, scopes: list[str] | None) -> ProfileOut:
     return ProfileOut(
         id=row["id"],
         kind=row["kind"],

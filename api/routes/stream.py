@@ -180,6 +180,7 @@ class LiveHub:
         self._by_user: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
         self._sent_log: list[tuple] = []  # alert events handed to streams, for the log
         self._flusher: asyncio.Task | None = None
+        self._rechecks: set[asyncio.Task] = set()  # held: the loop keeps only weak references
         self.received = 0
 
     async def ensure_listening(self) -> None:
@@ -205,11 +206,11 @@ class LiveHub:
         if isinstance(msg, AccountEnded):  # disabled, deleted, logged out everywhere, password
             self.end_account(msg.account_id, msg.why)
         elif isinstance(msg, ShareChanged):
-            asyncio.get_running_loop().create_task(self._recheck(msg.profile_id, msg.follower_id))
+            self._start_recheck(msg.profile_id, msg.follower_id)
         elif isinstance(msg, DeviceUpdate):
             self._device_update(msg)
         else:  # someone acknowledged, snoozed or changed preferences
-            asyncio.get_running_loop().create_task(self._recheck(msg.profile_id, msg.user_id))
+            self._start_recheck(msg.profile_id, msg.user_id)
 
     def _device_update(self, msg: DeviceUpdate) -> None:
         profile = msg.profile_id
@@ -240,6 +241,22 @@ class LiveHub:
             await notifications.log_stream_deliveries(self._pool, rows)
         except Exception:
             log.warning("could not log %d stream deliveries", len(rows), exc_info=True)
+
+    def _start_recheck(self, profile_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        task = asyncio.get_running_loop().create_task(self._recheck_or_end(profile_id, user_id))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_or_end(self, profile_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Re-read the user's access; if that fails, end their streams of the profile (they
+        reconnect and are authorised afresh) rather than keep sending on the old access."""
+        try:
+            await self._recheck(profile_id, user_id)
+        except Exception:
+            log.warning("could not re-check stream access; ending those streams", exc_info=True)
+            for sub in list(self._by_profile.get(profile_id, ())):
+                if sub.user_id == user_id:
+                    sub.close("could not re-check your access; reconnect")
 
     async def _recheck(self, profile_id: uuid.UUID, follower_id: uuid.UUID) -> None:
         for sub in list(self._by_profile.get(profile_id, ())):

@@ -23,7 +23,7 @@ from sensor_ingest.ble.bumble_link import BumbleLink
 from sensor_ingest.ble.config import GatewayConfig, SensorConfig
 from sensor_ingest.ble.gateway import Gateway
 from sensor_ingest.ble.virtual import VirtualCGM, VirtualThermometer
-from sensor_ingest.simulate.client import ApiError, ensure_account, ensure_devices
+from sensor_ingest.simulate.client import ApiError, VigilSession, ensure_account, ensure_devices
 from sensor_ingest.simulate.clock import SimulatedClock
 from sensor_ingest.simulate.fleet import make_fleet
 from sensor_ingest.simulate.personas import GlucosePersona
@@ -51,7 +51,7 @@ def sensor_address(index: int) -> str:
     return f"F0:00:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}"
 
 
-async def _upload_tokens(session, device_ids: list[str]) -> list[str]:
+async def _upload_tokens(session: VigilSession, device_ids: list[str]) -> list[str]:
     async def one(device_id: str) -> str:
         response = await session.request("POST", f"/v1/devices/{device_id}/upload-token")
         if response.status_code != 200:

@@ -33,6 +33,9 @@ from sensor_ingest.ble.uploader import Backoff, Uploader, UploadTarget
 log = logging.getLogger(__name__)
 
 RACP_IDLE_TIMEOUT_S = 15.0
+# Control-point answers held for the back-fill to read (it reads one); what a sensor
+# indicates beyond this is dropped, so a misbehaving sensor cannot grow the gateway's memory.
+RACP_ANSWERS_KEPT = 8
 """A back-fill fails when neither a record nor the RACP answer came for this long."""
 COUNTERS = (
     "enqueued",
@@ -47,10 +50,6 @@ COUNTERS = (
     "rejected",
     "dropped_full",
 )
-
-
-class SessionChanged(Exception):
-    """The sensor's time offsets ran backwards: re-read its session."""
 
 
 class SensorRunner:
@@ -150,9 +149,9 @@ class SensorRunner:
         self.backfilled.set()
 
     async def _backfill(self, conn: GattConnection, session: int, live: _LiveCgm) -> None:
-        answers: asyncio.Queue[bytes] = asyncio.Queue()
+        answers: asyncio.Queue[bytes] = asyncio.Queue(RACP_ANSWERS_KEPT)
         svc, point = uuids.CGM_SERVICE, uuids.RECORD_ACCESS_CONTROL_POINT
-        await conn.subscribe(svc, point, answers.put_nowait)
+        await conn.subscribe(svc, point, keep_while_room(answers))
         acked = self.queue.acked_offset(self.sensor.address, session)
         request = racp.report_all() if acked is None else racp.report_from(acked // 60 + 1)
         live.backfilling = True
@@ -373,3 +372,13 @@ class Gateway:
         finally:
             self._final = self.counters()
             self.queue.close()
+
+
+def keep_while_room(queue: asyncio.Queue[bytes]) -> Callable[[bytes], None]:
+    """A notification handler that queues values while ``queue`` has room, dropping the rest."""
+
+    def put(value: bytes) -> None:
+        if not queue.full():
+            queue.put_nowait(value)
+
+    return put

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cluster.logs import LogReader, log_files, parse
+import httpx
+import pytest
+
+from cluster.logs import HTTP_CLIENT_LOGGERS, LogReader, log_files, parse, quiet_http_clients
 
 
 def line(ts: int, message: str, **extra: object) -> str:
@@ -45,3 +51,43 @@ def test_reader_merges_files_by_time_and_waits_for_whole_lines(tmp_path: Path) -
         f.write('age": "finished"}\n')  # the half line completed
     assert [r["message"] for r in reader.new_records()] == ["finished"]
     assert len(log_files([ray_logs, vigil_logs, tmp_path / "missing"])) == 3
+
+
+def _get_once(url: str) -> None:
+    with httpx.Client() as client:
+        assert client.get(url).status_code == 204
+
+
+def test_quiet_http_clients_drops_the_per_request_lines_and_keeps_vigils_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The demo and the gateway log one httpx line per upload unless quietened."""
+
+    class NoContent(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContent)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    levels = {name: logging.getLogger(name).level for name in HTTP_CLIENT_LOGGERS}
+    try:
+        with caplog.at_level(logging.INFO):
+            _get_once(url)
+            assert any(r.name == "httpx" for r in caplog.records)  # loud without it
+            caplog.clear()
+            quiet_http_clients()
+            _get_once(url)
+            logging.getLogger("cluster.stack").info("Vigil is up")
+        assert [r.name for r in caplog.records] == ["cluster.stack"]
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -302,3 +302,19 @@ def test_preferences_and_endpoints_are_per_person(account: Account, db) -> None:
     assert [x["token"] for x in mine] == ["tok-123456"]
     gone = account.client.delete(f"/v1/push-tokens/{t.json()['id']}", headers=reader.headers)
     assert gone.status_code == 404
+
+
+def test_quiet_hours_default_to_the_profiles_time_zone(account: Account) -> None:
+    made = account.client.post(
+        "/v1/profiles",
+        json={"name": "Mia", "timezone": "Pacific/Auckland"},
+        headers=account.headers,
+    )
+    assert made.status_code == 201, made.text
+    url = f"/v1/profiles/{made.json()['id']}/notification-preferences"
+    r = account.client.put(
+        url, json={"quiet": [{"start": "22:00", "end": "07:00"}]}, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["timezone"] == "Pacific/Auckland"
+    assert account.client.get(url, headers=account.headers).json()["timezone"] == "Pacific/Auckland"

@@ -1,12 +1,13 @@
-"""The API's pool hands connections back without asyncpg's reset query (one round trip per
-request saved) and without leaking what asyncpg must still clean: an open transaction."""
+"""The API's pools on a real PostgreSQL: the readiness probe's check answers, then not; a
+connection goes back without asyncpg's reset query (one round trip per request saved) and
+without leaking what asyncpg must still clean: an open transaction."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from storage.pools import open_pool
+from storage.pools import answers, open_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 # Statements that leave state in the session (past the transaction) of a pooled connection.
@@ -56,3 +57,14 @@ def test_no_code_leaves_session_state_on_a_pooled_connection() -> None:
         for match in SESSION_STATE.finditer(path.read_text())
     ]
     assert found == [], "the pool no longer resets sessions (storage/pools.py)"
+
+
+async def test_answers_while_the_pool_can_query_and_not_once_it_is_closed(
+    database_url: str,
+) -> None:
+    pool = await open_pool(database_url, max_size=1)
+    try:
+        assert await answers(pool, timeout_s=5) is True
+    finally:
+        await pool.close()
+    assert await answers(pool, timeout_s=5) is False

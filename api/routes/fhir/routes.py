@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import asyncpg
 import numpy as np
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,7 +115,9 @@ def _profile_id(reference: str) -> uuid.UUID:
         raise error(404, "patient not found") from None
 
 
-async def _granted(pool, user_id: uuid.UUID, profile_id: uuid.UUID, scope: str) -> None:
+async def _granted(
+    pool: asyncpg.Pool, user_id: uuid.UUID, profile_id: uuid.UUID, scope: str
+) -> None:
     grant = await access.profile_grant(pool, user_id, profile_id)
     if grant is None or not grant.allows(scope):
         refuse(grant is not None, scope, "patient")
@@ -209,7 +212,9 @@ async def get_device(
     return fhir.device(dict(found[0]))
 
 
-async def _summaries(pool, pid: uuid.UUID, start: datetime, end: datetime) -> list[dict]:
+async def _summaries(
+    pool: asyncpg.Pool, pid: uuid.UUID, start: datetime, end: datetime
+) -> list[dict]:
     """The summary Observations: /stats' computation over the same window."""
     loaded = await load_series(pool, pid, start - (end - start), end, None)
     g = loaded.get("glucose")
@@ -222,7 +227,9 @@ async def _summaries(pool, pid: uuid.UUID, start: datetime, end: datetime) -> li
     return fhir.summaries(pid, section.current.model_dump(), start, end)
 
 
-async def _readings(pool, pid: uuid.UUID, start: datetime, end: datetime, count: int) -> list:
+async def _readings(
+    pool: asyncpg.Pool, pid: uuid.UUID, start: datetime, end: datetime, count: int
+) -> list:
     out: list[dict[str, Any]] = []
     glucose = [d["id"] for d in await history.profile_devices(pool, pid) if d["kind"] == "glucose"]
     for d in glucose:

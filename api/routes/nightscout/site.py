@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
@@ -79,7 +80,7 @@ async def site_access(
 
 
 async def _authenticate(
-    site: nightscout.Site, request: Request, pool, config: ApiConfig
+    site: nightscout.Site, request: Request, pool: asyncpg.Pool, config: ApiConfig
 ) -> SiteAccess:
     secret, token = _credentials(request)
     if secret is None and token is None:
@@ -139,7 +140,7 @@ async def _documents(request: Request, what: str) -> list[dict[str, Any]]:
 # --- status, auth -----------------------------------------------------------------------
 
 
-async def _thresholds(pool, profile_id: uuid.UUID) -> dict[str, float | None]:
+async def _thresholds(pool: asyncpg.Pool, profile_id: uuid.UUID) -> dict[str, float | None]:
     row = await alerts.get_settings(pool, profile_id)
     stored = row["rules"] if row else None
     if isinstance(stored, str):
@@ -214,7 +215,7 @@ async def experiments_test(access: Access) -> dict[str, str]:
 # --- entries ----------------------------------------------------------------------------
 
 
-async def _entries(pool, site: nightscout.Site, q: ns.Query) -> list[dict[str, Any]]:
+async def _entries(pool: asyncpg.Pool, site: nightscout.Site, q: ns.Query) -> list[dict[str, Any]]:
     """sgv entries from every glucose device of the profile, plus stored mbg / cal, newest
     first, at most ``q.count``."""
     types = q.types or ns.ENTRY_TYPES
@@ -254,7 +255,9 @@ async def get_entries_spec(
     return await _entry_by_id(pool, site, spec)
 
 
-async def _entry_by_id(pool, site: nightscout.Site, entry_id: str) -> list[dict[str, Any]]:
+async def _entry_by_id(
+    pool: asyncpg.Pool, site: nightscout.Site, entry_id: str
+) -> list[dict[str, Any]]:
     ts = ns.id_time(entry_id)
     if ts is not None:
         window = Window(ts, True, ts + timedelta(milliseconds=1), False, 50)

@@ -2,127 +2,24 @@
 # encrypted, versioned, never public, moved to Glacier after backup_archive_after_days and
 # deleted after backup_expire_after_days; replicated to the same bucket layout in the
 # replica region.
-resource "aws_s3_bucket" "backups" {
-  bucket = "${local.name}-backups-${data.aws_caller_identity.current.account_id}"
-}
-
-resource "aws_s3_bucket_public_access_block" "backups" {
-  bucket                  = aws_s3_bucket.backups.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.main.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  rule {
-    id     = "archive-then-expire"
-    status = "Enabled"
-    filter {}
-    transition {
-      days          = var.backup_archive_after_days
-      storage_class = "GLACIER"
-    }
-    expiration {
-      days = var.backup_expire_after_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-}
-
-resource "aws_s3_bucket_logging" "backups" {
-  bucket        = aws_s3_bucket.backups.id
-  target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "backups/"
-}
-
-resource "aws_s3_bucket_notification" "backups" {
-  bucket      = aws_s3_bucket.backups.id
-  eventbridge = true
+module "backups" {
+  source             = "./modules/backup_bucket"
+  bucket             = "${local.name}-backups-${data.aws_caller_identity.current.account_id}"
+  kms_key_arn        = aws_kms_key.main.arn
+  archive_after_days = var.backup_archive_after_days
+  expire_after_days  = var.backup_expire_after_days
+  access_log_bucket  = aws_s3_bucket.access_logs.id
 }
 
 # -- the replica region ------------------------------------------------------------------------
 
-resource "aws_s3_bucket" "backups_replica" {
-  #checkov:skip=CKV_AWS_18:holds only replicated objects; S3 server access logs cannot cross regions to the primary log bucket, and reading it is a break-glass step audited by CloudTrail
-  provider = aws.replica
-  bucket   = "${local.name}-backups-replica-${data.aws_caller_identity.current.account_id}"
-}
-
-resource "aws_s3_bucket_public_access_block" "backups_replica" {
-  provider                = aws.replica
-  bucket                  = aws_s3_bucket.backups_replica.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "backups_replica" {
-  provider = aws.replica
-  bucket   = aws_s3_bucket.backups_replica.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "backups_replica" {
-  provider = aws.replica
-  bucket   = aws_s3_bucket.backups_replica.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.replica.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "backups_replica" {
-  provider = aws.replica
-  bucket   = aws_s3_bucket.backups_replica.id
-  rule {
-    id     = "archive-then-expire"
-    status = "Enabled"
-    filter {}
-    transition {
-      days          = var.backup_archive_after_days
-      storage_class = "GLACIER"
-    }
-    expiration {
-      days = var.backup_expire_after_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
+module "backups_replica" {
+  source             = "./modules/backup_bucket"
+  providers          = { aws = aws.replica }
+  bucket             = "${local.name}-backups-replica-${data.aws_caller_identity.current.account_id}"
+  kms_key_arn        = aws_kms_key.replica.arn
+  archive_after_days = var.backup_archive_after_days
+  expire_after_days  = var.backup_expire_after_days
 }
 
 data "aws_iam_policy_document" "replication_assume" {
@@ -138,17 +35,17 @@ data "aws_iam_policy_document" "replication_assume" {
 data "aws_iam_policy_document" "replication" {
   statement {
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [aws_s3_bucket.backups.arn]
+    resources = [module.backups.arn]
   }
   statement {
     actions = [
       "s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging",
     ]
-    resources = ["${aws_s3_bucket.backups.arn}/*"]
+    resources = ["${module.backups.arn}/*"]
   }
   statement {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-    resources = ["${aws_s3_bucket.backups_replica.arn}/*"]
+    resources = ["${module.backups_replica.arn}/*"]
   }
   statement {
     actions   = ["kms:Decrypt"]
@@ -171,7 +68,7 @@ resource "aws_iam_role_policy" "replication" {
 }
 
 resource "aws_s3_bucket_replication_configuration" "backups" {
-  bucket = aws_s3_bucket.backups.id
+  bucket = module.backups.id
   role   = aws_iam_role.replication.arn
   rule {
     id     = "to-replica-region"
@@ -186,20 +83,14 @@ resource "aws_s3_bucket_replication_configuration" "backups" {
       }
     }
     destination {
-      bucket        = aws_s3_bucket.backups_replica.arn
+      bucket        = module.backups_replica.arn
       storage_class = "STANDARD_IA"
       encryption_configuration {
         replica_kms_key_id = aws_kms_key.replica.arn
       }
     }
   }
-  depends_on = [aws_s3_bucket_versioning.backups, aws_s3_bucket_versioning.backups_replica]
-}
-
-resource "aws_s3_bucket_notification" "backups_replica" {
-  provider    = aws.replica
-  bucket      = aws_s3_bucket.backups_replica.id
-  eventbridge = true
+  depends_on = [module.backups, module.backups_replica] # versioning on both sides first
 }
 
 # -- access logs of the backup bucket ----------------------------------------------------------
@@ -252,4 +143,71 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
       days_after_initiation = 7
     }
   }
+}
+
+# The buckets moved into modules/backup_bucket: existing state follows them.
+
+moved {
+  from = aws_s3_bucket.backups
+  to   = module.backups.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket.backups_replica
+  to   = module.backups_replica.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.backups
+  to   = module.backups.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.backups_replica
+  to   = module.backups_replica.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.backups
+  to   = module.backups.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.backups_replica
+  to   = module.backups_replica.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.backups
+  to   = module.backups.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.backups_replica
+  to   = module.backups_replica.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.backups
+  to   = module.backups.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.backups_replica
+  to   = module.backups_replica.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_notification.backups
+  to   = module.backups.aws_s3_bucket_notification.this
+}
+
+moved {
+  from = aws_s3_bucket_notification.backups_replica
+  to   = module.backups_replica.aws_s3_bucket_notification.this
+}
+
+moved {
+  from = aws_s3_bucket_logging.backups
+  to   = module.backups.aws_s3_bucket_logging.this[0]
 }

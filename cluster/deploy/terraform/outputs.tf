@@ -15,7 +15,7 @@ output "database_replica_endpoint" {
 
 output "backup_bucket" {
   description = "Backups bucket of the primary region"
-  value       = aws_s3_bucket.backups.bucket
+  value       = module.backups.id
 }
 
 output "secret_arns" {

@@ -14,7 +14,7 @@ from sensor_ingest.ble import hts
 from sensor_ingest.ble.bumble_link import BumbleLink
 from sensor_ingest.ble.config import SensorConfig
 from sensor_ingest.ble.crc import crc16_mcrf4xx
-from sensor_ingest.ble.gateway import SensorRunner
+from sensor_ingest.ble.gateway import RACP_ANSWERS_KEPT, SensorRunner, keep_while_room
 from sensor_ingest.ble.queue import QueuedReading, ReadingQueue
 from sensor_ingest.ble.virtual import VirtualCGM, VirtualThermometer
 from tests.sensor_ingest.ble.helpers import (
@@ -253,3 +253,16 @@ async def test_many_sensors_at_once(link: LocalLink, tmp_path: Path) -> None:
         assert len(sensor.records) - 1 <= by_sensor[sensor.address] <= len(sensor.records)
     for sensor in sensors:
         await sensor.stop()
+
+
+def test_control_point_answers_are_held_only_while_there_is_room() -> None:
+    """A sensor that floods the Record Access Control Point cannot grow the gateway's memory:
+    the back-fill reads one answer, and at most RACP_ANSWERS_KEPT wait."""
+    answers: asyncio.Queue[bytes] = asyncio.Queue(RACP_ANSWERS_KEPT)
+    put = keep_while_room(answers)
+    for i in range(10 * RACP_ANSWERS_KEPT):
+        put(bytes([i]))
+    assert answers.qsize() == RACP_ANSWERS_KEPT
+    assert answers.get_nowait() == bytes([0])  # the first answers are the ones kept
+    put(b"\xff")
+    assert answers.qsize() == RACP_ANSWERS_KEPT

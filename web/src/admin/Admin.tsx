@@ -3,7 +3,9 @@
 // latency, and shard and database health.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, get, send, type Schemas } from "../api/client";
+import { auditColumns } from "../components/auditColumns";
 import { Field, FormError } from "../components/Field";
+import { Table } from "../components/Table";
 import { formatDateTime } from "../lib/time";
 import { useApp } from "../state";
 
@@ -77,42 +79,31 @@ function Users() {
     <section aria-label="Users">
       <SearchBox label="Search users by email or name" onSearch={setQ} />
       <FormError message={error || actionError} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Email</th>
-            <th scope="col">Name</th>
-            <th scope="col">Since</th>
-            <th scope="col">Profiles</th>
-            <th scope="col">Devices</th>
-            <th scope="col">Status</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          {users.map((u) => (
-            <tr key={u.id}>
-              <td>{u.email}</td>
-              <td>{u.name}</td>
-              <td>{formatDateTime(new Date(u.created_at), prefs.clock)}</td>
-              <td>{u.profile_count}</td>
-              <td>{u.device_count}</td>
-              <td>{u.disabled_at ? "disabled" : u.is_admin ? "admin" : "active"}</td>
-              <td>
-                {u.disabled_at ? (
-                  <button type="button" aria-label={`Enable ${u.email}`} onClick={() => act(u, "enable")}>
-                    Enable
-                  </button>
-                ) : (
-                  <button type="button" aria-label={`Disable ${u.email}`} onClick={() => act(u, "disable")}>
-                    Disable
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={users}
+        rowKey={(u) => u.id}
+        columns={[
+          { header: "Email", cell: (u) => u.email },
+          { header: "Name", cell: (u) => u.name },
+          { header: "Since", cell: (u) => formatDateTime(new Date(u.created_at), prefs.clock) },
+          { header: "Profiles", cell: (u) => u.profile_count },
+          { header: "Devices", cell: (u) => u.device_count },
+          { header: "Status", cell: (u) => (u.disabled_at ? "disabled" : u.is_admin ? "admin" : "active") },
+          {
+            header: "Action",
+            cell: (u) =>
+              u.disabled_at ? (
+                <button type="button" aria-label={`Enable ${u.email}`} onClick={() => act(u, "enable")}>
+                  Enable
+                </button>
+              ) : (
+                <button type="button" aria-label={`Disable ${u.email}`} onClick={() => act(u, "disable")}>
+                  Disable
+                </button>
+              ),
+          },
+        ]}
+      />
     </section>
   );
 }
@@ -123,30 +114,18 @@ function Profiles() {
     <section aria-label="Profiles">
       <SearchBox label="Search profiles by name or manager" onSearch={setQ} />
       <FormError message={error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Manager</th>
-            <th scope="col">Time zone</th>
-            <th scope="col">Devices</th>
-            <th scope="col">Id</th>
-          </tr>
-        </thead>
-        <tbody>
-          {profiles.map((p) => (
-            <tr key={p.id}>
-              <td>{p.name}</td>
-              <td>{p.kind}</td>
-              <td>{p.manager_email}</td>
-              <td>{p.timezone}</td>
-              <td>{p.device_count}</td>
-              <td className="mono">{p.id}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={profiles}
+        rowKey={(p) => p.id}
+        columns={[
+          { header: "Name", cell: (p) => p.name },
+          { header: "Kind", cell: (p) => p.kind },
+          { header: "Manager", cell: (p) => p.manager_email },
+          { header: "Time zone", cell: (p) => p.timezone },
+          { header: "Devices", cell: (p) => p.device_count },
+          { header: "Id", cell: (p) => p.id, className: "mono" },
+        ]}
+      />
     </section>
   );
 }
@@ -172,37 +151,29 @@ function Devices() {
     <section aria-label="Devices">
       <SearchBox label="Search devices by serial or model" onSearch={setQ} />
       <FormError message={error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Serial</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Profile</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          {devices.map((d) => (
-            <tr key={d.id}>
-              <td>{d.serial}</td>
-              <td>{d.kind}</td>
-              <td className="mono">{d.profile_id}</td>
-              <td>
-                {moving === d.id ? (
-                  <form onSubmit={(e) => move(e, d.id)}>
-                    <Field label={`New profile id for ${d.serial}`} name="profile_id" required error={moveError[d.id]} />
-                    <button type="submit">Move</button>
-                  </form>
-                ) : (
-                  <button type="button" aria-label={`Move ${d.serial} to another profile`} onClick={() => setMoving(d.id)}>
-                    Move
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={devices}
+        rowKey={(d) => d.id}
+        columns={[
+          { header: "Serial", cell: (d) => d.serial },
+          { header: "Kind", cell: (d) => d.kind },
+          { header: "Profile", cell: (d) => d.profile_id, className: "mono" },
+          {
+            header: "Action",
+            cell: (d) =>
+              moving === d.id ? (
+                <form onSubmit={(e) => move(e, d.id)}>
+                  <Field label={`New profile id for ${d.serial}`} name="profile_id" required error={moveError[d.id]} />
+                  <button type="submit">Move</button>
+                </form>
+              ) : (
+                <button type="button" aria-label={`Move ${d.serial} to another profile`} onClick={() => setMoving(d.id)}>
+                  Move
+                </button>
+              ),
+          },
+        ]}
+      />
     </section>
   );
 }
@@ -210,33 +181,23 @@ function Devices() {
 function Audit() {
   const { prefs } = useApp();
   const [page, setPage] = useState<Schemas["AuditPage"] | null>(null);
+  const audit = auditColumns(prefs.clock);
   useEffect(() => {
     get<Schemas["AuditPage"]>("/v1/admin/audit?limit=100").then(setPage).catch(() => setPage(null));
   }, []);
   return (
     <section aria-label="Audit log">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">Profile</th>
-            <th scope="col">What</th>
-            <th scope="col">From</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(page?.items ?? []).map((a) => (
-            <tr key={a.id}>
-              <td>{formatDateTime(new Date(a.at), prefs.clock)}</td>
-              <td>{a.actor_email ?? a.actor_kind}</td>
-              <td className="mono">{a.profile_id}</td>
-              <td>{a.action}</td>
-              <td>{a.client_addr ?? ""}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={page?.items ?? []}
+        rowKey={(a) => String(a.id)}
+        columns={[
+          audit.when,
+          audit.who,
+          { header: "Profile", cell: (a) => a.profile_id, className: "mono" },
+          audit.what,
+          { header: "From", cell: (a) => a.client_addr ?? "" },
+        ]}
+      />
     </section>
   );
 }
@@ -254,30 +215,18 @@ function Latency() {
   return (
     <section aria-label="Alert latency">
       <FormError message={error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Path</th>
-            <th scope="col">Alerts</th>
-            <th scope="col">p50</th>
-            <th scope="col">p95</th>
-            <th scope="col">p99</th>
-            <th scope="col">max</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map(([label, l]) => (
-            <tr key={label}>
-              <th scope="row">{label}</th>
-              <td>{l.count}</td>
-              <td>{ms(l.p50_ms)}</td>
-              <td>{ms(l.p95_ms)}</td>
-              <td>{ms(l.p99_ms)}</td>
-              <td>{ms(l.max_ms)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        rows={rows}
+        rowKey={([label]) => label}
+        columns={[
+          { header: "Path", cell: ([label]) => label, rowHeader: true },
+          { header: "Alerts", cell: ([, l]) => l.count },
+          { header: "p50", cell: ([, l]) => ms(l.p50_ms) },
+          { header: "p95", cell: ([, l]) => ms(l.p95_ms) },
+          { header: "p99", cell: ([, l]) => ms(l.p99_ms) },
+          { header: "max", cell: ([, l]) => ms(l.max_ms) },
+        ]}
+      />
     </section>
   );
 }

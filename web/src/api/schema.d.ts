@@ -4567,22 +4567,22 @@ export interface components {
             end: string;
             /**
              * Interval S
-             * @example 60
+             * @example 300
              */
             interval_s: number;
             /**
              * Readings
-             * @example 1440
+             * @example 4032
              */
             readings: number;
             /**
              * Expected Readings
-             * @example 1440
+             * @example 4320
              */
             expected_readings: number;
             /**
              * Data Sufficiency Pct
-             * @example 100
+             * @example 93.3
              */
             data_sufficiency_pct: number | null;
             /**

@@ -2,8 +2,10 @@
 // deletion.
 import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, download, get, send, signOut, type Schemas } from "../api/client";
+import { auditColumns } from "../components/auditColumns";
 import { Field, FormError, Select } from "../components/Field";
-import { formatDateTime, type Clock } from "../lib/time";
+import { Table } from "../components/Table";
+import type { Clock } from "../lib/time";
 import type { GlucoseUnit } from "../lib/units";
 import { fieldErrors, type FieldErrors } from "../lib/validation";
 import { useApp } from "../state";
@@ -100,6 +102,7 @@ function NotificationPrefs({ profileId, name }: { profileId: string; name: strin
 function AuditLog() {
   const { prefs } = useApp();
   const [page, setPage] = useState<Schemas["AuditPage"] | null>(null);
+  const audit = auditColumns(prefs.clock);
   useEffect(() => {
     get<Schemas["AuditPage"]>("/v1/me/audit?limit=50").then(setPage).catch(() => setPage(null));
   }, []);
@@ -109,24 +112,7 @@ function AuditLog() {
       {!page || page.items.length === 0 ? (
         <p>Nobody yet.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Who</th>
-              <th scope="col">What</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.items.map((a: Schemas["AuditEntry"]) => (
-              <tr key={a.id}>
-                <td>{formatDateTime(new Date(a.at), prefs.clock)}</td>
-                <td>{a.actor_email ?? a.actor_kind}</td>
-                <td>{a.action}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table rows={page.items} rowKey={(a) => String(a.id)} columns={[audit.when, audit.who, audit.what]} />
       )}
     </section>
   );

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import { ApiError, get, send, type Schemas } from "../api/client";
 import { Field, FormError } from "../components/Field";
 import { useStream } from "../components/StreamContext";
+import { Table } from "../components/Table";
 import { formatDateTime } from "../lib/time";
 import { formatValue } from "../lib/units";
 import { fieldErrors, type FieldErrors } from "../lib/validation";
@@ -93,24 +94,15 @@ export function AlertsPage() {
         {alerts.length === 0 ? (
           <p>No alerts yet.</p>
         ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Alert</th>
-                <th scope="col">State</th>
-                <th scope="col">Latency</th>
-              </tr>
-            </thead>
-            <tbody>
-              {alerts.map((a) => (
-                <tr key={a.id}>
-                  <td>{describe(a)}</td>
-                  <td>{a.state}</td>
-                  <td>{Math.round(a.latency_ms)} ms</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            rows={alerts}
+            rowKey={(a) => a.id}
+            columns={[
+              { header: "Alert", cell: describe },
+              { header: "State", cell: (a) => a.state },
+              { header: "Latency", cell: (a) => `${Math.round(a.latency_ms)} ms` },
+            ]}
+          />
         )}
       </section>
       <AlertSettings profileId={pid} editable={canManage(profile)} />

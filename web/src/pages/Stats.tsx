@@ -3,6 +3,7 @@
 import { useEffect, useState } from "react";
 import { download, get, send, type Schemas } from "../api/client";
 import { FormError } from "../components/Field";
+import { Table } from "../components/Table";
 import { formatGlucose, type GlucoseUnit } from "../lib/units";
 import { canManage, useApp } from "../state";
 
@@ -30,6 +31,15 @@ const ROWS: Row[] = [
   ["GMI", (m) => m.gmi_pct, "gmi_pct", pct],
   ["Sensor data", (m) => m.data_sufficiency_pct, "data_sufficiency_pct", pct],
 ];
+
+const TEMPERATURE_ROWS = [
+  ["Mean", "mean_c", " °C"],
+  ["Highest", "max_c", " °C"],
+  ["Time in fever", "time_in_fever_pct", " %"],
+] as const;
+
+// A metric the data do not define shows as a dash.
+const shown = (v: number | null | undefined, fmt: (v: number) => string) => (v == null ? "—" : fmt(v));
 
 export function StatsPage() {
   const { profile, prefs } = useApp();
@@ -67,61 +77,31 @@ export function StatsPage() {
         <section aria-labelledby="glucose-stats">
           <h2 id="glucose-stats">Glucose</h2>
           <RangesBar ranges={g.current.ranges} />
-          <table>
-            <caption className="sr-only">Glucose statistics: this period, the previous one and the change</caption>
-            <thead>
-              <tr>
-                <th scope="col">Metric</th>
-                <th scope="col">This period</th>
-                <th scope="col">Previous</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {ROWS.map(([label, pick, key, fmt]) => {
-                const cur = pick(g.current);
-                const prev = pick(g.previous);
-                const change = g.change[key];
-                return (
-                  <tr key={key}>
-                    <th scope="row">{label}</th>
-                    <td>{cur == null ? "—" : fmt(cur, prefs.unit)}</td>
-                    <td>{prev == null ? "—" : fmt(prev, prefs.unit)}</td>
-                    <td>{change == null ? "—" : signed(change, fmt)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <Table
+            caption={<caption className="sr-only">Glucose statistics: this period, the previous one and the change</caption>}
+            rows={ROWS}
+            rowKey={([, , key]) => key}
+            columns={[
+              { header: "Metric", cell: ([label]) => label, rowHeader: true },
+              { header: "This period", cell: ([, pick, , fmt]) => shown(pick(g.current), (v) => fmt(v, prefs.unit)) },
+              { header: "Previous", cell: ([, pick, , fmt]) => shown(pick(g.previous), (v) => fmt(v, prefs.unit)) },
+              { header: "Change", cell: ([, , key, fmt]) => shown(g.change[key], (v) => signed(v, fmt)) },
+            ]}
+          />
         </section>
       )}
       {t && (
         <section aria-labelledby="temp-stats">
           <h2 id="temp-stats">Temperature</h2>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Metric</th>
-                <th scope="col">This period</th>
-                <th scope="col">Previous</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(
-                [
-                  ["Mean", "mean_c", " °C"],
-                  ["Highest", "max_c", " °C"],
-                  ["Time in fever", "time_in_fever_pct", " %"],
-                ] as const
-              ).map(([label, key, unit]) => (
-                <tr key={key}>
-                  <th scope="row">{label}</th>
-                  <td>{t.current[key] == null ? "—" : `${t.current[key]!.toFixed(1)}${unit}`}</td>
-                  <td>{t.previous[key] == null ? "—" : `${t.previous[key]!.toFixed(1)}${unit}`}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            rows={TEMPERATURE_ROWS}
+            rowKey={([, key]) => key}
+            columns={[
+              { header: "Metric", cell: ([label]) => label, rowHeader: true },
+              { header: "This period", cell: ([, key, unit]) => shown(t.current[key], (v) => `${v.toFixed(1)}${unit}`) },
+              { header: "Previous", cell: ([, key, unit]) => shown(t.previous[key], (v) => `${v.toFixed(1)}${unit}`) },
+            ]}
+          />
         </section>
       )}
       <Report profileId={pid} canShare={canManage(profile)} />
