@@ -134,8 +134,9 @@ class WriteBuffer:
 
     def waiting_for(self, device_id: object) -> list[asyncio.Future]:
         """The futures of a device's rows not committed yet."""
-        items = (*self._committing, *self._pending)
-        return [f for rows, f in items if rows.device_id == device_id and not f.done()]
+        # A failed commit's batch is back in ``_pending`` and still in ``_committing``.
+        items = {id(f): (rows, f) for rows, f in (*self._committing, *self._pending)}
+        return [f for rows, f in items.values() if rows.device_id == device_id and not f.done()]
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []
