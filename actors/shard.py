@@ -64,6 +64,7 @@ class IngestOutcome:
     duplicates: int = 0
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     retry_after_s: int = 0
+    cause: str = ""  # busy: why the database is not taking the rows (``WriteBuffer.cause``)
 
 
 class DeviceShard:
@@ -202,6 +203,10 @@ class DeviceShard:
             return IngestOutcome("rejected", problems=tuple(prepared.problems))
         rows = prepared.rows
         if not len(rows):
+            # Known readings, but maybe not yet committed (a re-send after a commit timeout,
+            # while the database is down): acknowledge them only once they are.
+            if not await self._committed(actor.info.id):
+                return self._busy()
             metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
         rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
@@ -210,13 +215,13 @@ class DeviceShard:
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
             metrics.inc("vigil_backpressure_total", reason="buffer_full")
-            return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
+            return self._busy()
         try:
             stored = await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
         except TimeoutError:
             # Still buffered and will be committed; the client re-sends and sees duplicates.
             metrics.inc("vigil_backpressure_total", reason="commit_timeout")
-            return IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
+            return self._busy()
         except Exception:
             # The database refused these rows: the stream state must not keep them.
             if self.devices.get(actor.info.id) is actor:
@@ -227,6 +232,26 @@ class DeviceShard:
         metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
         _record_fired(prepared.ops, request_id)
         return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
+
+    async def _committed(self, device_id: UUID) -> bool:
+        """Wait (up to the commit timeout) for the device's rows still in the write buffer;
+        whether they were all committed."""
+        waiting = [asyncio.shield(f) for f in self._write_buffer().waiting_for(device_id)]
+        if not waiting:
+            return True
+        try:
+            done = await asyncio.wait_for(
+                asyncio.gather(*waiting, return_exceptions=True), self.config.commit_timeout_s
+            )
+        except TimeoutError:
+            metrics.inc("vigil_backpressure_total", reason="commit_timeout")
+            return False
+        return not any(isinstance(r, BaseException) for r in done)
+
+    def _busy(self) -> IngestOutcome:
+        """The rows were not acknowledged: retry later, with the cause when one is known."""
+        cause = self._buffer.cause if self._buffer is not None else ""
+        return IngestOutcome("busy", retry_after_s=self.config.retry_after_s, cause=cause)
 
     async def start(self) -> int:
         """Make sure the clock runs and the shard hosts every device of its own that streamed

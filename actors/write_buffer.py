@@ -59,6 +59,9 @@ class WriteBuffer:
         self._metrics_shard = metrics_shard
         self.commits = 0
         self.database_ok = True
+        # Why the last commit failed while rows wait ("" once one succeeds): what a
+        # refused client is told (``disk_full``: PostgreSQL's 53100, the server's disk).
+        self.cause = ""
 
     @property
     def buffered_rows(self) -> int:
@@ -104,6 +107,7 @@ class WriteBuffer:
                 # The database is unreachable: keep the rows, reconnect, try again.
                 log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
                 self.database_ok = False
+                self.cause = "disk_full" if isinstance(exc, psycopg.errors.DiskFull) else "down"
                 self._pending.extendleft(reversed(batch))
                 await self._drop_connection()
                 await asyncio.sleep(delay)
@@ -115,6 +119,7 @@ class WriteBuffer:
                 continue
             delay = self._retry_initial_s
             self.database_ok = True
+            self.cause = ""
             self.commits += 1
             metrics.observe("vigil_commit_seconds", elapsed, shard=self._metrics_shard)
             self._settle(batch, masks)
@@ -126,6 +131,12 @@ class WriteBuffer:
         """Wait until everything submitted so far is committed (or has failed)."""
         waiting = [future for _, future in (*self._committing, *self._pending)]
         await asyncio.gather(*waiting, return_exceptions=True)
+
+    def waiting_for(self, device_id: object) -> list[asyncio.Future]:
+        """The futures of a device's rows not committed yet."""
+        # A failed commit's batch is back in ``_pending`` and still in ``_committing``.
+        items = {id(f): (rows, f) for rows, f in (*self._committing, *self._pending)}
+        return [f for rows, f in items.values() if rows.device_id == device_id and not f.done()]
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []

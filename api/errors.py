@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ErrorItem(BaseModel):
@@ -86,7 +88,40 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The database cannot be reached or cannot take work right now: a restart or failover
+# (connections refused or cut, "the database system is starting up"), a disk full. The
+# request did nothing that needs undoing (a transaction in flight was rolled back), so the
+# caller may retry: 503 with Retry-After naming the cause, never a 500. asyncpg raises its
+# InternalClientError when the server cuts a connection during the pool's reset of it.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+)
+DATABASE_RETRY_AFTER_S = 5
+DISK_FULL_DETAIL = "the database server is out of disk space; retry later"
+DATABASE_DOWN_DETAIL = "the database is temporarily unavailable; retry later"
+
+
+def database_unavailable_detail(exc: BaseException) -> str:
+    """What a client is told when the database cannot take its request."""
+    return DISK_FULL_DETAIL if isinstance(exc, asyncpg.DiskFullError) else DATABASE_DOWN_DETAIL
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": database_unavailable_detail(exc)},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable_text)
     app.add_exception_handler(asyncpg.UntranslatableCharacterError, _unstorable_text)

@@ -99,6 +99,12 @@ class Settings(BaseSettings, ApiTunables):
     synchronous_standby: bool = Field(
         False, description="Commits (and acknowledgements) wait until the standby has them"
     )
+    shard_max_buffered_rows: int = Field(
+        500_000,
+        ge=100,
+        description="Rows a shard keeps waiting for the database before it answers 503"
+        " (back-pressure: bounded memory while the database is slow or down)",
+    )
 
     @model_validator(mode="after")
     def private_webhooks_only_locally(self) -> Settings:
@@ -174,7 +180,11 @@ class Settings(BaseSettings, ApiTunables):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.http_port}"
 
     def shard_config(self, database_url: str) -> ShardConfig:
-        return ShardConfig(database_url=database_url, shard_count=self.shard_count)
+        return ShardConfig(
+            database_url=database_url,
+            shard_count=self.shard_count,
+            max_buffered_rows=self.shard_max_buffered_rows,
+        )
 
     def api_config(self, database_url: str) -> ApiConfig:
         tuned = {name: getattr(self, name) for name in ApiTunables.model_fields}

@@ -32,6 +32,9 @@ class ShardState(BaseModel):
         None, description="Ray node id hosting the shard, if it answered", examples=["a1b2c3"]
     )
     devices: int | None = Field(None, description="Devices it hosts", examples=[120])
+    buffered_rows: int | None = Field(
+        None, description="Rows waiting in its write buffer for the database", examples=[0]
+    )
 
 
 class Readiness(BaseModel):
@@ -63,7 +66,13 @@ async def readyz(pool: Pool, shards: Router) -> Readiness | JSONResponse:
     states = [
         ShardState(index=i, answered=False)
         if s is None
-        else ShardState(index=i, answered=True, node=s.get("node"), devices=s.get("devices"))
+        else ShardState(
+            index=i,
+            answered=True,
+            node=s.get("node"),
+            devices=s.get("devices"),
+            buffered_rows=s.get("buffered_rows"),
+        )
         for i, s in enumerate(statuses)
     ]
     answered = sum(s.answered for s in states)

@@ -20,7 +20,14 @@ from algorithms.sensors import spec_for
 from algorithms.trend import Direction
 from api.config import ApiConfig
 from api.deps import CallerId, Config, Router, refuse
-from api.errors import ErrorItem, check_window, error, responses
+from api.errors import (
+    DATABASE_DOWN_DETAIL,
+    DISK_FULL_DETAIL,
+    ErrorItem,
+    check_window,
+    error,
+    responses,
+)
 from api.request_id import current as current_request_id
 from api.routes.audit import read_audit
 from api.routes.devices import DeviceId
@@ -99,6 +106,10 @@ class InvalidReadings(Exception):
         self.items = items  # loc relative to the batch: ["readings", i, field]
 
 
+# What a refused upload is told, by the shard's reason (``WriteBuffer.cause``).
+BUSY = {"disk_full": DISK_FULL_DETAIL, "down": DATABASE_DOWN_DETAIL}
+
+
 async def store_batch(
     body: ReadingsUpload, device_id: uuid.UUID, shards: ShardRouter, config: ApiConfig
 ) -> UploadResult:
@@ -145,7 +156,7 @@ async def store_batch(
         )
     raise error(
         503,
-        "the database is not keeping up; retry later",
+        BUSY.get(outcome.cause, "the database is not keeping up; retry later"),
         {"Retry-After": str(outcome.retry_after_s)},
     )
 

@@ -78,3 +78,31 @@ async def test_a_batch_the_database_refuses_fails_alone(database_url: str, db, d
     assert isinstance(results[1], psycopg.errors.ForeignKeyViolation)
     assert stored(db, device) == 5
     await buffer.close()
+
+
+async def test_a_full_disk_is_named_and_waiting_rows_are_found_by_device(
+    database_url: str, db, device
+) -> None:
+    """PostgreSQL's 53100 keeps the rows (as an outage does) and is the cause a refused
+    client is told; ``waiting_for`` finds a device's rows not committed yet."""
+    space = asyncio.Event()
+
+    async def connect() -> psycopg.AsyncConnection:
+        if not space.is_set():
+            raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+        return await open_writer_connection(database_url)
+
+    buffer = WriteBuffer(connect, retry_initial_s=0.05, retry_max_s=0.1)
+    pending = buffer.submit(rows(device, 0, 5))
+    for _ in range(100):
+        if buffer.cause:
+            break
+        await asyncio.sleep(0.05)
+    assert buffer.cause == "disk_full" and not buffer.database_ok
+    assert buffer.waiting_for(device) == [pending]
+    assert buffer.waiting_for(uuid.uuid4()) == []
+    space.set()
+    assert (await asyncio.wait_for(pending, 5)).all()
+    assert buffer.cause == "" and buffer.waiting_for(device) == []
+    assert stored(db, device) == 5
+    await buffer.close()
