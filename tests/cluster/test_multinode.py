@@ -76,7 +76,7 @@ def vigil_env(pg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "VIGIL_PROXY_LOCATION": "HeadOnly",  # three "nodes" share one address here
         "VIGIL_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
         # Shards move back only by `vigil shards rebalance` here (the balancer:
-        # test_rebalance_auto.py), so the scaling test's placement is its own.
+        # test_cluster_ops.py), so the scaling test's placement is its own.
         "VIGIL_SHARD_REBALANCE": "false",
     }
 
