@@ -199,14 +199,14 @@ def test_shards_come_back_and_spread_onto_a_joining_node(cluster, vigil) -> None
 
 UPLOADERS = 4
 UPLOADS_PER_S = 10  # per uploader: 40 uploads/s in all, each one reading
-MEASURE_S = 20.0
+MEASURE_S = 15.0
 # p99 with the job <= 2 x p99 without it + FLOOR_S. The floor keeps a small baseline (tens
 # of ms) from failing the test over one scheduling hiccup of this 2-core machine, which
 # other test runs share (load average 20-50 while this was written): 50 ms is one Linux
 # scheduling period under such load (a few 6-24 ms CFS slices), far below a starved
 # ingest's seconds.
 FLOOR_S = 0.050
-JOB_PROFILES = 24
+JOB_PROFILES = 20
 
 
 @pytest.fixture(scope="module")
@@ -239,8 +239,8 @@ def _job_population(client: httpx.Client, database_url: str) -> list[str]:
 
 
 def _upload_latencies(account: Account, devices: list[str], seconds: float) -> list[float]:
-    """``UPLOADS_PER_S`` one-reading uploads a second per device for ``seconds``; each
-    upload's seconds (all must be acknowledged)."""
+    """Up to ``UPLOADS_PER_S`` one-reading uploads a second per device for ``seconds``
+    (each waits for its answer); each upload's seconds (all must be acknowledged)."""
     latencies: list[float] = []
     failures: list[int] = []
 
@@ -248,6 +248,8 @@ def _upload_latencies(account: Account, devices: list[str], seconds: float) -> l
         with httpx.Client(base_url=str(account.client.base_url), timeout=30) as client:
             started = time.monotonic()
             for k in range(int(seconds * UPLOADS_PER_S)):
+                if time.monotonic() > started + seconds:
+                    break  # slow answers: fewer uploads, not a longer test
                 time.sleep(max(0.0, started + k / UPLOADS_PER_S - time.monotonic()))
                 ts = datetime.now(UTC).isoformat()
                 sent = time.monotonic()
@@ -284,19 +286,18 @@ def test_a_batch_job_leaves_ingest_p99_within_twice(cluster, vigil, batch_node, 
         command = [sys.executable, "-m", "cluster.cli", "reports", "batch", "--address",
                    c.address, "--out", str(tmp_path), "--days", "15", "--pdf",
                    "--chunk-size", "1", "--profiles", ",".join(profiles)]  # fmt: skip
-        stop, runs = threading.Event(), []
+        stop, failed = threading.Event(), []
 
         def keep_a_job_running() -> None:  # the job runs throughout the measurement
             while not stop.is_set():
                 job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-                runs.append(job)
                 while job.poll() is None and not stop.is_set():
                     time.sleep(0.2)
-                if job.poll() is None:
+                if job.poll() is None:  # still working when the measurement ended
                     job.terminate()
                     job.wait(30)
-                else:
-                    assert job.returncode == 0, job.stdout.read() if job.stdout else ""
+                elif job.returncode != 0:
+                    failed.append(job.stdout.read() if job.stdout else str(job.returncode))
 
         jobs = threading.Thread(target=keep_a_job_running)
         jobs.start()
@@ -312,9 +313,10 @@ def test_a_batch_job_leaves_ingest_p99_within_twice(cluster, vigil, batch_node, 
             stop.set()
             jobs.join(60)
 
-    assert all(r.returncode in (0, -signal.SIGTERM) for r in runs), [r.returncode for r in runs]
+    assert not failed, failed
     assert written >= 5, written  # the job kept working while ingest was measured
     p99_without, p99_with = np.percentile(without, 99), np.percentile(with_job, 99)
+    print(f"upload p99 without the job {p99_without * 1000:.0f} ms, with {p99_with * 1000:.0f} ms")
     assert p99_with <= 2 * p99_without + FLOOR_S, (p99_without, p99_with)
 
 
