@@ -88,7 +88,7 @@ class ShardBalancer:
         moved. Skipped while another placement change (``vigil shards scale``) runs."""
         alive = alive_nodes()
         settled = set(self.watch.observe(alive, now))
-        if now - self.moved_at < self.config.cooldown_s:
+        if len(alive) < 2 or now - self.moved_at < self.config.cooldown_s:
             return []
         url = self.config.shard.database_url
         with (

@@ -208,11 +208,11 @@ def start_stack(
 
 
 def keep_shards_balanced(settings: Settings, database_url: str) -> None:
-    """Start the shard balancer (``actors.balancer``), or stop one an earlier start left
-    running when VIGIL_SHARD_REBALANCE is off; a running one is replaced, so it takes the
-    current settings."""
+    """On a cluster, start the shard balancer (``actors.balancer``; one machine has no
+    nodes to join), or stop one an earlier start left running when VIGIL_SHARD_REBALANCE is
+    off; a running one is replaced, so it takes the current settings."""
     stop_balancer(settings.namespace)
-    if settings.shard_rebalance:
+    if settings.shard_rebalance and settings.on_cluster:
         config = BalancerConfig(
             shard=settings.shard_config(database_url),
             namespace=settings.namespace,
