@@ -51,3 +51,34 @@ def rescale(layout: list[int], shard_count: int) -> list[int]:
 def shard_in(layout: list[int], device_id: UUID) -> int:
     """The shard hosting a device under ``layout``."""
     return layout[virtual_shard(device_id)]
+
+
+# -- which node runs each shard ------------------------------------------------------------
+#
+# Shards are spread over the nodes so that no node runs more than one shard above any other.
+# A change of nodes moves as few shards as that allows: a shard stays where it runs unless its
+# node is gone or holds more than its share (a joining node takes shards only from the
+# fullest nodes, never shuffles the others).
+
+
+def spread(current: list[str | None], nodes: list[str]) -> list[str | None]:
+    """The node each shard should run on, given where each runs now (None: not running, left
+    to whoever starts it) and the nodes that may host shards (in a stable order, the tie
+    break). A running shard whose node is not in ``nodes`` moves to the emptiest one."""
+    if not nodes:
+        return list(current)
+    target: list[str | None] = list(current)
+    load = {n: sum(1 for t in target if t == n) for n in nodes}
+    for i, t in enumerate(target):
+        if t is not None and t not in load:  # its node is gone or may not host shards
+            node = _emptiest(load)
+            target[i], load[node] = node, load[node] + 1
+    while max(load.values()) - min(load.values()) > 1:
+        full, empty = max(load, key=load.__getitem__), _emptiest(load)
+        moving = max(i for i, t in enumerate(target) if t == full)
+        target[moving], load[full], load[empty] = empty, load[full] - 1, load[empty] + 1
+    return target
+
+
+def _emptiest(load: dict[str, int]) -> str:
+    return min(load, key=load.__getitem__)  # the first in node order among equals

@@ -25,7 +25,7 @@ from ray.actor import ActorHandle
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
-from actors.placement import shard_in, shard_index
+from actors.placement import shard_in, shard_index, spread
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
 from storage.shard_layouts import Layout
 
@@ -103,28 +103,33 @@ def shard_node(index: int, namespace: str = NAMESPACE) -> str | None:
 def rebalance_shards(
     shard_count: int, config: ShardConfig, namespace: str = NAMESPACE
 ) -> list[int]:
-    """Move every shard that is not on its assigned node (after a node died its shards
-    restarted elsewhere; when nodes come back they get theirs again). A moved shard flushes
-    its clock and connections, stops, and starts on its node, where it adopts its devices from the
-    database; uploads in the gap get 503 with Retry-After. Returns the shards moved."""
-    nodes = alive_nodes()
-    moved: list[int] = []
-    for i in range(shard_count):
-        target = assigned_node(i, nodes)
-        current = shard_node(i, namespace)
-        if current == target:
-            continue
-        with contextlib.suppress(ValueError):
-            handle = ray.get_actor(shard_name(i), namespace=namespace)
-            with contextlib.suppress(Exception):
-                # Rows still buffered were not acknowledged: their senders get a 503 and
-                # re-send (duplicates are recognised), so nothing acknowledged is lost.
-                ray.get(handle.close.remote(), timeout=30)
-            ray.kill(handle, no_restart=True)
-        _wait_gone(shard_name(i), namespace)
-        ray.get(start_shard(i, config, namespace, nodes).start.remote())
-        moved.append(i)
+    """Spread the running shards evenly over the alive nodes, moving as few as that allows
+    (``actors.placement.spread``: after a node died its shards restarted elsewhere; a node
+    that comes back takes shards from the fullest nodes). Each moved shard hands over
+    (``move_shard``); its uploads get 503 with Retry-After meanwhile. Returns the shards
+    moved. ``actors.balancer`` does this by itself when nodes join."""
+    current = [shard_node(i, namespace) for i in range(shard_count)]
+    target = spread(current, alive_nodes())
+    moved = [i for i in range(shard_count) if current[i] is not None and target[i] != current[i]]
+    for i in moved:
+        move_shard(i, cast(str, target[i]), config, namespace)
     return moved
+
+
+def move_shard(index: int, node: str, config: ShardConfig, namespace: str = NAMESPACE) -> None:
+    """Move shard ``index`` to ``node``: it hands over (answers ``moved`` to new uploads,
+    waits for those under way and commits every buffered row and its alert state), stops,
+    and starts on ``node``, where it adopts its devices from the database. Nothing
+    acknowledged is lost and no alert is decided twice. If an API replica restarts the
+    shard first (an upload arrived in the gap), the shard runs where that replica put it."""
+    with contextlib.suppress(ValueError):
+        handle = ray.get_actor(shard_name(index), namespace=namespace)
+        with contextlib.suppress(Exception):  # its node is gone: there is nothing to hand over
+            ray.get(handle.hand_over.remote(), timeout=30)
+        ray.kill(handle, no_restart=True)
+    _wait_gone(shard_name(index), namespace)
+    moved = _placed(ray.remote(DeviceShard), index, node, namespace).remote(index, config)
+    ray.get(moved.start.remote())
 
 
 def _wait_gone(name: str, namespace: str, timeout_s: float = 30.0) -> None:

@@ -84,6 +84,7 @@ class DeviceShard:
         self._layouts: tuple[Layout | None, Layout | None] | None = None
         self._in_flight: Counter[UUID] = Counter()  # ingest calls under way, per device
         self._settled = asyncio.Condition()  # notified when an ingest call ends
+        self._leaving = False  # handing over before a move to another node (``hand_over``)
         metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
@@ -141,6 +142,8 @@ class DeviceShard:
     ) -> list[IngestOutcome | BaseException]:
         """Every batch's devices count as in flight until its outcome is known, so that a
         hand-over (``refresh_layout``) waits for them."""
+        if self._leaving:  # moving to another node: the batch goes to the next incarnation
+            return [IngestOutcome("moved", retry_after_s=1) for _ in batches]
         devices = [b[0] for b in batches]
         self._in_flight.update(devices)
         try:
@@ -368,6 +371,8 @@ class DeviceShard:
         )
 
     def _start_ticker(self) -> None:
+        if self._leaving:
+            return  # handed over: the shard on the new node runs the clock
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
 
@@ -433,6 +438,26 @@ class DeviceShard:
         found = self.devices.pop(device_id, None) is not None
         metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
         return found
+
+    async def hand_over(self) -> int:
+        """Before this shard moves to another node (``actors.router.move_shard``): answer
+        ``moved`` (a 503 with a one-second Retry-After) to every upload from now on, stop the
+        clock, wait for the ingest calls under way and for every buffered row (alert state
+        included) to be committed, then close. The shard started on the new node loads its
+        devices from the database, so nothing acknowledged is lost and no alert is decided
+        twice. Returns the devices it hosted."""
+        self._leaving = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        async with self._settled:
+            await self._settled.wait_for(lambda: not self._in_flight)
+        if self._buffer is not None:
+            await self._buffer.drain()
+        await self.close()
+        log.info("shard %d handed over %d devices for a move", self.index, len(self.devices))
+        return len(self.devices)
 
     async def close(self) -> None:
         """Stop the clock and close the database connections (tests; Ray just kills)."""

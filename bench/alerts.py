@@ -1,8 +1,10 @@
 """Alert latency benchmark: from a reading's receipt to the alert on a WebSocket.
 
 Starts the stack on a throwaway PostgreSQL unless ``--url`` names a running Vigil.
-Registers ``--devices`` CGMs, each on its own (dependent) profile, 100 per account; 10 % of
-them read 45 mg/dL (low and urgent low, re-alerting every minute), the rest a normal wave.
+Registers ``--devices`` CGMs, each on its own (dependent) profile, 100 per account;
+``--alerting-share`` of them (10 %) read 45 mg/dL (low and urgent low, re-alerting every
+minute; with ``--alert-cycle N`` low for N readings then normal for N, so that every low
+spell fires its alerts anew), the rest a normal wave.
 Each device sends one reading per second over its ingest WebSocket and waits for the
 commit's answer (``--transport http``: one POST per reading instead). ``--subscribers``
 WebSocket clients each follow an equal share of the profiles. Alerts and uploads of the
@@ -13,7 +15,9 @@ simulator sent it. At the end it compares, per alert, the notifications Vigil st
 and repeats) with those the subscribers received: ``lost`` must be 0. Prints counts,
 p50/p99, the CPU milliseconds per acknowledged reading of each component over the measured
 part (from ``/proc``, see ``bench.cpu``; ``vigil_cpu_ms_per_reading`` leaves the load
-generator out) and, last, ``alert_p99_ms: N``.
+generator out), the alert events of that part and, last, ``alert_p99_ms: N``. The CPU of an
+alert: the same run with ``--alerting-share 0`` (no alert fires, the same readings) beside
+one with ``--alerting-share 1 --alert-cycle 5``; see docs/capacity.md.
 
     .venv/bin/python -m bench.alerts [--seconds 100] [--devices 1000] [--subscribers 200]
     .venv/bin/python -m bench.alerts --url URL --database-url POSTGRES_URL
@@ -39,8 +43,12 @@ from bench.stack import sign_up, vigil_stack
 PER_ACCOUNT = 100
 
 
-async def register(session: aiohttp.ClientSession, url: str, devices: int) -> list[dict]:
-    """One dict per device: id, profile, token, alerting."""
+async def register(
+    session: aiohttp.ClientSession, url: str, devices: int, alerting_share: float = 0.1
+) -> list[dict]:
+    """One dict per device: id, profile, token, alerting (the first of every
+    ``1 / alerting_share`` devices; none at 0)."""
+    every = round(1 / alerting_share) if alerting_share > 0 else 0
     stamp = int(time.time())
     out: list[dict] = []
     for u in range(0, devices, PER_ACCOUNT):
@@ -55,7 +63,7 @@ async def register(session: aiohttp.ClientSession, url: str, devices: int) -> li
             ) as r:
                 r.raise_for_status()
                 profile = (await r.json())["id"]
-            alerting = n % 10 == 0
+            alerting = every > 0 and n % every == 0
             if alerting:
                 rules = {"glucose": [{"kind": "urgent_low", "realert_min": 1}]}
                 async with session.put(
@@ -133,6 +141,8 @@ async def run(
     warmup: float,
     transport: str,
     postmaster: int | None = None,
+    alerting_share: float = 0.1,
+    alert_cycle: int = 0,
 ) -> dict:
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=120)
@@ -141,7 +151,7 @@ async def run(
         aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ws_session,
     ):
-        fleet = await register(session, url, devices)
+        fleet = await register(session, url, devices, alerting_share)
         sent_at: dict[tuple[str, str], float] = {}
         delays: dict[str, list[float]] = {"receipt": [], "sent": [], "upload": [], "fire": []}
         counts: dict[str, float] = {"subscribers": subscribers, "subscribed": 0, "readings": 0}
@@ -177,7 +187,8 @@ async def run(
 
         def reading(d: dict, k: int) -> dict:
             ts = datetime.fromtimestamp(int(time.time() * 1000) / 1000, UTC).isoformat()
-            value = 45.0 if d["alerting"] else 120 + 30 * math.sin((d["n"] + k) / 50)
+            low = d["alerting"] and (alert_cycle == 0 or (k // alert_cycle) % 2 == 0)
+            value = 45.0 if low else 120 + 30 * math.sin((d["n"] + k) / 50)
             sent_at[(d["id"], ts)] = time.time()
             return {"ts": ts, "value": round(value, 1)}
 
@@ -295,6 +306,19 @@ def main() -> None:
     )
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument(
+        "--alerting-share",
+        type=float,
+        default=0.1,
+        help="share of devices that read low (0: no alert fires)",
+    )
+    parser.add_argument(
+        "--alert-cycle",
+        type=int,
+        default=0,
+        help="alerting devices read low for N readings, then normal for N (each low spell"
+        " fires its alerts anew); 0: low throughout (the alert repeats every minute)",
+    )
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument(
@@ -318,11 +342,14 @@ def main() -> None:
                 args.warmup,
                 args.transport,
                 postmaster,
+                args.alerting_share,
+                args.alert_cycle,
             )
         )
     c, d = result["counts"], result["delays"]
     print(
-        f"devices={args.devices} alerting={args.devices // 10} subscribers={c['subscribed']}"
+        f"devices={args.devices} alerting_share={args.alerting_share}"
+        f" alert_cycle={args.alert_cycle} subscribers={c['subscribed']}"
         f" shards={args.shards} replicas={args.replicas} transport={args.transport}"
         f" seconds={result['elapsed']:.1f}"
     )
@@ -340,6 +367,7 @@ def main() -> None:
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
     print_cpu(result["cpu_s"], result["measured_readings"])
+    print(f"alert_events_measured={c['measured']}")  # fired and repeated, in the CPU window
     print(f"alert_p50_ms: {pct(d['receipt'], 50):.1f}")
     print(f"alert_p99_ms: {pct(d['receipt'], 99):.0f}")
     if c["lost"]:

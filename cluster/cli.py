@@ -547,16 +547,16 @@ def shards_rebalance(
         str | None, typer.Option(help="The Ray cluster (default: VIGIL_RAY_ADDRESS, or local)")
     ] = None,
 ) -> None:
-    """Move every shard that is not on its assigned node back to it (after nodes returned
-    or were added): shard i runs on the (i mod n)-th alive node."""
-    from actors.router import rebalance_shards
+    """Spread the shards evenly over the alive nodes, moving as few as that allows (after
+    nodes returned or were added; Vigil also does this by itself: VIGIL_SHARD_REBALANCE)."""
+    from cluster.shards import rebalance
     from cluster.stack import with_recorded_shard_count
 
     settings = _settings(address)
     url = _database_url(settings)
     settings = with_recorded_shard_count(settings, url)
     _join_ray(settings)
-    moved = rebalance_shards(settings.shard_count, settings.shard_config(url), settings.namespace)
+    moved = rebalance(url, settings.shard_config(url), settings.namespace)
     console.print(f"Moved shards: {', '.join(map(str, moved)) or 'none'}.")
 
 

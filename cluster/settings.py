@@ -131,6 +131,19 @@ class Settings(BaseSettings, ApiTunables):
     env: Environment = Field(
         "dev", description="dev, staging or prod; prod refuses unsafe settings at start-up"
     )
+    # Automatic shard rebalancing (actors.balancer): shards move onto nodes that join.
+    shard_rebalance: bool = Field(
+        True, description="Move shards onto nodes that join the cluster (off: only by hand)"
+    )
+    shard_rebalance_poll_s: float = Field(
+        10.0, gt=0, description="How often the balancer reads Ray's node table"
+    )
+    shard_rebalance_settle_s: float = Field(
+        60.0, ge=0, description="How long a node must stay alive before shards move onto it"
+    )
+    shard_rebalance_cooldown_s: float = Field(
+        120.0, ge=0, description="The least time between two rebalancing moves"
+    )
 
     def pinned_api_replicas(self) -> int | None:
         """VIGIL_API_REPLICAS when set; otherwise None: the Serve config autoscales."""

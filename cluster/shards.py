@@ -18,9 +18,9 @@ import psycopg
 import ray
 
 from actors.placement import default_layout, rescale
-from actors.router import shard_name, start_shards
+from actors.router import rebalance_shards, shard_name, start_shards
 from actors.shard import ShardConfig
-from storage.shard_layouts import activate, active_layout_sync, record_moving
+from storage.shard_layouts import activate, active_layout_sync, placement_lock, record_moving
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def scale_shards(
     use when no layout is recorded yet. Requires ``ray.init`` first."""
     if new_count < 1:
         raise ValueError("the shard count must be at least 1")
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn, placement_lock(conn):
         current = active_layout_sync(conn)
         before = current.shard_count if current else configured_count
         old = current.assignment if current else default_layout(before)
@@ -50,9 +50,17 @@ def scale_shards(
         shards = start_shards(max(before, new_count), config, namespace)
         handed = sum(ray.get([s.refresh_layout.remote() for s in shards]))
         activate(conn, epoch)
-    ray.get([s.refresh_layout.remote() for s in shards[:new_count]])
-    for index in range(new_count, before):
-        ray.kill(ray.get_actor(shard_name(index), namespace=namespace), no_restart=True)
+        ray.get([s.refresh_layout.remote() for s in shards[:new_count]])
+        for index in range(new_count, before):
+            ray.kill(ray.get_actor(shard_name(index), namespace=namespace), no_restart=True)
     moved = sum(a != b for a, b in zip(old, new, strict=True))
     log.info("shards %d -> %d: %d virtual shards moved", before, new_count, moved)
     return ScaleResult(before, new_count, moved, handed)
+
+
+def rebalance(database_url: str, config: ShardConfig, namespace: str) -> list[int]:
+    """``vigil shards rebalance``: spread the shards over the alive nodes now (the balancer,
+    ``actors.balancer``, does the same by itself unless VIGIL_SHARD_REBALANCE=false), holding
+    the placement lock so no scaling or automatic pass runs meanwhile; the shards moved."""
+    with psycopg.connect(database_url, autocommit=True) as conn, placement_lock(conn):
+        return rebalance_shards(config.shard_count, config, namespace)

@@ -13,6 +13,7 @@ import psycopg
 import ray
 from ray import serve
 
+from actors.balancer import BalancerConfig, start_balancer, stop_balancer
 from actors.router import start_notifier, start_shards, stop_shards
 from api.deployment import LOGGING, build_application
 from api.supervision import notifier_config
@@ -87,6 +88,7 @@ class Stack:
                 count = with_recorded_shard_count(self.settings, self.database_url).shard_count
             except psycopg.Error:
                 count = self.settings.shard_count
+            stop_balancer(self.settings.namespace)
             stop_shards(max(count, self.settings.shard_count), self.settings.namespace)
             if self.started_ray:
                 ray.shutdown()
@@ -174,6 +176,7 @@ def start_stack(
     record_session(settings.run_dir)
     file_log = attach_file_log(settings.log_dir)
     start_shards(settings.shard_count, settings.shard_config(database_url), settings.namespace)
+    keep_shards_balanced(settings, database_url)
     api_config = settings.api_config(database_url)
     # The notifier listens before the API answers, so the alerts of the first uploads are
     # dispatched live (with their request id), not by its catch-up when it starts later.
@@ -202,6 +205,22 @@ def start_stack(
     for name in ingress:  # Ray's processes have read it; a stack started from here needs its own
         os.environ.pop(name, None)
     return stack
+
+
+def keep_shards_balanced(settings: Settings, database_url: str) -> None:
+    """On a cluster, start the shard balancer (``actors.balancer``; one machine has no
+    nodes to join), or stop one an earlier start left running when VIGIL_SHARD_REBALANCE is
+    off; a running one is replaced, so it takes the current settings."""
+    stop_balancer(settings.namespace)
+    if settings.shard_rebalance and settings.on_cluster:
+        config = BalancerConfig(
+            shard=settings.shard_config(database_url),
+            namespace=settings.namespace,
+            poll_s=settings.shard_rebalance_poll_s,
+            settle_s=settings.shard_rebalance_settle_s,
+            cooldown_s=settings.shard_rebalance_cooldown_s,
+        )
+        start_balancer(config)
 
 
 def release_listener_ports() -> dict[str, int]:

@@ -3,6 +3,8 @@ and the one a shard-count change is moving to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -64,3 +66,29 @@ def activate(conn: psycopg.Connection, epoch: int) -> None:
         ).rowcount
         if done != 1:
             raise RuntimeError(f"layout {epoch} is no longer the one being moved to")
+
+
+# One change of shard placement at a time (``vigil shards scale``, ``vigil shards
+# rebalance`` and the automatic balancer, ``actors.balancer``): a session advisory lock.
+PLACEMENT_LOCK = 0x5669_6769_6C53  # "VigilS"
+
+
+@contextmanager
+def placement_lock(conn: psycopg.Connection, wait: bool = True) -> Iterator[bool]:
+    """Hold the placement lock while inside; yields False (not holding it) when ``wait`` is
+    False and another process holds it."""
+    if wait:
+        conn.execute("SELECT pg_advisory_lock(%s)", (PLACEMENT_LOCK,))
+        held = True
+    else:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PLACEMENT_LOCK,)).fetchone()
+        held = bool(row and row[0])
+    try:
+        yield held
+    finally:
+        if held:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (PLACEMENT_LOCK,))
+
+
+def moving_layout_sync(conn: psycopg.Connection) -> Layout | None:
+    return _layout(conn.execute(_SELECT, ("moving",)).fetchone())

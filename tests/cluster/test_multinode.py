@@ -75,6 +75,9 @@ def vigil_env(pg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "VIGIL_DATA_DIR": str(tmp_path_factory.mktemp("vigil-mn")),
         "VIGIL_PROXY_LOCATION": "HeadOnly",  # three "nodes" share one address here
         "VIGIL_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
+        # Shards move back only by `vigil shards rebalance` here (the balancer:
+        # test_cluster_ops.py), so the scaling test's placement is its own.
+        "VIGIL_SHARD_REBALANCE": "false",
     }
 
 
