@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 from tests.web.browser import chromium, new_context, open_page, serious_violations, sign_in
@@ -267,6 +267,13 @@ def test_api_docs_render_offline_under_the_csp(browser: Browser, stack) -> None:
     assert page.csp_errors == []
 
 
+def saved_with(page: Page, button: Locator, path: str) -> Response:
+    """Press a form's save button and wait for the API's answer to its PUT."""
+    with page.expect_response(lambda r: r.request.method == "PUT" and path in r.url) as answer:
+        button.click()
+    return answer.value
+
+
 def test_a_rule_keeps_several_quiet_periods_with_errors_at_the_period(
     browser: Browser, stack, owner: Account
 ) -> None:
@@ -283,7 +290,7 @@ def test_a_rule_keeps_several_quiet_periods_with_errors_at_the_period(
     second.get_by_label("High quiet period 2 from", exact=True).fill("06:00")
     second.get_by_label("High quiet period 2 until", exact=True).fill("08:00")
     save = page.get_by_role("button", name="Save alert settings")
-    save.click()
+    assert saved_with(page, save, "alert-settings").status == 422
     # The API's message about the second period, at that period (and only there).
     overlap = "quiet period 1 (06:00-08:00) overlaps an earlier one"
     expect(second.locator(".field-error").first).to_have_text(overlap)
@@ -296,7 +303,8 @@ def test_a_rule_keeps_several_quiet_periods_with_errors_at_the_period(
     second.get_by_role("group", name="High quiet period 2 starts on").get_by_label(
         "Sun", exact=True
     ).uncheck()
-    save.click()
+    answer = saved_with(page, save, "alert-settings")
+    assert answer.status == 200, answer.text()
     expect(page.get_by_role("status").filter(has_text="Alert settings saved.")).to_be_visible()
     expect(page.locator(".field-error")).to_have_count(0)
 
@@ -319,7 +327,7 @@ def test_a_rule_keeps_several_quiet_periods_with_errors_at_the_period(
     ]
     # Removing one leaves the other.
     page.get_by_role("button", name="Remove High quiet period 1", exact=True).click()
-    save.click()
+    assert saved_with(page, save, "alert-settings").status == 200
     expect(page.get_by_role("status").filter(has_text="Alert settings saved.")).to_be_visible()
     expect(page.get_by_label("High quiet period 1 from", exact=True)).to_have_value("12:00")
     expect(page.get_by_label("High quiet period 2 from", exact=True)).to_have_count(0)
@@ -349,13 +357,13 @@ def test_every_notification_preference_is_edited_and_read_back(
     form.get_by_label("Time zone of my quiet hours").select_option("Europe/Paris")
     form.get_by_label("Only urgent alerts nobody acknowledged in time").check()
     save = form.get_by_role("button", name="Save notification preferences")
-    save.click()
+    assert saved_with(page, save, "notification-preferences").status == 422
     empty = "quiet period 0 (23:00-23:00) is empty"
     expect(until).to_have_attribute("aria-invalid", "true")
     expect(until).to_have_accessible_description(empty)
     assert serious_violations(page) == []
     until.fill("06:30")
-    save.click()
+    assert saved_with(page, save, "notification-preferences").status == 200
     expect(page.get_by_role("status").filter(has_text="preferences saved")).to_be_visible()
 
     page.reload()
