@@ -107,6 +107,8 @@ export function AlertsPage() {
 }
 
 type RuleOut = Schemas["RuleOut"];
+/** Rules whose threshold the person sets (signal loss: its minutes; a sensor problem has none). */
+const hasThreshold = (r: RuleOut) => r.kind !== "sensor_problem";
 
 function AlertSettings({ profileId, editable }: { profileId: string; editable: boolean }) {
   const [settings, setSettings] = useState<Schemas["AlertSettingsOut"] | null>(null);
@@ -125,7 +127,7 @@ function AlertSettings({ profileId, editable }: { profileId: string; editable: b
     const strip = (rules: RuleOut[]) =>
       rules.map((r) => ({
         kind: r.kind,
-        threshold: r.threshold,
+        threshold: hasThreshold(r) ? r.threshold : null, // the API gives 0 for "none"
         enabled: r.enabled,
         realert_min: r.realert_min,
         duration_min: r.duration_min,
@@ -174,7 +176,7 @@ function AlertSettings({ profileId, editable }: { profileId: string; editable: b
                   <div key={r.kind} className="rule card">
                     <strong>{name}</strong>
                     <Field label={`${name} on`} type="checkbox" checked={r.enabled} disabled={fixed(r)} onChange={(e) => update(sensor, i, { enabled: e.target.checked })} error={errors[key("enabled")]} />
-                    {r.kind !== "signal_loss" && r.kind !== "sensor_problem" && (
+                    {r.kind !== "signal_loss" && hasThreshold(r) && (
                       <Field label={`${name} threshold (${r.unit})`} type="number" step="any" value={r.threshold} disabled={fixed(r)} onChange={(e) => update(sensor, i, { threshold: Number(e.target.value) })} error={errors[key("threshold")]} />
                     )}
                     <Field label={`${name}: repeat after (min)`} type="number" value={r.realert_min} onChange={(e) => update(sensor, i, { realert_min: Number(e.target.value) })} error={errors[key("realert_min")]} />
@@ -189,6 +191,9 @@ function AlertSettings({ profileId, editable }: { profileId: string; editable: b
                       />
                     )}
                     {errors[key("kind")] && <span className="field-error">{errors[key("kind")]}</span>}
+                    {(r.kind === "signal_loss" || !hasThreshold(r)) && errors[key("threshold")] && (
+                      <span className="field-error">{errors[key("threshold")]}</span>
+                    )}
                     {errors[`${sensor}.${i}`] && <span className="field-error">{errors[`${sensor}.${i}`]}</span>}
                   </div>
                 );
