@@ -3,7 +3,8 @@
 The rules live here, beside the alert rules themselves, so they are tested directly; the API
 only turns each :class:`~algorithms.validation.Problem` into a 422 item. A problem's
 ``index`` is the rule's position in the sensor's list (``None``: the list as a whole, as for
-thresholds out of order) and ``field`` the setting at fault (``None``: the rule as a whole).
+thresholds out of order) and ``field`` the setting at fault (``None``: the rule as a whole);
+a quiet period's problem names the period and, when one is at fault, its field.
 """
 
 from __future__ import annotations
@@ -112,21 +113,29 @@ def _setting_problem(sensor: SensorKind, item: RuleInput) -> tuple[str, str] | N
     return None
 
 
-def quiet_periods(given: tuple[QuietInput, ...]) -> tuple[tuple[QuietPeriod, ...], str | None]:
+QuietProblem = tuple[tuple[int | str, ...], str]
+"""Where in the list of periods (the period, and its field when one is at fault), and why."""
+
+
+def quiet_periods(
+    given: tuple[QuietInput, ...],
+) -> tuple[tuple[QuietPeriod, ...], QuietProblem | None]:
     """The periods, or the first one that is empty or overlaps an earlier one."""
     periods: list[QuietPeriod] = []
     covered: set[int] = set()
     for j, q in enumerate(given):
         start, end = minutes(q.start), minutes(q.end)
         if start in (end, _DAY_MIN):
-            return (), f"quiet period {j} ({q.start}-{q.end}) is empty"
+            at = (j, "start") if start == _DAY_MIN else (j, "end")
+            return (), (at, f"quiet period {j} ({q.start}-{q.end}) is empty")
         try:
             period = QuietPeriod(start, end, tuple(sorted(set(q.weekdays))))
         except ValueError as exc:
-            return (), f"quiet period {j} ({q.start}-{q.end}): {exc}"
+            field = "weekdays" if "weekdays" in str(exc) else "start"
+            return (), ((j, field), f"quiet period {j} ({q.start}-{q.end}): {exc}")
         week = _week_minutes(period)
         if covered & week:
-            return (), f"quiet period {j} ({q.start}-{q.end}) overlaps an earlier one"
+            return (), ((j,), f"quiet period {j} ({q.start}-{q.end}) overlaps an earlier one")
         covered |= week
         periods.append(period)
     return tuple(periods), None
@@ -160,7 +169,8 @@ def validate_rules(sensor: SensorKind, items: list[RuleInput]) -> tuple[list[Rul
             continue
         periods, quiet_problem = quiet_periods(item.quiet)
         if quiet_problem is not None:
-            problems.append(Problem(i, "quiet", quiet_problem))
+            at, message = quiet_problem
+            problems.append(Problem(i, "quiet", message, at))
             continue
         try:
             rules.append(_rule(item, periods))

@@ -18,15 +18,16 @@ EARLIEST_TS_S = 946_684_800
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One rejected item: its index in the list, the field and why (``None``: the whole
-    list, or the whole item)."""
+    list, or the whole item); ``path`` goes on below the field (an item of a list field)."""
 
     index: int | None
     field: str | None
     message: str
+    path: tuple[int | str, ...] = ()
 
     def loc(self) -> list[str | int]:
         """Where the problem is, below the list's own location."""
-        return [part for part in (self.index, self.field) if part is not None]
+        return [part for part in (self.index, self.field) if part is not None] + list(self.path)
 
 
 def acceptable(

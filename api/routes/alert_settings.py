@@ -151,6 +151,10 @@ def _out(profile_id: uuid.UUID, row: Any) -> AlertSettingsOut:
 # -- validation (the rules are in algorithms.alert_settings) ------------------------------
 
 
+def quiet_inputs(given: list[QuietPeriodIn]) -> tuple[QuietInput, ...]:
+    return tuple(QuietInput(q.start, q.end, tuple(q.weekdays)) for q in given)
+
+
 def _rule_input(item: RuleSetting) -> RuleInput:
     return RuleInput(
         kind=item.kind,
@@ -158,7 +162,7 @@ def _rule_input(item: RuleSetting) -> RuleInput:
         enabled=item.enabled,
         realert_min=item.realert_min,
         duration_min=item.duration_min,
-        quiet=tuple(QuietInput(q.start, q.end, tuple(q.weekdays)) for q in item.quiet),
+        quiet=quiet_inputs(item.quiet),
     )
 
 

@@ -14,11 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from actors import destinations
-from algorithms.alert_settings import hhmm, minutes
+from algorithms.alert_settings import hhmm, quiet_periods
 from algorithms.rules import RuleKind
 from api.deps import Caller, Config, Pool
 from api.errors import error, found, responses
-from api.routes.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn
+from api.routes.alert_settings import MAX_QUIET_PERIODS, QuietPeriodIn, quiet_inputs
 from api.routes.profiles import TIME_ZONES, ProfileAccess, profile_with
 from api.schemas import RequestModel, StrictJsonRoute, lenient_enum
 from storage import notifications, profiles
@@ -126,12 +126,18 @@ async def get_prefs(found: Alertable, caller: Caller, pool: Pool) -> PrefsOut:
     responses=responses(401, 403, 404, 422),
 )
 async def put_prefs(body: PrefsIn, found: Alertable, caller: Caller, pool: Pool) -> PrefsOut:
-    quiet = []
-    for j, q in enumerate(body.quiet):
-        start, end = minutes(q.start), minutes(q.end)
-        if start == end or start == 1440:
-            raise error(422, f"quiet period {j} ({q.start}-{q.end}) is empty")
-        quiet.append({"start_min": start, "end_min": end, "weekdays": sorted(set(q.weekdays))})
+    """Refused (422 naming the period and its field) when a quiet period is empty or
+    overlaps an earlier one, as in the alert settings."""
+    periods, problem = quiet_periods(quiet_inputs(body.quiet))
+    if problem is not None:
+        at, msg = problem
+        raise RequestValidationError(
+            [{"loc": ("body", "quiet", *at), "msg": msg, "type": "value_error"}]
+        )
+    quiet = [
+        {"start_min": q.start_min, "end_min": q.end_min, "weekdays": list(q.weekdays)}
+        for q in periods
+    ]
     row = await notifications.put_prefs(
         pool,
         caller.id,

@@ -11,15 +11,17 @@ from typing import Annotated, Any
 import asyncpg
 import numpy as np
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 
 from actors import metrics
 from actors.router import ShardRouter, ShardUnavailable
-from algorithms.sensors import spec_for
+from algorithms.sensors import SensorKind, spec_for
+from algorithms.temperature import BodySite
 from algorithms.trend import Direction
 from api.config import ApiConfig
-from api.deps import CallerId, Config, Router, refuse
+from api.deps import CallerId, Config, Pool, Router, refuse
 from api.errors import (
     DATABASE_DOWN_DETAIL,
     DISK_FULL_DETAIL,
@@ -32,8 +34,8 @@ from api.request_id import current as current_request_id
 from api.routes.audit import read_audit
 from api.routes.devices import DeviceId
 from api.routes.upload_tokens import UploadableDevice
-from api.schemas import RequestModel, StrictJsonRoute, Timestamp
-from storage import readings
+from api.schemas import RequestModel, StrictJsonRoute, Timestamp, lenient_enum
+from storage import body_sites, readings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"], route_class=StrictJsonRoute)
@@ -59,6 +61,13 @@ class ReadingsUpload(RequestModel):
         description="At most 10,000 readings; order does not matter",
         examples=[[{"ts": "2026-11-24T07:15:00+01:00", "value": 112.0}]],
     )
+    body_site: BodySite | None = lenient_enum(
+        default=None,
+        description="Temperature devices only: where on the body the sensor sits for these"
+        " readings (a thermometer's Temperature Type); kept from the batch's first reading"
+        " until a batch names another. Omitted: unchanged",
+        examples=["axilla"],
+    )
 
 
 class UploadResult(BaseModel):
@@ -75,6 +84,12 @@ class ReadingOut(BaseModel):
         description="Rate of change, unit per minute", examples=[-1.4]
     )
     direction: Direction | None = Field(examples=["FortyFiveDown"])
+    body_site: BodySite | None = Field(
+        None,
+        description="Temperature devices: where on the body the sensor sat at `ts`, as its"
+        " uploader reported (null for glucose, or before any report)",
+        examples=["axilla"],
+    )
 
 
 class Trend(BaseModel):
@@ -87,6 +102,9 @@ class LatestReading(BaseModel):
     value: float = Field(examples=[112.0])
     unit: str = Field(examples=["mg/dL"])
     trend: Trend
+    body_site: BodySite | None = Field(
+        None, description="As in the readings list (temperature devices)", examples=[None]
+    )
 
 
 def _rounded(rate: float | None) -> float | None:
@@ -108,6 +126,22 @@ class InvalidReadings(Exception):
 
 # What a refused upload is told, by the shard's reason (``WriteBuffer.cause``).
 BUSY = {"disk_full": DISK_FULL_DETAIL, "down": DATABASE_DOWN_DETAIL}
+
+
+def body_site_problem(body: ReadingsUpload, kind: SensorKind | str) -> list[ErrorItem]:
+    """A body site names where a temperature sensor sits: refused for other devices (``loc``
+    relative to the batch, like ``InvalidReadings``)."""
+    if body.body_site is None or kind == SensorKind.TEMPERATURE:
+        return []
+    msg = f"a {kind} device has no body site (only temperature devices report one)"
+    return [ErrorItem(loc=["body_site"], msg=msg, type="value_error")]
+
+
+async def keep_body_site(pool: asyncpg.Pool, device_id: uuid.UUID, body: ReadingsUpload) -> None:
+    """After the batch is stored: the device sits at its body site from its first reading."""
+    if body.body_site is not None and body.readings:
+        since = min(r.ts for r in body.readings)
+        await body_sites.record(pool, device_id, since, str(body.body_site))
 
 
 async def store_batch(
@@ -168,19 +202,27 @@ async def store_batch(
     responses=responses(401, 403, 404, 413, 422, 503),
 )
 async def upload_readings(
-    body: ReadingsUpload, device: UploadableDevice, shards: Router, config: Config
+    body: ReadingsUpload, device: UploadableDevice, shards: Router, config: Config, pool: Pool
 ) -> UploadResult | JSONResponse:
     """Send a user's access token (manager, or follower with `manage`) or the device's
     upload token. Stores the batch and answers once it is committed. Idempotent: readings already
     stored (same device and timestamp) are counted as `duplicates`, never stored twice.
     If any reading is invalid the whole batch is rejected (422) and nothing is stored.
     Devices sending often (every few seconds) can stream batches over the WebSocket
-    `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers)."""
+    `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers).
+    A temperature device's uploader may name its `body_site` (422 for other devices)."""
+    wrong_site = body_site_problem(body, device.kind)
+    if wrong_site:
+        raise RequestValidationError(
+            [{**i.model_dump(), "loc": ("body", *i.loc)} for i in wrong_site]
+        )
     try:
-        return await store_batch(body, device.id, shards, config)
+        result = await store_batch(body, device.id, shards, config)
     except InvalidReadings as invalid:
         items = [ErrorItem(loc=["body", *i.loc], msg=i.msg, type=i.type) for i in invalid.items]
         return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
+    await keep_body_site(pool, device.id, body)
+    return result
 
 
 def _allowed(read: readings.AuditedRead) -> list[asyncpg.Record]:
@@ -188,24 +230,6 @@ def _allowed(read: readings.AuditedRead) -> list[asyncpg.Record]:
     if read.grant is None or not read.grant.allows("readings"):
         refuse(read.grant is not None, "readings", "device")
     return read.rows
-
-
-async def audited(
-    pool: asyncpg.Pool,
-    request: Request,
-    user_id: uuid.UUID,
-    device_id: uuid.UUID,
-    *,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    """The readings in the window, if the caller may read them (and the read is audited)."""
-    audit = read_audit(request, user_id)
-    read = await readings.audited_read(
-        pool, audit, device_id, "readings", start=start, end=end, limit=limit
-    )
-    return _allowed(read)
 
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -235,7 +259,11 @@ async def get_readings(
     # The access check, the audit entry and the read are one statement (one round trip).
     check_window(start, end)
     pool = request.app.state.pool
-    rows = await audited(pool, request, user_id, device_id, start=start, end=end, limit=limit)
+    read = await readings.audited_read(
+        pool, read_audit(request, user_id), device_id, "readings", start=start, end=end, limit=limit
+    )
+    rows = _allowed(read)
+    sites = await _sites(pool, read, rows)
     return _json(
         [
             {
@@ -243,10 +271,21 @@ async def get_readings(
                 "value": r["value"],
                 "rate_per_min": _rounded(r["rate_per_min"]),
                 "direction": r["direction"],
+                "body_site": sites.at(r["ts"]),
             }
             for r in rows
         ]
     )
+
+
+async def _sites(
+    pool: asyncpg.Pool, read: readings.AuditedRead, rows: list[asyncpg.Record]
+) -> body_sites.Sites:
+    """The body-site periods the rows fall in (a second query for temperature devices only)."""
+    if not rows or read.device is None or read.device["kind"] != SensorKind.TEMPERATURE:
+        return body_sites.Sites([])
+    last = max(rows[0]["ts"], rows[-1]["ts"])
+    return await body_sites.periods(pool, read.device["id"], last + _US)
 
 
 @router.get(
@@ -265,6 +304,7 @@ async def latest(device_id: DeviceId, user_id: CallerId, request: Request) -> Re
         raise error(404, "no readings yet")
     row = rows[0]
     assert read.device is not None  # a grant comes with its device
+    sites = await _sites(request.app.state.pool, read, rows)
     return _json(
         {
             "ts": row["ts"],
@@ -274,5 +314,6 @@ async def latest(device_id: DeviceId, user_id: CallerId, request: Request) -> Re
                 "rate_per_min": _rounded(row["rate_per_min"]),
                 "direction": row["direction"] or Direction.NOT_COMPUTABLE.value,
             },
+            "body_site": sites.at(row["ts"]),
         }
     )

@@ -39,7 +39,13 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, W
 from pydantic import Field, ValidationError
 
 from api.routes.devices import DeviceOut
-from api.routes.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.routes.readings import (
+    InvalidReadings,
+    ReadingsUpload,
+    body_site_problem,
+    keep_body_site,
+    store_batch,
+)
 from api.routes.stream import (
     LiveHub,
     Subscriber,
@@ -329,6 +335,9 @@ async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
             for e in exc.errors(include_url=False, include_input=False)
         ]
         return _problem(_seq(data), 422, items)
+    wrong_site = body_site_problem(batch, device.kind)
+    if wrong_site:
+        return _problem(batch.seq, 422, [i.model_dump() for i in wrong_site])
     try:
         result = await store_batch(batch, device.id, app.state.router, app.state.config)
     except InvalidReadings as invalid:
@@ -336,4 +345,5 @@ async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
     except HTTPException as exc:
         retry = int((exc.headers or {}).get("Retry-After", 0))
         return _problem(batch.seq, exc.status_code, exc.detail, retry)
+    await keep_body_site(app.state.pool, device.id, batch)
     return json.dumps({"type": "ack", "seq": batch.seq, **result.model_dump()})

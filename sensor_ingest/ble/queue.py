@@ -68,6 +68,7 @@ class Pending:
     id: int
     ts: float
     value: float
+    site: str | None = None
 
 
 class ReadingQueue:
@@ -172,7 +173,7 @@ class ReadingQueue:
     def next_batch(self, device_id: str, limit: int) -> list[Pending]:
         """The oldest unacknowledged readings of one Vigil device."""
         rows = self._db.execute(
-            "SELECT id, ts, value FROM readings WHERE device_id = ? AND acked_at IS NULL "
+            "SELECT id, ts, value, site FROM readings WHERE device_id = ? AND acked_at IS NULL "
             "ORDER BY ts LIMIT ?",
             (device_id, limit),
         )

@@ -7,6 +7,8 @@ uploader (``sensor_ingest.simulate.client.classify_response``): 503/429 waits
 ``Retry-After``; network and server errors back off exponentially, forever — the queue
 holds the readings meanwhile; a 422 names the bad readings, which are dropped (logged,
 counted) and the rest re-sent; 401/403/404 mean the config is wrong and are retried slowly.
+A thermometer's body site (its Temperature Type) travels with its batch as ``body_site``,
+so Vigil keeps it; a batch ends where the site changes.
 """
 
 from __future__ import annotations
@@ -53,9 +55,19 @@ class Backoff:
         self.current_s = 0.0
 
 
+def same_site(batch: list[Pending]) -> list[Pending]:
+    """The batch up to the first reading at another body site: one upload names one site."""
+    for i, p in enumerate(batch):
+        if p.site != batch[0].site:
+            return batch[:i]
+    return batch
+
+
 def _payload(batch: list[Pending], glucose: bool) -> dict:
     digits = 0 if glucose else 2
-    return {"readings": [{"ts": iso_ts(p.ts), "value": round(p.value, digits)} for p in batch]}
+    readings = [{"ts": iso_ts(p.ts), "value": round(p.value, digits)} for p in batch]
+    site = None if glucose else batch[0].site
+    return {"readings": readings} if site is None else {"readings": readings, "body_site": site}
 
 
 def _rejected_indices(body: object, size: int) -> set[int]:
@@ -113,7 +125,9 @@ class Uploader:
                 return
 
     async def send(self, target: UploadTarget, batch: list[Pending], backoff: Backoff) -> float:
-        """Send one batch; returns how long to wait before the next attempt (0: go on)."""
+        """Send one batch (its readings up to a change of body site); returns how long to
+        wait before the next attempt (0: go on)."""
+        batch = same_site(batch)
         url = f"/v1/devices/{target.device_id}/readings"
         headers = {"Authorization": f"Bearer {target.upload_token}"}
         try:

@@ -10,3 +10,4 @@ def test_a_problem_locates_itself_by_index_and_field() -> None:
     assert Problem(None, "readings", "m").loc() == ["readings"]
     assert Problem(2, None, "m").loc() == [2]
     assert Problem(None, None, "m").loc() == []
+    assert Problem(1, "quiet", "m", (2, "end")).loc() == [1, "quiet", 2, "end"]

@@ -235,6 +235,11 @@ async def test_thermometer_in_fahrenheit_is_stored_in_celsius(
         assert 30 < celsius < 42
     sites = {row[0] for row in sqlite3.connect(queue).execute("SELECT site FROM readings")}
     assert sites == {"axilla"}  # its Temperature Type, for the skin-to-core offset
+    # ... uploaded with the readings and read back from Vigil's API with each of them.
+    listed = account.client.get(
+        f"/v1/devices/{device_id}/readings", params={"limit": 10_000}, headers=account.headers
+    ).json()
+    assert listed and {x["body_site"] for x in listed} == {"axilla"}
     await sensor.stop()
 
 

@@ -161,3 +161,56 @@ def test_temperature_device_gets_degrees_and_its_own_arrows(account: Account) ->
     body = account.client.get(f"/v1/devices/{device['id']}/latest", headers=account.headers).json()
     assert body["unit"] == "°C"
     assert body["trend"]["direction"] == "SingleUp"
+
+
+def test_a_temperature_device_keeps_its_body_site_by_period(account: Account, db) -> None:
+    device = account.device("temperature")
+    url, headers = f"/v1/devices/{device['id']}/readings", account.headers
+    before = series(minutes_ago(40), 5, 60, 36.5, 0.0)  # no site reported yet
+    axilla = series(minutes_ago(30), 10, 60, 36.6, 0.0)
+    chest = series(minutes_ago(15), 10, 60, 36.9, 0.0)
+    assert account.upload(device["id"], before).status_code == 200
+    for batch, site in ((axilla, "axilla"), (axilla[5:], "axilla"), (chest, "chest")):
+        r = account.client.post(url, json={"readings": batch, "body_site": site}, headers=headers)
+        assert r.status_code == 200, r.text
+    # A re-sent batch at the same site opens no second period.
+    periods = db.execute(
+        "SELECT body_site FROM device_body_sites WHERE device_id = %s ORDER BY since",
+        (device["id"],),
+    ).fetchall()
+    assert [p[0] for p in periods] == ["axilla", "chest"]
+
+    listed = account.client.get(url, params={"limit": 100}, headers=headers).json()
+    sites = [x["body_site"] for x in listed]
+    assert sites == [None] * 5 + ["axilla"] * 10 + ["chest"] * 10
+    latest = account.client.get(f"/v1/devices/{device['id']}/latest", headers=headers).json()
+    assert latest["body_site"] == "chest"
+
+
+def test_a_body_site_that_is_unknown_or_on_a_glucose_device_is_refused(
+    account: Account, db
+) -> None:
+    temperature, glucose = account.device("temperature"), account.device("glucose")
+    readings = series(minutes_ago(10), 3, 60, 36.6, 0.0)
+    r = account.client.post(
+        f"/v1/devices/{temperature['id']}/readings",
+        json={"readings": readings, "body_site": "elbow"},
+        headers=account.headers,
+    )
+    assert r.status_code == 422
+    assert [d["loc"] for d in r.json()["detail"]] == [["body", "body_site"]]
+    r = account.client.post(
+        f"/v1/devices/{glucose['id']}/readings",
+        json={"readings": series(minutes_ago(10), 3, 300, 110, 0.0), "body_site": "axilla"},
+        headers=account.headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "body_site"]
+    assert "glucose device has no body site" in r.json()["detail"][0]["msg"]
+    for device in (temperature, glucose):  # nothing of a refused batch is stored
+        assert stored(db, device["id"]) == []
+    kept = db.execute(
+        "SELECT count(*) FROM device_body_sites WHERE device_id = ANY(%s)",
+        ([temperature["id"], glucose["id"]],),
+    ).fetchone()[0]
+    assert kept == 0

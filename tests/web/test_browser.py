@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
 from tests.web.browser import chromium, new_context, open_page, serious_violations, sign_in
@@ -264,4 +264,129 @@ def test_api_docs_render_offline_under_the_csp(browser: Browser, stack) -> None:
         timeout=30_000
     )
     assert [u for u in requested if not u.startswith(stack.url)] == []
+    assert page.csp_errors == []
+
+
+def saved_with(page: Page, button: Locator, path: str) -> Response:
+    """Press a form's save button and wait for the API's answer to its PUT."""
+    with page.expect_response(lambda r: r.request.method == "PUT" and path in r.url) as answer:
+        button.click()
+    return answer.value
+
+
+def test_a_rule_keeps_several_quiet_periods_with_errors_at_the_period(
+    browser: Browser, stack, owner: Account
+) -> None:
+    page = open_signed_in(browser, stack, owner)
+    page.get_by_role("link", name="Alerts").click()
+    add = page.get_by_role("button", name="Add a quiet period to High", exact=True)
+    add.click()
+    add.focus()
+    page.keyboard.press("Enter")  # keyboard only works too
+    first = page.get_by_role("group", name="High quiet period 1", exact=True)
+    second = page.get_by_role("group", name="High quiet period 2", exact=True)
+    first.get_by_label("High quiet period 1 from", exact=True).fill("22:00")
+    first.get_by_label("High quiet period 1 until", exact=True).fill("07:00")
+    second.get_by_label("High quiet period 2 from", exact=True).fill("06:00")
+    second.get_by_label("High quiet period 2 until", exact=True).fill("08:00")
+    save = page.get_by_role("button", name="Save alert settings")
+    assert saved_with(page, save, "alert-settings").status == 422
+    # The API's message about the second period, at that period (and only there).
+    overlap = "quiet period 1 (06:00-08:00) overlaps an earlier one"
+    expect(second.locator(".field-error").first).to_have_text(overlap)
+    expect(second).to_have_accessible_description(overlap)
+    expect(first.locator(".field-error")).to_have_count(0)
+    assert serious_violations(page) == []
+
+    second.get_by_label("High quiet period 2 from", exact=True).fill("12:00")
+    second.get_by_label("High quiet period 2 until", exact=True).fill("14:00")
+    second.get_by_role("group", name="High quiet period 2 starts on").get_by_label(
+        "Sun", exact=True
+    ).uncheck()
+    answer = saved_with(page, save, "alert-settings")
+    assert answer.status == 200, answer.text()
+    expect(page.get_by_role("status").filter(has_text="Alert settings saved.")).to_be_visible()
+    expect(page.locator(".field-error")).to_have_count(0)
+
+    page.reload()
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.get_by_label("High quiet period 1 from", exact=True)).to_have_value("22:00")
+    expect(page.get_by_label("High quiet period 1 until", exact=True)).to_have_value("07:00")
+    expect(page.get_by_label("High quiet period 2 from", exact=True)).to_have_value("12:00")
+    expect(page.get_by_label("High quiet period 2 until", exact=True)).to_have_value("14:00")
+    days = page.get_by_role("group", name="High quiet period 2 starts on")
+    expect(days.get_by_label("Sun", exact=True)).not_to_be_checked()
+    expect(days.get_by_label("Sat", exact=True)).to_be_checked()
+    stored = owner.client.get(
+        f"/v1/profiles/{self_profile(owner)}/alert-settings", headers=owner.headers
+    ).json()
+    high = next(r for r in stored["glucose"] if r["kind"] == "high")
+    assert high["quiet"] == [
+        {"start": "22:00", "end": "07:00", "weekdays": [0, 1, 2, 3, 4, 5, 6]},
+        {"start": "12:00", "end": "14:00", "weekdays": [0, 1, 2, 3, 4, 5]},
+    ]
+    # Removing one leaves the other.
+    page.get_by_role("button", name="Remove High quiet period 1", exact=True).click()
+    assert saved_with(page, save, "alert-settings").status == 200
+    expect(page.get_by_role("status").filter(has_text="Alert settings saved.")).to_be_visible()
+    expect(page.get_by_label("High quiet period 1 from", exact=True)).to_have_value("12:00")
+    expect(page.get_by_label("High quiet period 2 from", exact=True)).to_have_count(0)
+    assert page.csp_errors == []
+
+
+def test_every_notification_preference_is_edited_and_read_back(
+    browser: Browser, stack, owner: Account
+) -> None:
+    page = open_signed_in(browser, stack, owner)
+    page.get_by_role("link", name="Account").click()
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Save notification"))
+    form.get_by_label("Email", exact=True).uncheck()
+    form.get_by_label("All alerts", exact=True).uncheck()
+    expect(form.get_by_label("Urgent low (always)", exact=True)).to_be_disabled()
+    form.get_by_label("Low", exact=True).check()
+    form.get_by_label("High", exact=True).check()
+    form.get_by_role("button", name="Add a quiet period to My", exact=True).click()
+    period = form.get_by_role("group", name="My quiet period 1", exact=True)
+    period.get_by_label("My quiet period 1 from", exact=True).fill("23:00")
+    until = period.get_by_label("My quiet period 1 until", exact=True)
+    until.fill("23:00")
+    for day in ("Sat", "Sun"):
+        period.get_by_role("group", name="My quiet period 1 starts on").get_by_label(
+            day, exact=True
+        ).uncheck()
+    form.get_by_label("Time zone of my quiet hours").select_option("Europe/Paris")
+    form.get_by_label("Only urgent alerts nobody acknowledged in time").check()
+    save = form.get_by_role("button", name="Save notification preferences")
+    assert saved_with(page, save, "notification-preferences").status == 422
+    empty = "quiet period 0 (23:00-23:00) is empty"
+    expect(until).to_have_attribute("aria-invalid", "true")
+    expect(until).to_have_accessible_description(empty)
+    assert serious_violations(page) == []
+    until.fill("06:30")
+    assert saved_with(page, save, "notification-preferences").status == 200
+    expect(page.get_by_role("status").filter(has_text="preferences saved")).to_be_visible()
+
+    page.reload()
+    page.get_by_role("link", name="Account").click()
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Save notification"))
+    expect(form.get_by_label("Email", exact=True)).not_to_be_checked()
+    expect(form.get_by_label("Phone push", exact=True)).to_be_checked()
+    expect(form.get_by_label("All alerts", exact=True)).not_to_be_checked()
+    expect(form.get_by_label("Low", exact=True)).to_be_checked()
+    expect(form.get_by_label("High", exact=True)).to_be_checked()
+    expect(form.get_by_label("Rising fast", exact=True)).not_to_be_checked()
+    expect(form.get_by_label("My quiet period 1 from", exact=True)).to_have_value("23:00")
+    expect(form.get_by_label("My quiet period 1 until", exact=True)).to_have_value("06:30")
+    days = form.get_by_role("group", name="My quiet period 1 starts on")
+    expect(days.get_by_label("Sat", exact=True)).not_to_be_checked()
+    expect(days.get_by_label("Fri", exact=True)).to_be_checked()
+    expect(form.get_by_label("Time zone of my quiet hours")).to_have_value("Europe/Paris")
+    expect(form.get_by_label("Only urgent alerts nobody acknowledged in time")).to_be_checked()
+    stored = owner.client.get(
+        f"/v1/profiles/{self_profile(owner)}/notification-preferences", headers=owner.headers
+    ).json()
+    assert set(stored["rules"]) == {"urgent_low", "urgent_low_soon", "low", "high"}
+    assert set(stored["channels"]) == {"stream", "push", "webhook"}
+    assert stored["quiet"] == [{"start": "23:00", "end": "06:30", "weekdays": [0, 1, 2, 3, 4]}]
+    assert stored["timezone"] == "Europe/Paris" and stored["escalation_only"] is True
     assert page.csp_errors == []

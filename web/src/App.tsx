@@ -4,6 +4,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEve
 import { accessToken, ApiError, get, onSignOut, send, signIn, signOut } from "./api/client";
 import { Field, FormError } from "./components/Field";
 import { StreamProvider } from "./components/StreamContext";
+import { getFirst } from "./lib/preload";
 import { fieldErrors } from "./lib/validation";
 import { AlertsPage } from "./pages/Alerts";
 import { AccountPage } from "./pages/Account";
@@ -122,7 +123,7 @@ function SignedIn({ email }: { email: string }) {
   const [isAdmin, setIsAdmin] = useState(false);
 
   const reloadProfiles = useCallback(async () => {
-    setProfiles(await get<Profile[]>("/v1/profiles"));
+    setProfiles(await getFirst<Profile[]>("/v1/profiles"));
   }, []);
   useEffect(() => {
     reloadProfiles().catch(() => setProfiles([]));

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sensor_ingest.ble.config import ConfigError, load_config, parse_config
-from sensor_ingest.ble.queue import QueuedReading, ReadingQueue
+from sensor_ingest.ble.queue import Pending, QueuedReading, ReadingQueue
+from sensor_ingest.ble.uploader import same_site
 
 DEVICE = "5b0c52f4-1f7e-4d6b-9d1c-4bd1b2a0c001"
 
@@ -161,3 +162,18 @@ def test_config_duplicate_address_and_bad_toml(tmp_path: Path) -> None:
     path.write_text("[vigil\nurl=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_an_upload_batch_ends_where_the_body_site_changes() -> None:
+    batch = [Pending(1, 0.0, 36.0, "axilla"), Pending(2, 60.0, 36.1, "axilla")]
+    assert same_site(batch) == batch
+    moved = [*batch, Pending(3, 120.0, 36.9, "chest"), Pending(4, 180.0, 36.2, "axilla")]
+    assert same_site(moved) == batch
+    assert same_site(moved[2:]) == moved[2:3]
+
+
+def test_a_queued_reading_keeps_its_body_site_for_the_upload(tmp_path: Path) -> None:
+    queue = ReadingQueue(tmp_path / "q.sqlite3")
+    queue.put([QueuedReading("T", 1000, 0, DEVICE, 1000.0, 36.6, "ear")])
+    assert [p.site for p in queue.next_batch(DEVICE, 10)] == ["ear"]
+    queue.close()

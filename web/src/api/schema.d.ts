@@ -198,6 +198,7 @@ export interface paths {
          *     If any reading is invalid the whole batch is rejected (422) and nothing is stored.
          *     Devices sending often (every few seconds) can stream batches over the WebSocket
          *     `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers).
+         *     A temperature device's uploader may name its `body_site` (422 for other devices).
          */
         post: operations["upload_readings_v1_devices__device_id__readings_post"];
         delete?: never;
@@ -1007,7 +1008,11 @@ export interface paths {
         };
         /** How I am told about this profile's alerts */
         get: operations["get_prefs_v1_profiles__profile_id__notification_preferences_get"];
-        /** Choose which of this profile's alerts reach me, and how */
+        /**
+         * Choose which of this profile's alerts reach me, and how
+         * @description Refused (422 naming the period and its field) when a quiet period is empty or
+         *     overlaps an earlier one, as in the alert settings.
+         */
         put: operations["put_prefs_v1_profiles__profile_id__notification_preferences_put"];
         post?: never;
         delete?: never;
@@ -1990,6 +1995,11 @@ export interface components {
              */
             next_before: number | null;
         };
+        /**
+         * BodySite
+         * @enum {string}
+         */
+        BodySite: "axilla" | "chest" | "forehead" | "wrist" | "ear" | "core";
         /** Body_import_history_v1_devices__device_id__import_post */
         Body_import_history_v1_devices__device_id__import_post: {
             /**
@@ -3155,6 +3165,11 @@ export interface components {
              */
             unit: string;
             trend: components["schemas"]["Trend"];
+            /**
+             * @description As in the readings list (temperature devices)
+             * @example null
+             */
+            body_site?: components["schemas"]["BodySite"] | null;
         };
         /** LinkAccess */
         LinkAccess: {
@@ -3847,6 +3862,11 @@ export interface components {
             rate_per_min: number | null;
             /** @example FortyFiveDown */
             direction: components["schemas"]["Direction"] | null;
+            /**
+             * @description Temperature devices: where on the body the sensor sat at `ts`, as its uploader reported (null for glucose, or before any report)
+             * @example axilla
+             */
+            body_site?: components["schemas"]["BodySite"] | null;
         };
         /** ReadingsUpload */
         ReadingsUpload: {
@@ -3861,6 +3881,11 @@ export interface components {
              *     ]
              */
             readings: components["schemas"]["ReadingIn"][];
+            /**
+             * @description Temperature devices only: where on the body the sensor sits for these readings (a thermometer's Temperature Type); kept from the batch's first reading until a batch names another. Omitted: unchanged
+             * @example axilla
+             */
+            body_site?: components["schemas"]["BodySite"] | null;
         };
         /** Report */
         Report: {

@@ -4,13 +4,18 @@ import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, download, get, send, signOut, type Schemas } from "../api/client";
 import { auditColumns } from "../components/auditColumns";
 import { Field, FormError, Select } from "../components/Field";
+import { QuietPeriods } from "../components/QuietPeriods";
 import { Table } from "../components/Table";
-import type { Clock } from "../lib/time";
+import { RULES, ruleName, toggleRule } from "../lib/rules";
+import { formatDateTime, type Clock } from "../lib/time";
 import type { GlucoseUnit } from "../lib/units";
 import { fieldErrors, type FieldErrors } from "../lib/validation";
 import { useApp } from "../state";
 
 const CHANNELS = ["stream", "push", "email", "webhook"] as const;
+const URGENT = new Set(["urgent_low", "urgent_low_soon"]); // always come through
+/** The time zones this browser knows (the API answers for one it does not). */
+const ZONES: string[] = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
 
 export function AccountPage() {
   const { prefs, setPrefs, email, profile } = useApp();
@@ -85,11 +90,50 @@ function NotificationPrefs({ profileId, name }: { profileId: string; name: strin
           ))}
           {errors.channels && <span className="field-error">{errors.channels}</span>}
         </fieldset>
+        <fieldset>
+          <legend>Alerts I am told about</legend>
+          <Field
+            label="All alerts"
+            type="checkbox"
+            checked={prefs.rules === null}
+            onChange={(e) => setPrefs({ ...prefs, rules: e.target.checked ? null : RULES.filter((r) => URGENT.has(r)) })}
+          />
+          {prefs.rules !== null &&
+            RULES.map((r) => (
+              <Field
+                key={r}
+                label={URGENT.has(r) ? `${ruleName(r)} (always)` : ruleName(r)}
+                type="checkbox"
+                checked={URGENT.has(r) || prefs.rules!.includes(r)}
+                disabled={URGENT.has(r)}
+                onChange={(e) => setPrefs({ ...prefs, rules: toggleRule(prefs.rules ?? null, r, e.target.checked) })}
+              />
+            ))}
+          {errors.rules && <span className="field-error">{errors.rules}</span>}
+        </fieldset>
+        <fieldset>
+          <legend>My quiet hours (urgent alerts still come)</legend>
+          <QuietPeriods name="My" periods={prefs.quiet} onChange={(quiet) => setPrefs({ ...prefs, quiet })} errors={errors} errorKey="quiet" />
+          <Select
+            label="Time zone of my quiet hours"
+            value={prefs.timezone ?? ""}
+            onChange={(e) => setPrefs({ ...prefs, timezone: e.target.value || null })}
+            error={errors.timezone}
+          >
+            <option value="">The profile's</option>
+            {(prefs.timezone && !ZONES.includes(prefs.timezone) ? [prefs.timezone, ...ZONES] : ZONES).map((z) => (
+              <option key={z} value={z}>
+                {z}
+              </option>
+            ))}
+          </Select>
+        </fieldset>
         <Field
           label="Only urgent alerts nobody acknowledged in time"
           type="checkbox"
           checked={prefs.escalation_only}
           onChange={(e) => setPrefs({ ...prefs, escalation_only: e.target.checked })}
+          error={errors.escalation_only}
         />
         <FormError message={errors[""]} />
         {saved && <p role="status">{saved}</p>}

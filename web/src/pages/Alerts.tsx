@@ -3,28 +3,16 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, get, send, type Schemas } from "../api/client";
 import { Field, FormError } from "../components/Field";
+import { QuietPeriods, type Quiet } from "../components/QuietPeriods";
 import { useStream } from "../components/StreamContext";
 import { Table } from "../components/Table";
 import { formatDateTime } from "../lib/time";
+import { ruleName } from "../lib/rules";
 import { formatValue } from "../lib/units";
 import { fieldErrors, type FieldErrors } from "../lib/validation";
 import { canManage, canSeeAlerts, useApp } from "../state";
 
 type Alert = Schemas["AlertOut"];
-const RULE_NAMES: Record<string, string> = {
-  urgent_low: "Urgent low",
-  urgent_low_soon: "Urgent low soon",
-  low: "Low",
-  high: "High",
-  rise: "Rising fast",
-  fall: "Falling fast",
-  signal_loss: "Signal loss",
-  sensor_problem: "Sensor problem",
-  fever: "Fever",
-  high_fever: "High fever",
-  hypothermia: "Hypothermia",
-};
-const ruleName = (r: string) => RULE_NAMES[r] ?? r;
 
 export function AlertsPage() {
   const { profile, prefs } = useApp();
@@ -111,7 +99,8 @@ export function AlertsPage() {
 }
 
 type RuleOut = Schemas["RuleOut"];
-type Quiet = { start: string; end: string; weekdays?: number[] };
+/** Rules whose threshold the person sets (signal loss: its minutes; a sensor problem has none). */
+const hasThreshold = (r: RuleOut) => r.kind !== "sensor_problem";
 
 function AlertSettings({ profileId, editable }: { profileId: string; editable: boolean }) {
   const [settings, setSettings] = useState<Schemas["AlertSettingsOut"] | null>(null);
@@ -130,11 +119,11 @@ function AlertSettings({ profileId, editable }: { profileId: string; editable: b
     const strip = (rules: RuleOut[]) =>
       rules.map((r) => ({
         kind: r.kind,
-        threshold: r.threshold,
+        threshold: hasThreshold(r) ? r.threshold : null, // the API gives 0 for "none"
         enabled: r.enabled,
         realert_min: r.realert_min,
         duration_min: r.duration_min,
-        quiet: (r.quiet as Quiet[] | undefined) ?? [],
+        quiet: r.quiet ?? [],
       }));
     try {
       const out = await send<Schemas["AlertSettingsOut"]>("PUT", `/v1/profiles/${profileId}/alert-settings`, {
@@ -174,24 +163,29 @@ function AlertSettings({ profileId, editable }: { profileId: string; editable: b
               <legend>{sensor === "glucose" ? "Glucose rules" : "Temperature rules"}</legend>
               {settings[sensor].map((r: RuleOut, i: number) => {
                 const key = (f: string) => `${sensor}.${i}.${f}`;
-                const quiet = ((r.quiet as Quiet[] | undefined) ?? [])[0];
                 const name = ruleName(r.kind);
                 return (
                   <div key={r.kind} className="rule card">
                     <strong>{name}</strong>
                     <Field label={`${name} on`} type="checkbox" checked={r.enabled} disabled={fixed(r)} onChange={(e) => update(sensor, i, { enabled: e.target.checked })} error={errors[key("enabled")]} />
-                    {r.kind !== "signal_loss" && r.kind !== "sensor_problem" && (
+                    {r.kind !== "signal_loss" && hasThreshold(r) && (
                       <Field label={`${name} threshold (${r.unit})`} type="number" step="any" value={r.threshold} disabled={fixed(r)} onChange={(e) => update(sensor, i, { threshold: Number(e.target.value) })} error={errors[key("threshold")]} />
                     )}
                     <Field label={`${name}: repeat after (min)`} type="number" value={r.realert_min} onChange={(e) => update(sensor, i, { realert_min: Number(e.target.value) })} error={errors[key("realert_min")]} />
                     <Field label={`${name}: lasting at least (min)`} type="number" value={r.duration_min} onChange={(e) => update(sensor, i, { duration_min: Number(e.target.value) })} error={errors[key("duration_min")]} />
                     {r.severity !== "urgent" && (
-                      <div className="quiet">
-                        <Field label={`${name}: quiet from`} type="time" value={quiet?.start ?? ""} onChange={(e) => update(sensor, i, { quiet: e.target.value ? [{ start: e.target.value, end: quiet?.end ?? "07:00", weekdays: quiet?.weekdays ?? [0, 1, 2, 3, 4, 5, 6] }] : [] } as Partial<RuleOut>)} error={errors[key("quiet")] ?? errors[key("quiet.0.start")]} />
-                        <Field label={`${name}: quiet until`} type="time" value={quiet?.end ?? ""} disabled={!quiet} onChange={(e) => update(sensor, i, { quiet: [{ ...quiet!, end: e.target.value }] } as Partial<RuleOut>)} error={errors[key("quiet.0.end")]} />
-                      </div>
+                      <QuietPeriods
+                        name={name}
+                        periods={r.quiet ?? []}
+                        onChange={(quiet: Quiet[]) => update(sensor, i, { quiet })}
+                        errors={errors}
+                        errorKey={key("quiet")}
+                      />
                     )}
                     {errors[key("kind")] && <span className="field-error">{errors[key("kind")]}</span>}
+                    {(r.kind === "signal_loss" || !hasThreshold(r)) && errors[key("threshold")] && (
+                      <span className="field-error">{errors[key("threshold")]}</span>
+                    )}
                     {errors[`${sensor}.${i}`] && <span className="field-error">{errors[`${sensor}.${i}`]}</span>}
                   </div>
                 );

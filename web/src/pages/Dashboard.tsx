@@ -4,6 +4,7 @@ import { ApiError, get, type Schemas } from "../api/client";
 import { Chart, type ChartEvent } from "../components/Chart";
 import { useStream } from "../components/StreamContext";
 import { EventsSection, eventLabel } from "../components/Events";
+import { getFirst } from "../lib/preload";
 import { formatValue } from "../lib/units";
 import { isStale, timeAgo } from "../lib/time";
 import { trendArrow } from "../lib/trend";
@@ -45,7 +46,7 @@ export function DashboardPage() {
   useEffect(() => {
     let gone = false;
     (async () => {
-      const all = (await get<Device[]>("/v1/devices")).filter((d) => d.profile_id === pid);
+      const all = (await getFirst<Device[]>("/v1/devices")).filter((d) => d.profile_id === pid);
       if (gone) return;
       setDevices(all);
       for (const d of all) {
