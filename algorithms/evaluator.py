@@ -15,6 +15,7 @@ and between two notifications of one rule there is either a clear or a re-alert 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -321,3 +322,212 @@ def tick(
             vals = np.array([rs.last_value if rs.last_value is not None else np.nan])
             updates[str(rule.kind)] = _notify(rule, rs, ts, vals, allowed, events)
     return _rule_states(state, updates), events
+
+
+def evaluate_latest(
+    rules: Sequence[tuple[Rule, ...] | list[Rule]],
+    states: Sequence[EvaluatorState],
+    ts_s: np.ndarray,
+    signals: Mapping[Signal, np.ndarray],
+    *,
+    now_s: float,
+    tzs: Sequence[TimeZone],
+    max_alert_age_s: float = MAX_ALERT_AGE_S,
+) -> tuple[list[EvaluatorState], list[list[AlertEvent]]]:
+    """:func:`evaluate` of one new reading for each of many devices, as arrays.
+
+    Entry ``i`` is device ``i``: its rules, state, time zone and reading ``ts_s[i]``, which
+    must be newer than its ``last_reading_s``; ``signals`` holds every signal the devices
+    produce (one value each; a rule whose signal is absent is skipped, as ``evaluate`` skips
+    it). The same states and events as ``evaluate`` gives each device alone: each value rule's
+    episode step is computed for all (device, rule) pairs together; quiet hours and signal
+    loss that is lost or open are left to the per-rule code (rare, and not per reading).
+    """
+    ts = np.asarray(ts_s, dtype=np.float64)
+    rows = _LatestRows.gather(rules, states, ts, signals)
+    r, t, x = rows.params, ts[rows.device], rows.x
+    thr, h, duration, realert = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
+    below, inclusive = r[:, 4] == 1.0, r[:, 5] == 1.0
+    was_on, since0, was_active = rows.state[:, 0] == 1.0, rows.state[:, 1], rows.state[:, 2] == 1.0
+    was_notified, last0, snoozed = rows.state[:, 3] == 1.0, rows.state[:, 4], rows.state[:, 6]
+    v = x * r[:, 6]
+    with np.errstate(invalid="ignore"):
+        on = np.where(
+            below, np.where(inclusive, v <= thr, v < thr), np.where(inclusive, v >= thr, v > thr)
+        )
+        off = np.where(h > 0, np.where(below, v > thr + h, v < thr - h), ~on)
+        latched = on | (~(off & np.isfinite(v)) & was_on)
+        begin = np.where(was_on & ~np.isnan(since0), since0, t)
+        held = latched & (t - begin >= duration)
+        allowed = (t >= now_s - max_alert_age_s) & (np.isnan(snoozed) | (t >= snoozed))
+    for k in np.flatnonzero(rows.quiet).tolist():
+        allowed[k] &= not rows.rules[k].quiet_mask(t[k : k + 1], tzs[rows.device[k]])[0]
+    started = held & ~was_active
+    notified0 = np.where(started, False, was_notified)
+    last1 = np.where(started, np.nan, last0)
+    with np.errstate(invalid="ignore"):
+        due = held & allowed & (~notified0 | (t >= last1 + realert))
+    cleared = was_active & ~held & was_notified
+    notified = np.where(held, notified0 | allowed, np.where(was_active, False, was_notified))
+    last = np.where(held, np.where(due, t, last1), np.where(was_active, np.nan, last0))
+    finite = np.isfinite(x)
+    value = np.where(finite, x, rows.state[:, 5])
+    new_rule_states = rows.rule_states(
+        latched, np.where(latched, begin, np.nan), held, notified, last, value
+    )
+    events: list[list[AlertEvent]] = [[] for _ in states]
+    for k in np.flatnonzero(due | cleared).tolist():
+        rule = rows.rules[k]
+        kind = (
+            EventType.CLEARED
+            if cleared[k]
+            else (EventType.REPEATED if notified0[k] else EventType.FIRED)
+        )
+        value_k = float(x[k]) if finite[k] else None
+        events[rows.device[k]].append(
+            AlertEvent(
+                rule.kind, kind, rule.severity, float(t[k]), value_k, float(rule.threshold or 0.0)
+            )
+        )
+    return _latest_states(rules, states, ts, rows, new_rule_states, events, now_s, tzs)
+
+
+def _latest_states(
+    rules: Sequence[tuple[Rule, ...] | list[Rule]],
+    states: Sequence[EvaluatorState],
+    ts: np.ndarray,
+    rows: _LatestRows,
+    new_rule_states: list[RuleState],
+    events: list[list[AlertEvent]],
+    now_s: float,
+    tzs: Sequence[TimeZone],
+) -> tuple[list[EvaluatorState], list[list[AlertEvent]]]:
+    """The new states (value rules, then signal loss as ``evaluate`` does), events sorted."""
+    updates: list[dict[str, RuleState]] = [{} for _ in states]
+    for k, rs in enumerate(new_rule_states):
+        updates[rows.device[k]][str(rows.rules[k].kind)] = rs
+    out = []
+    for i, (state, last) in enumerate(zip(states, ts.tolist(), strict=True)):
+        if state.last_reading_s is not None:
+            last = max(state.last_reading_s, last)
+        state = replace(_rule_states(state, updates[i]), last_reading_s=last)
+        for rule in rules[i]:
+            if rule.enabled and rule.kind is RuleKind.SIGNAL_LOSS:
+                rs = state.rule(rule.kind)
+                if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
+                    rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
+                    state = _rule_states(state, {str(rule.kind): rs})
+        events[i].sort(key=lambda e: e.ts_s)
+        out.append(state)
+    return out, events
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestRows:
+    """One row per (device, enabled value rule whose signal is present), in the order
+    ``evaluate`` runs them: the rule's parameters, its state and the value it sees."""
+
+    device: list[int]
+    rules: list[Rule]
+    prior: list[RuleState]
+    params: np.ndarray  # threshold, hysteresis, duration, realert, below, inclusive, sign
+    state: np.ndarray  # on, on_since, active, notified, last_notified, last_value, snoozed
+    x: np.ndarray
+    quiet: np.ndarray  # rows whose quiet hours must be looked at
+
+    @classmethod
+    def gather(
+        cls,
+        rules: Sequence[tuple[Rule, ...] | list[Rule]],
+        states: Sequence[EvaluatorState],
+        ts: np.ndarray,
+        signals: Mapping[Signal, np.ndarray],
+    ) -> _LatestRows:
+        device, picked, prior, params, state, quiet, where = [], [], [], [], [], [], []
+        for i, (device_rules, evaluator_state) in enumerate(zip(rules, states, strict=True)):
+            for rule in device_rules:
+                spec = rule.spec
+                if not rule.enabled or rule.kind is RuleKind.SIGNAL_LOSS:
+                    continue
+                if spec.signal not in signals:
+                    continue
+                rs = evaluator_state.rules.get(str(rule.kind), _DEFAULT_RULE_STATE)
+                device.append(i)
+                picked.append(rule)
+                prior.append(rs)
+                params.append(_rule_params(rule))
+                state.append(_state_row(rs))
+                quiet.append(bool(rule.quiet) and not spec.urgent)
+                where.append((spec.signal, i))
+        n = len(device)
+        x = np.array([signals[s][i] for s, i in where], dtype=np.float64)
+        return cls(
+            device,
+            picked,
+            prior,
+            np.array(params, dtype=np.float64).reshape(n, 7),
+            np.array(state, dtype=np.float64).reshape(n, 7),
+            x,
+            np.array(quiet, dtype=bool),
+        )
+
+    def rule_states(
+        self,
+        on: np.ndarray,
+        on_since: np.ndarray,
+        active: np.ndarray,
+        notified: np.ndarray,
+        last_notified: np.ndarray,
+        last_value: np.ndarray,
+    ) -> list[RuleState]:
+        """Each row's new :class:`RuleState` (the prior one when nothing changed)."""
+        out = []
+        columns = zip(
+            self.prior,
+            on.tolist(),
+            on_since.tolist(),
+            active.tolist(),
+            notified.tolist(),
+            last_notified.tolist(),
+            last_value.tolist(),
+            strict=True,
+        )
+        for rs, *new in columns:
+            on_k, since, active_k, notified_k, last_k, value = new
+            fields = (on_k, _none(since), active_k, notified_k, _none(last_k), _none(value))
+            if fields == (rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s,
+                          rs.last_value):  # fmt: skip
+                out.append(rs)
+            else:
+                out.append(RuleState(*fields, snoozed_until_s=rs.snoozed_until_s))
+        return out
+
+
+def _rule_params(rule: Rule) -> tuple[float, ...]:
+    spec = rule.spec
+    return (
+        float(rule.threshold or 0.0),
+        float(rule.hysteresis or 0.0),
+        float(rule.duration_s or 0.0),
+        float(rule.realert_s or 1),
+        1.0 if spec.below else 0.0,
+        1.0 if spec.inclusive else 0.0,
+        float(spec.sign),
+    )
+
+
+def _state_row(rs: RuleState) -> tuple[float, ...]:
+    nan = float("nan")
+    return (
+        1.0 if rs.on else 0.0,
+        nan if rs.on_since_s is None else rs.on_since_s,
+        1.0 if rs.active else 0.0,
+        1.0 if rs.notified else 0.0,
+        nan if rs.last_notified_s is None else rs.last_notified_s,
+        nan if rs.last_value is None else rs.last_value,
+        nan if rs.snoozed_until_s is None else rs.snoozed_until_s,
+    )
+
+
+def _none(x: float) -> float | None:
+    return None if x != x else x
