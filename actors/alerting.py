@@ -46,7 +46,7 @@ class Live:
     prediction_20: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: taken for every batch, and never changed
 class _Snapshot:
     evaluator: EvaluatorState
     stream: Any

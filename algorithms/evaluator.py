@@ -16,7 +16,7 @@ and between two notifications of one rule there is either a clear or a re-alert 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -68,6 +68,13 @@ class RuleState:
 
 
 _DEFAULT_RULE_STATE = RuleState()
+_RULE_FIELDS = tuple(f.name for f in fields(RuleState))
+
+
+def _rule_dict(rs: RuleState) -> dict[str, Any]:
+    """``asdict`` of a rule state (its fields are plain values), without its deep copy: the
+    state is written for every batch."""
+    return {name: getattr(rs, name) for name in _RULE_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +90,7 @@ class EvaluatorState:
         return {
             "v": 1,
             "last_reading_s": self.last_reading_s,
-            "rules": {k: asdict(s) for k, s in self.rules.items() if s != _DEFAULT_RULE_STATE},
+            "rules": {k: _rule_dict(s) for k, s in self.rules.items() if not _is_default(s)},
         }
 
     @classmethod
@@ -247,7 +254,12 @@ def _signal_loss(
 
 def _rule_states(state: EvaluatorState, updates: dict[str, RuleState]) -> EvaluatorState:
     merged = {**state.rules, **updates}
-    return replace(state, rules={k: v for k, v in merged.items() if v != _DEFAULT_RULE_STATE})
+    return replace(state, rules={k: v for k, v in merged.items() if not _is_default(v)})
+
+
+def _is_default(rs: RuleState) -> bool:
+    """``rs == RuleState()``, answered without comparing every field when a value is set."""
+    return rs.last_value is None and rs == _DEFAULT_RULE_STATE
 
 
 def evaluate(
@@ -365,6 +377,8 @@ def evaluate_latest(
     started = held & ~was_active
     notified0 = np.where(started, False, was_notified)
     last1 = np.where(started, np.nan, last0)
+    if (held & allowed & notified0 & np.isnan(last1)).any():  # evaluate's assertion fails
+        raise ValueError("an open alert was notified at no recorded time")
     with np.errstate(invalid="ignore"):
         due = held & allowed & (~notified0 | (t >= last1 + realert))
     cleared = was_active & ~held & was_notified
@@ -405,21 +419,52 @@ def _latest_states(
     """The new states (value rules, then signal loss as ``evaluate`` does), events sorted."""
     updates: list[dict[str, RuleState]] = [{} for _ in states]
     for k, rs in enumerate(new_rule_states):
-        updates[rows.device[k]][str(rows.rules[k].kind)] = rs
+        updates[rows.device[k]][rows.kinds[k]] = rs
     out = []
     for i, (state, last) in enumerate(zip(states, ts.tolist(), strict=True)):
         if state.last_reading_s is not None:
             last = max(state.last_reading_s, last)
-        state = replace(_rule_states(state, updates[i]), last_reading_s=last)
-        for rule in rules[i]:
-            if rule.enabled and rule.kind is RuleKind.SIGNAL_LOSS:
-                rs = state.rule(rule.kind)
-                if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
-                    rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
-                    state = _rule_states(state, {str(rule.kind): rs})
+        merged = {**state.rules, **updates[i]}
+        state = EvaluatorState({k: v for k, v in merged.items() if not _is_default(v)}, last)
+        for rule in _plan(rules[i]).loss:
+            rs = state.rule(rule.kind)
+            if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
+                rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
+                state = _rule_states(state, {str(rule.kind): rs})
         events[i].sort(key=lambda e: e.ts_s)
         out.append(state)
     return out, events
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``evaluate`` does with a device's rules, worked out once per rules tuple: the
+    enabled value rules (rule, kind, signal, parameters, quiet hours to look at) and the
+    enabled signal-loss rules, in the rules' order."""
+
+    value: tuple[tuple[Rule, str, Signal, tuple[float, ...], bool], ...]
+    loss: tuple[Rule, ...]
+
+
+_PLANS: dict[int, tuple[object, _Plan]] = {}  # id(rules) -> (rules, kept alive; plan)
+_MAX_PLANS = 1 << 16
+
+
+def _plan(rules: tuple[Rule, ...] | list[Rule]) -> _Plan:
+    hit = _PLANS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    value = tuple(
+        (r, str(r.kind), r.spec.signal, _rule_params(r), bool(r.quiet) and not r.spec.urgent)
+        for r in rules
+        if r.enabled and r.kind is not RuleKind.SIGNAL_LOSS
+    )
+    plan = _Plan(value, tuple(r for r in rules if r.enabled and r.kind is RuleKind.SIGNAL_LOSS))
+    if isinstance(rules, tuple):  # a list may change: worked out again each time
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[id(rules)] = (rules, plan)
+    return plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +474,7 @@ class _LatestRows:
 
     device: list[int]
     rules: list[Rule]
+    kinds: list[str]
     prior: list[RuleState]
     params: np.ndarray  # threshold, hysteresis, duration, realert, below, inclusive, sign
     state: np.ndarray  # on, on_since, active, notified, last_notified, last_value, snoozed
@@ -443,31 +489,31 @@ class _LatestRows:
         ts: np.ndarray,
         signals: Mapping[Signal, np.ndarray],
     ) -> _LatestRows:
-        device, picked, prior, params, state, quiet, where = [], [], [], [], [], [], []
+        device, picked, kinds, prior, params, state, quiet, x = [], [], [], [], [], [], [], []
+        columns = {s: v.tolist() for s, v in signals.items()}
         for i, (device_rules, evaluator_state) in enumerate(zip(rules, states, strict=True)):
-            for rule in device_rules:
-                spec = rule.spec
-                if not rule.enabled or rule.kind is RuleKind.SIGNAL_LOSS:
+            saved = evaluator_state.rules
+            for rule, kind, signal, rule_params, look_quiet in _plan(device_rules).value:
+                if signal not in columns:
                     continue
-                if spec.signal not in signals:
-                    continue
-                rs = evaluator_state.rules.get(str(rule.kind), _DEFAULT_RULE_STATE)
+                rs = saved.get(kind, _DEFAULT_RULE_STATE)
                 device.append(i)
                 picked.append(rule)
+                kinds.append(kind)
                 prior.append(rs)
-                params.append(_rule_params(rule))
+                params.append(rule_params)
                 state.append(_state_row(rs))
-                quiet.append(bool(rule.quiet) and not spec.urgent)
-                where.append((spec.signal, i))
+                quiet.append(look_quiet)
+                x.append(columns[signal][i])
         n = len(device)
-        x = np.array([signals[s][i] for s, i in where], dtype=np.float64)
         return cls(
             device,
             picked,
+            kinds,
             prior,
             np.array(params, dtype=np.float64).reshape(n, 7),
             np.array(state, dtype=np.float64).reshape(n, 7),
-            x,
+            np.array(x, dtype=np.float64),
             np.array(quiet, dtype=bool),
         )
 

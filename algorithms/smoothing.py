@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -55,11 +55,15 @@ class KalmanState:
     rejected_mgdl: float | None = None  # last reading skipped, awaiting confirmation
 
     def to_dict(self) -> dict[str, float | None]:
-        return asdict(self)
+        # asdict's deep copy is not needed for plain fields (and costs: written every batch).
+        return {name: getattr(self, name) for name in _KALMAN_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, float | None]) -> KalmanState:
         return cls(**d)  # type: ignore[arg-type]
+
+
+_KALMAN_FIELDS = tuple(f.name for f in fields(KalmanState))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,10 @@ class KalmanStates:
             strict=True,
         )
         return [
-            KalmanState(*f[1:9], None if f[9] != f[9] else f[9]) if f[0] else None for f in cols
+            KalmanState(t, x0, x1, p00, p01, p11, acc_z, acc_t, None if rej != rej else rej)
+            if started
+            else None
+            for started, t, x0, x1, p00, p01, p11, acc_z, acc_t, rej in cols
         ]
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
+from algorithms import evaluator
 from algorithms.evaluator import (
     AlertInputs,
     EvaluatorState,
@@ -196,3 +198,30 @@ def test_evaluate_latest_of_no_devices_and_of_odd_states() -> None:
     inputs = AlertInputs(np.array([T0]), glucose_mgdl=np.array([300.0]))
     state, events = evaluate(rules, odd, inputs, now_s=T0)
     assert got == ([state], [events]) and [str(e.type) for e in events] == ["fired"]
+
+
+def test_a_state_evaluate_refuses_is_refused_for_all_together() -> None:
+    """Notified with no time recorded (a corrupt state): ``evaluate`` fails its assertion, so
+    the call for many fails too, and the caller takes each device alone."""
+    rules = (Rule(RuleKind.HIGH),)
+    bad = EvaluatorState(rules={"high": RuleState(on=True, active=True, notified=True)})
+    inputs = AlertInputs(np.array([T0]), glucose_mgdl=np.array([300.0]))
+    with pytest.raises(AssertionError):
+        evaluate(rules, bad, inputs, now_s=T0)
+    signals = {Signal.GLUCOSE: np.array([120.0, 300.0])}
+    with pytest.raises(ValueError, match="no recorded time"):
+        evaluate_latest([rules, rules], [EvaluatorState(), bad], np.array([T0, T0]), signals,
+                        now_s=T0, tzs=[0, 0])  # fmt: skip
+
+
+def test_rule_plans_are_kept_per_tuple_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evaluator, "_PLANS", {})
+    monkeypatch.setattr(evaluator, "_MAX_PLANS", 2)
+    rules = default_rules("glucose")
+    assert evaluator._plan(rules) is evaluator._plan(rules)
+    as_list = list(rules)
+    assert evaluator._plan(as_list) == evaluator._plan(rules)
+    assert evaluator._plan(as_list) is not evaluator._plan(as_list)  # a list is not kept
+    others = [tuple(Rule(RuleKind.HIGH, threshold=t) for _ in "a") for t in (200, 210, 220)]
+    plans = [evaluator._plan(r) for r in others]
+    assert len(evaluator._PLANS) <= 2 and [p.value[0][3][0] for p in plans] == [200, 210, 220]
