@@ -26,7 +26,10 @@ from algorithms.evaluator import (
 )
 from algorithms.glucose_stream import process_glucose, process_glucose_latest
 from algorithms.rules import QuietPeriod, Rule, RuleKind, Signal, default_rules
+from algorithms.sensors import spec_for
 from algorithms.smoothing import KalmanState, KalmanStates, kalman_glucose, kalman_step_many
+from algorithms.trend import rate_per_min, rates_at_many
+from algorithms.validation import acceptable, validate_readings
 
 T0 = 1_800_000_000.0
 KALMAN_FIELDS = ("level_mgdl", "rate_mgdl_per_min", "level_var", "rate_var", "cov_level_rate")
@@ -225,3 +228,32 @@ def test_rule_plans_are_kept_per_tuple_and_bounded(monkeypatch: pytest.MonkeyPat
     others = [tuple(Rule(RuleKind.HIGH, threshold=t) for _ in "a") for t in (200, 210, 220)]
     plans = [evaluator._plan(r) for r in others]
     assert len(evaluator._PLANS) <= 2 and [p.value[0][3][0] for p in plans] == [200, 210, 220]
+
+
+def test_rates_at_many_is_rate_per_min_of_each_stream() -> None:
+    """Streams of different lengths padded into one array: the rate at each asked reading is
+    bit for bit the rate ``rate_per_min`` gives over that stream alone."""
+    rng = np.random.default_rng(8)
+    lengths = np.array([0, 1, 2, 5, 17, 40])
+    width = int(lengths.max())
+    ts = T0 + np.cumsum(
+        rng.choice([60.0, 120.0, 900.0], (lengths.size, width), p=[0.6, 0.3, 0.1]), axis=1
+    )
+    values = rng.uniform(40, 400, (lengths.size, width))
+    rows = np.concatenate([np.full(n, r) for r, n in enumerate(lengths)])
+    cols = np.concatenate([np.arange(n) for n in lengths])
+    got = rates_at_many(ts, values, lengths, rows, cols)
+    expected = np.concatenate(
+        [rate_per_min(ts[r, :n], values[r, :n]) for r, n in enumerate(lengths)]
+    )
+    assert same(got, expected) and np.isfinite(got).sum() > 20 and np.isnan(got).sum() > 3
+
+
+def test_acceptable_says_what_validate_readings_finds_per_reading() -> None:
+    spec = spec_for("glucose")
+    ts = np.array([T0, T0, T0, T0, 0.0, T0 + 3600, T0 + 60])
+    values = np.array([100.0, np.nan, 10.0, 900.0, 100.0, 100.0, 600.0])
+    flagged = {p.index for p in validate_readings(ts, values, spec, T0)}
+    ok = acceptable(ts, values, spec.min_value, spec.max_value, T0)
+    assert ok.tolist() == [i not in flagged for i in range(ts.size)]
+    assert ok.tolist() == [True, False, False, False, False, False, True]
