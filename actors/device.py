@@ -267,7 +267,8 @@ def _evaluate_many(items: list[tuple[DeviceActor, PreparedBatch, int | None]], n
         )
     except Exception:  # the per-device path then, with its own fault handling
         log.exception("alert evaluation of %d devices together failed", len(together))
-        for k in together:
+        for k in together:  # from the state before, whatever was handed back already
+            items[k][0].alerts.restore(items[k][1].before)
             items[k][0].evaluate(items[k][1], now_us, items[k][2])
         return
     for k, (ops, live) in zip(together, results, strict=True):
