@@ -11,17 +11,25 @@ where the committed state left off.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from algorithms import evaluator
-from algorithms.evaluator import AlertEvent, AlertInputs, EvaluatorState, EventType
-from algorithms.glucose_stream import process_glucose
+from algorithms.evaluator import (
+    AlertEvent,
+    AlertInputs,
+    EvaluatorState,
+    EventType,
+    evaluate_latest,
+)
+from algorithms.glucose_stream import process_glucose, process_glucose_latest
 from algorithms.glucose_stream import state_from_dict as glucose_state_from_dict
-from algorithms.rules import RuleKind, effective_rules
+from algorithms.rules import RuleKind, Signal, effective_rules
 from algorithms.sensors import SensorKind
+from algorithms.smoothing import KalmanStates
 from algorithms.temperature import TemperatureState, process_temperature
 from storage.alerts import AlertContext, AlertOp
 
@@ -38,7 +46,7 @@ class Live:
     prediction_20: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: taken for every batch, and never changed
 class _Snapshot:
     evaluator: EvaluatorState
     stream: Any
@@ -191,3 +199,47 @@ class DeviceAlerts:
                 self.acked.discard(rule)
             ops.append(op)
         return ops
+
+
+def glucose_latest(
+    alerts: Sequence[DeviceAlerts],
+    ts_s: np.ndarray,
+    values: np.ndarray,
+    now_s: float,
+    received_s: Sequence[float],
+) -> list[tuple[list[AlertOp], Live]]:
+    """:meth:`DeviceAlerts.on_readings` of one new reading each (newer than the stream's
+    head) for many glucose devices, with the same results: the filter, prediction and rules
+    of all of them computed as one set of arrays (``algorithms``' ``*_latest`` functions),
+    then each device's new state and alerts handed back to it. Nothing changes if it raises."""
+    g, streams = process_glucose_latest(
+        ts_s, values, KalmanStates.gather([a.stream for a in alerts])
+    )
+    signals = {
+        Signal.GLUCOSE: g.alert_mgdl,
+        Signal.GLUCOSE_RATE: g.rate_mgdl_per_min,
+        Signal.GLUCOSE_PRED_20: g.pred_20_mgdl,
+    }
+    states, events = evaluate_latest(
+        [a.rules for a in alerts],
+        [a.evaluator for a in alerts],
+        ts_s,
+        signals,
+        now_s=now_s,
+        tzs=[a.tz for a in alerts],
+    )
+    columns = zip(
+        alerts,
+        streams.scatter(),
+        states,
+        events,
+        zip(ts_s.tolist(), values.tolist(), strict=True),
+        zip(g.rate_mgdl_per_min.tolist(), g.pred_20_mgdl.tolist(), strict=True),
+        received_s,
+        strict=True,
+    )
+    out = []
+    for a, stream, state, device_events, (t, v), (rate, pred), rx in columns:
+        a.stream, a.evaluator = stream, state
+        out.append((a._ops(device_events, now_s, rx), Live(t, v, _num(rate), _num(pred))))
+    return out

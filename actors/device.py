@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from actors.alerting import DeviceAlerts, Live
-from algorithms.sensors import spec_for
+from actors.alerting import DeviceAlerts, Live, glucose_latest
+from algorithms.sensors import SensorKind, spec_for
 from algorithms.trend import TREND_WINDOW_S, direction, directions, rate_per_min, rates_at_many
 from algorithms.validation import Problem, acceptable, validate_readings
 from storage.alerts import AlertContext, AlertOp
@@ -107,14 +107,18 @@ class DeviceActor:
         now_us: int,
         received_us: int | None = None,
         history: bool = False,
+        arrows: list[str] | None = None,
+        evaluate: bool = True,
     ) -> PreparedBatch:
         """:meth:`accept` of a valid batch that is :meth:`in_order`, whose trend ``rates``
-        were computed already (by ``accept_many``, with those of other devices)."""
+        (and ``arrows``) were computed already (by ``accept_many``, with those of other
+        devices); ``evaluate`` False leaves the alert rules to the caller (:meth:`evaluate`)."""
         ts_us, values = np.asarray(ts_us, np.int64), np.asarray(values, np.float64)
-        arrows = [d.value for d in directions(rates, self.spec.thresholds)]
+        if arrows is None:
+            arrows = [d.value for d in directions(rates, self.spec.thresholds)]
         return self._apply(
             np.concatenate((self._ts_us, ts_us)), np.concatenate((self._values, values)),
-            ts_us, values, rates, arrows, 0, now_us, received_us, history,
+            ts_us, values, rates, arrows, 0, now_us, received_us, history or not evaluate,
         )  # fmt: skip
 
     @property
@@ -154,18 +158,24 @@ class DeviceActor:
             rate_per_min=rates,
             direction=arrows,
         )
-        before = self.alerts.snapshot()
-        if history:
-            return PreparedBatch(rows=rows, duplicates=duplicates, before=before)
+        prepared = PreparedBatch(rows=rows, duplicates=duplicates, before=self.alerts.snapshot())
+        if not history:
+            self.evaluate(prepared, now_us, received_us)
+        return prepared
+
+    def evaluate(self, prepared: PreparedBatch, now_us: int, received_us: int | None) -> None:
+        """The alert rules on a prepared batch's new readings: its ``ops`` and ``live``."""
         try:
-            ops, live = self.alerts.on_readings(
-                new_ts / US, new_values, now_us / US, (received_us or now_us) / US
+            prepared.ops, prepared.live = self.alerts.on_readings(
+                prepared.rows.ts_us / US,
+                prepared.rows.values,
+                now_us / US,
+                (received_us or now_us) / US,
             )
         except Exception:  # a fault in alerting must never cost a reading
             log.exception("alert evaluation failed for device %s", self.info.id)
-            self.alerts.restore(before)
-            ops, live = [], None
-        return PreparedBatch(rows=rows, duplicates=duplicates, ops=ops, live=live, before=before)
+            self.alerts.restore(prepared.before)
+            prepared.ops, prepared.live = [], None
 
     def forget(self, ts_us: np.ndarray, prepared: PreparedBatch | None = None) -> None:
         """Drop readings that turned out not to be stored (their write failed)."""
@@ -183,20 +193,91 @@ _CHUNK_CELLS = 262_144
 def accept_many(batches: list[Batch], now_us: int) -> list[PreparedBatch | BatchRejected]:
     """:meth:`DeviceActor.accept` for many devices' batches, in order, with the same results:
     validation and the trend of every in-order batch (see :meth:`DeviceActor.in_order`) are
-    computed for all devices as one set of arrays; the rest, and a device's second batch in
-    the call, take the per-device path. Each device keeps its own state and alert rules."""
+    computed for all devices as one set of arrays, and so are the filter, the prediction and
+    the alert rules of those that bring one new glucose reading (:func:`_evaluate_many`); the
+    rest, and a device's second batch in the call, take the per-device path after them. Each
+    device keeps its own state and alert rules."""
     fast = _fast_batches(batches, now_us)
     rates = _rates(batches, fast)
-    out: list[PreparedBatch | BatchRejected] = []
+    arrows = _arrows(batches, rates)
+    out: list[PreparedBatch | BatchRejected | None] = [None] * len(batches)
+    evaluate: list[tuple[DeviceActor, PreparedBatch, int | None]] = []
+    for i in fast:  # each the first batch of its device: before any other batch of it
+        actor, ts_us, values, received_us, history = batches[i]
+        prepared = actor.extend(
+            ts_us, values, rates[i], now_us, received_us, history, arrows[i], evaluate=False
+        )
+        if not history:
+            evaluate.append((actor, prepared, received_us))
+        out[i] = prepared
+    _evaluate_many(evaluate, now_us)
     for i, (actor, ts_us, values, received_us, history) in enumerate(batches):
-        try:
-            if i not in rates:
-                out.append(actor.accept(ts_us, values, now_us, received_us, history))
-                continue
-            out.append(actor.extend(ts_us, values, rates[i], now_us, received_us, history))
-        except BatchRejected as rejected:
-            out.append(rejected)
+        if out[i] is None:
+            try:
+                out[i] = actor.accept(ts_us, values, now_us, received_us, history)
+            except BatchRejected as rejected:
+                out[i] = rejected
+    return out  # type: ignore[return-value]  # every place filled above
+
+
+def _arrows(batches: list[Batch], rates: dict[int, np.ndarray]) -> dict[int, list[str]]:
+    """The trend arrows of the fast batches' rates, one ``directions`` call per sensor kind."""
+    out: dict[int, list[str]] = {}
+    by_kind: dict[str, list[int]] = {}
+    for i in rates:
+        by_kind.setdefault(batches[i][0].info.kind, []).append(i)
+    for indexes in by_kind.values():
+        thresholds = batches[indexes[0]][0].spec.thresholds
+        every = [
+            d.value for d in directions(np.concatenate([rates[i] for i in indexes]), thresholds)
+        ]
+        start = 0
+        for i in indexes:
+            out[i] = every[start : start + rates[i].size]
+            start += rates[i].size
     return out
+
+
+def _evaluate_many(items: list[tuple[DeviceActor, PreparedBatch, int | None]], now_us: int) -> None:
+    """:meth:`DeviceActor.evaluate` of each prepared batch: those that bring one glucose
+    reading newer than the stream's head together (``actors.alerting.glucose_latest``), the
+    others (and all of them if that fails) one by one."""
+    one = [
+        k
+        for k, (actor, prepared, _rx) in enumerate(items)
+        if actor.alerts.kind is SensorKind.GLUCOSE and prepared.rows.ts_us.size == 1
+    ]
+    ts_s = np.concatenate([items[k][1].rows.ts_us for k in one]) / US if one else np.zeros(0)
+    heads = np.array([_head(items[k][0]) for k in one], dtype=np.float64)
+    together = [k for k, newer in zip(one, (ts_s > heads).tolist(), strict=True) if newer]
+    chosen = set(together)
+    for k, (actor, prepared, received_us) in enumerate(items):
+        if k not in chosen:
+            actor.evaluate(prepared, now_us, received_us)
+    if not together:
+        return
+    newer = ts_s[ts_s > heads]
+    try:
+        results = glucose_latest(
+            [items[k][0].alerts for k in together],
+            newer,
+            np.concatenate([items[k][1].rows.values for k in together]),
+            now_us / US,
+            [(items[k][2] or now_us) / US for k in together],
+        )
+    except Exception:  # the per-device path then, with its own fault handling
+        log.exception("alert evaluation of %d devices together failed", len(together))
+        for k in together:  # from the state before, whatever was handed back already
+            items[k][0].alerts.restore(items[k][1].before)
+            items[k][0].evaluate(items[k][1], now_us, items[k][2])
+        return
+    for k, (ops, live) in zip(together, results, strict=True):
+        items[k][1].ops, items[k][1].live = ops, live
+
+
+def _head(actor: DeviceActor) -> float:
+    head = actor.alerts.head_s
+    return -np.inf if head is None else head
 
 
 def _fast_batches(batches: list[Batch], now_us: int) -> list[int]:

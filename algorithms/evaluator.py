@@ -15,7 +15,8 @@ and between two notifications of one rule there is either a clear or a re-alert 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +68,13 @@ class RuleState:
 
 
 _DEFAULT_RULE_STATE = RuleState()
+_RULE_FIELDS = tuple(f.name for f in fields(RuleState))
+
+
+def _rule_dict(rs: RuleState) -> dict[str, Any]:
+    """``asdict`` of a rule state (its fields are plain values), without its deep copy: the
+    state is written for every batch."""
+    return {name: getattr(rs, name) for name in _RULE_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,7 @@ class EvaluatorState:
         return {
             "v": 1,
             "last_reading_s": self.last_reading_s,
-            "rules": {k: asdict(s) for k, s in self.rules.items() if s != _DEFAULT_RULE_STATE},
+            "rules": {k: _rule_dict(s) for k, s in self.rules.items() if not _is_default(s)},
         }
 
     @classmethod
@@ -246,7 +254,12 @@ def _signal_loss(
 
 def _rule_states(state: EvaluatorState, updates: dict[str, RuleState]) -> EvaluatorState:
     merged = {**state.rules, **updates}
-    return replace(state, rules={k: v for k, v in merged.items() if v != _DEFAULT_RULE_STATE})
+    return replace(state, rules={k: v for k, v in merged.items() if not _is_default(v)})
+
+
+def _is_default(rs: RuleState) -> bool:
+    """``rs == RuleState()``, answered without comparing every field when a value is set."""
+    return rs.last_value is None and rs == _DEFAULT_RULE_STATE
 
 
 def evaluate(
@@ -321,3 +334,246 @@ def tick(
             vals = np.array([rs.last_value if rs.last_value is not None else np.nan])
             updates[str(rule.kind)] = _notify(rule, rs, ts, vals, allowed, events)
     return _rule_states(state, updates), events
+
+
+def evaluate_latest(
+    rules: Sequence[tuple[Rule, ...] | list[Rule]],
+    states: Sequence[EvaluatorState],
+    ts_s: np.ndarray,
+    signals: Mapping[Signal, np.ndarray],
+    *,
+    now_s: float,
+    tzs: Sequence[TimeZone],
+    max_alert_age_s: float = MAX_ALERT_AGE_S,
+) -> tuple[list[EvaluatorState], list[list[AlertEvent]]]:
+    """:func:`evaluate` of one new reading for each of many devices, as arrays.
+
+    Entry ``i`` is device ``i``: its rules, state, time zone and reading ``ts_s[i]``, which
+    must be newer than its ``last_reading_s``; ``signals`` holds every signal the devices
+    produce (one value each; a rule whose signal is absent is skipped, as ``evaluate`` skips
+    it). The same states and events as ``evaluate`` gives each device alone: each value rule's
+    episode step is computed for all (device, rule) pairs together; quiet hours and signal
+    loss that is lost or open are left to the per-rule code (rare, and not per reading).
+    """
+    ts = np.asarray(ts_s, dtype=np.float64)
+    rows = _LatestRows.gather(rules, states, ts, signals)
+    r, t, x = rows.params, ts[rows.device], rows.x
+    thr, h, duration, realert = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
+    below, inclusive = r[:, 4] == 1.0, r[:, 5] == 1.0
+    was_on, since0, was_active = rows.state[:, 0] == 1.0, rows.state[:, 1], rows.state[:, 2] == 1.0
+    was_notified, last0, snoozed = rows.state[:, 3] == 1.0, rows.state[:, 4], rows.state[:, 6]
+    v = x * r[:, 6]
+    with np.errstate(invalid="ignore"):
+        on = np.where(
+            below, np.where(inclusive, v <= thr, v < thr), np.where(inclusive, v >= thr, v > thr)
+        )
+        off = np.where(h > 0, np.where(below, v > thr + h, v < thr - h), ~on)
+        latched = on | (~(off & np.isfinite(v)) & was_on)
+        begin = np.where(was_on & ~np.isnan(since0), since0, t)
+        held = latched & (t - begin >= duration)
+        allowed = (t >= now_s - max_alert_age_s) & (np.isnan(snoozed) | (t >= snoozed))
+    for k in np.flatnonzero(rows.quiet).tolist():
+        allowed[k] &= not rows.rules[k].quiet_mask(t[k : k + 1], tzs[rows.device[k]])[0]
+    started = held & ~was_active
+    notified0 = np.where(started, False, was_notified)
+    last1 = np.where(started, np.nan, last0)
+    if (held & allowed & notified0 & np.isnan(last1)).any():  # evaluate's assertion fails
+        raise ValueError("an open alert was notified at no recorded time")
+    with np.errstate(invalid="ignore"):
+        due = held & allowed & (~notified0 | (t >= last1 + realert))
+    cleared = was_active & ~held & was_notified
+    notified = np.where(held, notified0 | allowed, np.where(was_active, False, was_notified))
+    last = np.where(held, np.where(due, t, last1), np.where(was_active, np.nan, last0))
+    finite = np.isfinite(x)
+    value = np.where(finite, x, rows.state[:, 5])
+    new_rule_states = rows.rule_states(
+        latched, np.where(latched, begin, np.nan), held, notified, last, value
+    )
+    events: list[list[AlertEvent]] = [[] for _ in states]
+    for k in np.flatnonzero(due | cleared).tolist():
+        rule = rows.rules[k]
+        kind = (
+            EventType.CLEARED
+            if cleared[k]
+            else (EventType.REPEATED if notified0[k] else EventType.FIRED)
+        )
+        value_k = float(x[k]) if finite[k] else None
+        events[rows.device[k]].append(
+            AlertEvent(
+                rule.kind, kind, rule.severity, float(t[k]), value_k, float(rule.threshold or 0.0)
+            )
+        )
+    return _latest_states(rules, states, ts, rows, new_rule_states, events, now_s, tzs)
+
+
+def _latest_states(
+    rules: Sequence[tuple[Rule, ...] | list[Rule]],
+    states: Sequence[EvaluatorState],
+    ts: np.ndarray,
+    rows: _LatestRows,
+    new_rule_states: list[RuleState],
+    events: list[list[AlertEvent]],
+    now_s: float,
+    tzs: Sequence[TimeZone],
+) -> tuple[list[EvaluatorState], list[list[AlertEvent]]]:
+    """The new states (value rules, then signal loss as ``evaluate`` does), events sorted."""
+    updates: list[dict[str, RuleState]] = [{} for _ in states]
+    for k, rs in enumerate(new_rule_states):
+        updates[rows.device[k]][rows.kinds[k]] = rs
+    out = []
+    for i, (state, last) in enumerate(zip(states, ts.tolist(), strict=True)):
+        if state.last_reading_s is not None:
+            last = max(state.last_reading_s, last)
+        merged = {**state.rules, **updates[i]}
+        state = EvaluatorState({k: v for k, v in merged.items() if not _is_default(v)}, last)
+        for rule in _plan(rules[i]).loss:
+            rs = state.rule(rule.kind)
+            if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
+                rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
+                state = _rule_states(state, {str(rule.kind): rs})
+        events[i].sort(key=lambda e: e.ts_s)
+        out.append(state)
+    return out, events
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``evaluate`` does with a device's rules, worked out once per rules tuple: the
+    enabled value rules (rule, kind, signal, parameters, quiet hours to look at) and the
+    enabled signal-loss rules, in the rules' order."""
+
+    value: tuple[tuple[Rule, str, Signal, tuple[float, ...], bool], ...]
+    loss: tuple[Rule, ...]
+
+
+_PLANS: dict[int, tuple[object, _Plan]] = {}  # id(rules) -> (rules, kept alive; plan)
+_MAX_PLANS = 1 << 16
+
+
+def _plan(rules: tuple[Rule, ...] | list[Rule]) -> _Plan:
+    hit = _PLANS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    value = tuple(
+        (r, str(r.kind), r.spec.signal, _rule_params(r), bool(r.quiet) and not r.spec.urgent)
+        for r in rules
+        if r.enabled and r.kind is not RuleKind.SIGNAL_LOSS
+    )
+    plan = _Plan(value, tuple(r for r in rules if r.enabled and r.kind is RuleKind.SIGNAL_LOSS))
+    if isinstance(rules, tuple):  # a list may change: worked out again each time
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[id(rules)] = (rules, plan)
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestRows:
+    """One row per (device, enabled value rule whose signal is present), in the order
+    ``evaluate`` runs them: the rule's parameters, its state and the value it sees."""
+
+    device: list[int]
+    rules: list[Rule]
+    kinds: list[str]
+    prior: list[RuleState]
+    params: np.ndarray  # threshold, hysteresis, duration, realert, below, inclusive, sign
+    state: np.ndarray  # on, on_since, active, notified, last_notified, last_value, snoozed
+    x: np.ndarray
+    quiet: np.ndarray  # rows whose quiet hours must be looked at
+
+    @classmethod
+    def gather(
+        cls,
+        rules: Sequence[tuple[Rule, ...] | list[Rule]],
+        states: Sequence[EvaluatorState],
+        ts: np.ndarray,
+        signals: Mapping[Signal, np.ndarray],
+    ) -> _LatestRows:
+        device, picked, kinds, prior, params, state, quiet, x = [], [], [], [], [], [], [], []
+        columns = {s: v.tolist() for s, v in signals.items()}
+        for i, (device_rules, evaluator_state) in enumerate(zip(rules, states, strict=True)):
+            saved = evaluator_state.rules
+            for rule, kind, signal, rule_params, look_quiet in _plan(device_rules).value:
+                if signal not in columns:
+                    continue
+                rs = saved.get(kind, _DEFAULT_RULE_STATE)
+                device.append(i)
+                picked.append(rule)
+                kinds.append(kind)
+                prior.append(rs)
+                params.append(rule_params)
+                state.append(_state_row(rs))
+                quiet.append(look_quiet)
+                x.append(columns[signal][i])
+        n = len(device)
+        return cls(
+            device,
+            picked,
+            kinds,
+            prior,
+            np.array(params, dtype=np.float64).reshape(n, 7),
+            np.array(state, dtype=np.float64).reshape(n, 7),
+            np.array(x, dtype=np.float64),
+            np.array(quiet, dtype=bool),
+        )
+
+    def rule_states(
+        self,
+        on: np.ndarray,
+        on_since: np.ndarray,
+        active: np.ndarray,
+        notified: np.ndarray,
+        last_notified: np.ndarray,
+        last_value: np.ndarray,
+    ) -> list[RuleState]:
+        """Each row's new :class:`RuleState` (the prior one when nothing changed)."""
+        out = []
+        columns = zip(
+            self.prior,
+            on.tolist(),
+            on_since.tolist(),
+            active.tolist(),
+            notified.tolist(),
+            last_notified.tolist(),
+            last_value.tolist(),
+            strict=True,
+        )
+        for rs, *new in columns:
+            on_k, since, active_k, notified_k, last_k, value = new
+            fields = (on_k, _none(since), active_k, notified_k, _none(last_k), _none(value))
+            if fields == (rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s,
+                          rs.last_value):  # fmt: skip
+                out.append(rs)
+            else:
+                out.append(RuleState(*fields, snoozed_until_s=rs.snoozed_until_s))
+        return out
+
+
+def _rule_params(rule: Rule) -> tuple[float, ...]:
+    spec = rule.spec
+    return (
+        float(rule.threshold or 0.0),
+        float(rule.hysteresis or 0.0),
+        float(rule.duration_s or 0.0),
+        float(rule.realert_s or 1),
+        1.0 if spec.below else 0.0,
+        1.0 if spec.inclusive else 0.0,
+        float(spec.sign),
+    )
+
+
+def _state_row(rs: RuleState) -> tuple[float, ...]:
+    nan = float("nan")
+    return (
+        1.0 if rs.on else 0.0,
+        nan if rs.on_since_s is None else rs.on_since_s,
+        1.0 if rs.active else 0.0,
+        1.0 if rs.notified else 0.0,
+        nan if rs.last_notified_s is None else rs.last_notified_s,
+        nan if rs.last_value is None else rs.last_value,
+        nan if rs.snoozed_until_s is None else rs.snoozed_until_s,
+    )
+
+
+def _none(x: float) -> float | None:
+    return None if x != x else x

@@ -24,7 +24,14 @@ from algorithms.glucose_flags import (
 )
 from algorithms.prediction import DEFAULT_TAU_MIN, forecast
 from algorithms.sensors import SensorKind, spec_for
-from algorithms.smoothing import KalmanParams, KalmanState, kalman_glucose
+from algorithms.smoothing import (
+    KalmanParams,
+    KalmanResult,
+    KalmanState,
+    KalmanStates,
+    kalman_glucose,
+    kalman_step_many,
+)
 from algorithms.trend import Direction, directions
 
 GlucoseStreamState = KalmanState
@@ -72,11 +79,41 @@ def process_glucose(
     flags = range_and_warmup_flags(ts, raw, sensor_start_s=sensor_start_s, warmup_s=params.warmup_s)
     filt_in = np.where(flags & int(GlucoseFlag.OUT_OF_RANGE), np.nan, raw)
     kal = kalman_glucose(ts, filt_in, state, params.kalman)
+    comp = compression_lows(ts, filt_in) if params.detect_compression else None
+    return _stream(ts, raw, flags, kal, comp, params), kal.state
+
+
+def process_glucose_latest(
+    ts_s: np.ndarray,
+    mgdl: np.ndarray,
+    states: KalmanStates,
+    params: GlucoseStreamParams = GlucoseStreamParams(),
+) -> tuple[GlucoseStream, KalmanStates]:
+    """:func:`process_glucose` of one new reading for each of many streams, as arrays:
+    entry ``i`` is stream ``i``'s reading (newer than its state) and state. The same results,
+    bit for bit, as ``process_glucose`` of each stream's one-reading batch (no calibration
+    or warm-up: a single reading has no compression low either, which needs three)."""
+    ts = np.asarray(ts_s, dtype=np.float64)
+    raw = np.asarray(mgdl, dtype=np.float64)
+    flags = range_and_warmup_flags(ts, raw, warmup_s=params.warmup_s)
+    filt_in = np.where(flags & int(GlucoseFlag.OUT_OF_RANGE), np.nan, raw)
+    kal, new_states = kalman_step_many(ts, filt_in, states, params.kalman)
+    return _stream(ts, raw, flags, kal, None, params), new_states
+
+
+def _stream(
+    ts: np.ndarray,
+    raw: np.ndarray,
+    flags: np.ndarray,
+    kal: KalmanResult,
+    compression: np.ndarray | None,
+    params: GlucoseStreamParams,
+) -> GlucoseStream:
+    """Flags, alert values, directions and forecasts from the filtered readings."""
     flags |= np.where(kal.implausible_jump, int(GlucoseFlag.IMPLAUSIBLE_JUMP), 0).astype(np.uint16)
     flags |= np.where(kal.outlier, int(GlucoseFlag.OUTLIER), 0).astype(np.uint16)
-    if params.detect_compression:
-        comp = compression_lows(ts, filt_in)
-        flags |= np.where(comp, int(GlucoseFlag.COMPRESSION_LOW), 0).astype(np.uint16)
+    if compression is not None:
+        flags |= np.where(compression, int(GlucoseFlag.COMPRESSION_LOW), 0).astype(np.uint16)
     usable = (flags & int(UNUSABLE)) == 0
     skipped = kal.outlier | kal.implausible_jump
     alert = np.where(skipped, kal.level_mgdl, np.fmin(raw, kal.level_mgdl))
@@ -84,21 +121,18 @@ def process_glucose(
     f20 = forecast(kal, 20.0, tau_min=params.tau_min, params=params.kalman)
     f30 = forecast(kal, 30.0, tau_min=params.tau_min, params=params.kalman)
     thresholds = spec_for(SensorKind.GLUCOSE).thresholds
-    return (
-        GlucoseStream(
-            ts_s=ts,
-            raw_mgdl=raw,
-            smoothed_mgdl=kal.level_mgdl,
-            alert_mgdl=alert,
-            rate_mgdl_per_min=kal.rate_mgdl_per_min,
-            direction=directions(kal.rate_mgdl_per_min, thresholds),
-            pred_20_mgdl=np.where(usable, f20.mgdl, np.nan),
-            pred_20_sd_mgdl=f20.sd_mgdl,
-            pred_30_mgdl=np.where(usable, f30.mgdl, np.nan),
-            pred_30_sd_mgdl=f30.sd_mgdl,
-            flags=flags,
-        ),
-        kal.state,
+    return GlucoseStream(
+        ts_s=ts,
+        raw_mgdl=raw,
+        smoothed_mgdl=kal.level_mgdl,
+        alert_mgdl=alert,
+        rate_mgdl_per_min=kal.rate_mgdl_per_min,
+        direction=directions(kal.rate_mgdl_per_min, thresholds),
+        pred_20_mgdl=np.where(usable, f20.mgdl, np.nan),
+        pred_20_sd_mgdl=f20.sd_mgdl,
+        pred_30_mgdl=np.where(usable, f30.mgdl, np.nan),
+        pred_30_sd_mgdl=f30.sd_mgdl,
+        flags=flags,
     )
 
 

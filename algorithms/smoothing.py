@@ -19,7 +19,9 @@ Outliers are handled asymmetrically so that a genuine fast fall is never held ba
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -53,11 +55,15 @@ class KalmanState:
     rejected_mgdl: float | None = None  # last reading skipped, awaiting confirmation
 
     def to_dict(self) -> dict[str, float | None]:
-        return asdict(self)
+        # asdict's deep copy is not needed for plain fields (and costs: written every batch).
+        return {name: getattr(self, name) for name in _KALMAN_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, float | None]) -> KalmanState:
         return cls(**d)  # type: ignore[arg-type]
+
+
+_KALMAN_FIELDS = tuple(f.name for f in fields(KalmanState))
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +181,148 @@ def kalman_glucose(
         restarted=verdict_a == 3,
         state=new_state,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KalmanStates:
+    """Many filters' states as arrays (one entry per stream), for :func:`kalman_step_many`.
+
+    ``started`` False is a filter that has seen no reading (``KalmanState`` None); NaN in
+    ``rejected_mgdl`` is "no reading awaiting confirmation" (None).
+    """
+
+    started: np.ndarray
+    ts_s: np.ndarray
+    level_mgdl: np.ndarray
+    rate_mgdl_per_min: np.ndarray
+    p00: np.ndarray
+    p01: np.ndarray
+    p11: np.ndarray
+    accepted_mgdl: np.ndarray
+    accepted_ts_s: np.ndarray
+    rejected_mgdl: np.ndarray
+
+    @classmethod
+    def gather(cls, states: Sequence[KalmanState | None]) -> KalmanStates:
+        nan = math.nan
+        rows = [
+            (1.0, *_fields(s), nan if s.rejected_mgdl is None else s.rejected_mgdl)
+            if s is not None
+            else _NOT_STARTED
+            for s in states
+        ]
+        cols = np.array(rows, dtype=np.float64).reshape(len(rows), 10).T
+        return cls(cols[0] == 1.0, *cols[1:])
+
+    def scatter(self) -> list[KalmanState | None]:
+        """One ``KalmanState`` (or None) per stream, equal to what ``kalman_glucose`` keeps."""
+        cols = zip(
+            self.started.tolist(),
+            self.ts_s.tolist(),
+            self.level_mgdl.tolist(),
+            self.rate_mgdl_per_min.tolist(),
+            self.p00.tolist(),
+            self.p01.tolist(),
+            self.p11.tolist(),
+            self.accepted_mgdl.tolist(),
+            self.accepted_ts_s.tolist(),
+            self.rejected_mgdl.tolist(),
+            strict=True,
+        )
+        return [
+            KalmanState(t, x0, x1, p00, p01, p11, acc_z, acc_t, None if rej != rej else rej)
+            if started
+            else None
+            for started, t, x0, x1, p00, p01, p11, acc_z, acc_t, rej in cols
+        ]
+
+
+def _fields(s: KalmanState) -> tuple[float, ...]:
+    return (s.ts_s, s.level_mgdl, s.rate_mgdl_per_min, s.p00, s.p01, s.p11,
+            s.accepted_mgdl, s.accepted_ts_s)  # fmt: skip
+
+
+_NOT_STARTED = (0.0,) * 9 + (math.nan,)
+
+
+def kalman_step_many(
+    ts_s: np.ndarray,
+    mgdl: np.ndarray,
+    states: KalmanStates,
+    params: KalmanParams = KalmanParams(),
+) -> tuple[KalmanResult, KalmanStates]:
+    """:func:`kalman_glucose` of one reading for each of many streams, as arrays: entry ``i``
+    is stream ``i``'s reading and state. Bit for bit what ``kalman_glucose`` gives for each
+    stream alone (the same operations in the same order, element by element); the result's
+    ``state`` is None, the new states are returned beside it."""
+    t = np.asarray(ts_s, dtype=np.float64)
+    z = np.asarray(mgdl, dtype=np.float64)
+    R = params.meas_sd_mgdl**2
+    q = params.accel_sd_mgdl_per_min2**2
+    p11_init = params.initial_rate_sd_mgdl_per_min**2
+    s0 = states
+    skip = np.isnan(z)
+    old = s0.started & (t <= s0.ts_s) & ~skip  # not re-filtered: the state's values
+    restart = ~skip & ~old & (~s0.started | (t - s0.ts_s > params.max_gap_s))
+    step = ~skip & ~old & ~restart
+    with np.errstate(invalid="ignore"):
+        dt = (t - s0.ts_s) / 60.0
+        q1, q2, q3 = q * dt, q * dt * dt / 2.0, q * dt * dt * dt / 3.0
+        # predict
+        x0 = s0.level_mgdl + dt * s0.rate_mgdl_per_min
+        p00 = s0.p00 + (dt * (2.0 * s0.p01 + dt * s0.p11) + q3)
+        p01 = s0.p01 + (dt * s0.p11 + q2)
+        p11 = s0.p11 + q1
+        s = p00 + R
+        nu = z - x0
+        moved = np.where(z > s0.accepted_mgdl, z - s0.accepted_mgdl, s0.accepted_mgdl - z)
+        jump = (moved > params.min_jump_mgdl) & (
+            moved > params.max_rate_mgdl_per_min / 60.0 * (t - s0.accepted_ts_s)
+        )
+        gated = jump | ((nu > params.gate_min_mgdl) & (nu * nu > params.gate_sigma**2 * s))
+        confirmed = gated & (np.abs(z - s0.rejected_mgdl) <= params.confirm_mgdl)
+        # update
+        k0, k1 = p00 / s, p01 / s
+        upd = step & ~gated
+        x0_u, x1_u = x0 + k0 * nu, s0.rate_mgdl_per_min + k1 * nu
+        p11_u, p01_u, p00_u = p11 - k1 * p01, p01 * (1.0 - k0), p00 * (1.0 - k0)
+    fresh = restart | (step & confirmed)  # (re)started at this reading
+    held = step & gated & ~confirmed  # skipped, awaiting confirmation
+    nan = np.full(t.shape, np.nan)
+
+    def pick(updated: np.ndarray, predicted: np.ndarray, fresh_v: Any, prior: np.ndarray) -> Any:
+        return np.where(upd, updated, np.where(held, predicted, np.where(fresh, fresh_v, prior)))
+
+    level = pick(x0_u, x0, z, s0.level_mgdl)
+    rate = pick(x1_u, s0.rate_mgdl_per_min, 0.0, s0.rate_mgdl_per_min)
+    new = KalmanStates(
+        started=s0.started | ~skip,
+        ts_s=np.where(restart | step, t, s0.ts_s),
+        level_mgdl=level,
+        rate_mgdl_per_min=rate,
+        p00=pick(p00_u, p00, R, s0.p00),
+        p01=pick(p01_u, p01, 0.0, s0.p01),
+        p11=pick(p11_u, p11, p11_init, s0.p11),
+        accepted_mgdl=np.where(upd | fresh, z, s0.accepted_mgdl),
+        accepted_ts_s=np.where(upd | fresh, t, s0.accepted_ts_s),
+        rejected_mgdl=np.where(upd | fresh, np.nan, np.where(held, z, s0.rejected_mgdl)),
+    )
+    verdict = np.select([restart | (step & confirmed), held & jump, held], [3, 2, 1], 0)
+    out_rate = np.where(restart, np.nan, np.where(skip, nan, new.rate_mgdl_per_min))
+    out_p11 = np.where(skip, nan, new.p11)
+    out_rate[~(out_p11 <= params.max_rate_sd_mgdl_per_min**2)] = np.nan
+    result = KalmanResult(
+        level_mgdl=np.where(skip, nan, new.level_mgdl),
+        rate_mgdl_per_min=out_rate,
+        level_var=np.where(skip, nan, new.p00),
+        rate_var=out_p11,
+        cov_level_rate=np.where(skip, nan, new.p01),
+        outlier=verdict == 1,
+        implausible_jump=verdict == 2,
+        restarted=verdict == 3,
+        state=None,
+    )
+    return result, new
 
 
 def exponential_smooth(
