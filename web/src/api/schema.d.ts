@@ -4196,6 +4196,12 @@ export interface components {
              * @example 120
              */
             devices?: number | null;
+            /**
+             * Buffered Rows
+             * @description Rows waiting in its write buffer for the database
+             * @example 0
+             */
+            buffered_rows?: number | null;
         };
         /** ShareOut */
         ShareOut: {
