@@ -3,6 +3,7 @@ live stream. Expected values follow from the rules' text (docstrings of algorith
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -100,7 +101,7 @@ def test_the_default_schedule_doubles_from_half_a_second_to_two_minutes_within_a
     assert [s.interval_s(n) for n in (1, 2, 3, 8, 9, 50)] == [0.5, 1, 2, 64, 120, 120]
     times = s.attempts()
     assert times[:9] == [0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5, 63.5, 127.5]
-    assert all(b - a == 120 for a, b in zip(times[8:], times[9:], strict=False))
+    assert all(b - a == 120 for a, b in itertools.pairwise(times[8:]))
     assert times[-1] <= 3600 < times[-1] + 120 and len(times) == 37
 
 
