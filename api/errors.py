@@ -77,7 +77,32 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The database cannot be reached or takes no writes for now: its primary was lost and a
+# standby is being promoted, it restarts, or it refuses connections. The pool's next
+# connection finds the new primary (a URL listing every server, target_session_attrs=
+# read-write); meanwhile a client is told to come back, never given a 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now (starting up)
+    asyncpg.ReadOnlySQLTransactionError,  # a standby not promoted yet
+    asyncpg.InterfaceError,  # the connection was closed under the request
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    ConnectionError,  # refused, reset
+)
+DATABASE_RETRY_AFTER_S = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database is unavailable for a moment; retry later"},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable_text)
     app.add_exception_handler(asyncpg.UntranslatableCharacterError, _unstorable_text)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
