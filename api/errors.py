@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+log = logging.getLogger(__name__)
 
 
 class ErrorItem(BaseModel):
@@ -86,13 +89,17 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now (starting up)
     asyncpg.ReadOnlySQLTransactionError,  # a standby not promoted yet
     asyncpg.InterfaceError,  # the connection was closed under the request
-    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    # a connection broken mid-query fails its reset on release with "cannot switch to
+    # state ...; another operation is in progress" (found by tests/e2e/test_failover.py);
+    # also no writable server among the URL's hosts (TargetServerAttributeNotMatched)
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,  # refused, reset
 )
 DATABASE_RETRY_AFTER_S = 5
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable (%s): answered 503", type(exc).__name__)
     return JSONResponse(
         status_code=503,
         content={"detail": "the database is unavailable for a moment; retry later"},

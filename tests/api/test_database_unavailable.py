@@ -19,6 +19,9 @@ FAILURES = {
     "pool closed": asyncpg.InterfaceError("pool is closing"),
     "no writable host": asyncpg.exceptions.TargetServerAttributeNotMatched("no primary"),
     "refused": ConnectionRefusedError(111, "Connection refused"),
+    "broken mid-query": asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    ),
 }
 
 
