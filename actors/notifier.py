@@ -8,13 +8,19 @@ pass; escalation-only people get only escalations) and sends on each channel:
 
 - webhooks: JSON POST signed per the Standard Webhooks specification (one ``webhook-id`` per
   delivery, kept across retries; a signature per valid secret while one is rotated, see
-  :mod:`actors.webhook_signing`), retried with exponential backoff, only to public addresses
-  (resolved and checked at connect time, see :mod:`actors.destinations`);
+  :mod:`actors.webhook_signing`), only to public addresses (resolved and checked at connect
+  time, see :mod:`actors.destinations`);
 - push: APNs (HTTP/2, ES256 provider JWT) and FCM HTTP v1 (OAuth2 service-account token);
   a device token is deleted only on the service's definitive "unregistered" answer
   (:class:`TokenGone`), never because our own push credentials are wrong or missing;
 - email through :mod:`actors.mailer` (STARTTLS and login; never clear text to a remote server).
 
+Every delivery is queued in the database (``delivery_queue``) before its first attempt and
+retried there with exponential backoff over a horizon (:class:`algorithms.delivery.
+RetrySchedule`, an hour by default), so a receiver that is down for most of an hour, or a
+notifier restarted meanwhile, loses nothing: a clock picks up what is due, under the same
+delivery id (a receiver de-duplicates by it). Past the horizon the delivery is given up
+(``gave_up`` in the alert's delivery log, which its recipient sees in the API).
 Every attempt is written to ``alert_deliveries``, with a generic reason for a failure (never
 a receiver's answer or a network error's text: the log must not turn into a port scanner),
 and webhook URLs without their userinfo and query string. Each delivery runs in its own
@@ -46,7 +52,7 @@ from actors import metrics
 from actors.destinations import DestinationRefused, shown_url, webhook_client
 from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
 from actors.webhook_signing import new_message_id, signed_headers
-from algorithms.delivery import muted_for_self, wants
+from algorithms.delivery import RetrySchedule, muted_for_self, wants
 from storage import live, notifications
 from storage.live import DeviceUpdate, LiveAlert, iso
 
@@ -76,9 +82,9 @@ class PushCredentials:
 class NotifierConfig:
     database_url: str
     smtp: SmtpSettings | None = None  # no server: no email deliveries
-    retry_initial_s: float = 0.5
-    retry_max_s: float = 60.0
-    max_attempts: int = 6
+    retry: RetrySchedule = field(default_factory=RetrySchedule)
+    queue_poll_s: float = 5.0  # how often the queue is read for deliveries due again
+    claim_s: float = 60.0  # an attempt under way holds its delivery this long at most
     http_timeout_s: float = 10.0
     escalation_check_s: float = 15.0
     webhook_allow_private: bool = False  # local test receivers only; see actors.destinations
@@ -311,6 +317,8 @@ class AlertNotifier:
         self._fcm: FcmClient | None = None
         self._tasks: set[asyncio.Task] = set()
         self._clock: asyncio.Task | None = None
+        self._queue_clock: asyncio.Task | None = None
+        self._running: set[int] = set()  # queued deliveries this notifier is on
         self._start_lock: asyncio.Lock | None = None
         self.sent = 0
         self.failed = 0
@@ -341,6 +349,8 @@ class AlertNotifier:
                 self._spawn(self._catch_up(datetime.now(UTC)))
             if self._clock is None or self._clock.done():
                 self._clock = asyncio.get_running_loop().create_task(self._escalation_clock())
+            if self._queue_clock is None or self._queue_clock.done():
+                self._queue_clock = asyncio.get_running_loop().create_task(self._retry_clock())
             return True
 
     def _on_lost(self, conn: asyncpg.Connection) -> None:
@@ -361,7 +371,12 @@ class AlertNotifier:
                 delay = min(delay * 2, 30)
 
     async def status(self) -> dict:
-        return {"sent": self.sent, "failed": self.failed, "in_flight": len(self._tasks)}
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "in_flight": len(self._tasks),
+            "queued_here": len(self._running),
+        }
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -381,94 +396,129 @@ class AlertNotifier:
                 self._spawn(self.dispatch(str(msg.profile_id), str(msg.device_id), a, a.event))
 
     async def dispatch(self, profile_id: str, device_id: str, a: LiveAlert, event: str) -> int:
-        """Send one alert event to everyone who wants it; returns the deliveries started."""
+        """Queue one alert event for everyone who wants it and make each delivery's first
+        attempt; returns the deliveries queued."""
         assert self._pool is not None
         now = time.time()
-        started = 0
+        jobs: list[tuple] = []
         people = await notifications.recipients(self._pool, uuid.UUID(profile_id), a.id)
         for person in people:
             if not wants(person, a, event, now) or muted_for_self(person, event, now):
                 continue
             channels = set(person["channels"])
-            payload = alert_payload(profile_id, device_id, a, event)
+            payload = json.dumps(alert_payload(profile_id, device_id, a, event))
+            job = (a.id, event, person["user_id"])
             if "webhook" in channels:
                 for hook in person["webhooks"]:
-                    self._spawn(
-                        self._deliver(
-                            a, event, person, "webhook", shown_url(hook["url"]) or "", hook, payload
-                        )
-                    )
-                    started += 1
+                    hook_id = uuid.UUID(str(hook["id"]))
+                    target = shown_url(hook["url"]) or ""
+                    jobs.append((new_message_id(), *job, "webhook", hook_id, None, target, payload))
             if "push" in channels:
                 for t in person["push_tokens"]:
-                    self._spawn(
-                        self._deliver(a, event, person, t["platform"], t["token"][:16], t, payload)
+                    token_id = uuid.UUID(str(t["id"]))
+                    target = t["token"][:16]
+                    jobs.append(
+                        (new_message_id(), *job, t["platform"], None, token_id, target, payload)
                     )
-                    started += 1
             if "email" in channels and self.config.smtp is not None:
-                self._spawn(
-                    self._deliver(a, event, person, "email", person["email"], None, payload)
-                )
-                started += 1
-        return started
+                jobs.append((new_message_id(), *job, "email", None, None, person["email"], payload))
+        ids = [i for i in await notifications.enqueue(self._pool, jobs, self.config.claim_s) if i]
+        for job_id in ids:
+            self._spawn(self._run(job_id))
+        return len(ids)
 
-    async def _deliver(
-        self,
-        a: LiveAlert,
-        event: str,
-        person: dict,
-        channel: str,
-        target: str,
-        endpoint: dict | None,
-        payload: dict,
-    ) -> None:
+    async def _retry_clock(self) -> None:
+        """Every ``queue_poll_s``, attempt the queued deliveries due again (and, at start,
+        those a notifier that stopped left)."""
         assert self._pool is not None
+        while True:
+            try:
+                due = await notifications.claim_due(
+                    self._pool, self.config.claim_s, 100, sorted(self._running)
+                )
+                for row in due:
+                    self._spawn(self._run(row["job_id"]))
+            except Exception:
+                log.warning("delivery queue not readable", exc_info=True)
+            await asyncio.sleep(self.config.queue_poll_s)
+
+    async def _run(self, job_id: int) -> None:
+        """Attempt a queued delivery until it is done or its next attempt is the clock's."""
+        assert self._pool is not None
+        if job_id in self._running:
+            return
+        self._running.add(job_id)
+        try:
+            while True:
+                rows = await notifications.queued(self._pool, [job_id])
+                if not rows:
+                    return  # its alert, endpoint or person was deleted meanwhile
+                wait_s = await self._attempt(rows[0])
+                if wait_s is None or wait_s > self.config.queue_poll_s:
+                    return
+                await asyncio.sleep(wait_s)
+        finally:
+            self._running.discard(job_id)
+
+    async def _attempt(self, job: Any) -> float | None:
+        """One attempt of a queued delivery; the seconds until the next one this notifier
+        makes itself, or None (delivered, refused, given up, or left to the clock)."""
+        assert self._pool is not None
+        event, channel, attempt = job["event"], job["channel"], job["attempts"] + 1
+        a = _alert_of(job, event)
         log_attempt = functools.partial(
             notifications.log_delivery,
             self._pool,
             a.id,
             event,
-            person["user_id"],
+            job["user_id"],
             channel,
-            target,
+            job["target"],
+            attempt,
         )
+        payload = job["payload"]
+        payload = json.loads(payload) if isinstance(payload, str) else dict(payload)
         if channel == "webhook":  # one delivery id (webhook-id) for all its attempts
-            payload = {**payload, "delivery_id": new_message_id()}
-        delay = self.config.retry_initial_s
-        for attempt in range(1, self.config.max_attempts + 1):
-            try:
-                await self._send_once(channel, person, endpoint, a, event, payload)
-            except Permanent as exc:
-                await log_attempt(attempt, "failed", str(exc))
-                if isinstance(exc, TokenGone) and endpoint is not None:
-                    await notifications.forget_push_token(
-                        self._pool, uuid.UUID(str(endpoint["id"]))
-                    )
-                self.failed += 1
-                metrics.inc("vigil_delivery_failures_total", channel=channel)
-                return
-            except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
-                last = attempt == self.config.max_attempts
-                log.info("delivery of %s by %s failed: %s", a.id, channel, type(exc).__name__)
-                await log_attempt(attempt, "gave_up" if last else "retrying", failure_detail(exc))
-                if last:
-                    self.failed += 1
-                    metrics.inc("vigil_delivery_failures_total", channel=channel)
-                    return
-                metrics.inc("vigil_delivery_retries_total", channel=channel)
-                hint = exc.after_s if isinstance(exc, Retry) else None
-                await asyncio.sleep(
-                    min(hint if hint is not None else delay, self.config.retry_max_s)
-                )
-                delay = min(delay * 2, self.config.retry_max_s)
-                continue
-            await log_attempt(attempt, "delivered")
-            self.sent += 1
-            if event == "fired" and a.decided_s is not None:
-                metrics.observe(
-                    "vigil_alert_delivery_seconds", time.time() - a.decided_s, channel=channel
-                )
-            return
+            payload = {**payload, "delivery_id": job["delivery_id"]}
+        endpoint = {"url": job["url"], "secrets": job["secrets"], "token": job["token"]}
+        try:
+            await self._send_once(channel, {"email": job["email"]}, endpoint, a, event, payload)
+        except Permanent as exc:
+            await log_attempt("failed", str(exc))
+            if isinstance(exc, TokenGone):
+                await notifications.forget_push_token(self._pool, job["token_id"])
+            await self._given_up(job, channel)
+            return None
+        except Exception as exc:  # network errors, 5xx, 429, SMTP trouble
+            log.info("delivery of %s by %s failed: %s", a.id, channel, type(exc).__name__)
+            now = time.time()
+            hint = exc.after_s if isinstance(exc, Retry) else None
+            next_s = self.config.retry.next_attempt_s(attempt, job["first_s"], now, hint)
+            if next_s is None:
+                await log_attempt("gave_up", failure_detail(exc))
+                await self._given_up(job, channel)
+                return None
+            await log_attempt("retrying", failure_detail(exc))
+            metrics.inc("vigil_delivery_retries_total", channel=channel)
+            wait_s = next_s - now
+            mine = wait_s <= self.config.queue_poll_s  # held meanwhile: the clock skips it
+            hold_s = self.config.claim_s if mine else 0.0
+            await notifications.reschedule(self._pool, job["job_id"], attempt, next_s + hold_s)
+            return wait_s
+        await log_attempt("delivered")
+        await notifications.dequeue(self._pool, job["job_id"])
+        self.sent += 1
+        if event == "fired" and a.decided_s is not None:
+            metrics.observe(
+                "vigil_alert_delivery_seconds", time.time() - a.decided_s, channel=channel
+            )
+        return None
+
+    async def _given_up(self, job: Any, channel: str) -> None:
+        assert self._pool is not None
+        await notifications.dequeue(self._pool, job["job_id"])
+        self.failed += 1
+        metrics.inc("vigil_delivery_failures_total", channel=channel)
 
     async def _send_once(
         self,
@@ -509,7 +559,8 @@ class AlertNotifier:
             await self._fcm.send(endpoint["token"], a, event)
         elif channel == "email":
             title, text = title_and_body(a, event)
-            assert self.config.smtp is not None
+            if self.config.smtp is None:
+                raise Permanent("email is not configured")
             try:
                 await SmtpMailer(self.config.smtp).send(person["email"], f"Vigil: {title}", text)
             except PlaintextRefused:
@@ -554,7 +605,7 @@ class AlertNotifier:
         conn, self._listen = self._listen, None
         if conn is not None:
             await conn.close()
-        tasks = [t for t in (self._clock, *self._tasks) if t is not None]
+        tasks = [t for t in (self._clock, self._queue_clock, *self._tasks) if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

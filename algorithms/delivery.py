@@ -3,7 +3,9 @@
 A person's notification preferences (rules, channels, quiet hours, escalation only) and what
 they acknowledged or snoozed for themselves decide whether an event reaches them; urgent
 alerts always pass quiet hours and rule choices. The alert notifier (webhook, push, email)
-and the live streams apply the same rules, so they live here, with time passed in.
+and the live streams apply the same rules, so they live here, with time passed in; so does
+the retry schedule of a delivery that failed for now (:class:`RetrySchedule`), which the
+notifier keeps in the database so that a receiver down for an hour still gets the alert.
 A recipient is the mapping :mod:`storage.notifications` reads (keys ``rules``, ``channels``,
 ``quiet``, ``timezone``, ``escalation_only`` and, per alert, ``acknowledged_for_self`` and
 ``snoozed_for_self_until``).
@@ -11,7 +13,9 @@ A recipient is the mapping :mod:`storage.notifications` reads (keys ``rules``, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -88,3 +92,63 @@ def stream_wants(recipient: Recipient | None, a: Notice, event: str, now_s: floa
         return wants(recipient, a, event, now_s)
     rules = recipient["rules"]
     return not recipient["escalation_only"] and (rules is None or a.rule in rules or a.urgent)
+
+
+# -- retries of a delivery that failed for now ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySchedule:
+    """Exponential backoff over a horizon: after the n-th failed attempt the next comes
+    ``base_s * factor ** (n - 1)`` seconds later, at most ``max_s``; none is made later than
+    ``horizon_s`` after the first (the delivery is then given up, and shown so)."""
+
+    base_s: float = 0.5
+    factor: float = 2.0
+    max_s: float = 120.0
+    horizon_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not (self.base_s > 0 and math.isfinite(self.base_s)):
+            raise ValueError("delivery_retry_base_s must be a positive number of seconds")
+        if not (self.factor >= 1 and math.isfinite(self.factor)):
+            raise ValueError("delivery_retry_factor must be at least 1")
+        if not (self.base_s <= self.max_s and math.isfinite(self.max_s)):
+            raise ValueError("delivery_retry_max_s must be at least the base")
+        if not (self.horizon_s >= self.base_s and math.isfinite(self.horizon_s)):
+            raise ValueError("delivery_retry_horizon_s must be at least the base")
+
+    def interval_s(self, failed: int) -> float:
+        """The wait after the ``failed``-th failed attempt (1-based), before any hint."""
+        exponent = min(failed - 1, 1024)  # beyond, the cap holds anyway (no float overflow)
+        if self.factor > 1 and exponent * math.log(self.factor) > math.log(
+            self.max_s / self.base_s
+        ):
+            return self.max_s
+        return min(self.base_s * self.factor**exponent, self.max_s)
+
+    def next_attempt_s(
+        self, failed: int, first_s: float, now_s: float, hint_s: float | None = None
+    ) -> float | None:
+        """When to try again after ``failed`` attempts, the first at ``first_s``, the last
+        ending at ``now_s``; ``hint_s``: the receiver's Retry-After (kept within 0 and
+        ``max_s``). None: past the horizon, give up."""
+        wait = self.interval_s(failed) if hint_s is None else min(max(hint_s, 0.0), self.max_s)
+        at = now_s + wait
+        return at if at <= first_s + self.horizon_s else None
+
+    def attempts(self, send_s: float = 0.0) -> list[float]:
+        """Every attempt's time after the first (0) when none succeeds and each takes
+        ``send_s``: the whole schedule, to document what outage it outlasts."""
+        times = [0.0]
+        while True:
+            at = self.next_attempt_s(len(times), 0.0, times[-1] + send_s)
+            if at is None:
+                return times
+            times.append(at)
+
+    def reached_after(self, outage_s: float, send_s: float = 0.0) -> float | None:
+        """A receiver down for ``outage_s`` from the first attempt: how long after it comes
+        back the delivery arrives, or None if the schedule gives up first."""
+        after = [t for t in self.attempts(send_s) if t >= outage_s]
+        return after[0] - outage_s if after else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.notifier import PushCredentials
+from algorithms.delivery import RetrySchedule
 
 
 class SsoProvider(BaseModel):
@@ -136,6 +137,34 @@ class ApiTunables(BaseModel):
         description="How long a replica may hold a call to a busy shard for more batches to"
         " join it (only while batches come at least two per window; 0: never)",
     )
+    # Alert deliveries that fail for now (receiver down, 5xx, 429) are retried from the
+    # database: base * factor ** n seconds apart, at most max, until horizon after the first.
+    delivery_retry_base_s: float = Field(0.5, gt=0, description="First wait before a retry")
+    delivery_retry_factor: float = Field(2.0, ge=1, description="Each wait is this times longer")
+    delivery_retry_max_s: float = Field(120.0, gt=0, description="Longest wait between attempts")
+    delivery_retry_horizon_s: float = Field(
+        3600.0,
+        gt=0,
+        description="No attempt later than this after the first: the delivery is then given up"
+        " (shown as gave_up in the alert's deliveries)",
+    )
+    delivery_queue_poll_s: float = Field(
+        5.0, gt=0, description="How often the notifier looks for deliveries due again"
+    )
+
+    @model_validator(mode="after")
+    def _delivery_retry_schedule(self) -> ApiTunables:
+        self.delivery_retry()  # refuses an inconsistent schedule, naming the setting
+        return self
+
+    def delivery_retry(self) -> RetrySchedule:
+        """The alert notifier's retry schedule, from the delivery_retry_* settings."""
+        return RetrySchedule(
+            base_s=self.delivery_retry_base_s,
+            factor=self.delivery_retry_factor,
+            max_s=self.delivery_retry_max_s,
+            horizon_s=self.delivery_retry_horizon_s,
+        )
 
 
 class ApiConfig(ApiTunables):

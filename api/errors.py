@@ -92,13 +92,19 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
 # (connections refused or cut, "the database system is starting up"), a disk full. The
 # request did nothing that needs undoing (a transaction in flight was rolled back), so the
 # caller may retry: 503 with Retry-After naming the cause, never a 500. asyncpg raises its
-# InternalClientError when the server cuts a connection during the pool's reset of it.
+# InternalClientError when the server cuts a connection during the pool's reset of it (found
+# by tests/e2e/test_failover.py), or when no server of a multi-host URL takes writes. A
+# standby not promoted yet refuses writes; a connection closed under the request is an
+# InterfaceError. The pool's next connection finds the new primary (a URL listing every
+# server, target_session_attrs=read-write).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionError,
     asyncpg.InternalClientError,
+    asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 DATABASE_RETRY_AFTER_S = 5
 DISK_FULL_DETAIL = "the database server is out of disk space; retry later"
@@ -111,6 +117,9 @@ def database_unavailable_detail(exc: BaseException) -> str:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ValueError):  # asyncpg's client-side DataError / configuration error
+        log.error("database call refused by the client library: %s", type(exc).__name__)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
     log.warning("database unavailable: %s", type(exc).__name__)
     return JSONResponse(
         status_code=503,

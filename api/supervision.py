@@ -32,6 +32,8 @@ def notifier_config(config: ApiConfig) -> NotifierConfig:
         webhook_allow_private=config.webhook_allow_private,
         push=config.push,
         db_pool_max=config.notifier_db_pool_max,
+        retry=config.delivery_retry(),
+        queue_poll_s=config.delivery_queue_poll_s,
     )
 
 

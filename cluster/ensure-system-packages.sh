@@ -7,6 +7,7 @@
 # - chromium: the browser tests drive Debian's Chromium with Playwright.
 # - kubectl is expected from the machine image: the deploy tests build Kustomize overlays.
 # - python3-cryptography (as root): the WAL archive command of the database's own user.
+# - python3-boto3 (as root, with an s3:// VIGIL_BACKUP_TARGET): the same, for S3.
 set -euo pipefail
 
 # kubectl comes with the machine image (Debian does not package it, and only the package
@@ -30,6 +31,11 @@ command -v npm >/dev/null || missing+=(nodejs npm)
 # uses the system Python: it needs cryptography there.
 if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
   missing+=(python3-cryptography)
+fi
+# An s3:// backup target: the archive command of the database's own user needs boto3 there.
+if [ "$(id -u)" -eq 0 ] && [[ "${VIGIL_BACKUP_TARGET:-}" == s3://* ]] && [ -x /usr/bin/python3 ] \
+  && ! /usr/bin/python3 -c 'import boto3' 2>/dev/null; then
+  missing+=(python3-boto3)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

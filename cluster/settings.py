@@ -86,7 +86,9 @@ class Settings(BaseSettings, ApiTunables):
     )
     # Backups, WAL archiving and the standby of the embedded PostgreSQL (docs/operations.md).
     backup_target: str | None = Field(
-        None, description="Directory (or file:// URL) for base backups and archived WAL"
+        None,
+        description="Directory (or file:// URL), or s3://bucket/prefix[?endpoint=URL&region=NAME]"
+        " (credentials: the AWS_* environment), for base backups and archived WAL",
     )
     backup_keep: int = Field(7, ge=1, description="Base backups kept (with the WAL they need)")
     backup_encryption_key: SecretStr | None = Field(

@@ -136,6 +136,8 @@ def _check_as_server(shell: str, owner: tuple[int, int] | None) -> None:
 
 
 def _prepare_target_dir(target: str, owner: tuple[int, int] | None) -> None:
+    if target.startswith("s3://"):
+        return  # an object store: nothing to create or own
     root = Path(target.removeprefix("file://"))
     for path in (root, root / "wal"):
         path.mkdir(parents=True, exist_ok=True)

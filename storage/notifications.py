@@ -23,14 +23,17 @@ DEFAULT_PREFS = {
     "escalation_only": False,
 }
 
+# A webhook's valid secrets: its own, and the one it replaced while that still signs.
+_SECRETS = """array_remove(ARRAY[w.secret, CASE WHEN w.previous_secret_expires_at > now()
+                        THEN w.previous_secret END], NULL)"""
+
 _RECIPIENTS = """
 SELECT u.id AS user_id, u.email, p.manager_id = u.id AS is_manager,
        np.rules, coalesce(np.channels, ARRAY['stream', 'push', 'email', 'webhook']) AS channels,
        coalesce(np.quiet, '[]'::jsonb) AS quiet, coalesce(np.timezone, p.timezone) AS timezone,
        coalesce(np.escalation_only, false) AS escalation_only,
        coalesce((SELECT json_agg(json_build_object('id', w.id, 'url', w.url, 'secrets',
-                    array_remove(ARRAY[w.secret, CASE WHEN w.previous_secret_expires_at > now()
-                                                 THEN w.previous_secret END], NULL)))
+                    {secrets}))
                  FROM webhooks w WHERE w.user_id = u.id), '[]') AS webhooks,
        coalesce((SELECT json_agg(json_build_object('id', t.id, 'platform', t.platform,
                                                    'token', t.token))
@@ -50,7 +53,7 @@ WHERE p.id = $1
 async def recipients(pool: asyncpg.Pool, profile_id: UUID, alert_id: UUID) -> list[dict]:
     """The profile's manager and every follower with the `alerts` scope, with their
     preferences, endpoints and what they did about ``alert_id`` for themselves only."""
-    rows = await pool.fetch(_RECIPIENTS, profile_id, alert_id)
+    rows = await pool.fetch(_RECIPIENTS.format(secrets=_SECRETS), profile_id, alert_id)
     out = []
     for r in rows:
         d = dict(r)
@@ -146,10 +149,92 @@ async def undelivered(
         " FROM alerts a WHERE a.state = 'fired' AND cardinality(a.notified_at) > 0"
         f" AND {last} < $1 AND {last} > $1 - make_interval(secs => $2)"
         " AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id"
-        f"   AND d.channel <> 'stream' AND d.at >= {last})",
+        f"   AND d.channel <> 'stream' AND d.at >= {last})"
+        " AND NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.alert_id = a.id"
+        f"   AND q.created_at >= {last})",
         before,
         window_s,
     )
+
+
+# --- the delivery queue: what is still to be delivered, across notifier restarts ---------
+
+
+async def enqueue(pool: asyncpg.Pool, jobs: list[tuple], claim_s: float) -> list[int]:
+    """Queue deliveries, claimed for ``claim_s`` by the caller who makes the first attempt
+    now. ``jobs``: (delivery_id, alert_id, event, user_id, channel, webhook_id,
+    push_token_id, target, payload as JSON text). Returns their ids, in order; a delivery
+    of an alert deleted meanwhile is not queued (id 0)."""
+    async with pool.acquire() as conn, conn.transaction():
+        ids = []
+        for job in jobs:
+            ids.append(
+                await conn.fetchval(
+                    "INSERT INTO delivery_queue (delivery_id, alert_id, event, user_id, channel,"
+                    " webhook_id, push_token_id, target, payload, next_at)"
+                    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb,"
+                    " now() + make_interval(secs => $10)"
+                    " WHERE EXISTS (SELECT 1 FROM alerts WHERE id = $2)"
+                    " RETURNING id",
+                    *job,
+                    claim_s,
+                )
+                or 0
+            )
+        return ids
+
+
+_JOB = """
+SELECT q.id AS job_id, q.delivery_id, q.event, q.user_id, q.channel, q.target, q.payload,
+       q.attempts, extract(epoch FROM q.created_at)::float8 AS first_s, u.email,
+       w.url, {secrets} AS secrets,
+       t.id AS token_id, t.token, {alert}
+FROM delivery_queue q
+JOIN alerts a ON a.id = q.alert_id
+JOIN users u ON u.id = q.user_id
+LEFT JOIN webhooks w ON w.id = q.webhook_id
+LEFT JOIN push_tokens t ON t.id = q.push_token_id
+WHERE q.id = ANY($1::bigint[])
+ORDER BY q.id
+"""
+
+
+async def queued(pool: asyncpg.Pool, ids: list[int]) -> list[asyncpg.Record]:
+    """The queued deliveries ``ids`` with what an attempt needs: the alert, the endpoint
+    as it is now (URL and valid secrets, push token, email address)."""
+    return await pool.fetch(_JOB.format(alert=_ALERT_FIELDS, secrets=_SECRETS), ids)
+
+
+async def claim_due(
+    pool: asyncpg.Pool, claim_s: float, limit: int, skip: list[int]
+) -> list[asyncpg.Record]:
+    """Queued deliveries due now (but not ``skip``, what the caller is already on), claimed
+    for ``claim_s`` so that nobody else attempts them meanwhile."""
+    ids = await pool.fetch(
+        "UPDATE delivery_queue SET next_at = now() + make_interval(secs => $1)"
+        " WHERE id IN (SELECT id FROM delivery_queue WHERE next_at <= now()"
+        " AND id <> ALL($3::bigint[]) ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id",
+        claim_s,
+        limit,
+        skip,
+    )
+    return await queued(pool, [r["id"] for r in ids])
+
+
+async def reschedule(pool: asyncpg.Pool, job_id: int, attempts: int, next_s: float) -> None:
+    """An attempt failed for now: try again at ``next_s`` (epoch seconds)."""
+    await pool.execute(
+        "UPDATE delivery_queue SET attempts = $2, next_at = to_timestamp($3) WHERE id = $1",
+        job_id,
+        attempts,
+        next_s,
+    )
+
+
+async def dequeue(pool: asyncpg.Pool, job_id: int) -> None:
+    """Delivered, refused for good or given up: no more attempts."""
+    await pool.execute("DELETE FROM delivery_queue WHERE id = $1", job_id)
 
 
 # --- the API's side: preferences and endpoints -------------------------------------------

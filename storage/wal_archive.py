@@ -14,9 +14,9 @@ Every stored object is zlib-compressed; with a key it is also sealed with AES-25
 1 MiB frames. Each frame's associated data is its index and a last-frame flag, so frames
 cannot be reordered, dropped or truncated without the restore failing loudly.
 
-Targets sit behind :class:`ArchiveTarget` (put / get / list / delete by name), a shape
-an S3-compatible object store fits as well as a directory. This module imports only the
-standard library and ``cryptography`` (storage is a leaf package).
+Targets sit behind :class:`ArchiveTarget` (put / get / list / delete by name): a directory,
+or an S3-compatible object store (:mod:`storage.s3_archive`). This module imports only the
+standard library and ``cryptography`` (and boto3 for an s3:// target).
 """
 
 from __future__ import annotations
@@ -143,13 +143,20 @@ def _fsync_dir(path: Path) -> None:
 
 
 def open_target(spec: str) -> ArchiveTarget:
-    """The target a setting names: a directory path or ``file://`` URL."""
+    """The target a setting names: a directory path or ``file://`` URL, or ``s3://``."""
     if spec.startswith("file://"):
         return DirectoryTarget(Path(spec.removeprefix("file://")))
+    if spec.startswith("s3://"):
+        from storage import s3_archive  # boto3 only for s3:// targets
+
+        try:
+            return s3_archive.parse(spec)
+        except (ValueError, RuntimeError) as exc:
+            raise ArchiveError(str(exc)) from exc
     if "://" in spec:
         raise ArchiveError(
-            f"backup target {spec!r}: only directories (a path or file:// URL) are supported; "
-            "mount object storage (e.g. s3fs, mountpoint-s3) or set a directory"
+            f"backup target {spec!r}: a directory (a path or file:// URL) or an S3-compatible"
+            " store (s3://bucket/prefix[?endpoint=URL&region=NAME])"
         )
     return DirectoryTarget(Path(spec))
 

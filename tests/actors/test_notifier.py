@@ -31,7 +31,7 @@ from actors.notifier import (
     PushCredentials,
 )
 from actors.webhook_signing import signed_headers
-from algorithms.delivery import wants
+from algorithms.delivery import RetrySchedule, wants
 from storage import notifications
 from storage.embedded import free_port
 from storage.live import LiveAlert
@@ -71,7 +71,7 @@ async def test_a_failing_receiver_is_retried_and_logged_once_delivered(
         notifier = AlertNotifier(
             NotifierConfig(
                 database_url,
-                retry_initial_s=0.05,
+                retry=RetrySchedule(base_s=0.05),
                 escalation_check_s=3600,
                 catch_up_s=0,
                 webhook_allow_private=True,  # the receiver listens on 127.0.0.1
@@ -329,7 +329,7 @@ def push_config(
     }
     return NotifierConfig(
         database_url,
-        retry_initial_s=0.05,
+        retry=RetrySchedule(base_s=0.05),
         escalation_check_s=3600,
         catch_up_s=0,
         push=PushCredentials(

@@ -173,3 +173,17 @@ def test_vigil_up_runs_an_api_replica_per_core_unless_told(
     assert Settings(_env_file=None, data_dir=tmp_path).replicas == os.cpu_count()
     monkeypatch.setenv("VIGIL_API_REPLICAS", "3")
     assert Settings(_env_file=None, data_dir=tmp_path).replicas == 3
+
+
+def test_the_delivery_retry_schedule_reaches_the_notifier_and_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.supervision import notifier_config
+
+    monkeypatch.setenv("VIGIL_DELIVERY_RETRY_MAX_S", "30")
+    monkeypatch.setenv("VIGIL_DELIVERY_RETRY_HORIZON_S", "600")
+    notifier = notifier_config(Settings(data_dir=tmp_path).api_config("postgresql://x/y"))
+    assert (notifier.retry.base_s, notifier.retry.max_s, notifier.retry.horizon_s) == (0.5, 30, 600)
+    monkeypatch.setenv("VIGIL_DELIVERY_RETRY_BASE_S", "60")
+    with pytest.raises(ValueError, match="delivery_retry_max_s must be at least the base"):
+        Settings(data_dir=tmp_path)

@@ -22,10 +22,12 @@ from tests.helpers import Account, minutes_ago, self_profile, sign_up
 
 class Receiver:
     """A local webhook receiver: answers 500 to the first ``fail_first`` POSTs (or hangs
-    ``hang_s`` on each), then 200; keeps every request."""
+    ``hang_s`` on each), then 200 (or ``answer`` while that is set); keeps every request.
+    ``port``: listen where an earlier receiver did (one that was down comes back)."""
 
-    def __init__(self, fail_first: int = 0, hang_s: float = 0.0) -> None:
+    def __init__(self, fail_first: int = 0, hang_s: float = 0.0, port: int | None = None) -> None:
         self.fail_first, self.hang_s = fail_first, hang_s
+        self.answer: int | None = None
         self.requests: list[tuple[dict, bytes, int]] = []
         self.cond = threading.Condition()
         receiver = self
@@ -37,6 +39,7 @@ class Receiver:
                     time.sleep(receiver.hang_s)  # a receiver that never answers in time
                 with receiver.cond:
                     code = 500 if len(receiver.requests) < receiver.fail_first else 200
+                    code = code if receiver.answer is None else receiver.answer
                     receiver.requests.append((dict(self.headers), body, code))
                     receiver.cond.notify_all()
                 self.send_response(code)
@@ -46,7 +49,7 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -63,6 +66,7 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # refuses connections from now on
 
 
 @pytest.fixture
