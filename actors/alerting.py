@@ -30,7 +30,12 @@ from algorithms.glucose_stream import state_from_dict as glucose_state_from_dict
 from algorithms.rules import RuleKind, Signal, effective_rules
 from algorithms.sensors import SensorKind
 from algorithms.smoothing import KalmanStates
-from algorithms.temperature import TemperatureState, process_temperature
+from algorithms.temperature import (
+    TemperatureParams,
+    TemperatureState,
+    core_offset_c,
+    process_temperature,
+)
 from storage.alerts import AlertContext, AlertOp
 
 STATE_VERSION = 1
@@ -72,6 +77,9 @@ class DeviceAlerts:
         self.stream: Any = self._stream_from_dict(saved.get("stream"))
         self.open: dict[str, uuid.UUID] = {a.rule: a.id for a in ctx.open_alerts}
         self.acked: set[str] = {a.rule for a in ctx.open_alerts if a.acknowledged}
+        self.temperature = TemperatureParams()
+        if ctx.body_site is not None:
+            self.use_body_site(ctx.body_site)
         for a in ctx.open_alerts:
             if a.snoozed_until_s is not None and a.rule != RuleKind.URGENT_LOW:
                 self.evaluator = evaluator.snooze(
@@ -90,6 +98,13 @@ class DeviceAlerts:
     def set_rules(self, stored: dict[str, list[dict]] | None, timezone: str) -> None:
         self.rules = effective_rules(stored, self.kind)
         self.tz = timezone
+
+    def use_body_site(self, site: str) -> None:
+        """A temperature device sits at ``site`` from its next readings on: core temperature
+        is its skin temperature plus that site's offset (``algorithms.temperature``)."""
+        offset = core_offset_c(site)
+        if offset != self.temperature.offset_c:
+            self.temperature = replace(self.temperature, offset_c=offset)
 
     def acknowledge(self, rule: str) -> None:
         """No more repeats of the open alert of ``rule`` (a new episode alerts again)."""
@@ -154,7 +169,7 @@ class DeviceAlerts:
                 _num(g.pred_20_mgdl[-1]),
             )
         else:
-            t, self.stream = process_temperature(ts_s, values, self.stream)
+            t, self.stream = process_temperature(ts_s, values, self.stream, params=self.temperature)
             inputs = AlertInputs(ts_s=ts_s, core_c=t.core_c, sensor_problem=t.patch_off)
             live = Live(float(ts_s[-1]), float(values[-1]), _num(t.rate_c_per_min[-1]), None)
         self.evaluator, events = evaluator.evaluate(

@@ -162,9 +162,11 @@ async def keep_notifier_listening(config: NotifierConfig, namespace: str = NAMES
     await start_notifier(config, namespace).start.remote()
 
 
-# (device_id, ts_us, values, received_us, history, request_id, future): the shard's
-# ingest_many takes each item without its future.
-_Pending = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None, asyncio.Future]
+# (device_id, ts_us, values, received_us, history, request_id, body_site, future): the
+# shard's ingest_many takes each item without its future.
+_Pending = tuple[
+    UUID, np.ndarray, np.ndarray, int | None, bool, str | None, str | None, asyncio.Future
+]
 
 
 class ShardUnavailable(Exception):
@@ -290,16 +292,18 @@ class ShardRouter:
         received_us: int | None = None,
         history: bool = False,
         request_id: str | None = None,
+        body_site: str | None = None,
     ) -> IngestOutcome:
         """``received_us``: when Vigil received the batch (its alerts carry it);
         ``history``: imported past readings, stored without evaluating the alert rules;
-        ``request_id``: the HTTP request's, for the shard's logs and the alerts' NOTIFY. A
+        ``request_id``: the HTTP request's, for the shard's logs and the alerts' NOTIFY;
+        ``body_site``: where a temperature device sits from this batch on. A
         device whose shard changed is sent on to its new shard; one that is moving right now
         answers ``moved`` with a short Retry-After."""
         for _ in range(3):
             index = self.index_for(device_id)
             outcome = await self._ingest_at(
-                index, device_id, ts_us, values, received_us, history, request_id
+                index, device_id, ts_us, values, received_us, history, request_id, body_site
             )
             if outcome.status != "moved":
                 return outcome
@@ -317,9 +321,10 @@ class ShardRouter:
         received_us: int | None,
         history: bool,
         request_id: str | None = None,
+        body_site: str | None = None,
     ) -> IngestOutcome:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        item = (device_id, ts_us, values, received_us, history, request_id, future)
+        item = (device_id, ts_us, values, received_us, history, request_id, body_site, future)
         queue = self._pending.setdefault(index, [])
         queue.append(item)
         if len(queue) >= self.HOLD_BATCHES and index in self._enough:

@@ -44,6 +44,10 @@ from storage.shard_layouts import Layout, current_layouts
 
 log = logging.getLogger(__name__)
 
+# One device's batch in an ``ingest_many`` call: (device_id, ts_us, values, received_us,
+# history, request_id, body_site).
+IngestBatch = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None, str | None]
+
 
 @dataclass(frozen=True, slots=True)
 class ShardConfig:
@@ -105,19 +109,19 @@ class DeviceShard:
         received_us: int | None = None,
         history: bool = False,
         request_id: str | None = None,
+        body_site: str | None = None,
     ) -> IngestOutcome:
         """``received_us``: when the API received the batch (default: now); ``history``:
         imported past readings (stored and trended, no alert rules evaluated); ``request_id``:
-        the HTTP request's id, carried into the logs and the alerts' NOTIFY."""
-        batch = (device_id, ts_us, values, received_us, history, request_id)
+        the HTTP request's id, carried into the logs and the alerts' NOTIFY; ``body_site``:
+        where a temperature device sits from this batch on (its skin-to-core offset)."""
+        batch = (device_id, ts_us, values, received_us, history, request_id, body_site)
         outcome = (await self._ingest_all([batch]))[0]
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    async def ingest_many(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
-    ) -> list[IngestOutcome]:
+    async def ingest_many(self, batches: list[IngestBatch]) -> list[IngestOutcome]:
         """Several devices' batches in one call: validated and trended as one set of arrays
         (``actors.device.accept_many``), sharing one group commit; an outcome per batch, in
         order. A batch whose write fails answers ``busy``: it is not stored."""
@@ -137,9 +141,7 @@ class DeviceShard:
         )
         return outcomes
 
-    async def _ingest_all(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
-    ) -> list[IngestOutcome | BaseException]:
+    async def _ingest_all(self, batches: list[IngestBatch]) -> list[IngestOutcome | BaseException]:
         """Every batch's devices count as in flight until its outcome is known, so that a
         hand-over (``refresh_layout``) waits for them."""
         if self._leaving:  # moving to another node: the batch goes to the next incarnation
@@ -157,12 +159,12 @@ class DeviceShard:
                 self._settled.notify_all()
 
     async def _prepare_and_commit(
-        self, batches: list[tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None]]
+        self, batches: list[IngestBatch]
     ) -> list[IngestOutcome | BaseException]:
         results: list[IngestOutcome | BaseException | None] = []
         items: list[Batch] = []
         request_ids: list[str | None] = []
-        for device_id, ts_us, values, received_us, history, request_id in batches:
+        for device_id, ts_us, values, received_us, history, request_id, body_site in batches:
             try:
                 if not await self._owns(device_id):
                     results.append(IngestOutcome("moved", retry_after_s=1))
@@ -173,6 +175,8 @@ class DeviceShard:
                 continue
             results.append(None if actor else IngestOutcome("unknown_device"))
             if actor is not None:
+                if body_site is not None:
+                    actor.alerts.use_body_site(body_site)
                 items.append((actor, ts_us, values, received_us, history))
                 request_ids.append(request_id)
         if not items:

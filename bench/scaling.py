@@ -65,7 +65,7 @@ async def drive(shards: list, next_ts: dict[uuid.UUID, int], seconds: float) -> 
                 ts = next_ts[d] + STEP_S * np.arange(BATCH, dtype=np.int64)
                 next_ts[d] = int(ts[-1]) + STEP_S
                 values = 100 + 20 * np.sin(ts / 3600.0)
-                calls.append((d, ts * 1_000_000, values, None))
+                calls.append((d, ts * 1_000_000, values, None, False, None, None))
             k = (k + 32) % max(len(group), 1)
             outcomes = await shards[index].ingest_many.remote(calls)
             accepted += sum(o.accepted for o in outcomes)

@@ -73,6 +73,7 @@ class AlertContext:
     rules: dict[str, list[dict]] | None = None  # None: the clinical defaults
     state: dict[str, Any] | None = None
     open_alerts: tuple[OpenAlert, ...] = ()
+    body_site: str | None = None  # a temperature device's latest body site (None: not told)
 
 
 async def profile_rules(
@@ -99,7 +100,14 @@ async def load_context(
         (device_id,),
     )
     open_alerts = tuple(OpenAlert(r[0], r[1], r[2], r[3]) for r in await cur.fetchall())
-    return AlertContext(timezone, rules, row[0] if row else None, open_alerts)
+    cur = await conn.execute(
+        "SELECT body_site FROM device_body_sites WHERE device_id = %s ORDER BY since DESC LIMIT 1",
+        (device_id,),
+    )
+    site = await cur.fetchone()
+    return AlertContext(
+        timezone, rules, row[0] if row else None, open_alerts, site[0] if site else None
+    )
 
 
 # --- writes in the group-commit transaction --------------------------------------------

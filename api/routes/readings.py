@@ -157,8 +157,9 @@ async def store_batch(
     ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
     values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
+        site = None if body.body_site is None else str(body.body_site)
         outcome = await shards.ingest(
-            device_id, ts_us, values, received_us, request_id=current_request_id()
+            device_id, ts_us, values, received_us, request_id=current_request_id(), body_site=site
         )
     except ShardUnavailable as down:
         log.warning("shard %d not answering; device %s told to retry", down.index, device_id)

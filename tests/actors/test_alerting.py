@@ -110,3 +110,16 @@ def test_temperature_fever_fires_after_it_has_held() -> None:
     a = DeviceAlerts("temperature")
     ops = falling(a, NOW, 60, 38.2, 0)  # axilla skin 38.2 -> core 38.7 for an hour
     assert [o.rule for o in ops if o.type == "fired"] == ["fever"]
+
+
+def test_the_body_site_sets_the_skin_to_core_offset() -> None:
+    """Skin at 35.6 °C is a fever on the wrist (+3.0) but not in the armpit (+0.5); the site
+    comes from the stored context on load and from a batch that names it."""
+    loaded = DeviceAlerts("temperature", AlertContext(body_site="wrist"))
+    told = DeviceAlerts("temperature")
+    told.use_body_site("wrist")
+    armpit = DeviceAlerts("temperature")
+    for alerts in (loaded, told):
+        ops = falling(alerts, NOW, 45, 35.6, 0)
+        assert [(o.rule, o.value) for o in ops if o.type == "fired"] == [("fever", 38.6)]
+    assert not [o for o in falling(armpit, NOW, 45, 35.6, 0) if o.type == "fired"]

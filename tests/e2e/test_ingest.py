@@ -12,7 +12,7 @@ import psycopg
 import ray
 
 from actors.router import shard_index, shard_name
-from tests.helpers import Account, minutes_ago, series
+from tests.helpers import Account, minutes_ago, self_profile, series
 
 
 def stored(db: psycopg.Connection, device_id: str) -> list[tuple]:
@@ -214,3 +214,25 @@ def test_a_body_site_that_is_unknown_or_on_a_glucose_device_is_refused(
         ([temperature["id"], glucose["id"]],),
     ).fetchone()[0]
     assert kept == 0
+
+
+def test_the_body_site_sets_the_skin_to_core_offset_of_the_alerts(account: Account) -> None:
+    """The same skin temperature is a fever on the wrist (skin runs about 3 °C under core)
+    and not in the armpit (about 0.5 °C): the shard's temperature pipeline takes the site a
+    batch names, from that batch on."""
+    wrist, axilla = account.device("temperature"), account.device("temperature")
+    skin = series(minutes_ago(50), 46, 60, 35.6, 0.0)  # 45 minutes at 35.6 °C
+    for device, site in ((wrist, "wrist"), (axilla, "axilla")):
+        r = account.client.post(
+            f"/v1/devices/{device['id']}/readings",
+            json={"readings": skin, "body_site": site},
+            headers=account.headers,
+        )
+        assert r.status_code == 200, r.text
+    listed = account.client.get(
+        "/v1/alerts", params={"profile_id": self_profile(account)}, headers=account.headers
+    )
+    assert listed.status_code == 200, listed.text
+    fired = {(a["device_id"], a["rule"]): a for a in listed.json()}
+    assert set(fired) == {(wrist["id"], "fever")}
+    assert abs(fired[(wrist["id"], "fever")]["value"] - (35.6 + 3.0)) < 1e-6
