@@ -34,7 +34,8 @@ stop: $(STAMP)  ## stop everything `make demo` / `make up` started
 test: $(STAMP) postgres web checkov  ## throwaway PostgreSQL + local Ray + Serve, then pytest
 	cd web && npm test --silent
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest --durations=40  # every Ray worker and Serve replica too (pyproject.toml)
+	$(BIN)/coverage run -m pytest --durations=40 -m 'not isolated'  # every Ray worker and Serve replica too (pyproject.toml)
+	$(BIN)/coverage run -m pytest --durations=10 -m isolated  # multi-node Ray clusters, without the session's Ray
 	$(BIN)/python -m tests.coverage_floors  # combine, print the table, enforce the floors
 
 lint: $(STAMP)

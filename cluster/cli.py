@@ -548,7 +548,7 @@ def shards_rebalance(
     ] = None,
 ) -> None:
     """Spread the shards evenly over the alive nodes, moving as few as that allows (after
-    nodes returned or were added; Vigil also does this by itself: VIGIL_SHARD_REBALANCE)."""
+    nodes returned or were added; with VIGIL_SHARD_REBALANCE=true Vigil does this itself)."""
     from cluster.shards import rebalance
     from cluster.stack import with_recorded_shard_count
 

@@ -60,7 +60,7 @@ def scale_shards(
 
 def rebalance(database_url: str, config: ShardConfig, namespace: str) -> list[int]:
     """``vigil shards rebalance``: spread the shards over the alive nodes now (the balancer,
-    ``actors.balancer``, does the same by itself unless VIGIL_SHARD_REBALANCE=false), holding
+    ``actors.balancer``, does the same by itself when VIGIL_SHARD_REBALANCE=true), holding
     the placement lock so no scaling or automatic pass runs meanwhile; the shards moved."""
     with psycopg.connect(database_url, autocommit=True) as conn, placement_lock(conn):
         return rebalance_shards(config.shard_count, config, namespace)

@@ -91,7 +91,6 @@ def stack(
         data_dir=tmp_path_factory.mktemp("vigil-data"),
         http_port=free_port(),
         shard_count=2,
-        api_replicas=1,  # one per core is the default; the suite keeps its one replica
         namespace=f"vigil-test-{uuid.uuid4().hex[:8]}",
         smtp_host=smtp.host,
         smtp_port=smtp.port,

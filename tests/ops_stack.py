@@ -43,7 +43,6 @@ class VigilProcess:
             "VIGIL_STANDBY_PORT": str(free_port()),
             "VIGIL_NAMESPACE": f"vigil-drill-{uuid.uuid4().hex[:8]}",
             "VIGIL_SHARD_COUNT": "1",
-            "VIGIL_API_REPLICAS": "1",  # one per core is `vigil up`'s default
             "VIGIL_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
             # every account of a drill signs up from 127.0.0.1: lift the per-address limits
             "VIGIL_RATE_LIMITS": json.dumps(

@@ -131,30 +131,3 @@ async def test_a_receiver_down_across_a_notifier_restart_gets_every_alert_exactl
         assert "receiver answered HTTP 503" in details, details
         if alert_id in {a.id for a in alerts[:3]}:
             assert "could not connect" in details, details
-
-
-async def test_past_the_horizon_a_delivery_is_given_up_and_shown(
-    database_url: str, db: psycopg.Connection
-) -> None:
-    user, profile, device = insert_device(db, interval_s=300)
-    db.execute(
-        "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s)",
-        (user, f"http://127.0.0.1:{free_port()}/hook", new_webhook_secret()),
-    )
-    a = new_alert(db, profile, device, "urgent_low")
-    short = notifier(database_url, RetrySchedule(base_s=0.2, factor=2, max_s=1, horizon_s=2))
-    try:
-        await short.start()
-        assert await short.dispatch(str(profile), str(device), a, "fired") == 1
-        await until(lambda: short.failed == 1, 15, "the delivery given up")
-    finally:
-        await short.stop()
-    statuses = [
-        s
-        for (s,) in db.execute(
-            "SELECT status FROM alert_deliveries WHERE alert_id = %s ORDER BY attempt", (a.id,)
-        ).fetchall()
-    ]
-    assert statuses[-1] == "gave_up" and set(statuses[:-1]) == {"retrying"}
-    assert 3 <= len(statuses) <= 6  # attempts at 0, 0.2, 0.6, 1.4 s (2 s horizon)
-    assert queued(db, [a]) == 0

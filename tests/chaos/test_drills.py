@@ -27,7 +27,8 @@ from tests.e2e.test_delivery import Receiver, webhook
 from tests.helpers import Account, self_profile, wait_until
 from tests.ops_stack import VigilProcess, vigil_process
 
-pytestmark = pytest.mark.slow
+# Their own `vigil up` stacks: `make test` runs them without the session's stack beside them.
+pytestmark = [pytest.mark.slow, pytest.mark.isolated]
 
 DEVICES = 12
 # A shard's write buffer holds at most this many rows (500,000 by default): small, so that

@@ -77,6 +77,8 @@ def test_quiet_http_clients_drops_the_per_request_lines_and_keeps_vigils_own(
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     levels = {name: logging.getLogger(name).level for name in HTTP_CLIENT_LOGGERS}
     try:
+        for name in HTTP_CLIENT_LOGGERS:  # as a fresh process has them (another test may not)
+            logging.getLogger(name).setLevel(logging.NOTSET)
         with caplog.at_level(logging.INFO):
             _get_once(url)
             assert any(r.name == "httpx" for r in caplog.records)  # loud without it

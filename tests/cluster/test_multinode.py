@@ -35,7 +35,9 @@ from tests.helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+# Several raylets of their own: `make test` runs these in a pytest process without the
+# session's local Ray (tests/conftest.py's stack), which they must not meet.
+pytestmark = [pytest.mark.slow, pytest.mark.isolated]
 SHARDS = 3
 STEP = timedelta(seconds=5)  # between readings; devices are registered with this interval
 
@@ -76,7 +78,7 @@ def vigil_env(pg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "VIGIL_PROXY_LOCATION": "HeadOnly",  # three "nodes" share one address here
         "VIGIL_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
         # Shards move back only by `vigil shards rebalance` here (the balancer:
-        # test_cluster_ops.py), so the scaling test's placement is its own.
+        # the balancer's own drill), so the scaling test's placement is its own.
         "VIGIL_SHARD_REBALANCE": "false",
     }
 

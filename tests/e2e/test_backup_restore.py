@@ -63,6 +63,7 @@ def archive_everything(stack: VigilProcess) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.isolated  # its own `vigil up` stack, without the session's beside it
 def test_restore_to_a_time_holds_exactly_what_was_acknowledged_before_it() -> None:
     settings = {"backup_target": "archive", "backup_encryption_key": generate_key()}
     with vigil_process(**settings) as stack, httpx.Client(base_url=stack.url, timeout=60) as c:
