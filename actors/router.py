@@ -49,6 +49,17 @@ _DETACHED = {
 }
 
 
+# The liveness probe (``DeviceShard.status``) runs on an event loop of its own, so a shard
+# busy with a large batch (its loop held for seconds by numpy and Python) still answers it
+# and is not taken for dead; a shard whose process is gone or hung in its probe does not.
+SHARD_CONCURRENCY_GROUPS = {"probe": 1}
+
+
+def _shard_class() -> Any:
+    remote: Any = ray.remote  # its typed overloads do not list concurrency_groups
+    return remote(concurrency_groups=SHARD_CONCURRENCY_GROUPS)(DeviceShard)
+
+
 def alive_nodes() -> list[str]:
     """Ids of the cluster's alive nodes that may host shards, in a stable order. Nodes
     offering the ``batch`` resource are left to batch jobs (unless there is no other)."""
@@ -69,7 +80,10 @@ def _placed(remote_cls: Any, index: int, node: str, namespace: str) -> Any:
     # with it, and the router starts it again on a surviving node (``ShardRouter.handle``).
     strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
     return remote_cls.options(
-        name=shard_name(index), namespace=namespace, scheduling_strategy=strategy, **_DETACHED
+        name=shard_name(index),
+        namespace=namespace,
+        scheduling_strategy=strategy,
+        **_DETACHED,
     )
 
 
@@ -78,7 +92,7 @@ def start_shard(
 ) -> ActorHandle:
     """Create (or find, if already running) shard ``index`` on its assigned node."""
     node = assigned_node(index, nodes or alive_nodes())
-    return _placed(ray.remote(DeviceShard), index, node, namespace).remote(index, config)
+    return _placed(_shard_class(), index, node, namespace).remote(index, config)
 
 
 def start_shards(
@@ -128,7 +142,7 @@ def move_shard(index: int, node: str, config: ShardConfig, namespace: str = NAME
             ray.get(handle.hand_over.remote(), timeout=30)
         ray.kill(handle, no_restart=True)
     _wait_gone(shard_name(index), namespace)
-    moved = _placed(ray.remote(DeviceShard), index, node, namespace).remote(index, config)
+    moved = _placed(_shard_class(), index, node, namespace).remote(index, config)
     ray.get(moved.start.remote())
 
 

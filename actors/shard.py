@@ -473,6 +473,7 @@ class DeviceShard:
         if self._reader is not None:
             await self._reader.close()
 
+    @ray.method(concurrency_group="probe")  # answered while a large batch holds the main loop
     async def status(self) -> dict:
         buffer = self._buffer
         return {
