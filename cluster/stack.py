@@ -23,7 +23,7 @@ from cluster.ingress import haproxy_dir, ingress_env
 from cluster.logs import attach_file_log, detach_file_log, record_session
 from cluster.settings import Settings
 from cluster.worker_setup import setup_worker
-from storage.embedded import EmbeddedPostgres, free_port
+from storage.embedded import EmbeddedPostgres, free_port, free_port_block
 from storage.migrate import migrate
 from storage.shard_layouts import active_layout_sync
 
@@ -46,19 +46,37 @@ INGRESS_SERVER_TIMEOUT_S = 25
 
 
 HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
+# The ports Serve gives its replicas to listen on behind HAProxy, one block per protocol.
+# Serve's default blocks (30000 and 40000) are the same for every Ray cluster on a machine;
+# each Serve controller hands them out alone, so with two clusters on one machine one
+# cluster's HAProxy could reach a replica of the other (seen as tokens refused with "unknown
+# signing key": the other replica reads another database). A stack that starts its own Ray
+# gives Serve blocks of its own.
+REPLICA_PORT_RANGES = (
+    ("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"),
+    ("RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT"),
+)
+REPLICA_PORT_BLOCK = 64  # replicas of a node, and ports Serve quarantines after one stops
 PICKED_PORTS = "VIGIL_PICKED_HAPROXY_PORTS"  # the ones a Vigil stack chose, not an operator
 
 
 def pick_listener_ports() -> None:
     """HAProxy's stats and metrics listeners on free ports (on loopback: see cluster.ingress),
-    so stacks run side by side. A port an operator set is kept; one an earlier stack of this
-    process, or of the process that started this one, picked is picked anew: that stack
-    holds it."""
+    and the replicas' port blocks, so stacks run side by side. A port an operator set is
+    kept; one an earlier stack of this process, or of the process that started this one,
+    picked is picked anew: that stack holds it."""
     picked = set(filter(None, os.environ.get(PICKED_PORTS, "").split(",")))
+    inherited = _ports_of(picked)  # the other stack's, maybe not yet listening
     for name in HAPROXY_PORTS:
         if name in picked or name not in os.environ:
             os.environ[name] = str(free_port())
             picked.add(name)
+    for low, high in REPLICA_PORT_RANGES:
+        if low in picked or low not in os.environ:
+            avoid = inherited | _ports_of(picked - {low, high})
+            first = free_port_block(REPLICA_PORT_BLOCK, avoid=avoid)
+            os.environ[low], os.environ[high] = str(first), str(first + REPLICA_PORT_BLOCK - 1)
+            picked |= {low, high}
     os.environ[PICKED_PORTS] = ",".join(sorted(picked))
 
 
@@ -221,6 +239,16 @@ def keep_shards_balanced(settings: Settings, database_url: str) -> None:
             cooldown_s=settings.shard_rebalance_cooldown_s,
         )
         start_balancer(config)
+
+
+def _ports_of(names: set[str]) -> set[int]:
+    """The ports the environment variables ``names`` hold, blocks (``..._MIN_...`` to
+    ``..._MAX_...``) whole."""
+    ports = {int(os.environ[name]) for name in names if name in os.environ}
+    for low, high in REPLICA_PORT_RANGES:
+        if low in names and high in names:
+            ports |= set(range(int(os.environ[low]), int(os.environ[high]) + 1))
+    return ports
 
 
 def release_listener_ports() -> dict[str, int]:

@@ -35,7 +35,7 @@ import stat
 import subprocess
 import tempfile
 import types
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -157,6 +157,30 @@ def free_port(host: str = "127.0.0.1") -> int:
                 continue
             return int(sock.getsockname()[1])
     raise OSError(f"no free TCP port on {host}")
+
+
+def free_port_block(size: int, avoid: Collection[int] = (), host: str = "127.0.0.1") -> int:
+    """The first of ``size`` consecutive TCP ports all free now on ``host``, in the same range
+    as :func:`free_port`, none of them in ``avoid`` (ports picked but not yet bound): a range
+    of its own for servers that pick their ports in turn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    low, high = _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low()) - size
+    for first in random.sample(range(low, high, size), min(50, max(0, (high - low) // size))):
+        block = range(first, first + size)
+        if not any(port in block for port in avoid) and all(
+            _can_bind(family, host, port) for port in block
+        ):
+            return first
+    raise OSError(f"no {size} consecutive free TCP ports on {host}")
+
+
+def _can_bind(family: socket.AddressFamily, host: str, port: int) -> bool:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)

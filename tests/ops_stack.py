@@ -56,6 +56,7 @@ class VigilProcess:
         if "backup_target" in settings:  # relative: inside this stack's directory
             self.env["VIGIL_BACKUP_TARGET"] = str(base / settings["backup_target"])
         self.proc: subprocess.Popen[bytes] | None = None
+        self._database_url: str | None = None  # `vigil db url` costs a Python start-up
 
     @property
     def url(self) -> str:
@@ -63,6 +64,8 @@ class VigilProcess:
 
     def vigil(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run a ``vigil`` command with this stack's settings."""
+        if args[:2] not in (("db", "url"), ("db", "backup")):
+            self._database_url = None  # a restore, promotion or restart may change it
         return subprocess.run(
             [sys.executable, "-m", "cluster.cli", *args],
             env=self.env,
@@ -74,9 +77,11 @@ class VigilProcess:
         )
 
     def database_url(self) -> str:
-        result = self.vigil("db", "url")
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        if self._database_url is None:
+            result = self.vigil("db", "url")
+            assert result.returncode == 0, result.stderr
+            self._database_url = result.stdout.strip()
+        return self._database_url
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.database_url(), autocommit=True)

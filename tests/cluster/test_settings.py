@@ -151,14 +151,33 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
 ) -> None:
     """A child `vigil up` inherits the parent stack's HAProxy ports: it must not reuse them
     (HAProxy would fail to listen); ports an operator set are kept."""
-    from cluster.stack import HAPROXY_PORTS, PICKED_PORTS, pick_listener_ports
+    from cluster.stack import (
+        HAPROXY_PORTS,
+        PICKED_PORTS,
+        REPLICA_PORT_BLOCK,
+        REPLICA_PORT_RANGES,
+        pick_listener_ports,
+    )
 
-    for name in (*HAPROXY_PORTS, PICKED_PORTS):
+    ranges = [name for pair in REPLICA_PORT_RANGES for name in pair]
+    for name in (*HAPROXY_PORTS, *ranges, PICKED_PORTS):
         monkeypatch.delenv(name, raising=False)
     pick_listener_ports()
-    parent = {name: os.environ[name] for name in HAPROXY_PORTS}
+    parent = {name: os.environ[name] for name in (*HAPROXY_PORTS, *ranges)}
     pick_listener_ports()  # the child, with the parent's environment
     assert all(os.environ[name] != parent[name] for name in HAPROXY_PORTS)
+    # Each stack's replicas listen in blocks of their own: Serve's default blocks are the
+    # same for every cluster on the machine, and one cluster's ingress then reached another's
+    # replicas.
+    blocks = [
+        range(int(env[low]), int(env[high]) + 1)
+        for env in (parent, os.environ)
+        for low, high in REPLICA_PORT_RANGES
+    ]
+    assert all(len(block) == REPLICA_PORT_BLOCK for block in blocks)
+    ports = [port for block in blocks for port in block]
+    assert len(set(ports)) == len(ports), "replica port blocks overlap"
+    assert not set(ports) & {int(os.environ[n]) for n in HAPROXY_PORTS}
     monkeypatch.delenv(PICKED_PORTS)
     monkeypatch.setenv(HAPROXY_PORTS[0], "19001")
     monkeypatch.setenv(HAPROXY_PORTS[1], "19002")
