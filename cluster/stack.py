@@ -46,16 +46,23 @@ INGRESS_SERVER_TIMEOUT_S = 25
 
 
 HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
+# Serve's fallback proxy: HAProxy's backup server, taking every request while no replica is
+# up (startup, a replica replaced or marked down). Ray gives it fixed ports (8500, 9500) and
+# binds them with SO_REUSEPORT, so the fallback proxies of two stacks on one host share the
+# port and the kernel splits the connections between them: requests reached the other
+# stack's database (401 "unknown signing key", a login refused right after its sign-up).
+FALLBACK_PROXY_PORTS = ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
+LISTENER_PORTS = HAPROXY_PORTS + FALLBACK_PROXY_PORTS
 PICKED_PORTS = "VIGIL_PICKED_HAPROXY_PORTS"  # the ones a Vigil stack chose, not an operator
 
 
 def pick_listener_ports() -> None:
-    """HAProxy's stats and metrics listeners on free ports (on loopback: see cluster.ingress),
-    so stacks run side by side. A port an operator set is kept; one an earlier stack of this
-    process, or of the process that started this one, picked is picked anew: that stack
-    holds it."""
+    """The ingress's own listeners (HAProxy's stats and metrics, on loopback: see
+    cluster.ingress; Serve's fallback proxy) on free ports, so stacks run side by side. A
+    port an operator set is kept; one an earlier stack of this process, or of the process
+    that started this one, picked is picked anew: that stack holds it."""
     picked = set(filter(None, os.environ.get(PICKED_PORTS, "").split(",")))
-    for name in HAPROXY_PORTS:
+    for name in LISTENER_PORTS:
         if name in picked or name not in os.environ:
             os.environ[name] = str(free_port())
             picked.add(name)
@@ -68,7 +75,7 @@ class Stack:
     database_url: str
     embedded: EmbeddedPostgres | None
     started_ray: bool
-    listener_ports: dict[str, int] = field(default_factory=dict)  # HAProxy stats, metrics
+    listener_ports: dict[str, int] = field(default_factory=dict)  # LISTENER_PORTS
     file_log: logging.Handler | None = None
 
     @property
