@@ -149,16 +149,17 @@ def test_on_a_cluster_the_embedded_database_is_refused_by_name(tmp_path: Path) -
 def test_a_stack_started_from_another_picks_its_own_listener_ports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A child `vigil up` inherits the parent stack's HAProxy ports: it must not reuse them
-    (HAProxy would fail to listen); ports an operator set are kept."""
-    from cluster.stack import HAPROXY_PORTS, PICKED_PORTS, pick_listener_ports
+    """A child `vigil up` inherits the parent stack's ingress ports: it must not reuse them
+    (HAProxy would fail to listen; Serve's fallback proxy would share its port, SO_REUSEPORT);
+    ports an operator set are kept."""
+    from cluster.stack import HAPROXY_PORTS, LISTENER_PORTS, PICKED_PORTS, pick_listener_ports
 
-    for name in (*HAPROXY_PORTS, PICKED_PORTS):
+    for name in (*LISTENER_PORTS, PICKED_PORTS):
         monkeypatch.delenv(name, raising=False)
     pick_listener_ports()
-    parent = {name: os.environ[name] for name in HAPROXY_PORTS}
+    parent = {name: os.environ[name] for name in LISTENER_PORTS}
     pick_listener_ports()  # the child, with the parent's environment
-    assert all(os.environ[name] != parent[name] for name in HAPROXY_PORTS)
+    assert all(os.environ[name] != parent[name] for name in LISTENER_PORTS)
     monkeypatch.delenv(PICKED_PORTS)
     monkeypatch.setenv(HAPROXY_PORTS[0], "19001")
     monkeypatch.setenv(HAPROXY_PORTS[1], "19002")
