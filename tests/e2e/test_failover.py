@@ -33,6 +33,7 @@ from tests.ops_stack import VigilProcess
 BATCH = 5
 STEP_S = 300
 RECOVERY_S = 30  # promotion to the first upload acknowledged again, nobody touching Vigil
+GAP_503_S = 30  # the kill to the first 503 (commit timeout 10 s, a loaded machine)
 
 
 def both_hosts(url: str, standby_port: str) -> str:
@@ -100,7 +101,10 @@ class Uploader(threading.Thread):
                 time.sleep(min(float(r.headers.get("retry-after") or 1), 2))
 
     def ok_since(self, t: float) -> int:
-        return sum(1 for at, status, _ in self.answers if at > t and status == 200)
+        return self.answered(200, since=t)
+
+    def answered(self, status: int, since: float) -> int:
+        return sum(1 for at, s, _ in self.answers if at > since and s == status)
 
 
 @pytest.mark.slow
@@ -146,7 +150,13 @@ def test_vigil_rides_through_the_primary_killed_and_the_standby_promoted() -> No
         assert pid is not None
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)  # no shutdown checkpoint, no goodbye to the standby
-        time.sleep(2)  # the operator (or an orchestrator) notices
+        # The operator (or an orchestrator) notices the outage by its 503s, and promotes. A
+        # promotion quicker than the shards' commit timeout (10 s) would leave the waiting
+        # uploads to succeed late, with no 503 to see: the gap is at least that long.
+        deadline = killed + GAP_503_S
+        while not uploader.answered(503, since=killed):
+            assert time.monotonic() < deadline, Counter(s for _, s, _ in uploader.answers)
+            time.sleep(0.2)
         done = stack.vigil("db", "promote")
         assert done.returncode == 0, done.stdout + done.stderr
         promoted = time.monotonic()
