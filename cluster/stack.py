@@ -46,12 +46,19 @@ INGRESS_SERVER_TIMEOUT_S = 25
 
 
 HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
+# Serve's fallback proxy: HAProxy's backup server, taking every request while no replica is
+# up (startup, a replica replaced or marked down). Ray gives it fixed ports (8500, 9500) and
+# binds them with SO_REUSEPORT, so the fallback proxies of two stacks on one host share the
+# port and the kernel splits the connections between them: requests reached the other
+# stack's database (401 "unknown signing key", a login refused right after its sign-up).
+FALLBACK_PROXY_PORTS = ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
+LISTENER_PORTS = HAPROXY_PORTS + FALLBACK_PROXY_PORTS
 # The ports Serve gives its replicas to listen on behind HAProxy, one block per protocol.
 # Serve's default blocks (30000 and 40000) are the same for every Ray cluster on a machine;
-# each Serve controller hands them out alone, so with two clusters on one machine one
-# cluster's HAProxy could reach a replica of the other (seen as tokens refused with "unknown
-# signing key": the other replica reads another database). A stack that starts its own Ray
-# gives Serve blocks of its own.
+# each Serve controller hands them out alone, so with two clusters on one machine a port a
+# stopped replica left can be taken by the other cluster's replica before HAProxy drops it,
+# and requests reach the other cluster's database. A stack that starts its own Ray gives
+# Serve blocks of its own.
 REPLICA_PORT_RANGES = (
     ("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"),
     ("RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT"),
@@ -61,13 +68,14 @@ PICKED_PORTS = "VIGIL_PICKED_HAPROXY_PORTS"  # the ones a Vigil stack chose, not
 
 
 def pick_listener_ports() -> None:
-    """HAProxy's stats and metrics listeners on free ports (on loopback: see cluster.ingress),
-    and the replicas' port blocks, so stacks run side by side. A port an operator set is
-    kept; one an earlier stack of this process, or of the process that started this one,
-    picked is picked anew: that stack holds it."""
+    """The ingress's own listeners (HAProxy's stats and metrics, on loopback: see
+    cluster.ingress; Serve's fallback proxy) on free ports, and the replicas' port blocks, so
+    stacks run side by side. A port an operator set is kept; one an earlier stack of this
+    process, or of the process that started this one, picked is picked anew: that stack
+    holds it."""
     picked = set(filter(None, os.environ.get(PICKED_PORTS, "").split(",")))
     inherited = _ports_of(picked)  # the other stack's, maybe not yet listening
-    for name in HAPROXY_PORTS:
+    for name in LISTENER_PORTS:
         if name in picked or name not in os.environ:
             os.environ[name] = str(free_port())
             picked.add(name)
@@ -86,7 +94,7 @@ class Stack:
     database_url: str
     embedded: EmbeddedPostgres | None
     started_ray: bool
-    listener_ports: dict[str, int] = field(default_factory=dict)  # HAProxy stats, metrics
+    listener_ports: dict[str, int] = field(default_factory=dict)  # LISTENER_PORTS
     file_log: logging.Handler | None = None
 
     @property

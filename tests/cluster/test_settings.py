@@ -149,10 +149,12 @@ def test_on_a_cluster_the_embedded_database_is_refused_by_name(tmp_path: Path) -
 def test_a_stack_started_from_another_picks_its_own_listener_ports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A child `vigil up` inherits the parent stack's HAProxy ports: it must not reuse them
-    (HAProxy would fail to listen); ports an operator set are kept."""
+    """A child `vigil up` inherits the parent stack's ingress ports: it must not reuse them
+    (HAProxy would fail to listen; Serve's fallback proxy would share its port, SO_REUSEPORT);
+    ports an operator set are kept."""
     from cluster.stack import (
         HAPROXY_PORTS,
+        LISTENER_PORTS,
         PICKED_PORTS,
         REPLICA_PORT_BLOCK,
         REPLICA_PORT_RANGES,
@@ -160,15 +162,14 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
     )
 
     ranges = [name for pair in REPLICA_PORT_RANGES for name in pair]
-    for name in (*HAPROXY_PORTS, *ranges, PICKED_PORTS):
+    for name in (*LISTENER_PORTS, *ranges, PICKED_PORTS):
         monkeypatch.delenv(name, raising=False)
     pick_listener_ports()
-    parent = {name: os.environ[name] for name in (*HAPROXY_PORTS, *ranges)}
+    parent = {name: os.environ[name] for name in (*LISTENER_PORTS, *ranges)}
     pick_listener_ports()  # the child, with the parent's environment
-    assert all(os.environ[name] != parent[name] for name in HAPROXY_PORTS)
+    assert all(os.environ[name] != parent[name] for name in LISTENER_PORTS)
     # Each stack's replicas listen in blocks of their own: Serve's default blocks are the
-    # same for every cluster on the machine, and one cluster's ingress then reached another's
-    # replicas.
+    # same for every cluster on the machine.
     blocks = [
         range(int(env[low]), int(env[high]) + 1)
         for env in (parent, os.environ)
@@ -177,7 +178,7 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
     assert all(len(block) == REPLICA_PORT_BLOCK for block in blocks)
     ports = [port for block in blocks for port in block]
     assert len(set(ports)) == len(ports), "replica port blocks overlap"
-    assert not set(ports) & {int(os.environ[n]) for n in HAPROXY_PORTS}
+    assert not set(ports) & {int(os.environ[n]) for n in LISTENER_PORTS}
     monkeypatch.delenv(PICKED_PORTS)
     monkeypatch.setenv(HAPROXY_PORTS[0], "19001")
     monkeypatch.setenv(HAPROXY_PORTS[1], "19002")

@@ -81,6 +81,7 @@ def test_ingress_api_and_database_listen_on_loopback_only(stack) -> None:
         "http": stack.settings.http_port,
         "haproxy stats": stack.listener_ports["RAY_SERVE_HAPROXY_STATS_PORT"],
         "haproxy metrics": stack.listener_ports["RAY_SERVE_HAPROXY_METRICS_PORT"],
+        "serve fallback proxy": stack.listener_ports["RAY_SERVE_FALLBACK_PROXY_HTTP_PORT"],
         "postgres": urlparse(stack.database_url).port,
     }
     ours |= {f"replica {p}": p for p in replica_ports(stack)}
