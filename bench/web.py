@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 import uuid
@@ -140,6 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     with vigil_url(args.url) as url, chromium() as browser:
         tokens, profile = _account(url)
+        load_start = os.getloadavg()[0]
         ready = 'svg[aria-label^="Glucose"][data-points]:not([data-points="0"])'
         _load_ms(browser, url, "/", ready, tokens)  # warm the server, not the browser
         loads = [_load_ms(browser, url, "/", ready, tokens) for _ in range(args.runs)]
@@ -147,8 +149,10 @@ def main() -> None:
         js = _js_gzip_kb(browser, url, "/", tokens, ready)
         docs_js = _js_gzip_kb(browser, url, "/docs", None, ".swagger-ui .info")
         charts = [_chart_ms(browser, url, tokens, profile) for _ in range(args.runs)]
+        load_end = os.getloadavg()[0]
     draw = statistics.median(c[0] for c in charts)
     fetch = statistics.median(c[1] for c in charts)
+    print(f"load_average_1min: {load_start:.1f} -> {load_end:.1f}  (the machine's other work)")
     print(f"blank_page_load_ms: {statistics.median(blanks):.0f}  (yardstick)")
     print(f"dashboard_load_ms: {statistics.median(loads):.0f}  (max {max(loads):.0f})")
     print(f"docs_js_gzip_kb: {docs_js:.1f}  (yardstick: Swagger UI at /docs)")

@@ -4,7 +4,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEve
 import { accessToken, ApiError, get, onSignOut, send, signIn, signOut } from "./api/client";
 import { Field, FormError } from "./components/Field";
 import { StreamProvider } from "./components/StreamContext";
-import { getFirst } from "./lib/preload";
+import { afterFirstScreen, chooseProfile, getFirst } from "./lib/preload";
 import { fieldErrors } from "./lib/validation";
 import { AlertsPage } from "./pages/Alerts";
 import { AccountPage } from "./pages/Account";
@@ -127,12 +127,15 @@ function SignedIn({ email }: { email: string }) {
   }, []);
   useEffect(() => {
     reloadProfiles().catch(() => setProfiles([]));
-    get("/v1/admin/users?limit=1")
-      .then(() => setIsAdmin(true))
-      .catch(() => setIsAdmin(false));
+    // Only shows the Admin link: it waits for the first screen rather than queue beside it.
+    afterFirstScreen(() =>
+      get("/v1/admin/users?limit=1")
+        .then(() => setIsAdmin(true))
+        .catch(() => setIsAdmin(false)),
+    );
   }, [reloadProfiles]);
 
-  const profile = profiles?.find((p) => p.id === selected) ?? profiles?.[0] ?? null;
+  const profile = profiles ? chooseProfile(profiles, selected) : null;
   const state: AppState = useMemo(
     () => ({
       email,
@@ -153,7 +156,7 @@ function SignedIn({ email }: { email: string }) {
 
   return (
     <AppContext.Provider value={state}>
-      <StreamProvider onRevoked={reloadProfiles} subscription={(profiles ?? []).map((p) => p.id).join()}>
+      <StreamProvider onRevoked={reloadProfiles} subscription={profiles && profiles.map((p) => p.id).join()}>
         <a href="#main" className="skip">
           Skip to content
         </a>

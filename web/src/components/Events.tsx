@@ -1,6 +1,7 @@
 // Events (meal, exercise, insulin, note): list, add, edit and delete.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, get, send, type Schemas } from "../api/client";
+import { afterFirstScreen } from "../lib/preload";
 import { formatDateTime, toLocalInput, type Clock } from "../lib/time";
 import { fieldErrors, type FieldErrors } from "../lib/validation";
 import { useApp } from "../state";
@@ -32,7 +33,11 @@ export function EventsSection({ profileId, canEdit, onChange }: { profileId: str
     setEvents(await get<EventOut[]>(`/v1/profiles/${profileId}/events?start=${encodeURIComponent(start)}`));
   }, [profileId]);
   useEffect(() => {
-    load().catch(() => setEvents([]));
+    let gone = false;
+    afterFirstScreen(() => gone || load().catch(() => setEvents([])));
+    return () => {
+      gone = true;
+    };
   }, [load]);
 
   const changed = async () => {

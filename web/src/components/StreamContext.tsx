@@ -17,21 +17,22 @@ export function StreamProvider({
 }: {
   children: ReactNode;
   onRevoked: () => void;
-  subscription: string; // the visible profiles: a new one (an accepted invitation) reconnects
+  // The visible profiles: a new one (an accepted invitation) reconnects; null while they
+  // load (one connection once they are known, not one opened and dropped at once).
+  subscription: string | null;
 }) {
   const listeners = useRef(new Set<Listener>());
   const revoked = useRef(onRevoked);
   revoked.current = onRevoked;
   const [connected, setConnected] = useState(false);
-  useEffect(
-    () =>
-      openStream((m) => {
-        if (m.type === "subscribed") setConnected(true);
-        if (m.type === "revoked") revoked.current();
-        listeners.current.forEach((fn) => fn(m));
-      }),
-    [subscription],
-  );
+  useEffect(() => {
+    if (subscription === null) return;
+    return openStream((m) => {
+      if (m.type === "subscribed") setConnected(true);
+      if (m.type === "revoked") revoked.current();
+      listeners.current.forEach((fn) => fn(m));
+    });
+  }, [subscription]);
   const value = useRef<Stream>({
     listen: (fn) => {
       listeners.current.add(fn);

@@ -1,10 +1,10 @@
 // The dashboard: the live value (an ARIA live region), the charts and the events.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, get, type Schemas } from "../api/client";
+import { ApiError, type Schemas } from "../api/client";
 import { Chart, type ChartEvent } from "../components/Chart";
 import { useStream } from "../components/StreamContext";
 import { EventsSection, eventLabel } from "../components/Events";
-import { getFirst } from "../lib/preload";
+import { alertSettingsPath, chartPath, getFirst, latestPath, latestPreloaded, markFirstScreen } from "../lib/preload";
 import { formatValue } from "../lib/units";
 import { isStale, timeAgo } from "../lib/time";
 import { trendArrow } from "../lib/trend";
@@ -49,15 +49,19 @@ export function DashboardPage() {
       const all = (await getFirst<Device[]>("/v1/devices")).filter((d) => d.profile_id === pid);
       if (gone) return;
       setDevices(all);
-      for (const d of all) {
-        try {
-          const l = await get<Schemas["LatestReading"]>(`/v1/devices/${d.id}/latest`);
-          if (gone) return;
-          setLive((prev) => newer(prev, { device_id: d.id, kind: d.kind, ts: l.ts, value: l.value, direction: l.trend.direction }));
-        } catch (e) {
-          if (!(e instanceof ApiError && e.status === 404)) throw e;
-        }
-      }
+      await latestPreloaded();
+      // Every device's latest value at once (each is one round trip).
+      await Promise.all(
+        all.map(async (d) => {
+          try {
+            const l = await getFirst<Schemas["LatestReading"]>(latestPath(d.id));
+            if (gone) return;
+            setLive((prev) => newer(prev, { device_id: d.id, kind: d.kind, ts: l.ts, value: l.value, direction: l.trend.direction }));
+          } catch (e) {
+            if (!(e instanceof ApiError && e.status === 404)) throw e;
+          }
+        }),
+      );
     })().catch(() => undefined);
     return () => {
       gone = true;
@@ -146,12 +150,16 @@ function Charts({ profileId, refresh, kinds, canEdit }: { profileId: string; ref
 
   const load = useCallback(async () => {
     try {
-      setChart(await get<ChartData>(`/v1/profiles/${profileId}/chart?window=${window}`));
+      setChart(await getFirst<ChartData>(chartPath(profileId, window)));
       setError("");
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
+      markFirstScreen();
     }
   }, [profileId, window]);
+  useEffect(() => {
+    if (chart) markFirstScreen(); // drawn: the calls that waited for it may start
+  }, [chart]);
 
   useEffect(() => {
     load();
@@ -167,7 +175,7 @@ function Charts({ profileId, refresh, kinds, canEdit }: { profileId: string; ref
     }, 2000);
   }, [refresh, load]);
   useEffect(() => {
-    get<Schemas["AlertSettingsOut"]>(`/v1/profiles/${profileId}/alert-settings`)
+    getFirst<Schemas["AlertSettingsOut"]>(alertSettingsPath(profileId))
       .then(setRules)
       .catch(() => setRules(null));
   }, [profileId]);
