@@ -49,6 +49,7 @@ import httpx
 import jwt
 
 from actors import metrics
+from actors.credentials import PushCredentials
 from actors.destinations import DestinationRefused, shown_url, webhook_client
 from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
 from actors.webhook_signing import new_message_id, signed_headers
@@ -59,23 +60,6 @@ from storage.live import DeviceUpdate, LiveAlert, iso
 log = logging.getLogger(__name__)
 
 NOTIFIER_NAME = "vigil-alert-notifier"
-
-
-@dataclass(frozen=True, slots=True)
-class PushCredentials:
-    """APNs and FCM credentials, read from the operator's key files by ``cluster``; a
-    service whose fields are unset is not configured. Keys never appear in a repr."""
-
-    apns_url: str = "https://api.push.apple.com"
-    apns_key_pem: str | None = field(default=None, repr=False)  # the .p8 signing key (ES256)
-    apns_key_id: str | None = None
-    apns_team_id: str | None = None
-    apns_topic: str | None = None  # the app's bundle id
-    fcm_url: str = "https://fcm.googleapis.com"
-    fcm_project_id: str | None = None
-    fcm_client_email: str | None = None  # the service account
-    fcm_private_key_pem: str | None = field(default=None, repr=False)
-    fcm_token_url: str = "https://oauth2.googleapis.com/token"
 
 
 @dataclass(frozen=True, slots=True)

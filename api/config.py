@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from actors.notifier import PushCredentials
+from actors.credentials import PushCredentials
 from algorithms.delivery import RetrySchedule
 
 

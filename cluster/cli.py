@@ -243,13 +243,13 @@ def _is_vigil_up(pid: int) -> bool:
 
 
 def _embedded(settings: Settings) -> EmbeddedPostgres:
-    from cluster.stack import embedded_database
+    from cluster.db_ops import embedded_database
 
     return embedded_database(settings)
 
 
 def _database_url(settings: Settings) -> str:
-    from cluster.stack import database_url
+    from cluster.db_ops import database_url
 
     return database_url(settings)
 

@@ -33,6 +33,18 @@ def _key(settings: Settings) -> str | None:
     return key.get_secret_value() if key is not None else None
 
 
+def embedded_database(settings: Settings) -> EmbeddedPostgres:
+    """The embedded PostgreSQL of these settings (not started), configured as a primary."""
+    return configure_primary(
+        EmbeddedPostgres(settings.data_dir / "postgres", port=settings.db_port), settings
+    )
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (without starting it)."""
+    return settings.database_url or embedded_database(settings).url()
+
+
 def configure_primary(server: EmbeddedPostgres, settings: Settings) -> EmbeddedPostgres:
     """Add WAL archiving and synchronous standby settings to ``server`` as configured."""
     if settings.backup_target:

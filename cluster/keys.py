@@ -21,7 +21,7 @@ console = Console(soft_wrap=True)
 
 
 def _database_url(settings: Settings) -> str:
-    from cluster.stack import database_url  # imports Ray; only when a command runs
+    from cluster.db_ops import database_url
 
     return database_url(settings)
 

@@ -7,15 +7,17 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from actors.notifier import PushCredentials
-from actors.shard import ShardConfig
+from actors.credentials import PushCredentials
 from api.config import ApiConfig, ApiTunables
 from storage.embedded import DEFAULT_PORT, default_data_dir
+
+if TYPE_CHECKING:  # the shard module imports Ray: not for every `vigil` command
+    from actors.shard import ShardConfig
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ENVIRONMENTS_DIR = Path(__file__).with_name("env")
@@ -197,6 +199,8 @@ class Settings(BaseSettings, ApiTunables):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.http_port}"
 
     def shard_config(self, database_url: str) -> ShardConfig:
+        from actors.shard import ShardConfig
+
         return ShardConfig(
             database_url=database_url,
             shard_count=self.shard_count,

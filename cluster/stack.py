@@ -18,6 +18,7 @@ from actors.router import start_notifier, start_shards, stop_shards
 from api.deployment import LOGGING, build_application
 from api.supervision import notifier_config
 from cluster import serve_config
+from cluster.db_ops import embedded_database
 from cluster.environments import check_environment
 from cluster.ingress import haproxy_dir, ingress_env
 from cluster.logs import attach_file_log, detach_file_log, record_session
@@ -124,19 +125,6 @@ class Stack:
             shutil.rmtree(haproxy_dir(self.settings.run_dir), ignore_errors=True)
         if self.file_log is not None:
             detach_file_log(self.file_log)
-
-
-def embedded_database(settings: Settings) -> EmbeddedPostgres:
-    from cluster.db_ops import configure_primary
-
-    return configure_primary(
-        EmbeddedPostgres(settings.data_dir / "postgres", port=settings.db_port), settings
-    )
-
-
-def database_url(settings: Settings) -> str:
-    """The configured database URL, or the embedded server's (without starting it)."""
-    return settings.database_url or embedded_database(settings).url()
 
 
 def start_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.notifier import PushCredentials
+from actors.credentials import PushCredentials
 from api.config import ApiConfig, ApiTunables
 from cluster.settings import Settings
 
