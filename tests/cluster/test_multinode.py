@@ -444,13 +444,8 @@ JOB_PROFILES = 30  # reports with PDFs: the job outlasts the measurement
 @pytest.fixture(scope="module")
 def batch_node(cluster) -> Iterator[None]:
     """A node offering the ``batch`` resource, as the operations guide starts one:
-    ``ray start --resources '{"batch": N}'``; shards never go there. One task at a time: a
-    batch machine of one core, as this machine has two for every node. With two, the
-    job's idle-priority work filled both cores whenever ingest waited, and the upload p99
-    rose to 2.06 and 2.25 times its value without the job in two of three runs:
-    presumably as idle priority yields the core at once but not what the core shares
-    (caches, the host's scheduling of this virtual machine), which separate machines
-    do not share."""
+    ``ray start --resources '{"batch": N}'``; shards never go there. One task at a time:
+    a batch machine of one core, as this machine has two for every node."""
     from actors.router import BATCH_RESOURCE
 
     c, _ = cluster
