@@ -137,9 +137,9 @@ class Settings(BaseSettings, ApiTunables):
     )
     # Automatic shard rebalancing (actors.balancer): shards move onto nodes that join.
     shard_rebalance: bool = Field(
-        False,
-        description="Move shards onto nodes that join the cluster (off: only by hand with"
-        " `vigil shards rebalance`; not yet drilled in CI, so off by default)",
+        True,
+        description="On a cluster (VIGIL_RAY_ADDRESS), move shards onto nodes that join it"
+        " (off: only by hand with `vigil shards rebalance`); one machine has no balancer",
     )
     shard_rebalance_poll_s: float = Field(
         10.0, gt=0, description="How often the balancer reads Ray's node table"

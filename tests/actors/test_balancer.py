@@ -1,8 +1,7 @@
 """Where shards should run (``actors.placement.spread``) and when a node counts as joined
 (``actors.balancer.NodeWatch``): the pure decisions of the automatic shard balancer; and a
 shard's hand-over before a move (``DeviceShard.hand_over``), on a real PostgreSQL. The
-balancer on a real multi-node cluster: tests/cluster/test_cluster_ops.py on branch s20-cluster
-(not yet in the suite)."""
+balancer on a real multi-node cluster: tests/cluster/test_multinode.py."""
 
 from __future__ import annotations
 
