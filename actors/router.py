@@ -57,7 +57,12 @@ SHARD_CONCURRENCY_GROUPS = {"probe": 1}
 
 def _shard_class() -> Any:
     remote: Any = ray.remote  # its typed overloads do not list concurrency_groups
-    return remote(concurrency_groups=SHARD_CONCURRENCY_GROUPS)(DeviceShard)
+    # No task events: Ray would record every ingest call (several a second per shard) in the
+    # GCS for its state API, costing CPU per call and GCS memory that grows until Ray's cap
+    # (the soak saw the GCS grow 55 -> 147 MiB in 10 minutes). Vigil's own metrics count them.
+    return remote(concurrency_groups=SHARD_CONCURRENCY_GROUPS, enable_task_events=False)(
+        DeviceShard
+    )
 
 
 def alive_nodes() -> list[str]:

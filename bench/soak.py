@@ -6,8 +6,10 @@ seconds of closed-loop uploads (``--concurrency`` requests in flight, each a bat
 stack sustains. The soak then sends batches open-loop at ``--rate`` per second (default:
 half that capacity) for ``--minutes``, and prints:
 
-- the memory (RSS) of every process of the stack (Ray workers by actor, Ray's own
-  daemons, PostgreSQL) at the start and at the end, with the growth (target < 5 %);
+- the memory of every process of the stack (Ray workers by actor, Ray's own daemons,
+  PostgreSQL) at the start and at the end, resident (RSS) and private (``RssAnon``, what a
+  leak grows: RSS also counts shared memory touched, such as PostgreSQL's shared buffers in
+  every backend), with the growth (target < 5 %), and the private total every window;
 - errors: responses other than 200, and failed requests (target 0);
 - request latency p50/p99 per ``--window-s`` window (default 5 minutes; target: stable).
 
@@ -142,9 +144,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of /proc/<pid>/status in KiB: ``VmRSS`` (resident), or ``RssAnon``
+    (private: what a leak grows; RSS also counts the shared memory a process touches, such
+    as PostgreSQL's shared buffers, counted again in every backend that reads them)."""
     for line in _read(f"/proc/{pid}/status").splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -193,12 +198,19 @@ def _name(cmd: str) -> str:
     return Path(first).name + (" " + cmd.split()[1][:40] if len(cmd.split()) > 1 else "")
 
 
-def memory(processes: dict[int, str]) -> dict[int, int]:
-    return {pid: rss_kib(pid) for pid in processes}
+def memory(processes: dict[int, str], field: str = "VmRSS") -> dict[int, int]:
+    return {pid: rss_kib(pid, field) for pid in processes}
+
+
+async def sample_private(processes: dict[int, str], every_s: float, into: list[float]) -> None:
+    """The stack's total private memory (MiB) every ``every_s``: whether growth levels off."""
+    while True:
+        into.append(sum(memory(processes, "RssAnon").values()) / 1024)
+        await asyncio.sleep(every_s)
 
 
 def report_memory(processes: dict[int, str], start: dict[int, int], end: dict[int, int]) -> float:
-    """Print RSS per process; returns the total growth in percent."""
+    """Print memory per process; returns the total growth in percent."""
     print(f"{'pid':>8} {'process':<44} {'start MiB':>10} {'end MiB':>10} {'growth':>8}")
     for pid in sorted(processes, key=lambda p: -start.get(p, 0)):
         a, b = start.get(pid, 0), end.get(pid, 0)
@@ -246,17 +258,29 @@ async def soak(args: argparse.Namespace, url: str, pg_data: Path) -> None:
         await asyncio.sleep(5)  # the capacity run's tail settles
         processes = stack_processes(pg_data)
         before = memory(processes)
+        before_private = memory(processes, "RssAnon")
+        samples: list[float] = []
+        sampler = asyncio.create_task(sample_private(processes, args.window_s, samples))
         started = time.monotonic()
         load = await steady(session, url, devices, rate, args.minutes * 60)
+        sampler.cancel()
         after = memory(processes)
+        after_private = memory(processes, "RssAnon")
     print(f"\nmemory of the stack's {len(processes)} processes (RSS):")
-    growth = report_memory(processes, before, after)
+    rss_growth = report_memory(processes, before, after)
+    print("\nprivate memory of the same processes (RssAnon):")
+    growth = report_memory(processes, before_private, after_private)
+    print(
+        f"private memory every {args.window_s / 60:g} min (MiB): "
+        + " · ".join(f"{m:.0f}" for m in [*samples, sum(after_private.values()) / 1024])
+    )
     print(f"\nlatency per {args.window_s / 60:g}-minute window:")
     p99s = report_windows(load, started, args.window_s)
     print(f"\nrequests: {sum(load.statuses.values())} answered {dict(load.statuses)}")
     print(f"failed requests: {dict(load.failures) or 0}")
     print(f"errors: {load.errors}")
-    print(f"memory_growth_pct: {growth:.1f}")
+    print(f"memory_growth_pct: {growth:.1f}")  # private memory
+    print(f"rss_growth_pct: {rss_growth:.1f}")
     if p99s:
         print(f"p99_ms_min_max: {min(p99s):.1f} {max(p99s):.1f}")
 
