@@ -244,10 +244,12 @@ def test_a_shard_stuck_on_the_database_answers_503_within_its_deadline(
 ) -> None:
     """A shard alive (it answers its probe) but held on a database read that gets no answer
     (here: loading a new device while a lock is held on the readings) must not hold the
-    client: 503 with Retry-After within the router's deadline; the batch is stored once
-    when re-sent after the lock is gone."""
+    client: 503 with Retry-After within the shard's commit timeout (the router's deadline,
+    a few seconds later, is the backstop); the batch is stored once when re-sent after the
+    lock is gone."""
     device = account.device("glucose")
     readings = series(minutes_ago(30), 3, 300, 120.0, 0.0)
+    commit_timeout_s = ShardConfig(database_url="").commit_timeout_s  # the stack's
     deadline_s = ShardRouter(1, shard_config=ShardConfig(database_url="")).ingest_deadline_s
     with psycopg.connect(database_url) as locker:
         locker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
@@ -256,8 +258,8 @@ def test_a_shard_stuck_on_the_database_answers_503_within_its_deadline(
         took = time.monotonic() - started
         locker.rollback()
     assert r.status_code == 503, r.text
-    assert r.headers["Retry-After"].isdigit() and "in time" in r.json()["detail"]
-    assert deadline_s - 1 <= took <= deadline_s + 4, took
+    assert r.headers["Retry-After"].isdigit(), r.headers
+    assert commit_timeout_s - 1 <= took <= deadline_s + 4, took
     deadline = time.monotonic() + 30
     while (r := account.upload(device["id"], readings)).status_code == 503:
         assert time.monotonic() < deadline, r.text
