@@ -45,7 +45,8 @@ _DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = 
     ),
     "vigil_backpressure_total": (
         "counter",
-        "Ingest batches answered 503 (buffer full, commit timeout, shard unreachable)",
+        "Ingest batches answered 503 (buffer full, commit timeout, database down, shard"
+        " unreachable)",
         ("reason",),
         None,
     ),

@@ -6,7 +6,8 @@ shard_count``) maps those onto the Ray actors named ``vigil-shard-<i>``. Shards 
 and restarted by Ray when their process dies; each is pinned to one node (round robin over
 the alive nodes), and when that node dies the router starts it again on a surviving one.
 A shard that stops answering fails its callers within ~2 s (``ShardUnavailable``: a 503
-with Retry-After), not after Ray's own node-death detection.
+with Retry-After), not after Ray's own node-death detection; one that answers its probe but
+not an ingest call within its commit timeout and a margin fails them too (``ShardTooSlow``).
 """
 
 from __future__ import annotations
@@ -193,10 +194,21 @@ class ShardUnavailable(Exception):
     restarting it. The caller answers 503 with ``retry_after_s``; nothing was acknowledged,
     and a batch the shard did take is a duplicate when re-sent."""
 
+    detail = "this device's shard is restarting"  # what the client is told
+
     def __init__(self, index: int, retry_after_s: int) -> None:
         super().__init__(f"shard {index} is not answering")
         self.index = index
         self.retry_after_s = retry_after_s
+
+
+class ShardTooSlow(ShardUnavailable):
+    """A shard alive (it answers its probe, on an event loop of its own) that did not answer
+    an ingest call within its deadline: its main loop is held (a database read that gets no
+    answer, a long computation). The client is told to retry rather than held without
+    bound; a batch the shard still commits later is a duplicate when re-sent."""
+
+    detail = "this device's shard did not answer in time; retry later"
 
 
 @dataclass
@@ -239,6 +251,10 @@ class ShardRouter:
     PROBE_TIMEOUT_S = 1.5
     DOWN_S = 1.0
     RETRY_AFTER_S = 2
+    # An ingest call is answered within the shard's commit timeout (``busy`` past it); past
+    # that and this margin (a large batch's numpy work on a loaded machine) it fails with
+    # ``ShardTooSlow``, even while the shard answers its probe.
+    INGEST_MARGIN_S = 5.0
 
     def __init__(
         self,
@@ -351,7 +367,21 @@ class ShardRouter:
         sender = self._senders.get(index)
         if sender is None or sender.done():
             self._senders[index] = asyncio.get_running_loop().create_task(self._send(index))
-        return await future
+        try:  # behind a slow call, or in one: answered within the deadline all the same
+            return await asyncio.wait_for(asyncio.shield(future), self.ingest_deadline_s)
+        except TimeoutError:
+            for i, waiting in enumerate(queue):
+                if waiting is item:  # not sent yet: it never will be
+                    del queue[i]
+                    break
+            future.add_done_callback(_consume)
+            raise ShardTooSlow(index, self.RETRY_AFTER_S) from None
+
+    @property
+    def ingest_deadline_s(self) -> float:
+        """How long an ingest call may take before its callers are told to retry."""
+        config = self.shard_config or ShardConfig(database_url="")
+        return config.commit_timeout_s + self.INGEST_MARGIN_S
 
     def hold_for(self, index: int) -> float:
         """How long the next call to an idle shard waits for more batches: ``hold_max_s``
@@ -384,7 +414,12 @@ class ShardRouter:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
             try:
-                outcomes = await self.call(index, "ingest_many", [item[:-1] for item in batch])
+                outcomes = await self.call(
+                    index,
+                    "ingest_many",
+                    [item[:-1] for item in batch],
+                    deadline_s=self.ingest_deadline_s,
+                )
             except Exception as exc:
                 self._handles.pop(index, None)  # looked up again: the actor may be new
                 for *_, future in batch:
@@ -396,16 +431,23 @@ class ShardRouter:
                 if not future.done():
                     future.set_result(outcome)
 
-    async def call(self, index: int, method: str, *args: object) -> Any:
+    async def call(
+        self, index: int, method: str, *args: object, deadline_s: float | None = None
+    ) -> Any:
         """``shard.method(*args)``, failing with ``ShardUnavailable`` within about
-        PROBE_EVERY_S + PROBE_TIMEOUT_S when the shard stops answering."""
+        PROBE_EVERY_S + PROBE_TIMEOUT_S when the shard stops answering, and with
+        ``ShardTooSlow`` after ``deadline_s`` (if given) when it answers only its probe."""
         if time.monotonic() < self._down_until.get(index, 0.0):
             raise ShardUnavailable(index, self.RETRY_AFTER_S)
+        started = time.monotonic()
         task = asyncio.ensure_future(getattr(self.handle(index), method).remote(*args))
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.PROBE_EVERY_S)
             if done:
                 return task.result()
+            if deadline_s is not None and time.monotonic() - started > deadline_s:
+                task.add_done_callback(_consume)  # its late answer is nobody's to see
+                raise ShardTooSlow(index, self.RETRY_AFTER_S)
             if await self.probe(index) is None:
                 task.add_done_callback(_consume)  # its late error is nobody's to see
                 self._down_until[index] = time.monotonic() + self.DOWN_S

@@ -13,8 +13,9 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -41,6 +42,8 @@ from storage.live import DeviceUpdate, LiveReading
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
 from storage.shard_layouts import Layout, current_layouts
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +169,12 @@ class DeviceShard:
         request_ids: list[str | None] = []
         for device_id, ts_us, values, received_us, history, request_id, body_site in batches:
             try:
-                if not await self._owns(device_id):
+                if not await self._read_within(self._owns(device_id)):
                     results.append(IngestOutcome("moved", retry_after_s=1))
                     continue
-                actor = self.devices.get(device_id) or await self._load(device_id)
+                actor = self.devices.get(device_id) or await self._read_within(
+                    self._load(device_id)
+                )
             except Exception as exc:  # the database could not be read: this batch fails
                 results.append(exc)
                 continue
@@ -216,6 +221,13 @@ class DeviceShard:
                 return self._busy()
             metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
             return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
+        if not self._write_buffer().database_ok:
+            # Its last commit failed (the database down, its disk full): these rows would
+            # only wait out the commit timeout. The client is told at once to retry; the
+            # buffer's own retries find the database back.
+            actor.forget(rows.ts_us, prepared)
+            metrics.inc("vigil_backpressure_total", reason="database_down")
+            return self._busy()
         rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
         try:
             future = self._write_buffer().submit(rows)
@@ -224,10 +236,15 @@ class DeviceShard:
             metrics.inc("vigil_backpressure_total", reason="buffer_full")
             return self._busy()
         try:
-            stored = await asyncio.wait_for(asyncio.shield(future), self.config.commit_timeout_s)
+            stored = await self._stored(future)
         except TimeoutError:
             # Still buffered and will be committed; the client re-sends and sees duplicates.
             metrics.inc("vigil_backpressure_total", reason="commit_timeout")
+            return self._busy()
+        except ConnectionError:
+            # The database went down meanwhile: the rows stay buffered and are committed
+            # when it is back; the client need not wait for that (a re-send: duplicates).
+            metrics.inc("vigil_backpressure_total", reason="database_down")
             return self._busy()
         except Exception:
             # The database refused these rows: the stream state must not keep them.
@@ -240,12 +257,32 @@ class DeviceShard:
         _record_fired(prepared.ops, request_id)
         return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
 
+    async def _stored(self, future: asyncio.Future) -> np.ndarray:
+        """The mask of the rows a commit stored; TimeoutError past the commit timeout,
+        ConnectionError as soon as a commit fails because the database cannot be reached."""
+        down = asyncio.ensure_future(self._write_buffer().until_down())
+        try:
+            done, _ = await asyncio.wait(
+                {future, down},
+                timeout=self.config.commit_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            down.cancel()
+        if future in done:
+            return future.result()
+        if down in done:
+            raise ConnectionError("the database cannot be reached")
+        raise TimeoutError
+
     async def _committed(self, device_id: UUID) -> bool:
         """Wait (up to the commit timeout) for the device's rows still in the write buffer;
         whether they were all committed."""
         waiting = [asyncio.shield(f) for f in self._write_buffer().waiting_for(device_id)]
         if not waiting:
             return True
+        if not self._write_buffer().database_ok:
+            return False  # the database is down: not committed within any wait worth making
         try:
             done = await asyncio.wait_for(
                 asyncio.gather(*waiting, return_exceptions=True), self.config.commit_timeout_s
@@ -329,6 +366,20 @@ class DeviceShard:
             metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
         self._loading.pop(device_id, None)
         return actor
+
+    async def _read_within(self, read: Awaitable[T]) -> T:
+        """A read of the database that a batch waits for, within the commit timeout: one
+        that gets no answer (a lock held, a server gone silent) fails the batch (``busy``)
+        rather than holding it, and every batch behind it, without bound. The reader
+        connection it was on is dropped (a cancelled query leaves it in an unknown state)."""
+        try:
+            return await asyncio.wait_for(read, self.config.commit_timeout_s)
+        except TimeoutError:
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                with contextlib.suppress(Exception):
+                    await reader.close()
+            raise
 
     async def _reader_connection(self) -> psycopg.AsyncConnection:
         if self._reader is None or self._reader.closed or self._reader.broken:

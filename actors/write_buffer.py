@@ -59,6 +59,7 @@ class WriteBuffer:
         self._metrics_shard = metrics_shard
         self.commits = 0
         self.database_ok = True
+        self._down = asyncio.Event()  # set while ``database_ok`` is False
         # Why the last commit failed while rows wait ("" once one succeeds): what a
         # refused client is told (``disk_full``: PostgreSQL's 53100, the server's disk).
         self.cause = ""
@@ -107,6 +108,7 @@ class WriteBuffer:
                 # The database is unreachable: keep the rows, reconnect, try again.
                 log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
                 self.database_ok = False
+                self._down.set()
                 self.cause = "disk_full" if isinstance(exc, psycopg.errors.DiskFull) else "down"
                 self._pending.extendleft(reversed(batch))
                 await self._drop_connection()
@@ -119,6 +121,7 @@ class WriteBuffer:
                 continue
             delay = self._retry_initial_s
             self.database_ok = True
+            self._down.clear()
             self.cause = ""
             self.commits += 1
             metrics.observe("vigil_commit_seconds", elapsed, shard=self._metrics_shard)
@@ -126,6 +129,11 @@ class WriteBuffer:
             metrics.set_gauge(
                 "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
             )
+
+    async def until_down(self) -> None:
+        """Return once a commit fails because the database cannot be reached (at once if
+        the last one did): its waiters need not wait for their own commit any longer."""
+        await self._down.wait()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or has failed)."""

@@ -96,9 +96,11 @@ async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
 # by tests/e2e/test_failover.py), or when no server of a multi-host URL takes writes. A
 # standby not promoted yet refuses writes; a connection closed under the request is an
 # InterfaceError. The pool's next connection finds the new primary (a URL listing every
-# server, target_session_attrs=read-write).
+# server, target_session_attrs=read-write). A connection not made within
+# storage.pools.CONNECT_TIMEOUT_S, or a query past its command timeout, is a TimeoutError.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionError,
+    TimeoutError,
     asyncpg.InternalClientError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,

@@ -160,27 +160,44 @@ async def undelivered(
 # --- the delivery queue: what is still to be delivered, across notifier restarts ---------
 
 
+# Held while one alert's deliveries are queued (two-key form: apart from the one-key locks).
+_ENQUEUE_LOCK = 7311003
+
+# Queue a delivery unless the same notification (a firing or a repeat, since the alert's last
+# notified_at) already went to the same person, channel and endpoint: a notifier's catch-up at
+# start and the NOTIFY of an alert committed as its LISTEN began both dispatch it, and the
+# receiver must get it once (one webhook-id), not twice.
+_ENQUEUE = """
+INSERT INTO delivery_queue (delivery_id, alert_id, event, user_id, channel, webhook_id,
+                            push_token_id, target, payload, next_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, now() + make_interval(secs => $10)
+FROM alerts a
+WHERE a.id = $2 AND NOT ($3 IN ('fired', 'repeated') AND (
+    EXISTS (SELECT 1 FROM delivery_queue q WHERE q.alert_id = $2 AND q.event = $3
+            AND q.user_id = $4 AND q.channel = $5 AND q.webhook_id IS NOT DISTINCT FROM $6
+            AND q.push_token_id IS NOT DISTINCT FROM $7
+            AND q.created_at >= a.notified_at[cardinality(a.notified_at)])
+    OR EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = $2 AND d.event = $3
+            AND d.user_id = $4 AND d.channel = $5 AND d.target IS NOT DISTINCT FROM $8
+            AND d.at >= a.notified_at[cardinality(a.notified_at)])))
+RETURNING id
+"""
+
+
 async def enqueue(pool: asyncpg.Pool, jobs: list[tuple], claim_s: float) -> list[int]:
     """Queue deliveries, claimed for ``claim_s`` by the caller who makes the first attempt
     now. ``jobs``: (delivery_id, alert_id, event, user_id, channel, webhook_id,
     push_token_id, target, payload as JSON text). Returns their ids, in order; a delivery
-    of an alert deleted meanwhile is not queued (id 0)."""
+    of an alert deleted meanwhile, or of a notification already queued or attempted for the
+    same person and endpoint, is not queued (id 0)."""
     async with pool.acquire() as conn, conn.transaction():
+        for alert_id in sorted({str(job[1]) for job in jobs}):  # one order: no deadlock
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _ENQUEUE_LOCK, alert_id
+            )
         ids = []
         for job in jobs:
-            ids.append(
-                await conn.fetchval(
-                    "INSERT INTO delivery_queue (delivery_id, alert_id, event, user_id, channel,"
-                    " webhook_id, push_token_id, target, payload, next_at)"
-                    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb,"
-                    " now() + make_interval(secs => $10)"
-                    " WHERE EXISTS (SELECT 1 FROM alerts WHERE id = $2)"
-                    " RETURNING id",
-                    *job,
-                    claim_s,
-                )
-                or 0
-            )
+            ids.append(await conn.fetchval(_ENQUEUE, *job, claim_s) or 0)
         return ids
 
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncpg
 import psycopg
 
+# A new connection that is not made within this long fails (asyncpg's default is 60 s,
+# libpq's none): a server whose host stopped answering (a failover, a network cut) must
+# turn into a 503 or a retry within seconds, not a request or a commit hung for a minute.
+# Passed as an argument, never in the URL (asyncpg sends unknown URL options to the server).
+CONNECT_TIMEOUT_S = 5
+
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, command_timeout=30, reset=_no_session_state
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=30,
+        timeout=CONNECT_TIMEOUT_S,
+        reset=_no_session_state,
     )
 
 
@@ -25,7 +36,9 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 async def open_writer_connection(url: str) -> psycopg.AsyncConnection:
     """An autocommit connection: every ``conn.transaction()`` is a real BEGIN/COMMIT."""
-    return await psycopg.AsyncConnection.connect(url, autocommit=True)
+    return await psycopg.AsyncConnection.connect(
+        url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+    )
 
 
 async def answers(pool: asyncpg.Pool, timeout_s: float) -> bool:

@@ -164,9 +164,7 @@ async def store_batch(
     except ShardUnavailable as down:
         log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
         metrics.inc("vigil_backpressure_total", reason="shard_unreachable")
-        raise error(
-            503, "this device's shard is restarting", {"Retry-After": str(down.retry_after_s)}
-        ) from None
+        raise error(503, down.detail, {"Retry-After": str(down.retry_after_s)}) from None
     except Exception:
         log.exception("shard call failed for device %s", device_id)
         metrics.inc("vigil_backpressure_total", reason="shard_unreachable")

@@ -63,6 +63,15 @@ def queued(db: psycopg.Connection, alerts: list[LiveAlert]) -> int:
     ).fetchone()[0]
 
 
+def gave_up(db: psycopg.Connection, a: LiveAlert) -> bool:
+    return bool(
+        db.execute(
+            "SELECT count(*) FROM alert_deliveries WHERE alert_id = %s AND status = 'gave_up'",
+            (a.id,),
+        ).fetchone()[0]
+    )
+
+
 async def until(check, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -131,3 +140,72 @@ async def test_a_receiver_down_across_a_notifier_restart_gets_every_alert_exactl
         assert "receiver answered HTTP 503" in details, details
         if alert_id in {a.id for a in alerts[:3]}:
             assert "could not connect" in details, details
+
+
+async def test_past_the_horizon_a_delivery_is_given_up_and_shown(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    user, profile, device = insert_device(db, interval_s=300)
+    db.execute(
+        "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s)",
+        (user, f"http://127.0.0.1:{free_port()}/hook", new_webhook_secret()),
+    )
+    short = notifier(database_url, RetrySchedule(base_s=0.2, factor=2, max_s=1, horizon_s=2))
+    try:
+        await short.start()
+        a = new_alert(db, profile, device, "urgent_low")  # fired while it listens
+        assert await short.dispatch(str(profile), str(device), a, "fired") == 1
+        await until(lambda: gave_up(db, a), 6, "the delivery given up")
+        await asyncio.sleep(1.5)  # nothing more is attempted
+    finally:
+        await short.stop()
+    log = db.execute(
+        "SELECT attempt, status, extract(epoch FROM at - min(at) OVER ())::float8"
+        " FROM alert_deliveries WHERE alert_id = %s ORDER BY id",
+        (a.id,),
+    ).fetchall()
+    statuses = [s for _attempt, s, _at in log]
+    assert statuses[-1] == "gave_up" and set(statuses[:-1]) == {"retrying"}, log
+    assert [n for n, _s, _at in log] == list(range(1, len(log) + 1)), log  # one delivery
+    assert 3 <= len(log) <= 6, log  # attempts at 0, 0.2, 0.6, 1.4 s (2 s horizon)
+    assert log[-1][2] <= 2.0 + 1.0, log  # none started after the horizon (1 s: its own run)
+    # counted (with what it gave up of earlier tests' alerts: its clock reads the whole queue)
+    assert short.failed >= 1 and queued(db, [a]) == 0
+
+
+async def test_an_alert_caught_up_and_notified_at_once_is_delivered_once(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """A notifier starting sends what was notified before it listened (its catch-up); an
+    alert whose NOTIFY also reaches it (committed as the LISTEN began) is dispatched twice,
+    and must still be queued and delivered once, under one webhook-id."""
+    user, profile, device = insert_device(db, interval_s=300)
+    receiver = Receiver()
+    db.execute(
+        "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s)",
+        (user, receiver.url, new_webhook_secret()),
+    )
+    alerts = [new_alert(db, profile, device, rule) for rule in RULES[:3]]
+    one = notifier(database_url)
+    try:
+        await one.start()  # its catch-up dispatches the three alerts...
+        dispatched = await asyncio.gather(  # ...and so does their NOTIFY, at the same time
+            *(one.dispatch(str(profile), str(device), a, "fired") for a in alerts)
+        )
+        await until(lambda: len(receiver.delivered()) >= 3, 10, "every alert")
+        await one.drain(5)
+        await asyncio.sleep(1)  # a second copy would arrive meanwhile
+    finally:
+        await one.stop()
+        receiver.close()
+    assert sum(dispatched) <= 3
+    delivered = receiver.delivered()
+    assert Counter(p["alert"]["id"] for p in delivered) == Counter(str(a.id) for a in alerts)
+    assert len(receiver.requests) == 3
+    assert (
+        db.execute(
+            "SELECT count(*) FROM alert_deliveries WHERE alert_id = ANY(%s)",
+            ([a.id for a in alerts],),
+        ).fetchone()[0]
+        == 3
+    )

@@ -26,10 +26,12 @@ class CountingRouter(ShardRouter):
         super().__init__(2, stack.settings.namespace, hold_max_s=hold_max_s)
         self.carried: list[int] = []
 
-    async def call(self, index: int, method: str, *args: object) -> object:
+    async def call(
+        self, index: int, method: str, *args: object, deadline_s: float | None = None
+    ) -> object:
         if method == "ingest_many":
             self.carried.append(len(args[0]))  # type: ignore[arg-type]
-        return await super().call(index, method, *args)
+        return await super().call(index, method, *args, deadline_s=deadline_s)
 
 
 def devices_of_shard_0(db: psycopg.Connection, n: int) -> list[uuid.UUID]:

@@ -67,6 +67,7 @@ class Fleet:
         self.failures: list[str] = []  # anything a client must never see
         self.acks: list[tuple[float, float]] = []  # (sent, answered) of every 200, monotonic
         self.errors: list[tuple[float, int]] = []  # (sent, status) of every other than 200/503
+        self.refusals: list[tuple[float, float]] = []  # (sent, answered) of every 503
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -145,6 +146,8 @@ class Fleet:
                     batch = None
                     time.sleep(self.pace_s)
                 elif r.status_code == 503:
+                    with self.lock:
+                        self.refusals.append((sent, time.monotonic()))
                     retry = r.headers.get("Retry-After")
                     self._count("503", None if retry else f"503 without Retry-After: {r.text}")
                     self._count(f"503 {r.json().get('detail')}")
@@ -159,6 +162,11 @@ class Fleet:
         """Uploads sent after ``start`` and acknowledged before ``end``."""
         with self.lock:
             return sum(start < sent and answered < end for sent, answered in self.acks)
+
+    def slowest_refusal_s(self, start: float, end: float) -> float:
+        """The longest a 503 sent between ``start`` and ``end`` took to come back."""
+        with self.lock:
+            return max((b - a for a, b in self.refusals if start <= a <= end), default=0.0)
 
     def wait_acknowledged_after(self, t: float, timeout_s: float) -> float:
         """Seconds from ``t`` until every device had a batch acknowledged after ``t``;

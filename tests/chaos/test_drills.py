@@ -46,7 +46,9 @@ DRILL_SETTINGS = {
 def drill_stack() -> Iterator[VigilProcess]:
     with vigil_process(**DRILL_SETTINGS) as s:
         # A fresh stack has been seen to leave a first fleet's uploads unanswered for over a
-        # minute (cause not found yet): the drills start from a stack that has taken uploads.
+        # minute: the drills start from a stack that has taken uploads. Not explained yet,
+        # and not prevented by this: once in five runs (s21) the first drill's own fleet of
+        # 12 new devices had no batch acknowledged within 60 s, after this warm-up passed.
         with Fleet(drill_account(s), s.url, 2) as warm:
             warm_up(warm, timeout_s=240)
         yield s
@@ -77,6 +79,49 @@ def _login(client: httpx.Client, email: str, password: str) -> httpx.Response | 
 def warm_up(fleet: Fleet, timeout_s: float = 60) -> None:
     """Every device acknowledged at least once before the fault."""
     wait_until(lambda: all(d.acked for d in fleet.devices), timeout_s, "first uploads")
+
+
+# PostgreSQL is down for this long (the issue's figure).
+DB_DOWN_S = 20.0
+# From the database's restart to every device acknowledged again: the shard's write buffer
+# retries with backoff capped at 5 s, a client waits at most Retry-After (5 s) before
+# re-sending, the API's pool reconnects on its next query; 30 s leaves room for a loaded
+# 2-core machine (3.1 and 5.4 s measured).
+DB_RECOVERY_S = 30.0
+# While it is down, an upload is refused at once once a shard's commit failed (database
+# down); one whose rows were in the commit that failed, as soon as it failed; one that must
+# read the database first (a device to load), as the connection is refused. 5 s leaves room
+# for a loaded machine; a hang would be the shard's commit timeout (10 s) or more.
+DB_REFUSED_WITHIN_S = 5.0
+
+
+def test_postgresql_down_for_20_s_under_load(drill_stack: VigilProcess) -> None:
+    """A fast shutdown of the postmaster (an outage: connections cut, new ones refused)."""
+    fleet = Fleet(drill_account(drill_stack), drill_stack.url, DEVICES)
+    with fleet:
+        warm_up(fleet)
+        stopping_at = time.monotonic()  # uploads under way as it stops count too
+        stop = drill_stack.vigil("db", "stop")
+        assert stop.returncode == 0, stop.stderr
+        down_at = time.monotonic()
+        while time.monotonic() - down_at < DB_DOWN_S:
+            time.sleep(0.5)
+        up_at = time.monotonic()
+        start = drill_stack.vigil("db", "start")
+        assert start.returncode == 0, start.stderr
+        recovered_s = fleet.wait_acknowledged_after(time.monotonic(), DB_RECOVERY_S)
+    slowest_s = fleet.slowest_refusal_s(stopping_at, up_at)
+    print(
+        f"ingest recovered {recovered_s:.1f} s after the restart; slowest 503 while down"
+        f" {slowest_s:.1f} s; answers {fleet.answers}"
+    )
+    assert not fleet.failures, fleet.failures[:5]  # no 500, no request hung past 20 s
+    assert fleet.answers["503"] > 0, "the outage was not seen by any client"
+    assert slowest_s <= DB_REFUSED_WITHIN_S, slowest_s
+    # Nothing can be stored while the database is down, so nothing may be acknowledged.
+    assert fleet.acknowledged_within(down_at, up_at) == 0
+    with drill_stack.connect() as db:
+        fleet.check_stored(db)
 
 
 # From the kill to every device acknowledged again: the router fails a call to a silent

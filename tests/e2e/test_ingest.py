@@ -11,7 +11,8 @@ import httpx
 import psycopg
 import ray
 
-from actors.router import shard_index, shard_name
+from actors.router import ShardRouter, shard_index, shard_name
+from actors.shard import ShardConfig
 from tests.helpers import Account, minutes_ago, self_profile, series
 
 
@@ -236,3 +237,32 @@ def test_the_body_site_sets_the_skin_to_core_offset_of_the_alerts(account: Accou
     fired = {(a["device_id"], a["rule"]): a for a in listed.json()}
     assert set(fired) == {(wrist["id"], "fever")}
     assert abs(fired[(wrist["id"], "fever")]["value"] - (35.6 + 3.0)) < 1e-6
+
+
+def test_a_shard_stuck_on_the_database_answers_503_within_its_deadline(
+    account: Account, database_url: str, db
+) -> None:
+    """A shard alive (it answers its probe) but held on a database read that gets no answer
+    (here: loading a new device while a lock is held on the readings) must not hold the
+    client: 503 with Retry-After within the shard's commit timeout (the router's deadline,
+    a few seconds later, is the backstop); the batch is stored once when re-sent after the
+    lock is gone."""
+    device = account.device("glucose")
+    readings = series(minutes_ago(30), 3, 300, 120.0, 0.0)
+    commit_timeout_s = ShardConfig(database_url="").commit_timeout_s  # the stack's
+    deadline_s = ShardRouter(1, shard_config=ShardConfig(database_url="")).ingest_deadline_s
+    with psycopg.connect(database_url) as locker:
+        locker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        r = account.upload(device["id"], readings)
+        took = time.monotonic() - started
+        locker.rollback()
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"].isdigit(), r.headers
+    assert commit_timeout_s - 1 <= took <= deadline_s + 4, took
+    deadline = time.monotonic() + 30
+    while (r := account.upload(device["id"], readings)).status_code == 503:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(float(r.headers["Retry-After"]))
+    assert r.status_code == 200 and r.json()["accepted"] + r.json()["duplicates"] == 3
+    assert len(stored(db, device["id"])) == 3

@@ -1,0 +1,72 @@
+"""A shard while the database cannot be reached: uploads are refused at once (``busy``, the
+API's 503 with Retry-After), not held for the commit timeout each; the rows of the commit
+that failed stay buffered and are committed when it is back, and nothing is acknowledged
+before. The outage is the write buffer's connection being refused (its ``connect`` seam);
+the device is loaded from the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import numpy as np
+import psycopg
+
+from actors.shard import DeviceShard, ShardConfig
+from actors.write_buffer import WriteBuffer
+from storage.pools import open_writer_connection
+from tests.helpers import insert_device
+
+US = 1_000_000
+COMMIT_TIMEOUT_S = 10.0
+
+
+def minutes(now_s: float, *ago: float) -> np.ndarray:
+    return ((now_s - 60 * np.asarray(ago)) * US).astype(np.int64)
+
+
+def stored(db: psycopg.Connection, device: uuid.UUID) -> int:
+    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,)).fetchone()[0]
+
+
+async def test_while_the_database_is_down_uploads_are_refused_at_once(
+    database_url: str, db
+) -> None:
+    device = insert_device(db)[2]
+    reachable = asyncio.Event()
+
+    async def connect() -> psycopg.AsyncConnection:
+        if not reachable.is_set():
+            raise psycopg.OperationalError("connection refused (the database is down)")
+        return await open_writer_connection(database_url)
+
+    shard = DeviceShard(0, ShardConfig(database_url=database_url, commit_timeout_s=10.0))
+    shard._buffer = WriteBuffer(connect, retry_initial_s=0.05, retry_max_s=0.2)
+    now = time.time()
+    first, second = minutes(now, 6, 5, 4), minutes(now, 3, 2, 1)
+    low, lower = np.array([120.0, 121.0, 122.0]), np.array([123.0, 124.0, 125.0])
+    try:
+        started = time.monotonic()
+        in_failed_commit = await shard.ingest(device, first, low)
+        after_failure = await shard.ingest(device, second, lower)
+        took = time.monotonic() - started
+        assert (in_failed_commit.status, in_failed_commit.cause) == ("busy", "down")
+        assert (after_failure.status, after_failure.cause) == ("busy", "down")
+        assert in_failed_commit.retry_after_s > 0
+        assert took < COMMIT_TIMEOUT_S / 4, took  # not the commit timeout, twice
+        resent = await shard.ingest(device, first, low)
+        assert resent.status == "busy"  # still buffered, not committed: not acknowledged
+        assert stored(db, device) == 0
+
+        reachable.set()  # back: the buffer's retry commits the first batch
+        deadline = time.monotonic() + 5
+        while (again := await shard.ingest(device, first, low)).status != "ok":
+            assert time.monotonic() < deadline, again
+            await asyncio.sleep(0.1)
+        assert (again.accepted, again.duplicates) == (0, 3)  # committed once, by the retry
+        later = await shard.ingest(device, second, lower)
+        assert (later.status, later.accepted) == ("ok", 3)  # refused, so never buffered
+        assert stored(db, device) == 6
+    finally:
+        await shard.close()
