@@ -36,10 +36,13 @@ def local_stack(
 ) -> Iterator[tuple[str, Path, str]]:
     """A local stack on a throwaway, durable PostgreSQL: (its URL, the database's data
     directory, the database's URL), stopped and removed on exit."""
+    from api.config import Rate, RateLimits
     from cluster.settings import Settings
     from cluster.stack import start_stack
     from storage.embedded import free_port, throwaway_postgres
 
+    # Every account of a benchmark signs up from 127.0.0.1 (2,000 devices are 20 accounts).
+    lifted = Rate(count=100_000, window_s=60)
     with throwaway_postgres("vigil-bench-") as db:
         settings = Settings(
             data_dir=db.data_dir.parent,
@@ -47,6 +50,7 @@ def local_stack(
             shard_count=shards,
             api_replicas=replicas,
             access_token_ttl_s=access_token_ttl_s,
+            rate_limits=RateLimits(signup_per_address=lifted, login_per_address=lifted),
         )
         stack = start_stack(settings, database_url=db.url())
         try:
