@@ -38,6 +38,7 @@ from algorithms.validation import Problem
 from storage import live
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
 from storage.devices import DeviceInfo, load_device, recently_active_devices
+from storage.errors import log_failure
 from storage.live import DeviceUpdate, LiveReading
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
@@ -131,7 +132,7 @@ class DeviceShard:
         outcomes = []
         for r in await self._ingest_all(batches):
             if isinstance(r, BaseException):
-                log.error("ingest failed", exc_info=r)
+                log_failure(log, "ingest failed", r)
                 r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
             outcomes.append(r)
         # One line per call (not per batch): which requests' rows this shard committed.

@@ -20,6 +20,7 @@ import numpy as np
 import psycopg
 
 from actors import metrics
+from storage.errors import log_failure
 from storage.readings import DeviceRows, ReadingsWriter
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,8 @@ class WriteBuffer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
-            except Exception:
-                log.exception("commit of %d batches failed", len(batch))
+            except Exception as exc:
+                log_failure(log, "commit of %d batches failed", exc, len(batch))
                 await self._write_one_by_one(batch)
                 continue
             delay = self._retry_initial_s

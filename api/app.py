@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from actors.router import ShardRouter
 from actors.shard import ShardConfig
 from api import passwords
+from api.body_limit import BodyLimit
 from api.config import ApiConfig
 from api.errors import install_error_handlers
 from api.request_id import RequestIdMiddleware, install_log_field
@@ -121,6 +122,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIdMiddleware, respond=not serve_sets_request_id)
     for module in (
