@@ -41,10 +41,11 @@ FLOORS = (
         "a BLE codec: pure functions, every field tested",
     ),
     Floor("sensor_ingest/ble/errors.py", 100.0, "a BLE codec: pure functions, every field tested"),
-    # The cross-process total: provisional until the first full run under cross-process
-    # coverage on CI prints it (this session could not finish one on the final tree); the next
-    # change raises it to that measured figure and only ever raises it after that.
-    Floor("*", 60.0, "everything measured"),
+    # The cross-process total: 92.75 % measured on 2026-11-30 (make test's two pytest runs
+    # from a fresh clone; 72 % in the pytest process alone before cross-process coverage).
+    # A few paths depend on timing (retries, races a drill may or may not hit), so the floor
+    # sits just under the measured figure; raise it as tests are added, never lower it.
+    Floor("*", 92.0, "everything measured"),
 )
 
 

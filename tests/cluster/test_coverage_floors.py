@@ -57,7 +57,7 @@ def test_issue_11_floors() -> None:
     codecs = [f"sensor_ingest/ble/{m}.py" for m in ("cgm", "hts", "racp", "ieee11073", "crc")]
     assert floors["algorithms/*"] == 100.0
     assert all(floors[codec] == 100.0 for codec in codecs)
-    assert floors["*"] >= 60.0
+    assert floors["*"] >= 92.0  # the measured cross-process total (92.75 %), never lowered
 
 
 def test_a_measured_worker_saves_its_data_without_exiting(tmp_path: Path) -> None:
