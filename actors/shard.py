@@ -261,15 +261,9 @@ class DeviceShard:
     async def _stored(self, future: asyncio.Future) -> np.ndarray:
         """The mask of the rows a commit stored; TimeoutError past the commit timeout,
         ConnectionError as soon as a commit fails because the database cannot be reached."""
-        down = asyncio.ensure_future(self._write_buffer().until_down())
-        try:
-            done, _ = await asyncio.wait(
-                {future, down},
-                timeout=self.config.commit_timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            down.cancel()
+        down = self._write_buffer().down_signal()
+        timeout = self.config.commit_timeout_s
+        done, _ = await asyncio.wait({future, down}, timeout=timeout, return_when="FIRST_COMPLETED")
         if future in done:
             return future.result()
         if down in done:

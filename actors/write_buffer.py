@@ -60,7 +60,9 @@ class WriteBuffer:
         self._metrics_shard = metrics_shard
         self.commits = 0
         self.database_ok = True
-        self._down = asyncio.Event()  # set while ``database_ok`` is False
+        # Done once a commit fails because the database cannot be reached; one future for all
+        # the batches waiting meanwhile (a new one after a commit succeeds).
+        self._down: asyncio.Future[None] | None = None
         # Why the last commit failed while rows wait ("" once one succeeds): what a
         # refused client is told (``disk_full``: PostgreSQL's 53100, the server's disk).
         self.cause = ""
@@ -109,7 +111,8 @@ class WriteBuffer:
                 # The database is unreachable: keep the rows, reconnect, try again.
                 log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
                 self.database_ok = False
-                self._down.set()
+                if not self.down_signal().done():
+                    self.down_signal().set_result(None)
                 self.cause = "disk_full" if isinstance(exc, psycopg.errors.DiskFull) else "down"
                 self._pending.extendleft(reversed(batch))
                 await self._drop_connection()
@@ -122,7 +125,7 @@ class WriteBuffer:
                 continue
             delay = self._retry_initial_s
             self.database_ok = True
-            self._down.clear()
+            self._down = None
             self.cause = ""
             self.commits += 1
             metrics.observe("vigil_commit_seconds", elapsed, shard=self._metrics_shard)
@@ -131,10 +134,13 @@ class WriteBuffer:
                 "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
             )
 
-    async def until_down(self) -> None:
-        """Return once a commit fails because the database cannot be reached (at once if
-        the last one did): its waiters need not wait for their own commit any longer."""
-        await self._down.wait()
+    def down_signal(self) -> asyncio.Future[None]:
+        """Done once a commit fails because the database cannot be reached (already done if
+        the last one did): its waiters need not wait for their own commit any longer. Shared
+        by every waiter, so waiting on it costs no task per batch."""
+        if self._down is None:
+            self._down = asyncio.get_running_loop().create_future()
+        return self._down
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or has failed)."""

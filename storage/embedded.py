@@ -146,16 +146,11 @@ def _ephemeral_low() -> int:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port currently free on ``host`` (127.0.0.1 by default), for a server to listen on."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    low, high = _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low())
+    low, high = _listen_range()
     candidates = random.sample(range(low, high), min(200, max(0, high - low)))
     for port in [*candidates, 0]:  # 0: let the kernel choose, if none of those is free
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
+        if (bound := _bound_port(host, port)) is not None:
+            return bound
     raise OSError(f"no free TCP port on {host}")
 
 
@@ -163,24 +158,31 @@ def free_port_block(size: int, avoid: Collection[int] = (), host: str = "127.0.0
     """The first of ``size`` consecutive TCP ports all free now on ``host``, in the same range
     as :func:`free_port`, none of them in ``avoid`` (ports picked but not yet bound): a range
     of its own for servers that pick their ports in turn."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    low, high = _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low()) - size
+    low, high = _listen_range()
+    high -= size
     for first in random.sample(range(low, high, size), min(50, max(0, (high - low) // size))):
         block = range(first, first + size)
         if not any(port in block for port in avoid) and all(
-            _can_bind(family, host, port) for port in block
+            _bound_port(host, port) is not None for port in block
         ):
             return first
     raise OSError(f"no {size} consecutive free TCP ports on {host}")
 
 
-def _can_bind(family: socket.AddressFamily, host: str, port: int) -> bool:
+def _listen_range() -> tuple[int, int]:
+    return _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low())
+
+
+def _bound_port(host: str, port: int) -> int | None:
+    """The port a socket bound to ``(host, port)`` got (the kernel's choice for 0), or None
+    when it is taken; the socket is closed again."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
         except OSError:
-            return False
-        return True
+            return None
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
