@@ -149,6 +149,8 @@ class DeviceActor:
         history: bool,
     ) -> PreparedBatch:
         """Keep the new window, then evaluate the alert rules on the new readings."""
+        # New rows (sorted) all after the window's newest: none of them can be stored yet.
+        after_stored = bool(self._ts_us.size == 0 or (new_ts.size and new_ts[0] > self._ts_us[-1]))
         keep = merged_ts >= merged_ts[-1] - KEEP_US if merged_ts.size else slice(None)
         self._ts_us, self._values = merged_ts[keep], merged_values[keep]
         rows = DeviceRows(
@@ -157,6 +159,7 @@ class DeviceActor:
             values=new_values,
             rate_per_min=rates,
             direction=arrows,
+            after_stored=after_stored,
         )
         prepared = PreparedBatch(rows=rows, duplicates=duplicates, before=self.alerts.snapshot())
         if not history:

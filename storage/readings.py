@@ -23,31 +23,108 @@ WEEK_US = 7 * 86_400 * 1_000_000
 # date_bin origin of the weekly partitions (a Monday), in microseconds since the epoch.
 _PARTITION_ORIGIN_US = 946_857_600 * 1_000_000
 
+# The incoming rows of one group commit, fixed-width so that a whole commit is one binary COPY
+# payload built by numpy (no per-row Python): ``idx`` numbers the rows across the commit, a
+# NaN rate stands for "not computable" (NULL in ``readings``) and ``direction`` is an index
+# into ``DIRECTIONS`` (1-based, as PostgreSQL's arrays; 0 is NULL).
 _STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS readings_staging (
+CREATE TEMP TABLE IF NOT EXISTS readings_incoming (
+    idx          integer NOT NULL,
     device_id    uuid NOT NULL,
-    ts_us        bigint NOT NULL,
+    ts           timestamptz NOT NULL,
     value        double precision NOT NULL,
-    rate_per_min real,
-    direction    text
+    rate_per_min real NOT NULL,
+    direction    smallint NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_MERGE = """
-INSERT INTO readings (device_id, ts, value, rate_per_min, direction)
-SELECT device_id, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       value, rate_per_min, direction
-FROM readings_staging
-ON CONFLICT (device_id, ts) DO NOTHING
-RETURNING device_id, (extract(epoch FROM ts) * 1000000)::bigint
+# The trend arrows a reading is stored with (``algorithms.trend.Direction``; a test holds the
+# two lists equal: storage depends on nothing of ours).
+DIRECTIONS: tuple[str, ...] = (
+    "DoubleUp", "SingleUp", "FortyFiveUp", "Flat", "FortyFiveDown", "SingleDown", "DoubleDown",
+    "NOT COMPUTABLE",
+)  # fmt: skip
+_DIRECTION_CODE = {name: code for code, name in enumerate(DIRECTIONS, start=1)}
+_DIRECTION_ARRAY = "ARRAY[" + ", ".join(f"'{d}'" for d in DIRECTIONS) + "]::text[]"
+# Stores the rows not already stored and answers which of them (their ``idx``), as one array.
+_MERGE = f"""
+WITH stored AS (
+    INSERT INTO readings (device_id, ts, value, rate_per_min, direction)
+    SELECT device_id, ts, value, NULLIF(rate_per_min, 'NaN'), ({_DIRECTION_ARRAY})[direction]
+    FROM readings_incoming
+    ON CONFLICT (device_id, ts) DO NOTHING
+    RETURNING device_id, ts
+)
+SELECT coalesce(array_agg(i.idx), '{{}}') FROM stored JOIN readings_incoming i USING (device_id, ts)
 """
-
-
-# Binary COPY: no text formatting or escaping of each value, on either side.
 _COPY = (
-    "COPY readings_staging (device_id, ts_us, value, rate_per_min, direction)"
+    "COPY readings_incoming (idx, device_id, ts, value, rate_per_min, direction)"
     " FROM STDIN (FORMAT BINARY)"
 )
-_COPY_TYPES = ["uuid", "int8", "float8", "float4", "text"]
+# Binary COPY: a signature and header, then per row the field count and each field's length
+# and big-endian value; timestamps count microseconds from 2000-01-01.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_US = 946_684_800 * 1_000_000
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l_idx", ">i4"), ("idx", ">i4"), ("l_dev", ">i4"), ("dev", "V16"),
+     ("l_ts", ">i4"), ("ts", ">i8"), ("l_v", ">i4"), ("v", ">f8"), ("l_r", ">i4"),
+     ("r", ">f4"), ("l_d", ">i4"), ("d", ">i2")]
+)  # fmt: skip
+
+
+_COPY_DIRECT = (
+    "COPY readings (device_id, ts, value, rate_per_min, direction) FROM STDIN (FORMAT BINARY)"
+)
+
+
+def direct_copy_payload(groups: list[DeviceRows]) -> bytes:
+    """The rows of ``groups`` as one binary COPY payload for ``readings`` itself. Its rows
+    differ in width only by their rate (NULL or not) and arrow, so they are built by numpy
+    one kind of row at a time (the order of a COPY's rows does not matter)."""
+    rows = copy_payload(groups, framed=False)
+    null_rate = np.isnan(rows["r"])
+    parts = []
+    for code in np.unique(rows["d"]).tolist():
+        arrow = DIRECTIONS[code - 1].encode()
+        for null in (False, True):
+            chosen = rows[(rows["d"] == code) & (null_rate == null)]
+            if not chosen.size:
+                continue
+            rate = [] if null else [("r", ">f4")]
+            out = np.zeros(chosen.size, np.dtype(
+                [("n", ">i2"), ("l_dev", ">i4"), ("dev", "V16"), ("l_ts", ">i4"), ("ts", ">i8"),
+                 ("l_v", ">i4"), ("v", ">f8"), ("l_r", ">i4"), *rate, ("l_d", ">i4"),
+                 ("d", f"S{len(arrow)}")]
+            ))  # fmt: skip
+            out["n"], out["l_dev"], out["l_ts"], out["l_v"] = 5, 16, 8, 8
+            out["l_r"] = -1 if null else 4
+            out["l_d"], out["d"] = len(arrow), arrow
+            for field in ("dev", "ts", "v", *([] if null else ["r"])):
+                out[field] = chosen[field]
+            parts.append(out.tobytes())
+    return _COPY_HEADER + b"".join(parts) + _COPY_TRAILER
+
+
+def copy_payload(groups: list[DeviceRows], *, framed: bool = True) -> Any:
+    """The rows of ``groups`` as one binary COPY payload for ``readings_incoming``, numbered
+    in order across the groups (``framed`` False: the rows as a numpy array)."""
+    sizes = [len(g) for g in groups]
+    rows = np.zeros(sum(sizes), _COPY_ROW)
+    rows["n"] = 6
+    rows["l_idx"], rows["l_dev"], rows["l_ts"], rows["l_v"], rows["l_r"], rows["l_d"] = (
+        4, 16, 8, 8, 4, 2
+    )  # fmt: skip
+    rows["idx"] = np.arange(rows.size)
+    devices = np.frombuffer(b"".join(g.device_id.bytes for g in groups), "V16")
+    rows["dev"] = np.repeat(devices, sizes)
+    rows["ts"] = np.concatenate([g.ts_us for g in groups]) - _PG_EPOCH_US
+    rows["v"] = np.concatenate([g.values for g in groups])
+    rows["r"] = np.concatenate([g.rate_per_min for g in groups])
+    try:
+        rows["d"] = [_DIRECTION_CODE[d] for g in groups for d in g.direction]
+    except KeyError as unknown:
+        raise ValueError(f"unknown trend direction {unknown.args[0]!r}") from None
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER if framed else rows
 
 
 @dataclass(slots=True)
@@ -61,6 +138,10 @@ class DeviceRows:
     direction: list[str]
     # Evaluator state, alert changes and the live NOTIFY, written in the same transaction.
     alert: AlertWrite | None = None
+    # Every row is newer than any the device's actor knows stored: none can be a duplicate,
+    # so the rows go straight into ``readings`` (a duplicate after all, written by another
+    # path, makes the commit fall back to the de-duplicating write; nothing is lost).
+    after_stored: bool = False
 
     def __len__(self) -> int:
         return int(self.ts_us.size)
@@ -90,22 +171,35 @@ class ReadingsWriter:
         if not self._staging_ready:
             await conn.execute(_STAGING_DDL)
             self._staging_ready = True
+        try:
+            return await self._write(groups, writes, direct=True)
+        except psycopg.errors.UniqueViolation:
+            # A row the actor did not know stored (another writer): de-duplicate instead.
+            return await self._write(groups, writes, direct=False)
+
+    async def _write(
+        self, groups: list[DeviceRows], writes: list[AlertWrite], *, direct: bool
+    ) -> list[np.ndarray]:
+        fresh = [g for g in groups if direct and g.after_stored]
+        others = [g for g in groups if not (direct and g.after_stored)]
+        new = np.zeros(sum(len(g) for g in others), dtype=bool)
+        conn = self._conn
         async with conn.transaction(), conn.cursor() as cur:
-            if groups:
+            if fresh:
+                async with cur.copy(_COPY_DIRECT) as copy:
+                    await copy.write(direct_copy_payload(fresh))
+            if others:
                 async with cur.copy(_COPY) as copy:
-                    copy.set_types(_COPY_TYPES)
-                    for g in groups:
-                        await _copy_rows(copy, g)
-            inserted: set[tuple[UUID, int]] = set()
-            if groups:
+                    await copy.write(copy_payload(others))
                 await cur.execute(_MERGE)
-                inserted = {(row[0], int(row[1])) for row in await cur.fetchall()}
+                row = await cur.fetchone()
+                assert row is not None  # an aggregate answers one row
+                new[np.asarray(row[0], dtype=np.int64)] = True
             if writes:
                 await write_in_transaction(cur, writes)
+        masks = iter(np.split(new, np.cumsum([len(g) for g in others[:-1]])) if others else [])
         return [
-            np.fromiter(
-                ((g.device_id, int(t)) in inserted for t in g.ts_us), dtype=bool, count=len(g)
-            )
+            np.ones(len(g), dtype=bool) if direct and g.after_stored else next(masks)
             for g in groups
         ]
 
@@ -127,15 +221,6 @@ class ReadingsWriter:
                 (starts,),
             )
         self._weeks_ready.update(missing)
-
-
-async def _copy_rows(copy: psycopg.AsyncCopy, g: DeviceRows) -> None:
-    dev = g.device_id
-    rates = [None if r != r else r for r in g.rate_per_min.tolist()]  # NaN: not computable
-    for ts, value, rate, arrow in zip(
-        g.ts_us.tolist(), g.values.tolist(), rates, g.direction, strict=True
-    ):
-        await copy.write_row((dev, ts, value, rate, arrow))
 
 
 @dataclass(frozen=True, slots=True)
