@@ -208,6 +208,64 @@ def test_the_admin_disables_a_user_who_then_cannot_sign_in(
     assert page.csp_errors == [] and theirs.csp_errors == []
 
 
+def test_the_admin_moves_a_device_and_reads_every_section(
+    browser: Browser, stack, database_url: str, client: httpx.Client
+) -> None:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    password = "operator passphrase 42"
+    make_admin(database_url, email, password)
+    owner, target = sign_up(client), sign_up(client)
+    device = owner.device("glucose")
+    serial, profile = device["serial"], self_profile(target)
+    page = open_page(new_context(browser, stack.url))
+    sign_in(page, email, password)
+    page.get_by_role("link", name="Admin").click()
+    sections = page.get_by_role("navigation", name="Admin sections")
+
+    sections.get_by_role("link", name="Devices").click()
+    page.get_by_label("Search devices by serial or model").fill(serial)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name=f"Move {serial} to another profile").click()
+    field = page.get_by_label(f"New profile id for {serial}")
+    field.fill(str(uuid.uuid4()))  # no such profile: the API's message at the field
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(field).to_have_accessible_description("profile not found")
+    field.fill(profile)
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(page.get_by_role("cell", name=profile)).to_be_visible()
+    moved = client.get(f"/v1/devices/{device['id']}", headers=target.headers)
+    assert moved.status_code == 200 and moved.json()["profile_id"] == profile
+    assert client.get(f"/v1/devices/{device['id']}", headers=owner.headers).status_code == 404
+    assert serious_violations(page) == [], "Devices"
+
+    sections.get_by_role("link", name="Profiles").click()
+    page.get_by_label("Search profiles by name or manager").fill(target.email)
+    page.get_by_role("button", name="Search").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=profile))
+    expect(row.get_by_role("cell", name=target.email)).to_be_visible()
+    expect(page.get_by_role("row")).to_have_count(2)  # the header and the one profile
+
+    admin = client.post("/v1/auth/token", data={"username": email, "password": password})
+    headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    sections.get_by_role("link", name="Audit log").click()
+    newest = client.get("/v1/admin/audit", params={"limit": 1}, headers=headers).json()
+    expect(page.get_by_role("cell", name=newest["items"][0]["profile_id"]).first).to_be_visible()
+    assert serious_violations(page) == [], "Audit log"
+
+    sections.get_by_role("link", name="Alert latency").click()
+    fired = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Receipt to firing"))
+    latency = client.get("/v1/admin/alert-latency", headers=headers).json()
+    expect(fired.get_by_role("cell").first).to_have_text(str(latency["fired"]["count"]))
+
+    sections.get_by_role("link", name="Health").click()
+    ready = client.get("/readyz").json()
+    shards = f"{ready['shards']} of {ready['shard_count']} answering"
+    expect(page.get_by_role("definition").filter(has_text=shards)).to_be_visible()
+    expect(page.get_by_role("rowheader")).to_have_count(ready["shard_count"])
+    assert serious_violations(page) == [], "Health"
+    assert page.csp_errors == []
+
+
 def test_accessibility_of_every_main_page_on_desktop_and_phone(
     browser: Browser, stack, owner: Account, database_url: str
 ) -> None:

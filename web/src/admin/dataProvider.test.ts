@@ -44,6 +44,7 @@ describe("the admin data provider: lists", () => {
     expect(api.paths()).toEqual(["/v1/admin/users?q=ada&limit=11&offset=10"]);
     expect(page.data.map((r) => r.id)).toEqual(rows(10).map((r) => r.id));
     expect(page.pageInfo).toEqual({ hasPreviousPage: true, hasNextPage: true });
+    expect(page.total).toBeUndefined(); // the API does not count
     expect(new Headers(api.init(0).headers).get("Authorization")).toBe("Bearer the-token");
   });
 
@@ -58,6 +59,7 @@ describe("the admin data provider: lists", () => {
     expect(api.paths()).toEqual(["/v1/admin/devices?q=G7&profile_id=p1&limit=6&offset=0"]);
     expect(page.data).toHaveLength(3);
     expect(page.pageInfo).toEqual({ hasPreviousPage: false, hasNextPage: false });
+    expect(page.total).toBe(3); // the last page: the total is known
   });
 
   it("lists a profile's devices as a reference (the target becomes a filter)", async () => {
@@ -94,6 +96,7 @@ describe("the admin data provider: lists", () => {
     expect(first.pageInfo).toEqual({ hasPreviousPage: false, hasNextPage: true });
     expect(second.data.map((e) => e.id)).toEqual([7]);
     expect(second.pageInfo).toEqual({ hasPreviousPage: true, hasNextPage: false });
+    expect([first.total, second.total]).toEqual([undefined, 3]);
     await expect(data.getList("audit", params(3))).rejects.toMatchObject({ status: 400 });
   });
 });

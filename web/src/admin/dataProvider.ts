@@ -78,21 +78,26 @@ function paging(params: Partial<GetListParams>): { page: number; perPage: number
   return { page: params.pagination?.page ?? 1, perPage: params.pagination?.perPage ?? 25 };
 }
 
+/** A page of a list the API does not count: whether there is a next one, and on the last
+ * page (every earlier one full) the exact total, so the pagination can say "11-13 of 13". */
+function pageOf<T>(data: T[], page: number, perPage: number, hasNextPage: boolean): GetListResult<T & RaRecord> {
+  const pageInfo = { hasPreviousPage: page > 1, hasNextPage };
+  const total = hasNextPage ? undefined : (page - 1) * perPage + data.length;
+  return { data: data as (T & RaRecord)[], pageInfo, total };
+}
+
 /** A limit/offset page: one row more than asked tells whether there is a next page. */
 async function offsetPage(path: string, filter: Record<string, QueryValue>, params: Partial<GetListParams>) {
   const { page, perPage } = paging(params);
   const url = withQuery(path, { ...filter, limit: perPage + 1, offset: (page - 1) * perPage });
   const rows = await call(() => api<RaRecord[]>(url));
-  return {
-    data: rows.slice(0, perPage),
-    pageInfo: { hasPreviousPage: page > 1, hasNextPage: rows.length > perPage },
-  };
+  return pageOf(rows.slice(0, perPage), page, perPage, rows.length > perPage);
 }
 
 /** The audit log pages by cursor (`before` an entry id): page n starts where n-1 ended. */
 function auditPages() {
   const cursors = new Map<string, number>(); // `${filters} ${perPage} ${page}` -> before
-  return async (params: Partial<GetListParams>): Promise<GetListResult<AuditRecord>> => {
+  return async (params: Partial<GetListParams>): Promise<GetListResult<AuditRecord & RaRecord>> => {
     const { page, perPage } = paging(params);
     const filter = pick(params.filter, AUDIT_FILTERS);
     const key = (n: number) => `${JSON.stringify(filter)} ${perPage} ${n}`;
@@ -101,10 +106,7 @@ function auditPages() {
     const url = withQuery("/v1/admin/audit", { ...filter, limit: perPage, before });
     const body = await call(() => api<Schemas["AuditPage"]>(url));
     if (body.next_before !== null) cursors.set(key(page + 1), body.next_before);
-    return {
-      data: body.items,
-      pageInfo: { hasPreviousPage: page > 1, hasNextPage: body.next_before !== null },
-    };
+    return pageOf(body.items, page, perPage, body.next_before !== null);
   };
 }
 
