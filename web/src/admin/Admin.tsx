@@ -3,7 +3,7 @@
 // routing (/admin#/users), shares the app's session, and replaces react-admin's app bar and
 // sidebar with a plain section nav under the app's own header.
 import type { ReactNode } from "react";
-import { Admin, CustomRoutes, LinkBase, Resource, useLocation } from "react-admin";
+import { Admin, CustomRoutes, defaultTheme, LinkBase, Resource, useLocation, type RaThemeOptions } from "react-admin";
 import { Route } from "react-router";
 import { useApp } from "../state";
 import { sessionAuthProvider } from "./authProvider";
@@ -43,6 +43,13 @@ function ConsoleLayout({ children }: { children: ReactNode }) {
 
 const dataProvider = adminDataProvider();
 
+/** react-admin's theme in the app's page colour and font (style.css), so nothing jumps. */
+const theme: RaThemeOptions = {
+  ...defaultTheme,
+  palette: { ...defaultTheme.palette, background: { default: "#f7f8fa" } },
+  typography: { ...defaultTheme.typography, fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif' },
+};
+
 export default function AdminConsole() {
   const { email } = useApp();
   return (
@@ -50,6 +57,7 @@ export default function AdminConsole() {
       dataProvider={dataProvider}
       authProvider={sessionAuthProvider(email)}
       layout={ConsoleLayout}
+      theme={theme}
       loginPage={false}
       disableTelemetry
     >

@@ -53,6 +53,8 @@ function ConsoleList({ search, wide, narrow }: { search?: string; wide: ReactNod
 }
 
 const Col = DataTable.Col;
+/** The app's `.mono` look for ids (a class loses to Material UI's own cell styles). */
+const mono = () => ({ fontFamily: "ui-monospace, monospace", fontSize: "0.8rem" });
 
 function userStatus(u: UserRecord): string {
   return u.disabled_at ? "disabled" : u.is_admin ? "admin" : "active";
@@ -116,15 +118,20 @@ export function ProfileList() {
           <Col source="manager_email" label="Manager" disableSort />
           <Col source="timezone" label="Time zone" disableSort />
           <Col source="device_count" label="Devices" disableSort />
-          <Col source="id" label="Id" disableSort cellClassName="mono" />
+          <Col source="id" label="Id" disableSort cellSx={mono} />
         </DataTable>
       }
       narrow={
         <SimpleList<ProfileRecord>
           rowClick={false}
           primaryText={(p) => p.name}
-          secondaryText={(p) => `${p.kind} · ${p.manager_email} · ${p.device_count} devices`}
-          tertiaryText={(p) => <span className="mono">{p.id}</span>}
+          secondaryText={(p) => (
+            <>
+              {`${p.kind} · ${p.manager_email} · ${p.device_count} devices`}
+              <br />
+              <span className="mono">{p.id}</span>
+            </>
+          )}
         />
       }
     />
@@ -174,7 +181,7 @@ export function DeviceList() {
           <Col source="serial" label="Serial" disableSort />
           <Col source="kind" label="Kind" disableSort />
           <Col source="model" label="Model" disableSort />
-          <Col source="profile_id" label="Profile" disableSort cellClassName="mono" />
+          <Col source="profile_id" label="Profile" disableSort cellSx={mono} />
           <Col<DeviceRecord> label="Action" disableSort render={(d) => <MoveDevice device={d} />} />
         </DataTable>
       }
@@ -199,7 +206,7 @@ export function AuditList() {
         <DataTable<AuditRecord> bulkActionButtons={false} rowClick={false}>
           <Col label={audit.when.header} disableSort render={audit.when.cell} />
           <Col label={audit.who.header} disableSort render={audit.who.cell} />
-          <Col source="profile_id" label="Profile" disableSort cellClassName="mono" />
+          <Col source="profile_id" label="Profile" disableSort cellSx={mono} />
           <Col label={audit.what.header} disableSort render={audit.what.cell} />
           <Col source="client_addr" label="From" disableSort />
         </DataTable>
