@@ -183,16 +183,24 @@ def test_an_alert_fires_and_is_acknowledged_from_the_page(
     assert page.csp_errors == []
 
 
+ADMIN_PASSWORD = "operator passphrase 42"
+
+
+def open_admin_console(browser: Browser, stack, database_url: str) -> tuple[Page, str]:
+    """A new admin, signed in and on the admin console: the page and the admin's email."""
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    make_admin(database_url, email, ADMIN_PASSWORD)
+    page = open_page(new_context(browser, stack.url))
+    sign_in(page, email, ADMIN_PASSWORD)
+    page.get_by_role("link", name="Admin").click()
+    return page, email
+
+
 def test_the_admin_disables_a_user_who_then_cannot_sign_in(
     browser: Browser, stack, database_url: str, client: httpx.Client
 ) -> None:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    password = "operator passphrase 42"
-    make_admin(database_url, email, password)
     user = sign_up(client)
-    page = open_page(new_context(browser, stack.url))
-    sign_in(page, email, password)
-    page.get_by_role("link", name="Admin").click()
+    page, _ = open_admin_console(browser, stack, database_url)
     page.get_by_label("Search users by email or name").fill(user.email)
     page.get_by_role("button", name="Search").click()
     page.get_by_role("button", name=f"Disable {user.email}").click()
@@ -211,15 +219,10 @@ def test_the_admin_disables_a_user_who_then_cannot_sign_in(
 def test_the_admin_moves_a_device_and_reads_every_section(
     browser: Browser, stack, database_url: str, client: httpx.Client
 ) -> None:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    password = "operator passphrase 42"
-    make_admin(database_url, email, password)
     owner, target = sign_up(client), sign_up(client)
     device = owner.device("glucose")
     serial, profile = device["serial"], self_profile(target)
-    page = open_page(new_context(browser, stack.url))
-    sign_in(page, email, password)
-    page.get_by_role("link", name="Admin").click()
+    page, email = open_admin_console(browser, stack, database_url)
     sections = page.get_by_role("navigation", name="Admin sections")
 
     sections.get_by_role("link", name="Devices").click()
@@ -245,7 +248,7 @@ def test_the_admin_moves_a_device_and_reads_every_section(
     expect(row.get_by_role("cell", name=target.email)).to_be_visible()
     expect(page.get_by_role("row")).to_have_count(2)  # the header and the one profile
 
-    admin = client.post("/v1/auth/token", data={"username": email, "password": password})
+    admin = client.post("/v1/auth/token", data={"username": email, "password": ADMIN_PASSWORD})
     headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
     sections.get_by_role("link", name="Audit log").click()
     newest = client.get("/v1/admin/audit", params={"limit": 1}, headers=headers).json()
@@ -253,7 +256,8 @@ def test_the_admin_moves_a_device_and_reads_every_section(
     assert serious_violations(page) == [], "Audit log"
 
     sections.get_by_role("link", name="Alert latency").click()
-    fired = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Receipt to firing"))
+    firing = page.get_by_role("rowheader", name="Receipt to firing")
+    fired = page.get_by_role("row").filter(has=firing)
     latency = client.get("/v1/admin/alert-latency", headers=headers).json()
     expect(fired.get_by_role("cell").first).to_have_text(str(latency["fired"]["count"]))
 
