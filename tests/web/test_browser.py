@@ -270,6 +270,13 @@ def test_the_admin_moves_a_device_and_reads_every_section(
     assert page.csp_errors == []
 
 
+def assert_accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation, and no sideways scroll."""
+    assert serious_violations(page) == [], name
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, f"{name} scrolls sideways by {overflow}px"
+
+
 def test_accessibility_of_every_main_page_on_desktop_and_phone(
     browser: Browser, stack, owner: Account, database_url: str
 ) -> None:
@@ -294,13 +301,26 @@ def test_accessibility_of_every_main_page_on_desktop_and_phone(
         ):
             page.get_by_role("link", name=link).click()
             expect(ready).to_be_visible()
-            assert serious_violations(page) == [], link
-            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
-            assert overflow <= 0, f"{link} scrolls sideways by {overflow}px"
+            assert_accessible(page, link)
             if link == "Statistics" and not options:
                 page.get_by_role("button", name="24 h", exact=True).click()
                 expect(page.get_by_role("rowheader", name="Mean glucose")).to_be_visible()
                 shot(page, "stats")
+        # Every section of the admin console (tables on the desktop, lists on the phone).
+        sections = page.get_by_role("navigation", name="Admin sections")
+        for section, search, ready in (
+            ("Profiles", owner.email, page.get_by_text(owner.email).first),
+            ("Devices", device["serial"], page.get_by_text(device["serial"]).first),
+            ("Audit log", None, page.get_by_text(re.compile("^GET /v1/")).first),
+            ("Alert latency", None, page.get_by_role("rowheader", name="Receipt to firing")),
+            ("Health", None, page.get_by_role("definition").first),
+        ):
+            sections.get_by_role("link", name=section).click()
+            if search:
+                page.get_by_role("searchbox").fill(search)
+                page.get_by_role("button", name="Search").click()
+            expect(ready).to_be_visible()
+            assert_accessible(page, f"Admin: {section}")
         # Keyboard only: tab to the chart window buttons and press one.
         page.get_by_role("link", name="Dashboard").click()
         page.keyboard.press("Tab")
