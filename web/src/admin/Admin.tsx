@@ -2,7 +2,7 @@
 // adds nothing to the dashboard's JavaScript. It lives inside the app's /admin page with hash
 // routing (/admin#/users), shares the app's session, and replaces react-admin's app bar and
 // sidebar with a plain section nav under the app's own header.
-import type { ReactNode } from "react";
+import { useMemo, type ReactNode } from "react";
 import { Admin, CustomRoutes, defaultTheme, LinkBase, Resource, useLocation, type RaThemeOptions } from "react-admin";
 import { Route } from "react-router";
 import { useApp } from "../state";
@@ -52,10 +52,11 @@ const theme: RaThemeOptions = {
 
 export default function AdminConsole() {
   const { email } = useApp();
+  const authProvider = useMemo(() => sessionAuthProvider(email), [email]);
   return (
     <Admin
       dataProvider={dataProvider}
-      authProvider={sessionAuthProvider(email)}
+      authProvider={authProvider}
       layout={ConsoleLayout}
       theme={theme}
       loginPage={false}

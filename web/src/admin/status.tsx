@@ -63,7 +63,8 @@ export function HealthPage() {
             columns={[
               { header: "Shard", cell: (s) => s.index, rowHeader: true },
               { header: "Answering", cell: (s) => (s.answered ? "yes" : "no") },
-              { header: "Node", cell: (s) => s.node ?? "—", className: "mono" },
+              // Ray's node ids are 56 hex digits; the first 12 tell nodes apart on a phone too.
+              { header: "Node", cell: (s) => (s.node ? <span title={s.node}>{s.node.slice(0, 12)}</span> : "—"), className: "mono" },
               { header: "Devices", cell: (s) => s.devices ?? "—" },
               { header: "Rows buffered", cell: (s) => s.buffered_rows ?? "—" },
             ]}
