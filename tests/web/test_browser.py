@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -206,6 +207,9 @@ def test_the_admin_disables_a_user_who_then_cannot_sign_in(
     page.get_by_role("button", name=f"Disable {user.email}").click()
     expect(page.get_by_role("button", name=f"Enable {user.email}")).to_be_visible()
     shot(page, "admin")
+    # The search stays in memory: not in the URL (history), not in localStorage.
+    assert user.email not in unquote(page.url)
+    assert user.email not in page.evaluate("JSON.stringify(localStorage)")
     r = client.post("/v1/auth/token", data={"username": user.email, "password": user.password})
     assert r.status_code in (401, 403), r.text
 

@@ -3,7 +3,16 @@
 // routing (/admin#/users), shares the app's session, and replaces react-admin's app bar and
 // sidebar with a plain section nav under the app's own header.
 import { useMemo, type ReactNode } from "react";
-import { Admin, CustomRoutes, defaultTheme, LinkBase, Resource, useLocation, type RaThemeOptions } from "react-admin";
+import {
+  Admin,
+  CustomRoutes,
+  defaultTheme,
+  LinkBase,
+  memoryStore,
+  Resource,
+  useLocation,
+  type RaThemeOptions,
+} from "react-admin";
 import { Route } from "react-router";
 import { useApp } from "../state";
 import { sessionAuthProvider } from "./authProvider";
@@ -53,12 +62,15 @@ const theme: RaThemeOptions = {
 export default function AdminConsole() {
   const { email } = useApp();
   const authProvider = useMemo(() => sessionAuthProvider(email), [email]);
+  // Searches (emails, names) stay in memory: nothing of them in localStorage or the URL.
+  const store = useMemo(() => memoryStore(), []);
   return (
     <Admin
       dataProvider={dataProvider}
       authProvider={authProvider}
       layout={ConsoleLayout}
       theme={theme}
+      store={store}
       loginPage={false}
       disableTelemetry
     >

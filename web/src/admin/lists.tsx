@@ -44,6 +44,7 @@ function ConsoleList({ search, wide, narrow }: { search?: string; wide: ReactNod
       actions={false}
       exporter={false}
       empty={false}
+      disableSyncWithLocation
       sx={{ "& .RaList-content": { overflowX: "auto" } }}
     >
       {search && <SearchBox label={search} />}
