@@ -29,7 +29,7 @@ function SearchBox({ label }: { label: string }) {
     setFilters(q ? { ...filterValues, q } : { ...filterValues, q: undefined }, {});
   };
   return (
-    <form role="search" onSubmit={search} className="admin-search">
+    <form role="search" onSubmit={search}>
       <Field label={label} name="q" type="search" defaultValue={String(filterValues.q ?? "")} />
       <button type="submit">Search</button>
     </form>
