@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -183,21 +184,32 @@ def test_an_alert_fires_and_is_acknowledged_from_the_page(
     assert page.csp_errors == []
 
 
+ADMIN_PASSWORD = "operator passphrase 42"
+
+
+def open_admin_console(browser: Browser, stack, database_url: str) -> tuple[Page, str]:
+    """A new admin, signed in and on the admin console: the page and the admin's email."""
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    make_admin(database_url, email, ADMIN_PASSWORD)
+    page = open_page(new_context(browser, stack.url))
+    sign_in(page, email, ADMIN_PASSWORD)
+    page.get_by_role("link", name="Admin").click()
+    return page, email
+
+
 def test_the_admin_disables_a_user_who_then_cannot_sign_in(
     browser: Browser, stack, database_url: str, client: httpx.Client
 ) -> None:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    password = "operator passphrase 42"
-    make_admin(database_url, email, password)
     user = sign_up(client)
-    page = open_page(new_context(browser, stack.url))
-    sign_in(page, email, password)
-    page.get_by_role("link", name="Admin").click()
+    page, _ = open_admin_console(browser, stack, database_url)
     page.get_by_label("Search users by email or name").fill(user.email)
     page.get_by_role("button", name="Search").click()
     page.get_by_role("button", name=f"Disable {user.email}").click()
     expect(page.get_by_role("button", name=f"Enable {user.email}")).to_be_visible()
     shot(page, "admin")
+    # The search stays in memory: not in the URL (history), not in localStorage.
+    assert user.email not in unquote(page.url)
+    assert user.email not in page.evaluate("JSON.stringify(localStorage)")
     r = client.post("/v1/auth/token", data={"username": user.email, "password": user.password})
     assert r.status_code in (401, 403), r.text
 
@@ -206,6 +218,67 @@ def test_the_admin_disables_a_user_who_then_cannot_sign_in(
     expect(theirs.get_by_role("alert")).to_contain_text("disabled")
     expect(theirs.get_by_role("navigation", name="Pages")).to_have_count(0)
     assert page.csp_errors == [] and theirs.csp_errors == []
+
+
+def test_the_admin_moves_a_device_and_reads_every_section(
+    browser: Browser, stack, database_url: str, client: httpx.Client
+) -> None:
+    owner, target = sign_up(client), sign_up(client)
+    device = owner.device("glucose")
+    serial, profile = device["serial"], self_profile(target)
+    page, email = open_admin_console(browser, stack, database_url)
+    sections = page.get_by_role("navigation", name="Admin sections")
+
+    sections.get_by_role("link", name="Devices").click()
+    page.get_by_label("Search devices by serial or model").fill(serial)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name=f"Move {serial} to another profile").click()
+    field = page.get_by_label(f"New profile id for {serial}")
+    field.fill(str(uuid.uuid4()))  # no such profile: the API's message at the field
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(field).to_have_accessible_description("profile not found")
+    field.fill(profile)
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(page.get_by_role("cell", name=profile)).to_be_visible()
+    moved = client.get(f"/v1/devices/{device['id']}", headers=target.headers)
+    assert moved.status_code == 200 and moved.json()["profile_id"] == profile
+    assert client.get(f"/v1/devices/{device['id']}", headers=owner.headers).status_code == 404
+    assert serious_violations(page) == [], "Devices"
+
+    sections.get_by_role("link", name="Profiles").click()
+    page.get_by_label("Search profiles by name or manager").fill(target.email)
+    page.get_by_role("button", name="Search").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=profile))
+    expect(row.get_by_role("cell", name=target.email)).to_be_visible()
+    expect(page.get_by_role("row")).to_have_count(2)  # the header and the one profile
+
+    admin = client.post("/v1/auth/token", data={"username": email, "password": ADMIN_PASSWORD})
+    headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    sections.get_by_role("link", name="Audit log").click()
+    newest = client.get("/v1/admin/audit", params={"limit": 1}, headers=headers).json()
+    expect(page.get_by_role("cell", name=newest["items"][0]["profile_id"]).first).to_be_visible()
+    assert serious_violations(page) == [], "Audit log"
+
+    sections.get_by_role("link", name="Alert latency").click()
+    firing = page.get_by_role("rowheader", name="Receipt to firing")
+    fired = page.get_by_role("row").filter(has=firing)
+    latency = client.get("/v1/admin/alert-latency", headers=headers).json()
+    expect(fired.get_by_role("cell").first).to_have_text(str(latency["fired"]["count"]))
+
+    sections.get_by_role("link", name="Health").click()
+    ready = client.get("/readyz").json()
+    shards = f"{ready['shards']} of {ready['shard_count']} answering"
+    expect(page.get_by_role("definition").filter(has_text=shards)).to_be_visible()
+    expect(page.get_by_role("rowheader")).to_have_count(ready["shard_count"])
+    assert serious_violations(page) == [], "Health"
+    assert page.csp_errors == []
+
+
+def assert_accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation, and no sideways scroll."""
+    assert serious_violations(page) == [], name
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, f"{name} scrolls sideways by {overflow}px"
 
 
 def test_accessibility_of_every_main_page_on_desktop_and_phone(
@@ -227,18 +300,31 @@ def test_accessibility_of_every_main_page_on_desktop_and_phone(
             ("Alerts", page.get_by_role("heading", name="Alert settings")),
             ("Sharing", page.get_by_role("heading", name="Accept an invitation")),
             ("Account", page.get_by_role("heading", name="Who viewed my data")),
-            # the users table drawn (the suite's many accounts fill its first page)
-            ("Admin", page.get_by_role("cell").first),
+            # the users list drawn: a table on the desktop, a simple list on the phone
+            ("Admin", page.get_by_role("button", name=re.compile("^(Disable|Enable) ")).first),
         ):
             page.get_by_role("link", name=link).click()
             expect(ready).to_be_visible()
-            assert serious_violations(page) == [], link
-            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
-            assert overflow <= 0, f"{link} scrolls sideways by {overflow}px"
+            assert_accessible(page, link)
             if link == "Statistics" and not options:
                 page.get_by_role("button", name="24 h", exact=True).click()
                 expect(page.get_by_role("rowheader", name="Mean glucose")).to_be_visible()
                 shot(page, "stats")
+        # Every section of the admin console (tables on the desktop, lists on the phone).
+        sections = page.get_by_role("navigation", name="Admin sections")
+        for section, search, ready in (
+            ("Profiles", owner.email, page.get_by_text(owner.email).first),
+            ("Devices", device["serial"], page.get_by_text(device["serial"]).first),
+            ("Audit log", None, page.get_by_text(re.compile("^GET /v1/")).first),
+            ("Alert latency", None, page.get_by_role("rowheader", name="Receipt to firing")),
+            ("Health", None, page.get_by_role("definition").first),
+        ):
+            sections.get_by_role("link", name=section).click()
+            if search:
+                page.get_by_role("searchbox").fill(search)
+                page.get_by_role("button", name="Search").click()
+            expect(ready).to_be_visible()
+            assert_accessible(page, f"Admin: {section}")
         # Keyboard only: tab to the chart window buttons and press one.
         page.get_by_role("link", name="Dashboard").click()
         page.keyboard.press("Tab")
