@@ -111,8 +111,8 @@ class WriteBuffer:
                 # The database is unreachable: keep the rows, reconnect, try again.
                 log.warning("database unreachable, %d rows kept: %s", self._buffered_rows, exc)
                 self.database_ok = False
-                if not self.down_signal().done():
-                    self.down_signal().set_result(None)
+                if not (down := self.down_signal()).done():
+                    down.set_result(None)
                 self.cause = "disk_full" if isinstance(exc, psycopg.errors.DiskFull) else "down"
                 self._pending.extendleft(reversed(batch))
                 await self._drop_connection()

@@ -81,7 +81,7 @@ def direct_copy_payload(groups: list[DeviceRows]) -> bytes:
     """The rows of ``groups`` as one binary COPY payload for ``readings`` itself. Its rows
     differ in width only by their rate (NULL or not) and arrow, so they are built by numpy
     one kind of row at a time (the order of a COPY's rows does not matter)."""
-    rows = copy_payload(groups, framed=False)
+    rows = _incoming_rows(groups)
     null_rate = np.isnan(rows["r"])
     parts = []
     for code in np.unique(rows["d"]).tolist():
@@ -105,9 +105,14 @@ def direct_copy_payload(groups: list[DeviceRows]) -> bytes:
     return _COPY_HEADER + b"".join(parts) + _COPY_TRAILER
 
 
-def copy_payload(groups: list[DeviceRows], *, framed: bool = True) -> Any:
+def copy_payload(groups: list[DeviceRows]) -> bytes:
     """The rows of ``groups`` as one binary COPY payload for ``readings_incoming``, numbered
-    in order across the groups (``framed`` False: the rows as a numpy array)."""
+    in order across the groups."""
+    return _COPY_HEADER + _incoming_rows(groups).tobytes() + _COPY_TRAILER
+
+
+def _incoming_rows(groups: list[DeviceRows]) -> np.ndarray:
+    """The rows of ``groups`` as ``readings_incoming`` rows of binary COPY, in an array."""
     sizes = [len(g) for g in groups]
     rows = np.zeros(sum(sizes), _COPY_ROW)
     rows["n"] = 6
@@ -124,7 +129,7 @@ def copy_payload(groups: list[DeviceRows], *, framed: bool = True) -> Any:
         rows["d"] = [_DIRECTION_CODE[d] for g in groups for d in g.direction]
     except KeyError as unknown:
         raise ValueError(f"unknown trend direction {unknown.args[0]!r}") from None
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER if framed else rows
+    return rows
 
 
 @dataclass(slots=True)
@@ -180,8 +185,10 @@ class ReadingsWriter:
     async def _write(
         self, groups: list[DeviceRows], writes: list[AlertWrite], *, direct: bool
     ) -> list[np.ndarray]:
-        fresh = [g for g in groups if direct and g.after_stored]
-        others = [g for g in groups if not (direct and g.after_stored)]
+        """One transaction; ``direct``: the rows of groups ``after_stored`` straight in."""
+        straight = [direct and g.after_stored for g in groups]
+        fresh = [g for g, s in zip(groups, straight, strict=True) if s]
+        others = [g for g, s in zip(groups, straight, strict=True) if not s]
         new = np.zeros(sum(len(g) for g in others), dtype=bool)
         conn = self._conn
         async with conn.transaction(), conn.cursor() as cur:
@@ -199,8 +206,8 @@ class ReadingsWriter:
                 await write_in_transaction(cur, writes)
         masks = iter(np.split(new, np.cumsum([len(g) for g in others[:-1]])) if others else [])
         return [
-            np.ones(len(g), dtype=bool) if direct and g.after_stored else next(masks)
-            for g in groups
+            np.ones(len(g), dtype=bool) if s else next(masks)
+            for g, s in zip(groups, straight, strict=True)
         ]
 
     async def _ensure_partitions(self, groups: list[DeviceRows]) -> None:

@@ -9,7 +9,9 @@ import {
   useListContext,
   useNotify,
   useUpdate,
+  type DataTableColumnProps,
   type HttpError,
+  type RaRecord,
 } from "react-admin";
 import { useMediaQuery, type Theme } from "@mui/material";
 import { auditColumns } from "../components/auditColumns";
@@ -53,7 +55,20 @@ function ConsoleList({ search, wide, narrow }: { search?: string; wide: ReactNod
   );
 }
 
-const Col = DataTable.Col;
+/** A console table: no bulk actions, rows are not links. */
+function ConsoleTable<T extends RaRecord>({ children }: { children: ReactNode }) {
+  return (
+    <DataTable<T> bulkActionButtons={false} rowClick={false}>
+      {children}
+    </DataTable>
+  );
+}
+
+/** A column; the admin API does not sort, so none offers to. */
+function Col<T extends RaRecord>(props: DataTableColumnProps<T>) {
+  return <DataTable.Col<T> disableSort {...props} />;
+}
+
 /** The app's `.mono` look for ids (a class loses to Material UI's own cell styles). */
 const mono = () => ({ fontFamily: "ui-monospace, monospace", fontSize: "0.8rem" });
 
@@ -86,15 +101,15 @@ export function UserList() {
     <ConsoleList
       search="Search users by email or name"
       wide={
-        <DataTable<UserRecord> bulkActionButtons={false} rowClick={false}>
-          <Col source="email" label="Email" disableSort />
-          <Col source="name" label="Name" disableSort />
-          <Col source="created_at" label="Since" disableSort render={since} />
-          <Col source="profile_count" label="Profiles" disableSort />
-          <Col source="device_count" label="Devices" disableSort />
-          <Col label="Status" disableSort render={userStatus} />
-          <Col<UserRecord> label="Action" disableSort render={(u) => <DisableButton user={u} />} />
-        </DataTable>
+        <ConsoleTable<UserRecord>>
+          <Col source="email" label="Email" />
+          <Col source="name" label="Name" />
+          <Col source="created_at" label="Since" render={since} />
+          <Col source="profile_count" label="Profiles" />
+          <Col source="device_count" label="Devices" />
+          <Col label="Status" render={userStatus} />
+          <Col<UserRecord> label="Action" render={(u) => <DisableButton user={u} />} />
+        </ConsoleTable>
       }
       narrow={
         <SimpleList<UserRecord>
@@ -113,14 +128,14 @@ export function ProfileList() {
     <ConsoleList
       search="Search profiles by name or manager"
       wide={
-        <DataTable<ProfileRecord> bulkActionButtons={false} rowClick={false}>
-          <Col source="name" label="Name" disableSort />
-          <Col source="kind" label="Kind" disableSort />
-          <Col source="manager_email" label="Manager" disableSort />
-          <Col source="timezone" label="Time zone" disableSort />
-          <Col source="device_count" label="Devices" disableSort />
-          <Col source="id" label="Id" disableSort cellSx={mono} />
-        </DataTable>
+        <ConsoleTable<ProfileRecord>>
+          <Col source="name" label="Name" />
+          <Col source="kind" label="Kind" />
+          <Col source="manager_email" label="Manager" />
+          <Col source="timezone" label="Time zone" />
+          <Col source="device_count" label="Devices" />
+          <Col source="id" label="Id" cellSx={mono} />
+        </ConsoleTable>
       }
       narrow={
         <SimpleList<ProfileRecord>
@@ -178,13 +193,13 @@ export function DeviceList() {
     <ConsoleList
       search="Search devices by serial or model"
       wide={
-        <DataTable<DeviceRecord> bulkActionButtons={false} rowClick={false}>
-          <Col source="serial" label="Serial" disableSort />
-          <Col source="kind" label="Kind" disableSort />
-          <Col source="model" label="Model" disableSort />
-          <Col source="profile_id" label="Profile" disableSort cellSx={mono} />
-          <Col<DeviceRecord> label="Action" disableSort render={(d) => <MoveDevice device={d} />} />
-        </DataTable>
+        <ConsoleTable<DeviceRecord>>
+          <Col source="serial" label="Serial" />
+          <Col source="kind" label="Kind" />
+          <Col source="model" label="Model" />
+          <Col source="profile_id" label="Profile" cellSx={mono} />
+          <Col<DeviceRecord> label="Action" render={(d) => <MoveDevice device={d} />} />
+        </ConsoleTable>
       }
       narrow={
         <SimpleList<DeviceRecord>
@@ -204,13 +219,13 @@ export function AuditList() {
   return (
     <ConsoleList
       wide={
-        <DataTable<AuditRecord> bulkActionButtons={false} rowClick={false}>
-          <Col label={audit.when.header} disableSort render={audit.when.cell} />
-          <Col label={audit.who.header} disableSort render={audit.who.cell} />
-          <Col source="profile_id" label="Profile" disableSort cellSx={mono} />
-          <Col label={audit.what.header} disableSort render={audit.what.cell} />
-          <Col source="client_addr" label="From" disableSort />
-        </DataTable>
+        <ConsoleTable<AuditRecord>>
+          <Col label={audit.when.header} render={audit.when.cell} />
+          <Col label={audit.who.header} render={audit.who.cell} />
+          <Col source="profile_id" label="Profile" cellSx={mono} />
+          <Col label={audit.what.header} render={audit.what.cell} />
+          <Col source="client_addr" label="From" />
+        </ConsoleTable>
       }
       narrow={
         <SimpleList<AuditRecord>
