@@ -321,8 +321,10 @@ def test_accessibility_of_every_main_page_on_desktop_and_phone(
         ):
             sections.get_by_role("link", name=section).click()
             if search:
+                # Submitted from the keyboard (Enter): in 2 of ~12 runs a pointer click on
+                # "Search" kept landing on moving layout (the form, then the sections nav).
                 page.get_by_role("searchbox").fill(search)
-                page.get_by_role("button", name="Search").click()
+                page.get_by_role("searchbox").press("Enter")
             expect(ready).to_be_visible()
             assert_accessible(page, f"Admin: {section}")
         # Keyboard only: tab to the chart window buttons and press one.
