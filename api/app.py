@@ -15,6 +15,7 @@ from api import passwords
 from api.body_limit import BodyLimit
 from api.config import ApiConfig
 from api.errors import install_error_handlers
+from api.fast_reads import FastReads
 from api.request_id import RequestIdMiddleware, install_log_field
 from api.routes import (
     admin,
@@ -50,6 +51,7 @@ from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
 from storage.pools import open_pool
+from storage.read_batches import ReadBatcher
 from storage.shard_layouts import active_layout
 
 DESCRIPTION = """\
@@ -70,11 +72,16 @@ every message and close code is in the repository's `docs/websockets.md`.
 
 
 def create_app(
-    config: ApiConfig, *, connect: bool = True, serve_sets_request_id: bool = False
+    config: ApiConfig,
+    *,
+    connect: bool = True,
+    serve_sets_request_id: bool = False,
+    fast_reads: bool = True,
 ) -> FastAPI:
     """Build the app. ``connect=False`` builds it without touching the database or Ray
     (to generate the OpenAPI document); ``serve_sets_request_id``: Ray Serve in front puts
-    the ``X-Request-ID`` response header (see ``api.request_id``)."""
+    the ``X-Request-ID`` response header (see ``api.request_id``); ``fast_reads=False``
+    leaves the polled reads to FastAPI's routing too (``api.fast_reads``; tests compare)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +96,7 @@ def create_app(
         await keys.load()
         app.state.pool = pool
         app.state.keys = keys
+        app.state.reads = ReadBatcher(pool)
         app.state.router = ShardRouter(
             config.shard_count,
             config.namespace,
@@ -122,6 +130,8 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    if fast_reads:
+        app.add_middleware(FastReads)  # the innermost: inside every other middleware
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIdMiddleware, respond=not serve_sets_request_id)

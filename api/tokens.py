@@ -173,20 +173,20 @@ class KeyStore:
         return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid}), self.access_ttl_s
 
     async def verify(self, token: str) -> Claims:
+        await self._reload_if_stale()
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] in self._public and time.time() < hit[0].expires_at:
+            return hit[0]  # verified before, its key still current, not expired
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise InvalidToken("malformed token") from exc
-        await self._reload_if_stale()
         since = time.monotonic() - self._loaded_at
         if kid not in self._public and since > self.unknown_kid_reload_s:
             await self.load()
         key = self._public.get(kid) if isinstance(kid, str) else None
         if key is None or not isinstance(kid, str):
             raise InvalidToken("unknown signing key")
-        hit = self._verified.get(token)
-        if hit is not None and hit[1] == kid and time.time() < hit[0].expires_at:
-            return hit[0]
         try:
             claims = jwt.decode(
                 token,

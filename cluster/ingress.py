@@ -14,7 +14,8 @@ worker it starts (``worker_process_setup_hook``, run before the worker imports S
   Vigil), whose header it extends; ``X-Forwarded-Proto`` likewise;
 - the admin socket is ``mode 600``, in a directory of the stack's own (``0700``, not the
   shared ``/tmp/haproxy-serve``);
-- stats and metrics listen on ``VIGIL_INGRESS_ADMIN_HOST`` (default ``127.0.0.1``).
+- stats and metrics listen on ``VIGIL_INGRESS_ADMIN_HOST`` (default ``127.0.0.1``);
+- readings uploads and reads are marked for Serve not to watch for a client disconnect.
 
 Each edit names the exact text it replaces; if a Ray upgrade changes the template, the
 worker fails loudly instead of serving an unhardened ingress.
@@ -52,6 +53,15 @@ def _edits(trusted: list[str], admin_host: str) -> list[tuple[str, str]]:
         ]
     else:
         forwarded.append("    http-request set-header X-Forwarded-For %[src]")
+    forwarded += [
+        # Readings uploads and reads run to their end even if the client leaves (a batch
+        # sent to its shard is stored anyway), so Serve need not watch each one for a
+        # disconnect (a task and a receive proxy per request); a client's own header is
+        # dropped.
+        "    http-request del-header X-Request-Disconnect-Disabled",
+        "    http-request set-header X-Request-Disconnect-Disabled ?1"
+        " if { path_reg ^/v1/devices/[^/]+/(latest|readings)$ }",
+    ]
     frontend = "    bind {{ config.frontend_host }}:{{ config.frontend_port }}\n"
     metrics, stats = "{{ config.metrics_port }}", "{{ config.stats_port }}"
     return [

@@ -6,7 +6,6 @@ float rounding can ever make two readings of one device collide or a duplicate s
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -273,71 +272,105 @@ class AuditedRead:
     rows: list[asyncpg.Record]
 
 
-# One statement, one round trip: the caller's grant on the device (an active account, an
-# active share: checked on every read, never cached), the audit entry written only if the
-# grant allows ``scope`` (committed with the read: never dropped), and the readings.
-_AUDITED_READ = """
-WITH g AS (SELECT {relation} WHERE d.id = $1),
-ok AS (SELECT * FROM g WHERE g.is_manager OR $3 = ANY(g.scopes)),
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """One audited read: ``audit.actor_id`` reads ``device_id`` if its grant allows
+    ``scope``: the latest reading (``latest``), or those in ``[start, end)`` in time order,
+    at most ``limit``."""
+
+    audit: ReadAudit
+    device_id: UUID
+    scope: str
+    latest: bool = False
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 1
+
+
+# One statement, one round trip, for any number of reads (those a replica received at
+# once): each caller's grant on its device (an active account, an active share: checked by
+# the statement that reads, never cached), each read's audit entry written only if its grant
+# allows its scope (committed with the read: never dropped), and the readings. ``n`` numbers
+# the reads; the answer is each read's device row (part 0), then its readings (part 1).
+_AUDITED_READS = """
+WITH q AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::boolean[], $8::timestamptz[], $9::timestamptz[],
+                         $10::integer[])
+        WITH ORDINALITY AS q(device_id, actor_id, scope, action, client_addr, user_agent,
+                             latest, since, until, lim, n)
+),
+g AS (
+    SELECT q.n, rel.* FROM q CROSS JOIN LATERAL (
+        SELECT {relation} WHERE d.id = q.device_id
+    ) rel
+),
+ok AS (SELECT q.* FROM g JOIN q USING (n) WHERE g.is_manager OR q.scope = ANY(g.scopes)),
 logged AS (
     INSERT INTO audit_log
         (actor_kind, actor_id, profile_id, device_id, action, client_addr, user_agent)
-    SELECT 'user', $2, ok.profile_id, ok.id, $4, $5, $6 FROM ok
+    SELECT 'user', ok.actor_id, g.profile_id, g.id, ok.action, ok.client_addr, ok.user_agent
+    FROM ok JOIN g USING (n) ORDER BY ok.n
 ),
 r AS (
-    SELECT ts, value, rate_per_min, direction FROM readings
-    WHERE device_id = $1 AND EXISTS (SELECT 1 FROM ok){clauses} ORDER BY ts {order} LIMIT $7
+    SELECT ok.n, x.* FROM ok CROSS JOIN LATERAL (
+        (SELECT ts, value, rate_per_min, direction FROM readings
+         WHERE ok.latest AND device_id = ok.device_id ORDER BY ts DESC LIMIT 1)
+        UNION ALL
+        (SELECT ts, value, rate_per_min, direction FROM readings
+         WHERE NOT ok.latest AND device_id = ok.device_id
+           AND ts >= coalesce(ok.since, '-infinity') AND ts < coalesce(ok.until, 'infinity')
+         ORDER BY ts LIMIT ok.lim)
+    ) x
 )
-SELECT 0 AS part, g.*, NULL::timestamptz AS ts, NULL::float8 AS value,
+SELECT g.*, 0 AS part, NULL::timestamptz AS ts, NULL::float8 AS value,
        NULL::real AS rate_per_min, NULL::text AS direction FROM g
 UNION ALL
-SELECT 1, {nulls}, r.ts, r.value, r.rate_per_min, r.direction FROM r
-ORDER BY part, ts {order}
+SELECT r.n, {nulls}, 1, r.ts, r.value, r.rate_per_min, r.direction FROM r
+ORDER BY n, part, ts
 """
 _DEVICE_NULLS = (
     "NULL::uuid, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::timestamptz,"
     " NULL::uuid, NULL::boolean, NULL::text[]"
 )
+_AUDITED_READS_SQL = _AUDITED_READS.format(
+    relation=device_relation("q.actor_id"), nulls=_DEVICE_NULLS
+)
+# A user agent is kept to its first 300 characters in the audit log.
+_USER_AGENT_CHARS = 300
 
 
-@functools.cache
-def _audited_read_sql(latest: bool, since: bool, until: bool) -> str:
-    """The statement for a read's shape (built once per shape, not per request); the
-    bounds that are given follow the seven fixed parameters, ``start`` first."""
-    clauses, n = "", 7
-    for op, given in ((">=", since), ("<", until)):
-        if given:
-            n += 1
-            clauses += f" AND ts {op} ${n}"
-    return _AUDITED_READ.format(
-        relation=device_relation("$2"),
-        clauses=clauses,
-        order="DESC" if latest else "ASC",
-        nulls=_DEVICE_NULLS,
-    )
-
-
-async def audited_read(
-    pool: asyncpg.Pool,
-    audit: ReadAudit,
-    device_id: UUID,
-    scope: str,
-    *,
-    latest: bool = False,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: int = 1,
-) -> AuditedRead:
-    """A device's readings for ``audit.actor_id`` if its grant allows ``scope``: the latest
-    one (``latest``), or those in ``[start, end)`` in time order, at most ``limit``."""
-    args: list = [device_id, audit.actor_id, scope, audit.action, audit.client_addr]
-    args += [(audit.user_agent or "")[:300] or None, limit]
-    args += [bound for bound in (start, end) if bound is not None]
-    sql = _audited_read_sql(latest, start is not None, end is not None)
-    rows = await pool.fetch(sql, *args)
-    if not rows or rows[0]["part"] != 0:
-        return AuditedRead(None, None, [])
-    return AuditedRead(rows[0], grant_of(rows[0]), rows[1:])
+async def audited_reads(pool: asyncpg.Pool, reads: list[ReadRequest]) -> list[AuditedRead]:
+    """Each read's device, grant and readings (``AuditedRead``), in ``reads``' order, from one
+    statement; a read whose grant does not allow its scope has no readings."""
+    if not reads:
+        return []
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for read in reads:
+        audit = read.audit
+        values = (
+            read.device_id,
+            audit.actor_id,
+            read.scope,
+            audit.action,
+            audit.client_addr,
+            (audit.user_agent or "")[:_USER_AGENT_CHARS] or None,
+            read.latest,
+            read.start,
+            read.end,
+            read.limit,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await pool.fetch(_AUDITED_READS_SQL, *columns)
+    answers = [AuditedRead(None, None, []) for _ in reads]
+    for row in rows:
+        i = row["n"] - 1
+        if row["part"] == 0:
+            answers[i] = AuditedRead(row, grant_of(row), [])
+        else:
+            answers[i].rows.append(row)
+    return answers
 
 
 async def list_readings(

@@ -241,6 +241,10 @@ def _json(payload: object) -> Response:
     return Response(_ANY.dump_json(payload), media_type="application/json")
 
 
+READINGS_LIMIT_MAX = 10_000
+READINGS_LIMIT_DEFAULT = 1000
+
+
 @router.get(
     "/readings",
     response_model=list[ReadingOut],
@@ -253,16 +257,21 @@ async def get_readings(
     request: Request,
     start: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound")] = None,
     end: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=READINGS_LIMIT_MAX)] = READINGS_LIMIT_DEFAULT,
 ) -> Response:
-    # The access check, the audit entry and the read are one statement (one round trip).
     check_window(start, end)
-    pool = request.app.state.pool
-    read = await readings.audited_read(
-        pool, read_audit(request, user_id), device_id, "readings", start=start, end=end, limit=limit
+    read = readings.ReadRequest(
+        read_audit(request, user_id), device_id, "readings", start=start, end=end, limit=limit
     )
+    return await readings_answer(request.app.state, read)
+
+
+async def readings_answer(state: Any, request: readings.ReadRequest) -> Response:
+    """``GET …/readings``'s answer (the route's, and ``api.fast_reads``'): the access check,
+    the audit entry and the read are one statement, sent with the replica's other reads."""
+    read = await state.reads.read(request)
     rows = _allowed(read)
-    sites = await _sites(pool, read, rows)
+    sites = await _sites(state.pool, read, rows)
     return _json(
         [
             {
@@ -294,16 +303,20 @@ async def _sites(
     responses=responses(401, 403, 404),
 )
 async def latest(device_id: DeviceId, user_id: CallerId, request: Request) -> Response:
-    # The access check, the audit entry and the read are one statement (one round trip).
-    read = await readings.audited_read(
-        request.app.state.pool, read_audit(request, user_id), device_id, "readings", latest=True
-    )
+    read = readings.ReadRequest(read_audit(request, user_id), device_id, "readings", latest=True)
+    return await latest_answer(request.app.state, read)
+
+
+async def latest_answer(state: Any, request: readings.ReadRequest) -> Response:
+    """``GET …/latest``'s answer (the route's, and ``api.fast_reads``'), as
+    :func:`readings_answer`."""
+    read = await state.reads.read(request)
     rows = _allowed(read)
     if not rows:
         raise error(404, "no readings yet")
     row = rows[0]
     assert read.device is not None  # a grant comes with its device
-    sites = await _sites(request.app.state.pool, read, rows)
+    sites = await _sites(state.pool, read, rows)
     return _json(
         {
             "ts": row["ts"],

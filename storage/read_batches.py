@@ -1,0 +1,72 @@
+"""Audited reads sent together: one statement for every read a replica receives at once.
+
+A replica serving many clients receives their reads in bursts (one pass of the event loop
+hands it every request that arrived on its connections). Each read still checks its own
+grant and writes its own audit entry, but :class:`ReadBatcher` sends all the reads that
+reach it in one pass of the event loop as one statement (``readings.audited_reads``): one
+round trip and one statement's fixed cost for all of them, on the server and in the
+client library. Nothing waits for a batch to fill: the statement goes out at the end of
+the pass in which its first read arrived, so a lone read is sent at once, and a read that
+arrives while a statement is in flight goes out in the next one (several may be in flight,
+each on its own pooled connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from storage.readings import AuditedRead, ReadRequest, audited_reads
+
+# At most this many reads in one statement (its arrays); more go out in further statements.
+MAX_BATCH = 256
+
+
+class ReadBatcher:
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = MAX_BATCH) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._waiting: list[tuple[ReadRequest, asyncio.Future[AuditedRead]]] = []
+        self._flush_scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.statements = 0  # sent so far (the batching's effect, for tests and benchmarks)
+        self.reads = 0
+
+    async def read(self, request: ReadRequest) -> AuditedRead:
+        """``request``'s answer, from the next statement sent."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AuditedRead] = loop.create_future()
+        self._waiting.append((request, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        waiting, self._waiting = self._waiting, []
+        for i in range(0, len(waiting), self._max_batch):
+            task = asyncio.get_running_loop().create_task(
+                self._send(waiting[i : i + self._max_batch])
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, batch: list[tuple[ReadRequest, asyncio.Future[AuditedRead]]]) -> None:
+        self.statements += 1
+        self.reads += len(batch)
+        try:
+            answers = await audited_reads(self._pool, [request for request, _ in batch])
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # every read of the statement fails as it would alone
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if not future.done():  # its request was cancelled (client gone): nothing to answer
+                future.set_result(answer)
