@@ -51,7 +51,7 @@ from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
 from storage.pools import open_pool
-from storage.read_batches import ReadBatcher
+from storage.read_batches import ReadBatcher, open_read_pool
 from storage.shard_layouts import active_layout
 
 DESCRIPTION = """\
@@ -96,7 +96,8 @@ def create_app(
         await keys.load()
         app.state.pool = pool
         app.state.keys = keys
-        app.state.reads = ReadBatcher(pool)
+        read_pool = await open_read_pool(config.database_url)
+        app.state.reads = ReadBatcher(read_pool)
         app.state.router = ShardRouter(
             config.shard_count,
             config.namespace,
@@ -117,6 +118,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await read_pool.close()
             await pool.close()
 
     app = FastAPI(

@@ -12,7 +12,13 @@ import psycopg
 CONNECT_TIMEOUT_S = 5
 
 
-async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def open_pool(
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -20,6 +26,7 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> async
         command_timeout=30,
         timeout=CONNECT_TIMEOUT_S,
         reset=_no_session_state,
+        server_settings=server_settings,
     )
 
 
