@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
+from starlette.datastructures import State
 
 from actors import metrics
 from actors.router import ShardRouter, ShardUnavailable
@@ -266,7 +267,7 @@ async def get_readings(
     return await readings_answer(request.app.state, read)
 
 
-async def readings_answer(state: Any, request: readings.ReadRequest) -> Response:
+async def readings_answer(state: State, request: readings.ReadRequest) -> Response:
     """``GET …/readings``'s answer (the route's, and ``api.fast_reads``'): the access check,
     the audit entry and the read are one statement, sent with the replica's other reads."""
     read = await state.reads.read(request)
@@ -307,7 +308,7 @@ async def latest(device_id: DeviceId, user_id: CallerId, request: Request) -> Re
     return await latest_answer(request.app.state, read)
 
 
-async def latest_answer(state: Any, request: readings.ReadRequest) -> Response:
+async def latest_answer(state: State, request: readings.ReadRequest) -> Response:
     """``GET …/latest``'s answer (the route's, and ``api.fast_reads``'), as
     :func:`readings_answer`."""
     read = await state.reads.read(request)
