@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 from fastapi.exceptions import HTTPException
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import get_route_path
@@ -77,7 +78,8 @@ class FastReads:
         if query is None:
             return None
         state = scope["app"].state
-        token = _bearer(scope)
+        headers = Headers(scope=scope)
+        token = _bearer(headers)
         if token is None:
             return None
         try:
@@ -89,7 +91,7 @@ class FastReads:
             actor_id=user_id,
             action=_ACTION[kind],
             client_addr=client[0] if client else None,
-            user_agent=_header(scope, b"user-agent"),
+            user_agent=headers.get("user-agent"),
         )
         read = ReadRequest(audit, uuid.UUID(matched.group(1)), "readings", **query)
         try:
@@ -122,17 +124,9 @@ def _query(scope: Scope, kind: str) -> dict[str, Any] | None:
     return {"start": start, "end": end, "limit": limit or READINGS_LIMIT_DEFAULT}
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first ``name`` header, as Starlette's ``Headers.get`` reads it."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _bearer(scope: Scope) -> str | None:
+def _bearer(headers: Headers) -> str | None:
     """The bearer token, as the routes' ``OAuth2PasswordBearer`` reads it."""
-    authorization = _header(scope, b"authorization")
+    authorization = headers.get("authorization")
     scheme, token = get_authorization_scheme_param(authorization)
     if not authorization or scheme.lower() != "bearer" or not token:
         return None
