@@ -35,10 +35,12 @@ async def test_a_restarted_shard_raises_signal_loss_for_a_device_silent_since(
     database_url: str, db: psycopg.Connection
 ) -> None:
     config = ShardConfig(database_url=database_url, shard_count=2)
-    devices = [insert_device(db)[2] for _ in range(8)]
-    mine = [d for d in devices if shard_index(d, 2) == 0]
-    theirs = [d for d in devices if shard_index(d, 2) == 1]
-    assert mine and theirs
+    mine: list[uuid.UUID] = []
+    theirs: list[uuid.UUID] = []
+    while len(mine) < 4 or len(theirs) < 2:  # ids are random: draw until both shards have some
+        device = insert_device(db)[2]
+        (mine if shard_index(device, 2) == 0 else theirs).append(device)
+    devices = mine + theirs
     stale, silent = mine[0], mine[1:]
     now = time.time()
     before, other = DeviceShard(0, config), DeviceShard(1, config)
