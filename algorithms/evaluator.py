@@ -196,7 +196,16 @@ def _value_rule(
     max_age_s: float,
     events: list[AlertEvent],
 ) -> RuleState:
-    latched = forward_fill_state(_condition_code(rule, x), rs.on)
+    code = _condition_code(rule, x)
+    if not rs.on and not (code == 1).any():
+        # The usual batch: the condition never starts holding, so no episode runs and nothing
+        # fires; what the full path below gives for it, without its per-rule array work.
+        if rs.active:
+            rs = _clear(rule, rs, float(ts[0]), _num(x[0]), events)
+        return replace(
+            rs, on=False, on_since_s=None, active=False, last_value=_last_finite(x, rs.last_value)
+        )
+    latched = forward_fill_state(code, rs.on)
     active, since = sustained(
         ts, latched, float(rule.duration_s or 0.0), since_s=rs.on_since_s if rs.on else None
     )
@@ -211,15 +220,19 @@ def _value_rule(
         rs = _notify(rule, rs, ts[s:e], x[s:e], allowed[s:e], events)
         if e < n:
             rs = _clear(rule, rs, float(ts[e]), _num(x[e]), events)
-    finite = np.flatnonzero(np.isfinite(x))
-    last_value = _num(x[finite[-1]]) if finite.size else rs.last_value
     return replace(
         rs,
         on=bool(latched[-1]),
         on_since_s=since,
         active=bool(active[-1]),
-        last_value=last_value,
+        last_value=_last_finite(x, rs.last_value),
     )
+
+
+def _last_finite(x: np.ndarray, before: float | None) -> float | None:
+    """The batch's last finite value; ``before`` when it has none."""
+    finite = np.flatnonzero(np.isfinite(x))
+    return _num(x[finite[-1]]) if finite.size else before
 
 
 def _clear(

@@ -72,6 +72,8 @@ def compression_lows(
     # Candidate nadirs: local minima that are below a reading within max_drop_s by min_drop.
     is_min = np.zeros(n, dtype=bool)
     is_min[1:-1] = (g[1:-1] <= g[:-2]) & (g[1:-1] < g[2:])
+    if not is_min.any():  # no nadir, no artefact (a steady rise or fall)
+        return out
     # Vectorised pre-check over lags: a drop of min_drop at min_rate within max_drop_s.
     step = float(np.median(np.diff(ts)))
     max_lag = int(min(n - 1, max(1, round(max_drop_s / max(step, 1.0)) + 1)))

@@ -28,6 +28,10 @@ class DirectionThresholds:
     single: float
     double: float
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.flat <= self.single <= self.double:
+            raise ValueError(f"trend limits must be ordered, 0 <= flat <= single <= double: {self}")
+
 
 @dataclass(frozen=True, slots=True)
 class SensorSpec:

@@ -148,10 +148,10 @@ def directions(rates: np.ndarray, thresholds: DirectionThresholds) -> list[Direc
     """:func:`direction` for every rate of an array, vectorised."""
     r = np.asarray(rates, dtype=np.float64)
     m = np.abs(r)
-    up = r > 0
-    level = np.select(
-        [~np.isfinite(r), m < thresholds.flat, m < thresholds.single, m <= thresholds.double],
-        [7, 3, np.where(up, 4, 2), np.where(up, 5, 1)],
-        default=np.where(up, 6, 0),
+    # How many limits the rate's size reaches (the limits are ordered): 0 flat ... 3 double.
+    band = (
+        (m >= thresholds.flat).astype(np.int8) + (m >= thresholds.single) + (m > thresholds.double)
     )
+    level = np.where(r > 0, 3 + band, 3 - band)
+    level[~np.isfinite(r)] = 7
     return list(_ARROWS_DOWN_TO_UP[level])

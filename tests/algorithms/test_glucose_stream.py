@@ -14,7 +14,7 @@ from algorithms.glucose_stream import (
     state_to_dict,
 )
 from algorithms.prediction import ar2_forecast, damped_gain
-from algorithms.sensors import SPECS, SensorKind
+from algorithms.sensors import SPECS, DirectionThresholds, SensorKind
 from algorithms.smoothing import kalman_glucose
 from algorithms.trend import Direction, direction, directions
 
@@ -150,7 +150,16 @@ def test_calibration_applies_before_alerts() -> None:
     assert r.alert_mgdl[-1] == pytest.approx(50.0)
 
 
-def test_directions_vectorised_equals_scalar() -> None:
-    th = SPECS[SensorKind.GLUCOSE].thresholds
-    rates = np.array([np.nan, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0, 0.5, 1, 1.5, 2, 3, 3.01])
+@pytest.mark.parametrize("kind", list(SensorKind))
+def test_directions_vectorised_equals_scalar(kind: SensorKind) -> None:
+    th = SPECS[kind].thresholds
+    limits = np.array([th.flat, th.single, th.double])
+    edges = np.concatenate([limits, np.nextafter(limits, 0), np.nextafter(limits, np.inf)])
+    rates = np.concatenate([edges, -edges, [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e9, -1e9]])
+    rates = np.concatenate([rates, np.random.default_rng(7).normal(0, th.double, 500)])
     assert directions(rates, th) == [direction(float(x), th) for x in rates]
+
+
+def test_trend_limits_out_of_order_are_refused() -> None:
+    with pytest.raises(ValueError, match="ordered"):
+        DirectionThresholds(flat=2.0, single=1.0, double=3.0)
