@@ -50,8 +50,10 @@ from api.routes.nightscout import site as nightscout_site
 from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
+from storage import access
+from storage.batches import Batcher, open_batch_pool
 from storage.pools import open_pool
-from storage.read_batches import ReadBatcher, open_read_pool
+from storage.readings import audited_reads
 from storage.shard_layouts import active_layout
 
 DESCRIPTION = """\
@@ -96,8 +98,9 @@ def create_app(
         await keys.load()
         app.state.pool = pool
         app.state.keys = keys
-        read_pool = await open_read_pool(config.database_url)
-        app.state.reads = ReadBatcher(read_pool)
+        batch_pool = await open_batch_pool(config.database_url)
+        app.state.reads = Batcher(batch_pool, audited_reads)
+        app.state.upload_grants = Batcher(batch_pool, access.device_grants)
         app.state.router = ShardRouter(
             config.shard_count,
             config.namespace,
@@ -118,7 +121,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await read_pool.close()
+            await batch_pool.close()
             await pool.close()
 
     app = FastAPI(

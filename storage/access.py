@@ -67,12 +67,33 @@ async def grants(pool: asyncpg.Pool, user_id: UUID) -> list[Grant]:
     return [g for g in map(grant_of, rows) if g is not None]
 
 
-async def device_grant(
-    pool: asyncpg.Pool, user_id: UUID, device_id: UUID
-) -> tuple[asyncpg.Record, Grant] | None:
+DeviceGrant = tuple[asyncpg.Record, Grant]
+
+
+def _device_grant(row: asyncpg.Record | None) -> DeviceGrant | None:
+    grant = None if row is None else grant_of(row)
+    return None if row is None or grant is None else (row, grant)
+
+
+async def device_grant(pool: asyncpg.Pool, user_id: UUID, device_id: UUID) -> DeviceGrant | None:
     """The device and the caller's grant on its profile, in one round trip."""
     row = await pool.fetchrow(f"SELECT {device_relation('$2')} WHERE d.id = $1", device_id, user_id)
-    if row is None:
-        return None
-    grant = grant_of(row)
-    return None if grant is None else (row, grant)
+    return _device_grant(row)
+
+
+_DEVICE_GRANTS = f"""
+SELECT q.n, rel.* FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(device_id, user_id, n)
+CROSS JOIN LATERAL (SELECT {device_relation("q.user_id")} WHERE d.id = q.device_id) rel
+"""
+
+
+async def device_grants(
+    pool: asyncpg.Pool, asks: list[tuple[UUID, UUID]]
+) -> list[DeviceGrant | None]:
+    """:func:`device_grant` for many ``(user_id, device_id)`` pairs, in their order, from
+    one statement (``storage.batches``)."""
+    rows = await pool.fetch(_DEVICE_GRANTS, [d for _, d in asks], [u for u, _ in asks])
+    found: list[asyncpg.Record | None] = [None] * len(asks)
+    for row in rows:
+        found[row["n"] - 1] = row
+    return [_device_grant(row) for row in found]

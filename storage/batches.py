@@ -1,60 +1,75 @@
-"""Audited reads sent together: one statement for every read a replica receives at once.
+"""Hot per-request statements sent together: one statement for every request of a kind a
+replica receives at once.
 
-A replica serving many clients receives their reads in bursts (one pass of the event loop
-hands it every request that arrived on its connections). Each read still checks its own
-grant and writes its own audit entry, but :class:`ReadBatcher` sends all the reads that
-reach it in one pass of the event loop as one statement (``readings.audited_reads``): one
-round trip and one statement's fixed cost for all of them, on the server and in the
-client library. Nothing waits for a batch to fill: the statement goes out at the end of
-the pass in which its first read arrived, so a lone read is sent at once, and a read that
-arrives while a statement is in flight goes out in the next one (several may be in flight,
-each on its own pooled connection).
+A replica serving many clients receives their requests in bursts (one pass of the event
+loop hands it every request that arrived on its connections). Each audited read still
+checks its own grant and writes its own audit entry, and each upload its own grant, but a
+:class:`Batcher` sends all of one kind that reach it in one pass of the event loop as one
+statement (``readings.audited_reads``, ``access.device_grants``): one round trip and one
+statement's fixed cost for all of them, on the server and in the client library. Nothing
+waits for a batch to fill: the statement goes out at the end of the pass in which its first
+request arrived, so a lone request is sent at once, and one that arrives while a statement
+is in flight goes out in the next (several may be in flight, each on its own pooled
+connection).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import asyncpg
 
 from storage.pools import open_pool
-from storage.readings import AuditedRead, ReadRequest, audited_reads
 
-# At most this many reads in one statement (its arrays); more go out in further statements.
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+
+# At most this many requests in one statement (its arrays); more go out in further ones.
 MAX_BATCH = 256
-# Connections of a replica's read pool (besides its main pool): statements in flight at once.
-READ_POOL_MAX = 4
+# Connections of a replica's batch pool (besides its main pool): statements in flight at once.
+BATCH_POOL_MAX = 4
 
 
-async def open_read_pool(url: str) -> asyncpg.Pool:
-    """The pool the reads are sent on: its connections plan the statement once (a generic
+async def open_batch_pool(url: str) -> asyncpg.Pool:
+    """The pool the batched statements are sent on: its connections plan each once (a generic
     plan, partitions pruned when it runs) instead of for every batch. PostgreSQL's default
-    keeps planning this statement for its parameters every time, and planning is most of
-    its cost: 1.38 ms a statement against 0.38 ms with the generic plan (one read each,
+    keeps planning the audited reads' statement for its parameters every time, and planning
+    is most of its cost: 1.38 ms a statement against 0.38 ms with the generic plan (one read each,
     measured on the test database, a handful of weekly partitions; more partitions only
     add planning)."""
     return await open_pool(
         url,
         min_size=1,
-        max_size=READ_POOL_MAX,
+        max_size=BATCH_POOL_MAX,
         server_settings={"plan_cache_mode": "force_generic_plan"},
     )
 
 
-class ReadBatcher:
-    def __init__(self, pool: asyncpg.Pool, max_batch: int = MAX_BATCH) -> None:
+class Batcher(Generic[Request, Answer]):
+    """Requests answered by ``send(pool, requests)`` (answers in the requests' order), sent
+    together as described above."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        send: Callable[[asyncpg.Pool, list[Request]], Awaitable[list[Answer]]],
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._pool = pool
+        self._statement = send
         self._max_batch = max_batch
-        self._waiting: list[tuple[ReadRequest, asyncio.Future[AuditedRead]]] = []
+        self._waiting: list[tuple[Request, asyncio.Future[Answer]]] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self.statements = 0  # sent so far (the batching's effect, for tests and benchmarks)
-        self.reads = 0
+        self.requests = 0
 
-    async def read(self, request: ReadRequest) -> AuditedRead:
+    async def ask(self, request: Request) -> Answer:
         """``request``'s answer, from the next statement sent."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[AuditedRead] = loop.create_future()
+        future: asyncio.Future[Answer] = loop.create_future()
         self._waiting.append((request, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -71,16 +86,16 @@ class ReadBatcher:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
-    async def _send(self, batch: list[tuple[ReadRequest, asyncio.Future[AuditedRead]]]) -> None:
+    async def _send(self, batch: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
         self.statements += 1
-        self.reads += len(batch)
+        self.requests += len(batch)
         try:
-            answers = await audited_reads(self._pool, [request for request, _ in batch])
+            answers = await self._statement(self._pool, [request for request, _ in batch])
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()
             raise
-        except Exception as exc:  # every read of the statement fails as it would alone
+        except Exception as exc:  # every request of the statement fails as it would alone
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

@@ -270,7 +270,7 @@ async def get_readings(
 async def readings_answer(state: State, request: readings.ReadRequest) -> Response:
     """``GET …/readings``'s answer (the route's, and ``api.fast_reads``'): the access check,
     the audit entry and the read are one statement, sent with the replica's other reads."""
-    read = await state.reads.read(request)
+    read = await state.reads.ask(request)
     rows = _allowed(read)
     sites = await _sites(state.pool, read, rows)
     return _json(
@@ -311,7 +311,7 @@ async def latest(device_id: DeviceId, user_id: CallerId, request: Request) -> Re
 async def latest_answer(state: State, request: readings.ReadRequest) -> Response:
     """``GET …/latest``'s answer (the route's, and ``api.fast_reads``'), as
     :func:`readings_answer`."""
-    read = await state.reads.read(request)
+    read = await state.reads.ask(request)
     rows = _allowed(read)
     if not rows:
         raise error(404, "no readings yet")

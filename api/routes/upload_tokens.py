@@ -21,6 +21,7 @@ from api.routes.devices import DeviceOut, WritableDevice, issue_upload_token
 from api.schemas import StrictJsonRoute
 from api.tokens import UPLOAD_TOKEN_PREFIX, KeyStore, hash_secret
 from storage import access, upload_tokens
+from storage.batches import Batcher
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"], route_class=StrictJsonRoute)
 
@@ -36,10 +37,15 @@ class UploadToken(BaseModel):
 
 
 async def authorise_upload(
-    pool: asyncpg.Pool, keys: KeyStore, token: str | None, device_id: uuid.UUID
+    pool: asyncpg.Pool,
+    keys: KeyStore,
+    token: str | None,
+    device_id: uuid.UUID,
+    grants: Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None] | None = None,
 ) -> DeviceOut:
     """The device if ``token`` is its upload token, or a user's who may `manage` its profile;
-    one query either way. Raises the HTTP error (401, 403, 404) otherwise."""
+    one query either way (a user's sent with the replica's other uploads' when ``grants``
+    batches them). Raises the HTTP error (401, 403, 404) otherwise."""
     if token and token.startswith(UPLOAD_TOKEN_PREFIX):
         row = await upload_tokens.device_for_token(pool, hash_secret(token))
         if row is None:
@@ -48,7 +54,10 @@ async def authorise_upload(
             raise error(403, "this upload token belongs to another device")
         return DeviceOut(**dict(row))
     user_id = await user_of_token(keys, token)
-    found = await access.device_grant(pool, user_id, device_id)
+    if grants is None:
+        found = await access.device_grant(pool, user_id, device_id)
+    else:
+        found = await grants.ask((user_id, device_id))
     if found is None or not found[1].allows("manage"):
         refuse(found is not None, "manage", "device")
     return DeviceOut(**dict(found[0]))
@@ -61,7 +70,7 @@ async def uploadable_device(
 ) -> DeviceOut:
     # The pool and key store straight from the app: the ingest route runs this per batch.
     state = request.app.state
-    return await authorise_upload(state.pool, state.keys, token, device_id)
+    return await authorise_upload(state.pool, state.keys, token, device_id, state.upload_grants)
 
 
 UploadableDevice = Annotated[DeviceOut, Depends(uploadable_device)]

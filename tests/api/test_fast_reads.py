@@ -1,7 +1,7 @@
 """The polled reads answered below FastAPI (``api.fast_reads``) answer exactly as the routes
 do: the same status, body and headers, the same audit entries, for every case a client can
 bring — and the fast lane really answers the common ones. Reads sent together share one
-statement (``storage.read_batches``) and each still gets its own grant check and audit entry.
+statement (``storage.batches``) and each still gets its own grant check and audit entry.
 
 Two apps over one real PostgreSQL: one as deployed, one with ``fast_reads=False``."""
 
@@ -23,8 +23,9 @@ from api.config import ApiConfig
 from api.fast_reads import FastReads
 from api.tokens import KeyStore
 from storage import accounts, body_sites, devices, profiles
+from storage.batches import Batcher, open_batch_pool
 from storage.pools import open_pool
-from storage.read_batches import ReadBatcher, open_read_pool
+from storage.readings import audited_reads
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -103,10 +104,10 @@ async def setup(database_url: str) -> AsyncIterator[tuple[World, dict[str, FastA
         "fast": create_app(config, connect=False),
         "routed": create_app(config, connect=False, fast_reads=False),
     }
-    read_pool = await open_read_pool(database_url)
+    read_pool = await open_batch_pool(database_url)
     for app in apps.values():
         app.state.pool, app.state.keys, app.state.config = pool, keys, config
-        app.state.reads = ReadBatcher(read_pool)
+        app.state.reads = Batcher(read_pool, audited_reads)
     world = World(pool, keys)
     world.database_url = database_url
     await world.build()
@@ -237,7 +238,7 @@ async def test_reads_arriving_together_share_a_statement_each_with_its_grant_and
     setup,
 ) -> None:
     world, apps = setup
-    reads: ReadBatcher = apps["fast"].state.reads
+    reads: Batcher = apps["fast"].state.reads
     statements_before = reads.statements
     before = await audit_count(world.pool)
     tokens = [
@@ -267,8 +268,8 @@ async def test_a_failed_statement_fails_each_of_its_reads(setup) -> None:
     """The database gone under a batch: every read of it gets the error (a 503 each)."""
     world, apps = setup
     app = apps["fast"]
-    pool = await open_read_pool(world.database_url)
-    app.state.reads = ReadBatcher(pool)
+    pool = await open_batch_pool(world.database_url)
+    app.state.reads = Batcher(pool, audited_reads)
     await pool.close()
     answers = await asyncio.gather(
         *(ask(app, f"/v1/devices/{world.glucose}/latest", world.manager_token) for _ in range(5))
@@ -276,9 +277,9 @@ async def test_a_failed_statement_fails_each_of_its_reads(setup) -> None:
     assert [a.status_code for a in answers] == [503] * 5, [a.text for a in answers]
 
 
-async def test_the_read_pool_plans_its_statement_once(database_url: str) -> None:
+async def test_the_batch_pool_plans_its_statements_once(database_url: str) -> None:
     """Planning the batched statement for every batch cost three times its execution."""
-    pool = await open_read_pool(database_url)
+    pool = await open_batch_pool(database_url)
     try:
         assert await pool.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
     finally:
