@@ -1,7 +1,7 @@
 """``AlertNotifier``: delivers alert events to people, off the ingest path.
 
-One detached Ray actor per cluster. It LISTENs on the ``vigil_live`` channel (the shards
-NOTIFY there when a batch commits, with the alert events it decided), finds the profile's
+One detached Ray actor per cluster. It LISTENs on the ``vigil_alerts`` channel (the shards
+NOTIFY there when a batch commits with alert events it decided), finds the profile's
 manager and every follower holding the ``alerts`` scope, filters by each person's
 notification preferences (rules, channels, their own quiet hours; urgent alerts always
 pass; escalation-only people get only escalations) and sends on each channel:
@@ -326,7 +326,7 @@ class AlertNotifier:
                 self._fcm = FcmClient(self.config.push, self._http)
             conn = await asyncpg.connect(self.config.database_url)
             conn.add_termination_listener(self._on_lost)
-            await conn.add_listener(live.CHANNEL, self._on_notify)
+            await conn.add_listener(live.ALERTS_CHANNEL, self._on_notify)
             self._listen = conn
             # Alerts committed while nobody listened (start-up, restart): send them now.
             if self.config.catch_up_s > 0:

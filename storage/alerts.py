@@ -180,11 +180,14 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
     A write whose ``state`` is None leaves the device's stored state as it is."""
     states: dict[str, dict[str, Any]] = {}
     notifies: list[str] = []
+    alerted: list[str] = []
     for w in writes:
         if w.state is not None:
             states[str(w.device_id)] = w.state  # the last state of a device wins
         if w.notify is not None:
             notifies.append(w.notify)
+            if w.ops:
+                alerted.append(w.notify)
         for op in w.ops:
             if op.type == "fired":
                 await cur.execute(
@@ -211,6 +214,8 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
         await cur.execute(_STATE, (Jsonb(states),))
     if notifies:
         await cur.execute(_NOTIFY, (live.CHANNEL, notifies))
+    if alerted:
+        await cur.execute(_NOTIFY, (live.ALERTS_CHANNEL, alerted))
 
 
 # --- the API's reads and changes --------------------------------------------------------

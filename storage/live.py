@@ -25,6 +25,10 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 CHANNEL = "vigil_live"
+# The same ``DeviceUpdate`` again, for a batch (or tick) that changed an alert: what the
+# notifier listens to, so that it is not woken (nor PostgreSQL made to signal it) for every
+# reading committed.
+ALERTS_CHANNEL = "vigil_alerts"
 
 
 def iso(ts_s: float | None) -> str | None:

@@ -133,3 +133,33 @@ async def test_a_committed_batch_notifies_its_device_update(
     ):
         await alerts.write_in_transaction(cur, [write])
     assert [m for m in received(listener) if isinstance(m, DeviceUpdate)] == [update]
+
+
+async def test_only_a_commit_that_changes_an_alert_notifies_the_alerts_channel(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """The notifier listens on ``vigil_alerts``: it hears each alert change once and none of
+    the readings, which still reach ``vigil_live``."""
+    _, profile, device = insert_device(db)
+    plain = DeviceUpdate(profile, device, "glucose", LiveReading(1.7e9, 120.0))
+    fired = alerts.AlertOp(
+        "fired", uuid.uuid4(), "high", "warning", 260.0, 250.0, 1.7e9, 1.7e9 + 2, 1.7e9 + 3
+    )
+    alerted = DeviceUpdate(profile, device, "glucose", LiveReading(1.7e9, 260.0), (fired.live(),))
+    writes = [
+        alerts.AlertWrite(device, profile, None, [], live.encode(plain)),
+        alerts.AlertWrite(device, profile, None, [fired], live.encode(alerted)),
+    ]
+    with psycopg.connect(database_url, autocommit=True) as hears:
+        hears.execute(f"LISTEN {live.CHANNEL}")
+        hears.execute(f"LISTEN {live.ALERTS_CHANNEL}")
+        conn = await psycopg.AsyncConnection.connect(database_url)
+        async with conn, conn.transaction(), conn.cursor() as cur:
+            await alerts.write_in_transaction(cur, writes)
+        got = [(n.channel, live.decode(n.payload)) for n in hears.notifies(timeout=1.0)]
+    mine = [(c, m) for c, m in got if isinstance(m, DeviceUpdate) and m.device_id == device]
+    assert mine == [
+        (live.CHANNEL, plain),
+        (live.CHANNEL, alerted),
+        (live.ALERTS_CHANNEL, alerted),
+    ]
