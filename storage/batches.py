@@ -36,9 +36,9 @@ async def open_batch_pool(url: str) -> asyncpg.Pool:
     """The pool the batched statements are sent on: its connections plan each once (a generic
     plan, partitions pruned when it runs) instead of for every batch. PostgreSQL's default
     keeps planning the audited reads' statement for its parameters every time, and planning
-    is most of its cost: 1.38 ms a statement against 0.38 ms with the generic plan (one read each,
-    measured on the test database, a handful of weekly partitions; more partitions only
-    add planning)."""
+    is most of its cost: 1.38 ms a statement against 0.38 ms with the generic plan (one
+    read each, measured on the test database, a handful of weekly partitions; more
+    partitions only add planning)."""
     return await open_pool(
         url,
         min_size=1,

@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 
 import psycopg
+import pytest
 
 from actors.notifier import AlertNotifier, NotifierConfig
 from algorithms.delivery import RetrySchedule
@@ -26,6 +27,13 @@ from tests.helpers import insert_device
 
 SCALED = RetrySchedule(base_s=0.2, factor=2.0, max_s=2.0, horizon_s=60.0)
 RULES = ("urgent_low", "urgent_low_soon", "low", "high", "rising_fast")
+
+
+@pytest.fixture
+def database_url(fresh_database_url: str) -> str:
+    """A database of this test's own: the notifier's catch-up and retry clock see only its
+    alerts, not the deliveries that tests run before it left due."""
+    return fresh_database_url
 
 
 def notifier(database_url: str, schedule: RetrySchedule = SCALED) -> AlertNotifier:
