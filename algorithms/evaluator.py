@@ -197,11 +197,10 @@ def _value_rule(
     events: list[AlertEvent],
 ) -> RuleState:
     code = _condition_code(rule, x)
-    if not rs.on and not (code == 1).any():
-        # The usual batch: the condition never starts holding, so no episode runs and nothing
-        # fires; what the full path below gives for it, without its per-rule array work.
-        if rs.active:
-            rs = _clear(rule, rs, float(ts[0]), _num(x[0]), events)
+    if not (rs.on or rs.active or (code == 1).any()):
+        # The usual batch: the condition neither holds nor starts holding, so no episode runs
+        # and nothing fires or clears; what the full path below gives for it, without its
+        # per-rule array work.
         return replace(
             rs, on=False, on_since_s=None, active=False, last_value=_last_finite(x, rs.last_value)
         )
