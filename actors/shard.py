@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -258,12 +258,14 @@ class DeviceShard:
         _record_fired(prepared.ops, request_id)
         return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
 
-    async def _stored(self, future: asyncio.Future) -> np.ndarray:
-        """The mask of the rows a commit stored; TimeoutError past the commit timeout,
-        ConnectionError as soon as a commit fails because the database cannot be reached."""
+    async def _stored(self, future: asyncio.Future[T]) -> T:
+        """What a commit answers (the mask of the rows it stored); TimeoutError past the
+        commit timeout, ConnectionError as soon as a commit fails because the database
+        cannot be reached (the rows stay buffered)."""
         down = self._write_buffer().down_signal()
         timeout = self.config.commit_timeout_s
-        done, _ = await asyncio.wait({future, down}, timeout=timeout, return_when="FIRST_COMPLETED")
+        either: set[asyncio.Future[Any]] = {future, down}
+        done, _ = await asyncio.wait(either, timeout=timeout, return_when="FIRST_COMPLETED")
         if future in done:
             return future.result()
         if down in done:
@@ -279,11 +281,11 @@ class DeviceShard:
         if not self._write_buffer().database_ok:
             return False  # the database is down: not committed within any wait worth making
         try:
-            done = await asyncio.wait_for(
-                asyncio.gather(*waiting, return_exceptions=True), self.config.commit_timeout_s
-            )
+            done = await self._stored(asyncio.gather(*waiting, return_exceptions=True))
         except TimeoutError:
             metrics.inc("vigil_backpressure_total", reason="commit_timeout")
+            return False
+        except ConnectionError:  # the database went down meanwhile: no use waiting on
             return False
         return not any(isinstance(r, BaseException) for r in done)
 

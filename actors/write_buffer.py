@@ -61,7 +61,8 @@ class WriteBuffer:
         self.commits = 0
         self.database_ok = True
         # Done once a commit fails because the database cannot be reached; one future for all
-        # the batches waiting meanwhile (a new one after a commit succeeds).
+        # the batches waiting meanwhile (a new one after a commit succeeds that follows a
+        # failed one).
         self._down: asyncio.Future[None] | None = None
         # Why the last commit failed while rows wait ("" once one succeeds): what a
         # refused client is told (``disk_full``: PostgreSQL's 53100, the server's disk).
@@ -125,7 +126,10 @@ class WriteBuffer:
                 continue
             delay = self._retry_initial_s
             self.database_ok = True
-            self._down = None
+            if self._down is not None and self._down.done():
+                # A new signal for the next outage. One not fired yet is kept: batches that
+                # took it before this commit (theirs is a later one) still wait on it.
+                self._down = None
             self.cause = ""
             self.commits += 1
             metrics.observe("vigil_commit_seconds", elapsed, shard=self._metrics_shard)

@@ -70,3 +70,55 @@ async def test_while_the_database_is_down_uploads_are_refused_at_once(
         assert stored(db, device) == 6
     finally:
         await shard.close()
+
+
+async def test_a_resent_batch_waiting_for_its_commit_hears_of_an_outage_at_once(
+    database_url: str, db
+) -> None:
+    """A batch sent again while its first sending's commit is still under way waits for
+    that commit; should the database go down meanwhile, it is refused at once (``busy``),
+    not after the commit timeout."""
+    device = insert_device(db)[2]
+    reachable = True
+    writers: list[psycopg.AsyncConnection] = []
+
+    async def connect() -> psycopg.AsyncConnection:
+        if not reachable:
+            raise psycopg.OperationalError("connection refused (the database is down)")
+        writers.append(await open_writer_connection(database_url))
+        return writers[-1]
+
+    shard = DeviceShard(0, ShardConfig(database_url=database_url, commit_timeout_s=10.0))
+    shard._buffer = WriteBuffer(connect, retry_initial_s=0.05, retry_max_s=0.2)
+    now = time.time()
+    try:
+        warm = await shard.ingest(device, minutes(now, 9), np.array([118.0]))
+        assert warm.status == "ok"  # the device is loaded and the writer connected
+        batch, values = minutes(now, 6, 5, 4), np.array([120.0, 121.0, 122.0])
+        with psycopg.connect(database_url, autocommit=True) as locker:
+            locker.execute("BEGIN; LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+            first = asyncio.create_task(shard.ingest(device, batch, values))
+            await asyncio.sleep(0.5)  # its commit waits for the lock
+            assert not first.done()
+            started = time.monotonic()
+            resent = asyncio.create_task(shard.ingest(device, batch, values))
+            await asyncio.sleep(0.3)
+            assert not resent.done()  # waiting for the first sending's commit
+            reachable = False  # the database goes down: the commit's connection is cut
+            pids = [w.info.backend_pid for w in writers if not w.closed]
+            db.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+            outcome = await asyncio.wait_for(resent, COMMIT_TIMEOUT_S * 2)
+            took = time.monotonic() - started
+            assert (outcome.status, outcome.cause) == ("busy", "down")
+            assert took < COMMIT_TIMEOUT_S / 4, took
+            assert (await first).status == "busy"
+            locker.execute("ROLLBACK")
+        reachable = True  # back: the kept rows are committed, once
+        deadline = time.monotonic() + 5
+        while (again := await shard.ingest(device, batch, values)).status != "ok":
+            assert time.monotonic() < deadline, again
+            await asyncio.sleep(0.1)
+        assert (again.accepted, again.duplicates) == (0, 3)
+        assert stored(db, device) == 4
+    finally:
+        await shard.close()
