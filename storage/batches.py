@@ -63,8 +63,7 @@ class Batcher(Generic[Request, Answer]):
         self._waiting: list[tuple[Request, asyncio.Future[Answer]]] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
-        self.statements = 0  # sent so far (the batching's effect, for tests and benchmarks)
-        self.requests = 0
+        self.statements = 0  # sent so far (the batching's effect, for tests)
 
     async def ask(self, request: Request) -> Answer:
         """``request``'s answer, from the next statement sent."""
@@ -88,7 +87,6 @@ class Batcher(Generic[Request, Answer]):
 
     async def _send(self, batch: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
         self.statements += 1
-        self.requests += len(batch)
         try:
             answers = await self._statement(self._pool, [request for request, _ in batch])
         except asyncio.CancelledError:

@@ -92,6 +92,21 @@ def share_directly(db, profile_id: str, owner_email: str, follower_email: str, s
     )
 
 
+async def insert_share(
+    pool, profile_id: uuid.UUID, manager_id: uuid.UUID, follower_id: uuid.UUID, scopes: list[str]
+) -> uuid.UUID:
+    """``share_directly`` by ids, through an asyncpg pool; returns the share's id."""
+    return await pool.fetchval(
+        "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes,"
+        " state, expires_at) VALUES ($1, $2, 'f@example.org', $3, $4, 'active',"
+        " now() + interval '1 day') RETURNING id",
+        profile_id,
+        manager_id,
+        follower_id,
+        scopes,
+    )
+
+
 def insert_device(db, interval_s: int = 60) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """A user with a self profile and a glucose device, straight in the database (for tests
     below the API); returns ``(user_id, profile_id, device_id)``."""

@@ -82,8 +82,8 @@ def _seq(data: object) -> int | None:
 
 
 async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UUID) -> DeviceOut:
-    app = websocket.app
-    return await authorise_upload(app.state.pool, app.state.keys, token, device_id)
+    state = websocket.app.state
+    return await authorise_upload(state.pool, state.keys, token, device_id, state.upload_grants)
 
 
 async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:

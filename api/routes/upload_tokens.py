@@ -41,11 +41,11 @@ async def authorise_upload(
     keys: KeyStore,
     token: str | None,
     device_id: uuid.UUID,
-    grants: Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None] | None = None,
+    grants: Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None],
 ) -> DeviceOut:
     """The device if ``token`` is its upload token, or a user's who may `manage` its profile;
-    one query either way (a user's sent with the replica's other uploads' when ``grants``
-    batches them). Raises the HTTP error (401, 403, 404) otherwise."""
+    one query either way (a user's sent through ``grants``, with the replica's other
+    uploads'). Raises the HTTP error (401, 403, 404) otherwise."""
     if token and token.startswith(UPLOAD_TOKEN_PREFIX):
         row = await upload_tokens.device_for_token(pool, hash_secret(token))
         if row is None:
@@ -54,10 +54,7 @@ async def authorise_upload(
             raise error(403, "this upload token belongs to another device")
         return DeviceOut(**dict(row))
     user_id = await user_of_token(keys, token)
-    if grants is None:
-        found = await access.device_grant(pool, user_id, device_id)
-    else:
-        found = await grants.ask((user_id, device_id))
+    found = await grants.ask((user_id, device_id))
     if found is None or not found[1].allows("manage"):
         refuse(found is not None, "manage", "device")
     return DeviceOut(**dict(found[0]))

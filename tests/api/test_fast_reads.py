@@ -26,6 +26,7 @@ from storage import accounts, body_sites, devices, profiles
 from storage.batches import Batcher, open_batch_pool
 from storage.pools import open_pool
 from storage.readings import audited_reads
+from tests.helpers import insert_share
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -83,15 +84,7 @@ class World:
         return await devices.create_device(self.pool, profile, kind, serial, None, 300)
 
     async def share(self, profile: uuid.UUID, follower: uuid.UUID, scopes: list[str]) -> uuid.UUID:
-        return await self.pool.fetchval(
-            "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes,"
-            " state, expires_at) VALUES ($1, $2, 'f@example.org', $3, $4, 'active',"
-            " now() + interval '1 day') RETURNING id",
-            profile,
-            self.manager,
-            follower,
-            scopes,
-        )
+        return await insert_share(self.pool, profile, self.manager, follower, scopes)
 
 
 @pytest.fixture

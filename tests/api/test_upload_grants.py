@@ -19,6 +19,7 @@ from api.tokens import KeyStore
 from storage import access, accounts, devices, profiles
 from storage.batches import Batcher, open_batch_pool
 from storage.pools import open_pool
+from tests.helpers import insert_share
 
 MANAGE_REFUSED = "your access to this device does not include the 'manage' scope"
 Grants = Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None]
@@ -49,14 +50,8 @@ class World:
 
     async def share(self, manager: uuid.UUID, follower: str, scopes: list[str]) -> None:
         profile = await profiles.self_profile_id(self.pool, manager)
-        self.shares[follower] = await self.pool.fetchval(
-            "INSERT INTO shares (profile_id, invited_by, invited_email, follower_id, scopes,"
-            " state, expires_at) VALUES ($1, $2, 'f@example.org', $3, $4, 'active',"
-            " now() + interval '1 day') RETURNING id",
-            profile,
-            manager,
-            await self.user(follower),
-            scopes,
+        self.shares[follower] = await insert_share(
+            self.pool, profile, manager, await self.user(follower), scopes
         )
 
     async def revoke(self, follower: str) -> None:
@@ -93,7 +88,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[World, Grants]]:
     await pool.close()
 
 
-async def outcome(world: World, caller: str, device: str, grants: Grants | None) -> object:
+async def outcome(world: World, caller: str, device: str, grants: Grants) -> object:
     """The device's id, or the refusal's status and message."""
     token, device_id = world.tokens[caller], world.devices[device]
     try:
@@ -107,7 +102,8 @@ async def test_uploads_arriving_together_get_their_own_answers_from_one_statemen
 ) -> None:
     w, grants = world
     asks = list(itertools.product(w.tokens, w.devices)) * 3
-    alone = [await outcome(w, caller, device, None) for caller, device in asks]
+    # Each ask awaited before the next: a statement of its own.
+    alone = [await outcome(w, caller, device, grants) for caller, device in asks]
     before = grants.statements
     together = await asyncio.gather(*(outcome(w, c, d, grants) for c, d in asks))
     assert together == alone
