@@ -146,11 +146,18 @@ async def keep_body_site(pool: asyncpg.Pool, device_id: uuid.UUID, body: Reading
 
 
 async def store_batch(
-    body: ReadingsUpload, device_id: uuid.UUID, shards: ShardRouter, config: ApiConfig
+    body: ReadingsUpload,
+    device_id: uuid.UUID,
+    shards: ShardRouter,
+    config: ApiConfig,
+    *,
+    log_upload: bool = True,
 ) -> UploadResult:
     """Hand a batch to the device's shard and wait for its commit. Raises an HTTP error
     (413, 404, 503 with Retry-After) or ``InvalidReadings``; shared by the HTTP upload and
-    the WebSocket ingest."""
+    the WebSocket ingest. ``log_upload``: one ``upload`` line for the request (a stream's
+    batches are counted in its closing line instead: a line per message is most of what a
+    one-reading batch costs the replica besides its frames)."""
     received_us = time.time_ns() // 1000
     n = len(body.readings)
     if n > config.max_batch_readings:
@@ -170,7 +177,8 @@ async def store_batch(
         log.exception("shard call failed for device %s", device_id)
         metrics.inc("vigil_backpressure_total", reason="shard_unreachable")
         raise error(503, "ingest temporarily unavailable", {"Retry-After": "5"}) from None
-    log.info("upload", extra={"readings": n, "outcome": outcome.status})
+    if log_upload:
+        log.info("upload", extra={"readings": n, "outcome": outcome.status})
     if outcome.status == "ok":
         return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)
     if outcome.status == "rejected":

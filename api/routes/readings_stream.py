@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -42,6 +43,7 @@ from api.routes.devices import DeviceOut
 from api.routes.readings import (
     InvalidReadings,
     ReadingsUpload,
+    UploadResult,
     body_site_problem,
     keep_body_site,
     store_batch,
@@ -185,10 +187,27 @@ async def _serve(
     )
     credential = Credential(websocket, token, device, config.ingest_recheck_s)
     keeper = asyncio.create_task(credential.keep_checking())
+    tally = Tally()
+    opened = time.monotonic()
     try:
-        await _serve_batches(websocket, credential, watched, app)
+        await _serve_batches(websocket, credential, watched, app, tally)
     finally:
         keeper.cancel()
+        log.info(
+            "ingest stream closed",
+            extra={**dataclasses.asdict(tally), "seconds": round(time.monotonic() - opened, 1)},
+        )
+
+
+@dataclasses.dataclass
+class Tally:
+    """What a stream's batches came to, logged when it closes (one line for the stream, not
+    one per message as an HTTP upload's)."""
+
+    batches: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused: int = 0  # answered with an error (nothing of the batch stored)
 
 
 async def _serve_batches(
@@ -196,13 +215,14 @@ async def _serve_batches(
     credential: Credential,
     watched: tuple[LiveHub, Subscriber] | None,
     app: FastAPI,
+    tally: Tally,
 ) -> None:
     """Read batches and hand each to its shard without waiting for the one before (up to
     ``MAX_IN_FLIGHT``); :class:`Answers` sends the answers in the order of the batches."""
     answers = Answers(websocket)
     try:
         with contextlib.suppress(WebSocketDisconnect):  # the device went away mid-batch
-            await _read_batches(websocket, credential, watched, app, answers)
+            await _read_batches(websocket, credential, watched, app, answers, tally)
     finally:
         answers.stop()
 
@@ -213,6 +233,7 @@ async def _read_batches(
     watched: tuple[LiveHub, Subscriber] | None,
     app: FastAPI,
     answers: Answers,
+    tally: Tally,
 ) -> None:
     while True:
         await answers.room()
@@ -238,7 +259,8 @@ async def _read_batches(
             return
         # Started now, in the order the batches came: each reaches its shard's queue
         # before the next one is read, so a device's batches are stored in order.
-        answers.add(asyncio.ensure_future(_answer(text, device, app)))
+        tally.batches += 1
+        answers.add(asyncio.ensure_future(_answer(text, device, app, tally)))
 
 
 class Answers:
@@ -320,7 +342,22 @@ async def _receive(
     return None
 
 
-async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
+async def _answer(text: str, device: DeviceOut, app: FastAPI, tally: Tally) -> str:
+    """The answer to one batch (an ack once committed, or the error), counted in ``tally``."""
+    answer = await _store(text, device, app)
+    if isinstance(answer, str):
+        tally.refused += 1
+        return answer
+    seq, result = answer
+    tally.accepted += result.accepted
+    tally.duplicates += result.duplicates
+    return json.dumps({"type": "ack", "seq": seq, **result.model_dump()})
+
+
+async def _store(
+    text: str, device: DeviceOut, app: FastAPI
+) -> tuple[int | None, UploadResult] | str:
+    """The batch's ``seq`` and what storing it came to, or the error's answer."""
     try:
         data = loads_strict(text)
     except JsonRefused as refused:
@@ -339,11 +376,12 @@ async def _answer(text: str, device: DeviceOut, app: FastAPI) -> str:
     if wrong_site:
         return _problem(batch.seq, 422, [i.model_dump() for i in wrong_site])
     try:
-        result = await store_batch(batch, device.id, app.state.router, app.state.config)
+        state = app.state
+        result = await store_batch(batch, device.id, state.router, state.config, log_upload=False)
     except InvalidReadings as invalid:
         return _problem(batch.seq, 422, [i.model_dump() for i in invalid.items])
     except HTTPException as exc:
         retry = int((exc.headers or {}).get("Retry-After", 0))
         return _problem(batch.seq, exc.status_code, exc.detail, retry)
     await keep_body_site(app.state.pool, device.id, batch)
-    return json.dumps({"type": "ack", "seq": batch.seq, **result.model_dump()})
+    return batch.seq, result

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from cluster.logs import LogReader, stack_log_dirs
 from storage.live import iso
 from tests.e2e.test_sharing import follow
-from tests.helpers import Account, minutes_ago, self_profile, series, sign_up
+from tests.helpers import Account, minutes_ago, self_profile, series, sign_up, wait_until
 
 
 def ingest_url(stack, device_id: str, token: str | None = None) -> str:
@@ -55,6 +57,32 @@ def test_batches_are_acknowledged_in_order_once_stored(account: Account, stack) 
     rows = stored(account, cgm["id"])
     assert [r["value"] for r in rows] == [r["value"] for r in readings]
     assert rows[-1]["direction"] is not None
+
+
+def test_a_stream_is_logged_in_one_line_when_it_closes(account: Account, stack) -> None:
+    """Its batches are counted in the stream's closing line (with the connection's request
+    id), not logged one line each as HTTP uploads are."""
+    cgm = account.device("glucose")
+    readings = series(minutes_ago(20), 4, 300, 120, -1.0)
+    request_id = f"stream-{uuid.uuid4().hex}"
+    url = ingest_url(stack, cgm["id"], cgm["upload_token"])
+    with connect(url, additional_headers={"X-Request-ID": request_id}) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        assert [send(ws, seq, [r])["type"] for seq, r in enumerate(readings)] == ["ack"] * 4
+        assert send(ws, 4, readings[:2])["duplicates"] == 2
+        assert send(ws, 5, [{"ts": readings[0]["ts"], "value": "high"}])["status"] == 422
+    logs = LogReader(stack_log_dirs(stack.settings.run_dir, stack.settings.log_dir))
+    mine: list[dict] = []
+
+    def closed() -> dict | None:
+        mine.extend(r for r in logs.new_records() if r.get("request_id") == request_id)
+        return next((r for r in mine if r["message"] == "ingest stream closed"), None)
+
+    line = wait_until(closed, 30, "the stream's closing log line")
+    counted = {k: line[k] for k in ("batches", "accepted", "duplicates", "refused")}
+    assert counted == {"batches": 6, "accepted": 4, "duplicates": 2, "refused": 1}
+    assert line["seconds"] >= 0
+    assert not [r for r in mine if r["message"] == "upload"]
 
 
 def test_a_user_with_manage_streams_and_the_live_stream_shows_it(account: Account, stack) -> None:
