@@ -99,13 +99,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# One decoder for every call: ``json.loads`` with a hook builds a new one each time (a tenth
+# of a one-reading batch's parse).
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def loads_strict(text: str | bytes) -> Any:
     """``json.loads`` that refuses duplicate keys and nesting too deep for the parser.
 
     Raises ``JsonRefused`` for those and ``json.JSONDecodeError`` for text that is not JSON
-    (both are ``ValueError``)."""
+    (both are ``ValueError``); bytes in UTF-8, -16 or -32 and a leading BOM are treated as
+    ``json.loads`` treats them."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return _STRICT_DECODER.decode(text)
     except RecursionError:
         raise JsonRefused([], "JSON nested too deeply", "json_invalid") from None
 
