@@ -47,10 +47,10 @@ from api.routes import (
 from api.routes.fhir import routes as fhir_routes
 from api.routes.nightscout import manage as nightscout_manage
 from api.routes.nightscout import site as nightscout_site
+from api.routes.upload_tokens import UploadChecks
 from api.security_headers import SecurityHeaders
 from api.supervision import keep_actors_running, sample_gauges
 from api.tokens import KeyStore
-from storage import access
 from storage.batches import Batcher, open_batch_pool
 from storage.pools import open_pool
 from storage.readings import audited_reads
@@ -100,7 +100,7 @@ def create_app(
         app.state.keys = keys
         batch_pool = await open_batch_pool(config.database_url)
         app.state.reads = Batcher(batch_pool, audited_reads)
-        app.state.upload_grants = Batcher(batch_pool, access.device_grants)
+        app.state.upload_checks = UploadChecks.on(batch_pool)
         app.state.router = ShardRouter(
             config.shard_count,
             config.namespace,

@@ -19,13 +19,22 @@ async def replace_token(pool: asyncpg.Pool, device_id: UUID, token_hash: bytes) 
     )
 
 
-async def device_for_token(pool: asyncpg.Pool, token_hash: bytes) -> asyncpg.Record | None:
-    """The device this token may upload to, while the profile's manager is an active user."""
-    return await pool.fetchrow(
-        "SELECT d.id, d.profile_id, d.kind, d.serial, d.model, d.interval_s, d.created_at"
-        " FROM device_upload_tokens t JOIN devices d ON d.id = t.device_id"
-        " JOIN profiles p ON p.id = d.profile_id"
-        " JOIN users u ON u.id = p.manager_id AND u.disabled_at IS NULL"
-        " WHERE t.token_hash = $1",
-        token_hash,
-    )
+_DEVICES_FOR_TOKENS = """
+SELECT q.n, d.id, d.profile_id, d.kind, d.serial, d.model, d.interval_s, d.created_at
+FROM unnest($1::bytea[]) WITH ORDINALITY AS q(token_hash, n)
+JOIN device_upload_tokens t ON t.token_hash = q.token_hash
+JOIN devices d ON d.id = t.device_id
+JOIN profiles p ON p.id = d.profile_id
+JOIN users u ON u.id = p.manager_id AND u.disabled_at IS NULL
+"""
+
+
+async def devices_for_tokens(
+    pool: asyncpg.Pool, token_hashes: list[bytes]
+) -> list[asyncpg.Record | None]:
+    """For each token hash, in their order, the device it may upload to while the profile's
+    manager is an active user (None otherwise), from one statement (``storage.batches``)."""
+    found: list[asyncpg.Record | None] = [None] * len(token_hashes)
+    for row in await pool.fetch(_DEVICES_FOR_TOKENS, token_hashes):
+        found[row["n"] - 1] = row
+    return found

@@ -85,7 +85,7 @@ def _seq(data: object) -> int | None:
 
 async def _authorise(websocket: WebSocket, token: str | None, device_id: uuid.UUID) -> DeviceOut:
     state = websocket.app.state
-    return await authorise_upload(state.pool, state.keys, token, device_id, state.upload_grants)
+    return await authorise_upload(state.keys, token, device_id, state.upload_checks)
 
 
 async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:

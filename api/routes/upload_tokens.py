@@ -8,6 +8,7 @@ user's access token; every other route refuses it (it is not a JWT).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -36,25 +37,36 @@ class UploadToken(BaseModel):
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class UploadChecks:
+    """A replica's credential checks for uploads, each kind sent together with the others
+    that reach it at once (``storage.batches``): a user's grant on the device, and the
+    device of an upload token (a stream re-checks its own every ``ingest_recheck_s``)."""
+
+    grants: Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None]
+    tokens: Batcher[bytes, asyncpg.Record | None]
+
+    @classmethod
+    def on(cls, pool: asyncpg.Pool) -> UploadChecks:
+        grants = Batcher(pool, access.device_grants)
+        return cls(grants, Batcher(pool, upload_tokens.devices_for_tokens))
+
+
 async def authorise_upload(
-    pool: asyncpg.Pool,
-    keys: KeyStore,
-    token: str | None,
-    device_id: uuid.UUID,
-    grants: Batcher[tuple[uuid.UUID, uuid.UUID], access.DeviceGrant | None],
+    keys: KeyStore, token: str | None, device_id: uuid.UUID, checks: UploadChecks
 ) -> DeviceOut:
     """The device if ``token`` is its upload token, or a user's who may `manage` its profile;
-    one query either way (a user's sent through ``grants``, with the replica's other
-    uploads'). Raises the HTTP error (401, 403, 404) otherwise."""
+    one query either way, sent through ``checks`` with the replica's other uploads'. Raises
+    the HTTP error (401, 403, 404) otherwise."""
     if token and token.startswith(UPLOAD_TOKEN_PREFIX):
-        row = await upload_tokens.device_for_token(pool, hash_secret(token))
+        row = await checks.tokens.ask(hash_secret(token))
         if row is None:
             raise error(401, "invalid upload token", {"WWW-Authenticate": "Bearer"})
         if row["id"] != device_id:
             raise error(403, "this upload token belongs to another device")
         return DeviceOut(**dict(row))
     user_id = await user_of_token(keys, token)
-    found = await grants.ask((user_id, device_id))
+    found = await checks.grants.ask((user_id, device_id))
     if found is None or not found[1].allows("manage"):
         refuse(found is not None, "manage", "device")
     return DeviceOut(**dict(found[0]))
@@ -67,7 +79,7 @@ async def uploadable_device(
 ) -> DeviceOut:
     # The pool and key store straight from the app: the ingest route runs this per batch.
     state = request.app.state
-    return await authorise_upload(state.pool, state.keys, token, device_id, state.upload_grants)
+    return await authorise_upload(state.keys, token, device_id, state.upload_checks)
 
 
 UploadableDevice = Annotated[DeviceOut, Depends(uploadable_device)]
