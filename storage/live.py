@@ -213,6 +213,24 @@ def _message(d: dict[str, Any]) -> LiveMessage:
     )
 
 
+# Every device update's payload starts with its profile: ``_wire`` puts it first and
+# ``encode`` writes no spaces.
+_UPDATE_HEAD = '{"p":"'
+_UUID_END = len(_UPDATE_HEAD) + 36
+
+
+def update_profile(payload: str) -> UUID | None:
+    """The profile of a device update, read from the payload's head without decoding the
+    rest (a replica passes over the updates of profiles none of its streams follows: every
+    replica receives every committed batch's); None for any other payload."""
+    if not payload.startswith(_UPDATE_HEAD) or payload[_UUID_END : _UUID_END + 1] != '"':
+        return None
+    try:
+        return UUID(payload[len(_UPDATE_HEAD) : _UUID_END])
+    except ValueError:
+        return None
+
+
 def decode(payload: str) -> LiveMessage | None:
     """The message a NOTIFY payload carries; ``None`` (logged) for one that is not ours."""
     try:

@@ -200,6 +200,9 @@ class LiveHub:
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self.received += 1
+        profile = live.update_profile(payload)
+        if profile is not None and profile not in self._by_profile:
+            return  # a device update no stream here follows: not worth decoding
         msg = live.decode(payload)
         if msg is None:
             return

@@ -36,3 +36,29 @@ async def test_a_share_change_that_cannot_be_checked_ends_the_followers_stream(
     assert watching.queue.get_nowait() is None  # the stream's writer sees the end
     assert bystander.closed is None
     assert "could not re-check stream access" in caplog.text
+
+
+async def test_device_updates_reach_the_streams_that_follow_their_profile_only(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every replica receives every committed batch's update; one for a profile none of its
+    streams follows is passed over without being decoded."""
+    pool = await open_pool(database_url, max_size=1)
+    hub = LiveHub(database_url, pool)
+    followed, elsewhere, device = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sub = Subscriber(user_id=uuid.uuid4())
+    hub.subscribe(sub, followed, (True, False))
+    decoded: list[str] = []
+    real_decode = live.decode
+    monkeypatch.setattr(live, "decode", lambda p: decoded.append(p) or real_decode(p))
+    reading = live.LiveReading(1.7e9, 120.0, -1.5, "FortyFiveDown", 95.0)
+    for profile in (elsewhere, followed, elsewhere):
+        payload = live.encode(live.DeviceUpdate(profile, device, "glucose", reading))
+        hub._on_notify(None, 0, live.CHANNEL, payload)
+    assert hub.received == 3 and len(decoded) == 1 and str(followed) in decoded[0]
+    assert '"value":120.0' in sub.queue.get_nowait().replace(" ", "")
+    assert sub.queue.empty()
+    others = live.encode(live.ShareChanged(elsewhere, uuid.uuid4()))
+    hub._on_notify(None, 0, live.CHANNEL, others)  # not a device update: always decoded
+    assert decoded[-1] == others
+    await pool.close()

@@ -29,14 +29,19 @@ ALERT = LiveAlert(
 )
 
 
+UPDATES = [
+    DeviceUpdate(P, D, "glucose", LiveReading(1.7e9, 120.0, -1.5, "FortyFiveDown", 95.0)),
+    DeviceUpdate(P, D, "glucose", None, (ALERT,)),
+    DeviceUpdate(P, D, None, None, (ALERT, LiveAlert(U, "low", "cleared", "warning",
+                                                     None, 70.0, 1.7e9, 1.7e9, None))),
+    DeviceUpdate(P, D, "temperature", LiveReading(1.7e9, 37.2)),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "msg",
     [
-        DeviceUpdate(P, D, "glucose", LiveReading(1.7e9, 120.0, -1.5, "FortyFiveDown", 95.0)),
-        DeviceUpdate(P, D, "glucose", None, (ALERT,)),
-        DeviceUpdate(P, D, None, None, (ALERT, LiveAlert(U, "low", "cleared", "warning",
-                                                         None, 70.0, 1.7e9, 1.7e9, None))),
-        DeviceUpdate(P, D, "temperature", LiveReading(1.7e9, 37.2)),
+        *UPDATES,
         AccountEnded(U, "logout"),
         ShareChanged(P, U),
         PersonalChanged(P, U),
@@ -47,6 +52,19 @@ def test_every_kind_survives_the_round_trip(msg: LiveMessage) -> None:
     payload = live.encode(msg)
     assert len(payload) < 8000  # PostgreSQL's limit for a NOTIFY payload
     assert live.decode(payload) == msg
+
+
+def test_a_device_update_names_its_profile_in_its_head() -> None:
+    """``update_profile`` reads the profile of every device update without decoding it, and
+    finds none in any other message or in text that only looks like one."""
+    for msg in UPDATES:
+        assert live.update_profile(live.encode(msg)) == msg.profile_id
+    for other in (AccountEnded(U, "logout"), ShareChanged(P, U), PersonalChanged(P, U)):
+        assert live.update_profile(live.encode(other)) is None
+    head = '{"p":"' + str(P)
+    for payload in ("", "{}", '{"p":"x"}', head[:-1] + '"}', head + 'x"}', '{"p": "' + str(P)):
+        assert live.update_profile(payload) is None, payload
+    assert live.update_profile(head + '"}') == P  # the head alone decides; decode checks
 
 
 @pytest.mark.parametrize("payload", ["not json", "[]", '{"p": "x"}', '{"revoked": "nope"}', "{}"])
