@@ -25,6 +25,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from actors.ingest_call import IngestCall
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
 from actors.placement import shard_in, shard_index, spread
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
@@ -183,7 +184,7 @@ async def keep_notifier_listening(config: NotifierConfig, namespace: str = NAMES
 
 
 # (device_id, ts_us, values, received_us, history, request_id, body_site, future): the
-# shard's ingest_many takes each item without its future.
+# shard's ingest_packed takes each item without its future, packed (actors.ingest_call).
 _Pending = tuple[
     UUID, np.ndarray, np.ndarray, int | None, bool, str | None, str | None, asyncio.Future
 ]
@@ -232,7 +233,7 @@ class ShardRouter:
     """Used inside API replicas: finds shard actors by name and forwards device batches.
 
     Batches for one shard travel together: while a call to a shard is in flight, the batches
-    that arrive for it wait and then go in one ``ingest_many`` call (as the write buffer
+    that arrive for it wait and then go in one ``ingest_packed`` call (as the write buffer
     does with commits), so many small uploads cost one actor call, not one each. When
     batches come often (the shard's previous call, answered less than ``BUSY_WITHIN_S``
     ago, carried two or more), a call to an idle shard is also held up to ``hold_max_s``
@@ -429,12 +430,13 @@ class ShardRouter:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
             try:
-                outcomes = await self.call(
+                answers = await self.call(
                     index,
-                    "ingest_many",
-                    [item[:-1] for item in batch],
+                    "ingest_packed",
+                    IngestCall.of([item[:-1] for item in batch]),
                     deadline_s=self.ingest_deadline_s,
                 )
+                outcomes = answers.outcomes()
             except Exception as exc:
                 self._handles.pop(index, None)  # looked up again: the actor may be new
                 for *_, future in batch:

@@ -14,8 +14,8 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -32,9 +32,9 @@ from actors.device import (
     PreparedBatch,
     accept_many,
 )
+from actors.ingest_call import IngestAnswers, IngestBatch, IngestCall, IngestOutcome
 from actors.placement import shard_in, shard_index
 from actors.write_buffer import Backpressure, WriteBuffer
-from algorithms.validation import Problem
 from storage import live
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
 from storage.devices import DeviceInfo, load_device, recently_active_devices
@@ -48,10 +48,6 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-# One device's batch in an ``ingest_many`` call: (device_id, ts_us, values, received_us,
-# history, request_id, body_site).
-IngestBatch = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None, str | None]
-
 
 @dataclass(frozen=True, slots=True)
 class ShardConfig:
@@ -63,16 +59,6 @@ class ShardConfig:
     tick_s: float = 30.0  # clock for time-based alert rules (signal loss, due re-alerts)
     shard_count: int = 1  # how many shards share the devices (see actors.placement)
     adopt_active_s: float = 86_400.0  # at start, host devices that streamed this recently
-
-
-@dataclass(frozen=True, slots=True)
-class IngestOutcome:
-    status: Literal["ok", "rejected", "unknown_device", "busy", "moved"]
-    accepted: int = 0
-    duplicates: int = 0
-    problems: tuple[Problem, ...] = field(default_factory=tuple)
-    retry_after_s: int = 0
-    cause: str = ""  # busy: why the database is not taking the rows (``WriteBuffer.cause``)
 
 
 class DeviceShard:
@@ -124,6 +110,10 @@ class DeviceShard:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    async def ingest_packed(self, call: IngestCall) -> IngestAnswers:
+        """:meth:`ingest_many` as the router calls it (``actors.ingest_call``)."""
+        return IngestAnswers.of(await self.ingest_many(call.batches()))
 
     async def ingest_many(self, batches: list[IngestBatch]) -> list[IngestOutcome]:
         """Several devices' batches in one call: validated and trended as one set of arrays

@@ -12,12 +12,13 @@ import uuid
 import numpy as np
 import pytest
 
+from actors.ingest_call import IngestAnswers
 from actors.router import ShardRouter, ShardTooSlow
 from actors.shard import IngestOutcome, ShardConfig
 
 
 class SlowShardRouter(ShardRouter):
-    """One shard whose ``ingest_many`` answers only when the test opens its gate."""
+    """One shard whose ``ingest_packed`` answers only when the test opens its gate."""
 
     INGEST_MARGIN_S = 0.2
 
@@ -30,11 +31,11 @@ class SlowShardRouter(ShardRouter):
     async def call(
         self, index: int, method: str, *args: object, deadline_s: float | None = None
     ) -> object:
-        assert method == "ingest_many"
-        batches: list = args[0]  # type: ignore[assignment]
+        assert method == "ingest_packed"
+        batches = args[0].batches()  # type: ignore[attr-defined]
         self.calls.append([b[0] for b in batches])
         await self.gate.wait()
-        return [IngestOutcome("ok", accepted=len(b[1])) for b in batches]
+        return IngestAnswers.of([IngestOutcome("ok", accepted=len(b[1])) for b in batches])
 
 
 async def upload(router: ShardRouter, device: uuid.UUID) -> IngestOutcome:

@@ -20,7 +20,7 @@ US = 1_000_000
 
 
 class CountingRouter(ShardRouter):
-    """The real router, noting how many batches each ``ingest_many`` call carried."""
+    """The real router, noting how many batches each ``ingest_packed`` call carried."""
 
     def __init__(self, stack, hold_max_s: float) -> None:
         super().__init__(2, stack.settings.namespace, hold_max_s=hold_max_s)
@@ -29,7 +29,7 @@ class CountingRouter(ShardRouter):
     async def call(
         self, index: int, method: str, *args: object, deadline_s: float | None = None
     ) -> object:
-        if method == "ingest_many":
+        if method == "ingest_packed":
             self.carried.append(len(args[0]))  # type: ignore[arg-type]
         return await super().call(index, method, *args, deadline_s=deadline_s)
 
