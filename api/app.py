@@ -16,6 +16,7 @@ from api.body_limit import BodyLimit
 from api.config import ApiConfig
 from api.errors import install_error_handlers
 from api.fast_reads import FastReads
+from api.fast_uploads import FastUploads
 from api.request_id import RequestIdMiddleware, install_log_field
 from api.routes import (
     admin,
@@ -78,12 +79,13 @@ def create_app(
     *,
     connect: bool = True,
     serve_sets_request_id: bool = False,
-    fast_reads: bool = True,
+    fast_lanes: bool = True,
 ) -> FastAPI:
     """Build the app. ``connect=False`` builds it without touching the database or Ray
     (to generate the OpenAPI document); ``serve_sets_request_id``: Ray Serve in front puts
-    the ``X-Request-ID`` response header (see ``api.request_id``); ``fast_reads=False``
-    leaves the polled reads to FastAPI's routing too (``api.fast_reads``; tests compare)."""
+    the ``X-Request-ID`` response header (see ``api.request_id``); ``fast_lanes=False``
+    leaves the polled reads and the readings upload to FastAPI's routing too
+    (``api.fast_reads``, ``api.fast_uploads``; tests compare)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,8 +137,9 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    if fast_reads:
-        app.add_middleware(FastReads)  # the innermost: inside every other middleware
+    if fast_lanes:  # the innermost: inside every other middleware
+        app.add_middleware(FastUploads)
+        app.add_middleware(FastReads)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIdMiddleware, respond=not serve_sets_request_id)

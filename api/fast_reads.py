@@ -79,7 +79,7 @@ class FastReads:
             return None
         state = scope["app"].state
         headers = Headers(scope=scope)
-        token = _bearer(headers)
+        token = bearer(headers)
         if token is None:
             return None
         try:
@@ -99,7 +99,7 @@ class FastReads:
                 return await latest_answer(state, read)
             return await readings_answer(state, read)
         except Exception as exc:
-            return await _handled(scope, exc)
+            return await handled(scope, exc)
 
 
 def _query(scope: Scope, kind: str) -> dict[str, Any] | None:
@@ -124,7 +124,7 @@ def _query(scope: Scope, kind: str) -> dict[str, Any] | None:
     return {"start": start, "end": end, "limit": limit or READINGS_LIMIT_DEFAULT}
 
 
-def _bearer(headers: Headers) -> str | None:
+def bearer(headers: Headers) -> str | None:
     """The bearer token, as the routes' ``OAuth2PasswordBearer`` reads it."""
     authorization = headers.get("authorization")
     scheme, token = get_authorization_scheme_param(authorization)
@@ -133,7 +133,7 @@ def _bearer(headers: Headers) -> str | None:
     return token
 
 
-async def _handled(scope: Scope, exc: Exception) -> Response:
+async def handled(scope: Scope, exc: Exception) -> Response:
     """``exc`` answered by the app's exception handler for it, as FastAPI's exception
     middleware would (the handlers of ``api.errors`` and FastAPI's own); re-raised if none."""
     handlers = scope["app"].exception_handlers

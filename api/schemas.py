@@ -19,7 +19,7 @@ import email.message
 import json
 import re
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -120,8 +120,10 @@ def loads_strict(text: str | bytes) -> Any:
         raise JsonRefused([], "JSON nested too deeply", "json_invalid") from None
 
 
-def _is_json(request: Request) -> bool:
-    content_type = request.headers.get("content-type")
+def is_json(headers: Mapping[str, str]) -> bool:
+    """Whether a request's body is JSON as FastAPI decides it (no content type, or
+    ``application/json`` or ``application/*+json``)."""
+    content_type = headers.get("content-type")
     if not content_type:
         return True
     message = email.message.Message()
@@ -150,7 +152,7 @@ class StrictJsonRoute(APIRoute):
 
         async def strict_json(request: Request) -> Response:
             request = _StrictJsonRequest(request.scope, request.receive)
-            if _is_json(request) and await request.body():
+            if is_json(request.headers) and await request.body():
                 try:
                     await request.json()
                 except JsonRefused as refused:

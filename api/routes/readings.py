@@ -124,6 +124,11 @@ class InvalidReadings(Exception):
         super().__init__(f"{len(items)} invalid reading(s)")
         self.items = items  # loc relative to the batch: ["readings", i, field]
 
+    def response(self) -> JSONResponse:
+        """The HTTP upload's 422 (``loc`` from the request's body)."""
+        items = [ErrorItem(loc=["body", *i.loc], msg=i.msg, type=i.type) for i in self.items]
+        return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
+
 
 # What a refused upload is told, by the shard's reason (``WriteBuffer.cause``).
 BUSY = {"disk_full": DISK_FULL_DETAIL, "down": DATABASE_DOWN_DETAIL}
@@ -227,8 +232,7 @@ async def upload_readings(
     try:
         result = await store_batch(body, device.id, shards, config)
     except InvalidReadings as invalid:
-        items = [ErrorItem(loc=["body", *i.loc], msg=i.msg, type=i.type) for i in invalid.items]
-        return JSONResponse(status_code=422, content={"detail": [i.model_dump() for i in items]})
+        return invalid.response()
     await keep_body_site(pool, device.id, body)
     return result
 

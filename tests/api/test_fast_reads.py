@@ -3,7 +3,7 @@ do: the same status, body and headers, the same audit entries, for every case a 
 bring — and the fast lane really answers the common ones. Reads sent together share one
 statement (``storage.batches``) and each still gets its own grant check and audit entry.
 
-Two apps over one real PostgreSQL: one as deployed, one with ``fast_reads=False``."""
+Two apps over one real PostgreSQL: one as deployed, one with ``fast_lanes=False``."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ async def setup(database_url: str) -> AsyncIterator[tuple[World, dict[str, FastA
     config = ApiConfig(database_url=database_url)
     apps = {
         "fast": create_app(config, connect=False),
-        "routed": create_app(config, connect=False, fast_reads=False),
+        "routed": create_app(config, connect=False, fast_lanes=False),
     }
     read_pool = await open_batch_pool(database_url)
     for app in apps.values():
