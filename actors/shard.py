@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -71,6 +71,7 @@ class DeviceShard:
         self.devices: dict[UUID, DeviceActor] = {}
         self._loading: dict[UUID, asyncio.Lock] = {}
         self._reader: psycopg.AsyncConnection | None = None
+        self._reader_lock = asyncio.Lock()  # one read at a time on it (``_reading``)
         self._buffer: WriteBuffer | None = None
         self._ticker: asyncio.Task | None = None
         # Batches waiting for their commit (``_stored``), and the down signal watched for them.
@@ -320,8 +321,8 @@ class DeviceShard:
         return len(self.devices)
 
     async def _adopt(self) -> None:
-        conn = await self._reader_connection()
-        active = await recently_active_devices(conn, self.config.adopt_active_s)
+        async with self._reading() as conn:
+            active = await recently_active_devices(conn, self.config.adopt_active_s)
         mine = [d for d in active if await self._owns(d)]
         for device_id in mine:
             if device_id not in self.devices:
@@ -335,7 +336,8 @@ class DeviceShard:
         changes, under the layout being moved to as well: a moving device is nobody's until
         the move completes."""
         if self._layouts is None:
-            self._layouts = await current_layouts(await self._reader_connection())
+            async with self._reading() as conn:
+                self._layouts = await current_layouts(conn)
         active, moving = self._layouts
         if active is None:
             owner = shard_index(device_id, self.config.shard_count)
@@ -350,7 +352,8 @@ class DeviceShard:
         this shard's: wait for its ingest calls under way and for every buffered row to be
         committed, then forget it (its next shard loads it, alert state included, from the
         database). Returns how many devices were handed over."""
-        self._layouts = await current_layouts(await self._reader_connection())
+        async with self._reading() as conn:
+            self._layouts = await current_layouts(conn)
         leaving = [d for d in self.devices if not await self._owns(d)]
         async with self._settled:
             await self._settled.wait_for(lambda: not any(d in self._in_flight for d in leaving))
@@ -367,12 +370,12 @@ class DeviceShard:
         async with lock:
             if device_id in self.devices:
                 return self.devices[device_id]
-            conn = await self._reader_connection()
-            info = await load_device(conn, device_id)
-            if info is None:
-                return None
-            history = await recent_readings(conn, device_id, KEEP_US)
-            context = await load_context(conn, device_id, info.profile_id)
+            async with self._reading() as conn:
+                info = await load_device(conn, device_id)
+                if info is None:
+                    return None
+                history = await recent_readings(conn, device_id, KEEP_US)
+                context = await load_context(conn, device_id, info.profile_id)
             actor = DeviceActor(info, history, context)
             self.devices[device_id] = actor
             metrics.set_gauge("vigil_device_actors", len(self.devices), shard=str(self.index))
@@ -382,21 +385,30 @@ class DeviceShard:
     async def _read_within(self, read: Awaitable[T]) -> T:
         """A read of the database that a batch waits for, within the commit timeout: one
         that gets no answer (a lock held, a server gone silent) fails the batch (``busy``)
-        rather than holding it, and every batch behind it, without bound. The reader
-        connection it was on is dropped (a cancelled query leaves it in an unknown state)."""
-        try:
-            return await asyncio.wait_for(read, self.config.commit_timeout_s)
-        except TimeoutError:
-            reader, self._reader = self._reader, None
-            if reader is not None:
-                with contextlib.suppress(Exception):
-                    await reader.close()
-            raise
+        rather than holding it, and every batch behind it, without bound. A read cancelled
+        mid-query drops the reader connection (:meth:`_reading`)."""
+        return await asyncio.wait_for(read, self.config.commit_timeout_s)
 
-    async def _reader_connection(self) -> psycopg.AsyncConnection:
-        if self._reader is None or self._reader.closed or self._reader.broken:
-            self._reader = await open_writer_connection(self.config.database_url)
-        return self._reader
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """The shard's reader connection, for one read (one or more queries) at a time.
+
+        A read that fails or is cancelled while it holds the connection (a batch's read
+        past the commit timeout) leaves it in an unknown state: it is closed there, while no
+        other read can be using it, and the next read opens a new one. (Closing it from
+        outside, with another read's query in flight on it, freed the connection under
+        psycopg's C code: the shard died of a SIGSEGV.)"""
+        async with self._reader_lock:
+            if self._reader is None or self._reader.closed or self._reader.broken:
+                self._reader = await open_writer_connection(self.config.database_url)
+            conn = self._reader
+            try:
+                yield conn
+            except BaseException:
+                self._reader = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                raise
 
     # -- alerts ------------------------------------------------------------------------
 
@@ -483,7 +495,8 @@ class DeviceShard:
         hosted = [a for a in self.devices.values() if a.info.profile_id == profile_id]
         if not hosted:
             return 0
-        timezone, rules = await profile_rules(await self._reader_connection(), profile_id)
+        async with self._reading() as conn:
+            timezone, rules = await profile_rules(conn, profile_id)
         for actor in hosted:
             actor.alerts.set_rules(rules, timezone)
         return len(hosted)

@@ -122,3 +122,40 @@ async def test_a_resent_batch_waiting_for_its_commit_hears_of_an_outage_at_once(
         assert stored(db, device) == 4
     finally:
         await shard.close()
+
+
+async def test_a_read_timing_out_never_closes_the_connection_under_another_read(
+    database_url: str, db
+) -> None:
+    """The shard's reads share one connection. A batch whose device load waits past the
+    commit timeout (the shard's start-up adoption holds the connection, blocked by a lock)
+    is refused (``busy``), and the adoption's query, in flight on that connection, finishes
+    normally. (Closing the connection for the timed-out read while the other query was in
+    flight freed it under psycopg's C code: the shard died of a SIGSEGV.)"""
+    active, later = insert_device(db)[2], insert_device(db)[2]
+    first = DeviceShard(0, ShardConfig(database_url=database_url))
+    try:
+        assert (
+            await first.ingest(active, minutes(time.time(), 2), np.array([110.0]))
+        ).status == "ok"
+    finally:
+        await first.close()
+    shard = DeviceShard(0, ShardConfig(database_url=database_url, commit_timeout_s=0.5))
+    try:
+        with psycopg.connect(database_url, autocommit=True) as locker:
+            locker.execute("BEGIN; LOCK TABLE device_state IN ACCESS EXCLUSIVE MODE")
+            starting = asyncio.create_task(shard.start())  # adoption: blocked by the lock
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            batch = (later, minutes(time.time(), 1), np.array([115.0]), None, False, None, None)
+            (refused,) = await shard.ingest_many([batch])  # as the router calls it
+            assert refused.status == "busy"
+            assert time.monotonic() - started < 3.0
+            assert not starting.done()
+            locker.execute("ROLLBACK")
+        assert await asyncio.wait_for(starting, 10) >= 1  # adopted, its query unharmed
+        assert active in shard.devices
+        again = await shard.ingest(later, minutes(time.time(), 1), np.array([115.0]))
+        assert (again.status, again.accepted) == ("ok", 1)
+    finally:
+        await shard.close()
