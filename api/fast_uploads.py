@@ -5,13 +5,13 @@ machinery (route matching across every router, the dependency graph, the request
 the response model validated and encoded again) costs about as much as the batch's own
 parsing. :class:`FastUploads`, a pure ASGI middleware beside ``api.fast_reads.FastReads``,
 recognises the common well-formed upload and calls what the route calls: the same
-credential check (``authorise_upload``, batched), the same ``store_batch`` (its ``upload``
-log line, its errors), the same answer. Anything else goes on to FastAPI with its body
-unchanged: another method or path form, a query string, a body that is not JSON by its
-content type, that does not parse strictly (``loads_strict``) or validate as the route's
-model, one naming a ``body_site``, a request without a bearer token. Nothing has been
-checked or stored when it hands a request on; once it has checked the credential, it
-answers itself.
+credential check (``authorise_upload``, batched), the same ``upload_answer`` (the body
+site's check, ``store_batch`` with its ``upload`` log line and errors), the same answer.
+Anything else goes on to FastAPI with its body unchanged: another method or path form, a
+query string, a body that is not JSON by its content type, that does not parse strictly
+(``loads_strict``) or validate as the route's model, a request without a bearer token.
+Nothing has been checked or stored when it hands a request on; once it has checked the
+credential, it answers itself.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.fast_reads import bearer, handled
-from api.routes.readings import InvalidReadings, ReadingsUpload, store_batch
+from api.routes.readings import ReadingsUpload, upload_answer
 from api.routes.upload_tokens import authorise_upload
 from api.schemas import is_json, loads_strict
 
@@ -76,19 +76,15 @@ class FastUploads:
             upload = ReadingsUpload.model_validate(loads_strict(body))
         except (ValueError, ValidationError):  # not JSON, refused, or not the model
             return None
-        if upload.body_site is not None:
-            return None  # checked against the device's kind by the route
         state = scope["app"].state
         try:
             device = await authorise_upload(
                 state.keys, token, uuid.UUID(matched.group(1)), state.upload_checks
             )
-            result = await store_batch(upload, device.id, state.router, state.config)
-        except InvalidReadings as invalid:
-            return invalid.response()
+            answer = await upload_answer(upload, device, state.router, state.config, state.pool)
         except Exception as exc:
             return await handled(scope, exc)
-        return JSONResponse(jsonable_encoder(result))
+        return answer if isinstance(answer, Response) else JSONResponse(jsonable_encoder(answer))
 
 
 async def _body_messages(receive: Receive) -> list[Message]:

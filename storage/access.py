@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.batches import by_ordinality
+
 SCOPES = ("readings", "alerts", "manage")
 MANAGER_SCOPES = frozenset(SCOPES)
 
@@ -93,7 +95,4 @@ async def device_grants(
     """:func:`device_grant` for many ``(user_id, device_id)`` pairs, in their order, from
     one statement (``storage.batches``)."""
     rows = await pool.fetch(_DEVICE_GRANTS, [d for _, d in asks], [u for u, _ in asks])
-    found: list[asyncpg.Record | None] = [None] * len(asks)
-    for row in rows:
-        found[row["n"] - 1] = row
-    return [_device_grant(row) for row in found]
+    return [_device_grant(row) for row in by_ordinality(rows, len(asks))]

@@ -47,6 +47,15 @@ async def open_batch_pool(url: str) -> asyncpg.Pool:
     )
 
 
+def by_ordinality(rows: list[asyncpg.Record], count: int) -> list[asyncpg.Record | None]:
+    """A batched statement's rows in its requests' order, by the ``n`` each carries (its
+    request's ordinality in the statement's arrays); None for a request nothing matched."""
+    found: list[asyncpg.Record | None] = [None] * count
+    for row in rows:
+        found[row["n"] - 1] = row
+    return found
+
+
 class Batcher(Generic[Request, Answer]):
     """Requests answered by ``send(pool, requests)`` (answers in the requests' order), sent
     together as described above."""

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.batches import by_ordinality
+
 
 async def replace_token(pool: asyncpg.Pool, device_id: UUID, token_hash: bytes) -> datetime:
     """Store the device's new token; the previous one stops working. Returns when."""
@@ -34,7 +36,4 @@ async def devices_for_tokens(
 ) -> list[asyncpg.Record | None]:
     """For each token hash, in their order, the device it may upload to while the profile's
     manager is an active user (None otherwise), from one statement (``storage.batches``)."""
-    found: list[asyncpg.Record | None] = [None] * len(token_hashes)
-    for row in await pool.fetch(_DEVICES_FOR_TOKENS, token_hashes):
-        found[row["n"] - 1] = row
-    return found
+    return by_ordinality(await pool.fetch(_DEVICES_FOR_TOKENS, token_hashes), len(token_hashes))

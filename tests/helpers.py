@@ -10,6 +10,8 @@ import httpx
 import numpy as np
 import psycopg
 
+from storage.pools import open_writer_connection
+
 
 @dataclass
 class Account:
@@ -150,3 +152,28 @@ def store_readings(
         with conn.cursor().copy("COPY readings (device_id, ts, value) FROM STDIN") as copy:
             for t, v in zip(ts, values, strict=True):
                 copy.write_row((device_id, datetime.fromtimestamp(t, UTC), float(v)))
+
+
+class CuttableDatabase:
+    """A write buffer's ``connect`` to the real database that a test can cut: ``cut()``
+    terminates every connection it made (their server processes) and refuses new ones
+    until ``restore()``; the refusal is the OperationalError a down server gives."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.reachable = True
+        self.connections: list[psycopg.AsyncConnection] = []
+
+    async def connect(self) -> psycopg.AsyncConnection:
+        if not self.reachable:
+            raise psycopg.OperationalError("connection refused (the database is down)")
+        self.connections.append(await open_writer_connection(self.database_url))
+        return self.connections[-1]
+
+    def cut(self, db: psycopg.Connection) -> None:
+        self.reachable = False
+        pids = [c.info.backend_pid for c in self.connections if not c.closed]
+        db.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+
+    def restore(self) -> None:
+        self.reachable = True

@@ -33,7 +33,7 @@ from api.errors import (
 )
 from api.request_id import current as current_request_id
 from api.routes.audit import read_audit
-from api.routes.devices import DeviceId
+from api.routes.devices import DeviceId, DeviceOut
 from api.routes.upload_tokens import UploadableDevice
 from api.schemas import RequestModel, StrictJsonRoute, Timestamp, lenient_enum
 from storage import body_sites, readings
@@ -224,6 +224,18 @@ async def upload_readings(
     Devices sending often (every few seconds) can stream batches over the WebSocket
     `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers).
     A temperature device's uploader may name its `body_site` (422 for other devices)."""
+    return await upload_answer(body, device, shards, config, pool)
+
+
+async def upload_answer(
+    body: ReadingsUpload,
+    device: DeviceOut,
+    shards: ShardRouter,
+    config: ApiConfig,
+    pool: asyncpg.Pool,
+) -> UploadResult | JSONResponse:
+    """An authorised HTTP upload's answer (the route's, and ``api.fast_uploads``'s): its
+    body site checked against the device's kind, the batch stored, the body site kept."""
     wrong_site = body_site_problem(body, device.kind)
     if wrong_site:
         raise RequestValidationError(

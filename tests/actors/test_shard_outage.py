@@ -16,7 +16,7 @@ import psycopg
 from actors.shard import DeviceShard, ShardConfig
 from actors.write_buffer import WriteBuffer
 from storage.pools import open_writer_connection
-from tests.helpers import insert_device
+from tests.helpers import CuttableDatabase, insert_device
 
 US = 1_000_000
 COMMIT_TIMEOUT_S = 10.0
@@ -79,17 +79,9 @@ async def test_a_resent_batch_waiting_for_its_commit_hears_of_an_outage_at_once(
     that commit; should the database go down meanwhile, it is refused at once (``busy``),
     not after the commit timeout."""
     device = insert_device(db)[2]
-    reachable = True
-    writers: list[psycopg.AsyncConnection] = []
-
-    async def connect() -> psycopg.AsyncConnection:
-        if not reachable:
-            raise psycopg.OperationalError("connection refused (the database is down)")
-        writers.append(await open_writer_connection(database_url))
-        return writers[-1]
-
+    database = CuttableDatabase(database_url)
     shard = DeviceShard(0, ShardConfig(database_url=database_url, commit_timeout_s=10.0))
-    shard._buffer = WriteBuffer(connect, retry_initial_s=0.05, retry_max_s=0.2)
+    shard._buffer = WriteBuffer(database.connect, retry_initial_s=0.05, retry_max_s=0.2)
     now = time.time()
     try:
         warm = await shard.ingest(device, minutes(now, 9), np.array([118.0]))
@@ -104,16 +96,14 @@ async def test_a_resent_batch_waiting_for_its_commit_hears_of_an_outage_at_once(
             resent = asyncio.create_task(shard.ingest(device, batch, values))
             await asyncio.sleep(0.3)
             assert not resent.done()  # waiting for the first sending's commit
-            reachable = False  # the database goes down: the commit's connection is cut
-            pids = [w.info.backend_pid for w in writers if not w.closed]
-            db.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+            database.cut(db)  # the database goes down: the commit's connection is cut
             outcome = await asyncio.wait_for(resent, COMMIT_TIMEOUT_S * 2)
             took = time.monotonic() - started
             assert (outcome.status, outcome.cause) == ("busy", "down")
             assert took < COMMIT_TIMEOUT_S / 4, took
             assert (await first).status == "busy"
             locker.execute("ROLLBACK")
-        reachable = True  # back: the kept rows are committed, once
+        database.restore()  # back: the kept rows are committed, once
         deadline = time.monotonic() + 5
         while (again := await shard.ingest(device, batch, values)).status != "ok":
             assert time.monotonic() < deadline, again

@@ -12,7 +12,7 @@ import pytest
 from actors.write_buffer import Backpressure, WriteBuffer
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows
-from tests.helpers import insert_device
+from tests.helpers import CuttableDatabase, insert_device
 
 US = 1_000_000
 T0 = 1_790_000_000 * US
@@ -115,26 +115,16 @@ async def test_a_waiter_from_before_a_successful_commit_hears_of_the_next_outage
     succeeds and the batch's own commit fails (the database stopped between the two): the
     batch must hear of the outage at once, not wait out the commit timeout (a drill saw a
     refusal take 10 s when a success replaced the signal its waiters held)."""
-    reachable = True
-    connections: list[psycopg.AsyncConnection] = []
-
-    async def connect() -> psycopg.AsyncConnection:
-        if not reachable:
-            raise psycopg.OperationalError("connection refused (simulated outage)")
-        connections.append(await open_writer_connection(database_url))
-        return connections[-1]
-
-    buffer = WriteBuffer(connect, retry_initial_s=0.05, retry_max_s=0.1)
+    database = CuttableDatabase(database_url)
+    buffer = WriteBuffer(database.connect, retry_initial_s=0.05, retry_max_s=0.1)
     down = buffer.down_signal()  # taken by a batch before the next commit
     assert (await buffer.submit(rows(device, 0, 5))).all()  # that commit succeeds
     assert not down.done() and buffer.database_ok
-    reachable = False
-    for conn in connections:
-        await conn.close()  # the server went away
+    database.cut(db)  # the server went away
     pending = buffer.submit(rows(device, 5, 5))
     await asyncio.wait_for(asyncio.shield(down), 2)  # the signal the batch holds fires
     assert not pending.done() and not buffer.database_ok and buffer.down_signal() is down
-    reachable = True
+    database.restore()
     assert (await asyncio.wait_for(pending, 5)).all()  # kept, then committed
     assert buffer.down_signal() is not down  # a new signal for the next outage
     assert stored(db, device) == 10
