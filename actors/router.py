@@ -242,8 +242,8 @@ class ShardRouter:
     """
 
     MAX_PER_CALL = 512
-    MAX_HOLD_S = 0.005  # the longest any batch waits for others to join its call
-    HOLD_BATCHES = 64  # a held call goes as soon as this many batches wait
+    MAX_HOLD_S = 0.05  # the longest any batch waits for others to join its call
+    HOLD_BATCHES = 256  # a held call goes as soon as this many batches wait
     BUSY_WITHIN_S = 0.1  # a shard whose last call shared by 2+ batches ended since is busy
     # A call still unanswered after PROBE_EVERY_S makes the router ask the shard for its
     # status; no answer within PROBE_TIMEOUT_S fails the call (and, for DOWN_S, every call
@@ -262,7 +262,7 @@ class ShardRouter:
         shard_count: int,
         namespace: str = NAMESPACE,
         shard_config: ShardConfig | None = None,
-        hold_max_s: float = 0.004,
+        hold_max_s: float = 0.02,
     ) -> None:
         """``shard_config``: start a shard that is gone (its node died) on a surviving node
         when it is next needed; without it a missing shard is an error. ``hold_max_s``: how

@@ -131,9 +131,9 @@ class ApiTunables(BaseModel):
         " client_secret, allowed_domains): docs/operations.md, Single sign-on",
     )
     router_hold_ms: float = Field(
-        4.0,
+        20.0,
         ge=0,
-        le=5,
+        le=50,
         description="How long a replica may hold a call to a busy shard for more batches to"
         " join it (only while batches come at least two per window; 0: never)",
     )

@@ -15,7 +15,8 @@ worker it starts (``worker_process_setup_hook``, run before the worker imports S
 - the admin socket is ``mode 600``, in a directory of the stack's own (``0700``, not the
   shared ``/tmp/haproxy-serve``);
 - stats and metrics listen on ``VIGIL_INGRESS_ADMIN_HOST`` (default ``127.0.0.1``);
-- readings uploads and reads are marked for Serve not to watch for a client disconnect.
+- readings uploads and reads and the two WebSockets are marked for Serve not to watch
+  for a client disconnect.
 
 Each edit names the exact text it replaces; if a Ray upgrade changes the template, the
 worker fails loudly instead of serving an unhardened ingress.
@@ -31,6 +32,9 @@ from pathlib import Path
 TRUSTED_ENV = "VIGIL_TRUSTED_PROXIES"
 ADMIN_HOST_ENV = "VIGIL_INGRESS_ADMIN_HOST"
 LOOPBACK = ("127.0.0.1", "::1")
+# Requests Serve does not watch for a client disconnect (see ``_edits``): readings uploads
+# and polled reads, the ingest WebSocket and the live stream.
+UNWATCHED_PATHS = "^/v1/(devices/[^/]+/(latest|readings|readings/stream)|stream)$"
 
 
 class TemplateChanged(RuntimeError):
@@ -55,12 +59,14 @@ def _edits(trusted: list[str], admin_host: str) -> list[tuple[str, str]]:
         forwarded.append("    http-request set-header X-Forwarded-For %[src]")
     forwarded += [
         # Readings uploads and reads run to their end even if the client leaves (a batch
-        # sent to its shard is stored anyway), so Serve need not watch each one for a
-        # disconnect (a task and a receive proxy per request); a client's own header is
+        # sent to its shard is stored anyway), and the two WebSockets (the ingest stream,
+        # the live stream) read their socket themselves and end on its close, so Serve
+        # need not watch them for a disconnect: a task and a receive proxy per request,
+        # and for a WebSocket a queue hop for every message. A client's own header is
         # dropped.
         "    http-request del-header X-Request-Disconnect-Disabled",
         "    http-request set-header X-Request-Disconnect-Disabled ?1"
-        " if { path_reg ^/v1/devices/[^/]+/(latest|readings)$ }",
+        f" if {{ path_reg {UNWATCHED_PATHS} }}",
     ]
     frontend = "    bind {{ config.frontend_host }}:{{ config.frontend_port }}\n"
     metrics, stats = "{{ config.metrics_port }}", "{{ config.stats_port }}"

@@ -17,7 +17,7 @@ import asyncpg
 import psycopg
 from psycopg.types.json import Jsonb
 
-from storage import live
+from storage import json_text, live
 from storage.live import LiveAlert
 
 _EPOCH = "timestamptz 'epoch' + %s * interval '1 second'"
@@ -211,7 +211,7 @@ async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite
             else:
                 await cur.execute(_CLEAR, (op.reading_ts_s, op.value, op.alert_id))
     if states:
-        await cur.execute(_STATE, (Jsonb(states),))
+        await cur.execute(_STATE, (Jsonb(states, dumps=json_text.dumps),))
     if notifies:
         await cur.execute(_NOTIFY, (live.CHANNEL, notifies))
     if alerted:

@@ -13,7 +13,6 @@ SQL; ``tests/storage/test_live.py`` passes what they send through :func:`decode`
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from storage import json_text
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _wire(msg: LiveMessage) -> dict[str, Any]:
 
 def encode(msg: LiveMessage) -> str:
     """The NOTIFY payload of a message."""
-    return json.dumps(_wire(msg), separators=(",", ":"))
+    return json_text.dumps_text(_wire(msg))
 
 
 async def publish(conn: asyncpg.Pool | asyncpg.Connection, msg: LiveMessage) -> None:
@@ -234,7 +235,7 @@ def update_profile(payload: str) -> UUID | None:
 def decode(payload: str) -> LiveMessage | None:
     """The message a NOTIFY payload carries; ``None`` (logged) for one that is not ours."""
     try:
-        d = json.loads(payload)
+        d = json_text.loads(payload)
         return _message(d)
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("ignored a live message that is not one of ours (%d bytes)", len(payload))

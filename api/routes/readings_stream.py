@@ -59,6 +59,7 @@ from api.routes.stream import (
 from api.routes.upload_tokens import authorise_upload
 from api.schemas import JsonRefused, StrictJsonRoute, loads_strict
 from api.tokens import UPLOAD_TOKEN_PREFIX
+from storage import json_text
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -351,7 +352,7 @@ async def _answer(text: str, device: DeviceOut, app: FastAPI, tally: Tally) -> s
     seq, result = answer
     tally.accepted += result.accepted
     tally.duplicates += result.duplicates
-    return json.dumps({"type": "ack", "seq": seq, **result.model_dump()})
+    return json_text.dumps_text({"type": "ack", "seq": seq, **result.model_dump()})
 
 
 async def _store(

@@ -47,7 +47,7 @@ from algorithms.delivery import stream_wants
 from api.errors import error, responses
 from api.schemas import StrictJsonRoute, loads_strict
 from api.tokens import Claims, InvalidToken
-from storage import access, accounts, live, notifications
+from storage import access, accounts, json_text, live, notifications
 from storage.alerts import acted_for_self
 from storage.live import AccountEnded, DeviceUpdate, LiveAlert, ShareChanged, iso
 
@@ -104,7 +104,7 @@ def reading_message(msg: DeviceUpdate) -> str | None:
     r = msg.reading
     if r is None:
         return None
-    return json.dumps(
+    return json_text.dumps_text(
         {
             "type": "reading",
             "profile_id": str(msg.profile_id),
@@ -120,7 +120,7 @@ def reading_message(msg: DeviceUpdate) -> str | None:
 
 
 def alert_message(msg: DeviceUpdate, a: LiveAlert) -> str:
-    return json.dumps(
+    return json_text.dumps_text(
         {
             "type": "alert",
             "event": a.event,

@@ -89,7 +89,7 @@ async def test_frequent_batches_share_held_calls_and_all_are_stored(
     assert sum(router.carried) == 150
     assert len(router.carried) < 150 / 4  # many batches per call
     assert router.holds.calls >= 1 and router.holds.joined >= 1
-    # Bounded: 5 ms asked; the margin is for a busy 2-core machine's event loop.
+    # Bounded: 50 ms asked; the margin is for a busy 2-core machine's event loop.
     assert router.holds.longest_s < ShardRouter.MAX_HOLD_S + 0.25
     stored = db.execute(
         "SELECT count(*) FROM readings WHERE device_id = ANY(%s)", (devices,)

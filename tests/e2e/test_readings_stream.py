@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from datetime import datetime
@@ -83,6 +84,30 @@ def test_a_stream_is_logged_in_one_line_when_it_closes(account: Account, stack) 
     assert counted == {"batches": 6, "accepted": 4, "duplicates": 2, "refused": 1}
     assert line["seconds"] >= 0
     assert not [r for r in mine if r["message"] == "upload"]
+
+
+def test_a_stream_whose_device_drops_off_without_closing_ends_on_the_server(
+    account: Account, stack
+) -> None:
+    """Serve does not watch the ingest WebSocket for a disconnect (``cluster.ingress``): the
+    route reads its socket itself, so a connection cut without a close frame (a phone
+    losing signal) still ends the stream on the server, its closing line logged."""
+    cgm = account.device("glucose")
+    request_id = f"dropped-{uuid.uuid4().hex}"
+    url = ingest_url(stack, cgm["id"], cgm["upload_token"])
+    with connect(url, additional_headers={"X-Request-ID": request_id}) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        assert send(ws, 0, series(minutes_ago(2), 1, 60, 140, 0))["accepted"] == 1
+        ws.socket.shutdown(socket.SHUT_RDWR)  # no close frame: the TCP connection just ends
+    logs = LogReader(stack_log_dirs(stack.settings.run_dir, stack.settings.log_dir))
+    mine: list[dict] = []
+
+    def closed() -> dict | None:
+        mine.extend(r for r in logs.new_records() if r.get("request_id") == request_id)
+        return next((r for r in mine if r["message"] == "ingest stream closed"), None)
+
+    line = wait_until(closed, 30, "the dropped stream's closing log line")
+    assert (line["batches"], line["accepted"]) == (1, 1)
 
 
 def test_a_user_with_manage_streams_and_the_live_stream_shows_it(account: Account, stack) -> None:
