@@ -12,6 +12,8 @@ channel, shard index). Outside Ray (unit tests, the CLI) recording does nothing.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
 import time
 from typing import Any
@@ -150,11 +152,40 @@ def observe(name: str, seconds: float, **tags: str) -> None:
         _metric(name).observe(max(seconds, 0.0), tags=tags or None)
 
 
+# Readings counted since the last update of ``vigil_readings_total``, by (kind, outcome):
+# a shard answers thousands of one-reading batches a second, and a Ray counter update costs
+# about as much as a small batch's own bookkeeping, so they are added up and sent at most
+# every READINGS_FLUSH_S (Prometheus scrapes every 15 s or so).
+_readings_pending: collections.Counter[tuple[str, str]] = collections.Counter()
+_readings_flush: asyncio.TimerHandle | None = None
+READINGS_FLUSH_S = 1.0
+
+
 def readings(kind: str, accepted: int = 0, duplicates: int = 0, rejected: int = 0) -> None:
-    """One batch's outcome: three counter updates at most, whatever its size."""
-    inc("vigil_readings_total", accepted, kind=kind, outcome="accepted")
-    inc("vigil_readings_total", duplicates, kind=kind, outcome="duplicate")
-    inc("vigil_readings_total", rejected, kind=kind, outcome="rejected")
+    """One batch's outcome, in ``vigil_readings_total`` within ``READINGS_FLUSH_S`` (at
+    once outside an event loop)."""
+    global _readings_flush
+    for outcome, n in (("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)):
+        if n:
+            _readings_pending[kind, outcome] += n
+    if _readings_flush is not None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        flush_readings()
+        return
+    _readings_flush = loop.call_later(READINGS_FLUSH_S, flush_readings)
+
+
+def flush_readings() -> None:
+    """Send the readings counted so far to ``vigil_readings_total``."""
+    global _readings_flush
+    _readings_flush = None
+    pending = dict(_readings_pending)
+    _readings_pending.clear()
+    for (kind, outcome), n in pending.items():
+        inc("vigil_readings_total", n, kind=kind, outcome=outcome)
 
 
 def shard_started(index: int) -> None:

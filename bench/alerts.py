@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 import aiohttp
 import numpy as np
 
-from bench.cpu import LOAD_GENERATOR, cpu_split, postmaster_pid, snapshot
+from bench.cpu import LOAD_GENERATOR, cpu_split, machine_yardstick_ms, postmaster_pid, snapshot
 from bench.stack import sign_up, vigil_stack
 
 PER_ACCOUNT = 100
@@ -340,6 +340,7 @@ def main() -> None:
     stack = vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas)
     with stack as (url, database_url):
         postmaster = postmaster_pid(database_url) if database_url else None
+        yardstick_before = machine_yardstick_ms()  # the stack up and idle
         os.nice(max(0, 15 - os.nice(0)))
         result = asyncio.run(
             run(
@@ -354,6 +355,7 @@ def main() -> None:
                 args.alert_cycle,
             )
         )
+        yardstick_after = machine_yardstick_ms()
     c, d = result["counts"], result["delays"]
     print(
         f"devices={args.devices} alerting_share={args.alerting_share}"
@@ -375,6 +377,10 @@ def main() -> None:
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
     print_cpu(result["cpu_s"], result["measured_readings"])
+    print(
+        f"machine_yardstick_ms: {yardstick_before:.0f} before / {yardstick_after:.0f} after"
+        " (a fixed piece of Python work, the stack idle: the machine's speed in this run)"
+    )
     print(f"alert_events_measured={c['measured']}")  # fired and repeated, in the CPU window
     print(f"alert_p50_ms: {pct(d['receipt'], 50):.1f}")
     print(f"alert_p99_ms: {pct(d['receipt'], 99):.0f}")

@@ -9,6 +9,7 @@ parent (the postmaster) and its children. Processes are named by their command l
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +96,27 @@ def cpu_split(
     for pid, (name, cpu) in after.items():
         spent[name] += cpu - before.get(pid, (name, 0.0))[1]
     return dict(spent)
+
+
+def machine_yardstick_ms() -> float:
+    """CPU ms this process takes for a fixed piece of Python work of the kinds Vigil's
+    processes do (JSON in and out, small numpy arrays, small objects): measured while the
+    stack is idle, before and after a run, it tells how fast the machine was in that run.
+    Machines of the same kind differ by up to 4 times and this one's speed moves by a third
+    within minutes, so an absolute figure (ms CPU per reading) is read beside it."""
+    import json
+
+    import numpy as np
+
+    reading = {"ts": "2026-11-24T07:15:00+00:00", "value": 112.5, "rate": -1.25, "dir": "Flat"}
+    spent = []
+    for attempt in range(4):  # the first warms up (imports, caches); the median of three
+        start = time.process_time()
+        for i in range(5000):
+            text = json.dumps({"seq": i, "readings": [reading] * 4})
+            parsed = json.loads(text)
+            values = np.array([r["value"] for r in parsed["readings"]], dtype=np.float64)
+            _ = Proc(i, float(np.diff(values).sum()), str(float(values.mean())))
+        if attempt:
+            spent.append((time.process_time() - start) * 1000.0)
+    return sorted(spent)[1]
