@@ -60,6 +60,18 @@ def test_batches_are_acknowledged_in_order_once_stored(account: Account, stack) 
     assert rows[-1]["direction"] is not None
 
 
+def closing_line(stack, request_id: str) -> tuple[dict, list[dict]]:
+    """The stream's closing log line (waited for) and every record of its request id."""
+    logs = LogReader(stack_log_dirs(stack.settings.run_dir, stack.settings.log_dir))
+    mine: list[dict] = []
+
+    def closed() -> dict | None:
+        mine.extend(r for r in logs.new_records() if r.get("request_id") == request_id)
+        return next((r for r in mine if r["message"] == "ingest stream closed"), None)
+
+    return wait_until(closed, 30, "the stream's closing log line"), mine
+
+
 def test_a_stream_is_logged_in_one_line_when_it_closes(account: Account, stack) -> None:
     """Its batches are counted in the stream's closing line (with the connection's request
     id), not logged one line each as HTTP uploads are."""
@@ -72,14 +84,7 @@ def test_a_stream_is_logged_in_one_line_when_it_closes(account: Account, stack) 
         assert [send(ws, seq, [r])["type"] for seq, r in enumerate(readings)] == ["ack"] * 4
         assert send(ws, 4, readings[:2])["duplicates"] == 2
         assert send(ws, 5, [{"ts": readings[0]["ts"], "value": "high"}])["status"] == 422
-    logs = LogReader(stack_log_dirs(stack.settings.run_dir, stack.settings.log_dir))
-    mine: list[dict] = []
-
-    def closed() -> dict | None:
-        mine.extend(r for r in logs.new_records() if r.get("request_id") == request_id)
-        return next((r for r in mine if r["message"] == "ingest stream closed"), None)
-
-    line = wait_until(closed, 30, "the stream's closing log line")
+    line, mine = closing_line(stack, request_id)
     counted = {k: line[k] for k in ("batches", "accepted", "duplicates", "refused")}
     assert counted == {"batches": 6, "accepted": 4, "duplicates": 2, "refused": 1}
     assert line["seconds"] >= 0
@@ -99,14 +104,7 @@ def test_a_stream_whose_device_drops_off_without_closing_ends_on_the_server(
         assert json.loads(ws.recv(timeout=30))["type"] == "ready"
         assert send(ws, 0, series(minutes_ago(2), 1, 60, 140, 0))["accepted"] == 1
         ws.socket.shutdown(socket.SHUT_RDWR)  # no close frame: the TCP connection just ends
-    logs = LogReader(stack_log_dirs(stack.settings.run_dir, stack.settings.log_dir))
-    mine: list[dict] = []
-
-    def closed() -> dict | None:
-        mine.extend(r for r in logs.new_records() if r.get("request_id") == request_id)
-        return next((r for r in mine if r["message"] == "ingest stream closed"), None)
-
-    line = wait_until(closed, 30, "the dropped stream's closing log line")
+    line, _ = closing_line(stack, request_id)
     assert (line["batches"], line["accepted"]) == (1, 1)
 
 
