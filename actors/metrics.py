@@ -182,10 +182,9 @@ def flush_readings() -> None:
     """Send the readings counted so far to ``vigil_readings_total``."""
     global _readings_flush
     _readings_flush = None
-    pending = dict(_readings_pending)
-    _readings_pending.clear()
-    for (kind, outcome), n in pending.items():
+    for (kind, outcome), n in _readings_pending.items():
         inc("vigil_readings_total", n, kind=kind, outcome=outcome)
+    _readings_pending.clear()
 
 
 def shard_started(index: int) -> None:
