@@ -17,6 +17,8 @@ from api.config import ApiConfig
 from api.errors import install_error_handlers
 from api.fast_reads import FastReads
 from api.fast_uploads import FastUploads
+from api.read_listener import ReadListener
+from api.read_listener import enabled as read_listeners_on
 from api.request_id import RequestIdMiddleware, install_log_field
 from api.routes import (
     admin,
@@ -80,12 +82,15 @@ def create_app(
     connect: bool = True,
     serve_sets_request_id: bool = False,
     fast_lanes: bool = True,
+    read_listener: bool = False,
 ) -> FastAPI:
     """Build the app. ``connect=False`` builds it without touching the database or Ray
     (to generate the OpenAPI document); ``serve_sets_request_id``: Ray Serve in front puts
     the ``X-Request-ID`` response header (see ``api.request_id``); ``fast_lanes=False``
     leaves the polled reads and the readings upload to FastAPI's routing too
-    (``api.fast_reads``, ``api.fast_uploads``; tests compare)."""
+    (``api.fast_reads``, ``api.fast_uploads``; tests compare); ``read_listener``: a Serve
+    replica also answers the polled reads on a listener of its own, when the ingress routes
+    them there (``api.read_listener``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,9 +121,14 @@ def create_app(
             keep_actors_running(config, app.state.router)
         )
         gauges = asyncio.get_running_loop().create_task(sample_gauges(pool))
+        reads = ReadListener(app) if read_listener and read_listeners_on() else None
+        if reads is not None:
+            reads.start()
         try:
             yield
         finally:
+            if reads is not None:  # first: its requests in flight still need the pools
+                await reads.stop()
             for task in (supervisor, gauges):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -34,7 +34,7 @@ def build_application(
     """
 
     def build_app() -> FastAPI:
-        return create_app(config, serve_sets_request_id=True)
+        return create_app(config, serve_sets_request_id=True, read_listener=True)
 
     @serve.ingress(build_app)
     class VigilApi:

@@ -16,7 +16,9 @@ worker it starts (``worker_process_setup_hook``, run before the worker imports S
   shared ``/tmp/haproxy-serve``);
 - stats and metrics listen on ``VIGIL_INGRESS_ADMIN_HOST`` (default ``127.0.0.1``);
 - readings uploads and reads and the two WebSockets are marked for Serve not to watch
-  for a client disconnect.
+  for a client disconnect;
+- the two polled reads go to Vigil's read listener in each replica (``api.read_listener``)
+  while one is up, unless that is turned off.
 
 Each edit names the exact text it replaces; if a Ray upgrade changes the template, the
 worker fails loudly instead of serving an unhardened ingress.
@@ -35,10 +37,51 @@ LOOPBACK = ("127.0.0.1", "::1")
 # Requests Serve does not watch for a client disconnect (see ``_edits``): readings uploads
 # and polled reads, the ingest WebSocket and the live stream.
 UNWATCHED_PATHS = "^/v1/(devices/[^/]+/(latest|readings|readings/stream)|stream)$"
+# What goes to the replicas' read listeners (GET only): the two polled reads.
+READ_PATHS = "^/v1/devices/[^/]+/(latest|readings)$"
+READS_BACKEND = "vigil_reads"
 
 
 class TemplateChanged(RuntimeError):
     """Ray's HAProxy template no longer contains a line Vigil hardens."""
+
+
+def _read_edits(app_name: str, offset: int) -> list[tuple[str, str]]:
+    """The reads to the read listeners: a frontend rule, and their backend, whose servers
+    are the app's replicas at Serve's port plus ``offset``, checked on Vigil's ``/healthz``
+    as Serve checks its own (its ``default-server`` line, and marked down after connection
+    errors as its own are)."""
+    routing = (
+        "    # Static routing based on path prefixes in decreasing length then alphabetical order\n"
+    )
+    rule = [
+        "    # Vigil: the polled reads to the replicas' read listeners, while one is up",
+        f"    acl vigil_read path_reg {READ_PATHS}",
+        f"    use_backend {READS_BACKEND} if METH_GET vigil_read {{ nbsrv({READS_BACKEND}) ge 1 }}",
+    ]
+    backend = [
+        f"backend {READS_BACKEND}",
+        "    log global",
+        "    http-reuse always",
+        "    option httpchk GET /healthz",
+        "    http-check expect status 200",
+        "{%- for item in backends_with_health_config %}",
+        f"{{%- if item.backend.app_name == '{app_name}' %}}",
+        "    {{ item.health_config.default_server_directive }}",
+        "{%- for server in item.backend.servers %}",
+        "    server {{ server.name }} {{ server.host }}:{{ server.port + "
+        f"{offset}"
+        " }} check{% if config.observe_mark_down_enabled %} observe layer4 error-limit"
+        " {{ config.observe_error_limit }} on-error mark-down{% endif %}",
+        "{%- endfor %}",
+        "{%- endif %}",
+        "{%- endfor %}",
+    ]
+    default = "\nbackend default_backend\n"
+    return [
+        (routing, "\n".join(rule) + "\n" + routing),
+        (default, "\n" + "\n".join(backend) + default),
+    ]
 
 
 def _edits(trusted: list[str], admin_host: str) -> list[tuple[str, str]]:
@@ -81,9 +124,13 @@ def _edits(trusted: list[str], admin_host: str) -> list[tuple[str, str]]:
     ]
 
 
-def hardened_template(template: str, trusted: list[str], admin_host: str) -> str:
-    """Ray's HAProxy template with Vigil's edits; TemplateChanged if one does not apply."""
-    for shipped, hardened in _edits(trusted, admin_host):
+def hardened_template(
+    template: str, trusted: list[str], admin_host: str, reads: tuple[str, int] | None = None
+) -> str:
+    """Ray's HAProxy template with Vigil's edits; TemplateChanged if one does not apply.
+    ``reads``: the app's name and the read listeners' port offset, to route reads there."""
+    edits = _edits(trusted, admin_host) + (_read_edits(*reads) if reads else [])
+    for shipped, hardened in edits:
         if template.count(shipped) != 1:
             raise TemplateChanged(f"Ray Serve's HAProxy template changed near {shipped!r}")
         template = template.replace(shipped, hardened)
@@ -98,9 +145,15 @@ def harden_haproxy() -> None:
         return
     trusted = json.loads(os.environ.get(TRUSTED_ENV) or "[]")
     admin_host = os.environ.get(ADMIN_HOST_ENV, "127.0.0.1")
+    from api import read_listener
+    from cluster.serve_config import APP_NAME
+
+    reads = (APP_NAME, read_listener.port_offset()) if read_listener.enabled() else None
+    shipped = haproxy_templates.HAPROXY_CONFIG_TEMPLATE
     haproxy_templates.HAPROXY_CONFIG_TEMPLATE = hardened_template(
-        haproxy_templates.HAPROXY_CONFIG_TEMPLATE, trusted, admin_host
+        shipped, trusted, admin_host, reads
     )
+    haproxy_templates.VIGIL_SHIPPED = shipped  # type: ignore[attr-defined]
     haproxy_templates.VIGIL_HARDENED = True  # type: ignore[attr-defined]
 
 

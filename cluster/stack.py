@@ -84,7 +84,11 @@ def pick_listener_ports() -> None:
     for low, high in REPLICA_PORT_RANGES:
         if low in picked or low not in os.environ:
             avoid = inherited | _ports_of(picked - {low, high})
-            first = free_port_block(REPLICA_PORT_BLOCK, avoid=avoid)
+            # The HTTP block's read listeners (api.read_listener) take the block above it.
+            free = (
+                2 * REPLICA_PORT_BLOCK if low == REPLICA_PORT_RANGES[0][0] else REPLICA_PORT_BLOCK
+            )
+            first = free_port_block(free, avoid=avoid)
             os.environ[low], os.environ[high] = str(first), str(first + REPLICA_PORT_BLOCK - 1)
             picked |= {low, high}
     os.environ[PICKED_PORTS] = ",".join(sorted(picked))

@@ -10,11 +10,18 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from api.app import create_app
 from api.config import ApiConfig
-from cluster.ingress import UNWATCHED_PATHS, hardened_template
+from cluster.ingress import (
+    READ_PATHS,
+    READS_BACKEND,
+    UNWATCHED_PATHS,
+    TemplateChanged,
+    hardened_template,
+)
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -77,3 +84,27 @@ def test_the_rule_sets_the_header_for_the_pattern_only() -> None:
         "http-request set-header X-Request-Disconnect-Disabled ?1"
         f" if {{ path_reg {UNWATCHED_PATHS} }}",
     ]
+
+
+def test_only_the_two_polled_reads_go_to_the_read_listeners() -> None:
+    routed = {
+        (method, re.sub(r"[0-9a-f-]{36}", "{id}", path))
+        for method, path in _routes()
+        if method == "GET" and re.search(READ_PATHS, path)
+    }
+    assert routed == {("GET", "/v1/devices/{id}/latest"), ("GET", "/v1/devices/{id}/readings")}
+    assert not re.search(READ_PATHS, f"/v1/devices/{uuid.uuid4()}/readings/stream")
+
+
+def test_the_read_routing_applies_to_rays_template_or_fails_loudly() -> None:
+    from ray.serve._private import haproxy_templates
+
+    # As shipped, also where this process hardened it (cluster.ingress.harden_haproxy).
+    shipped = getattr(haproxy_templates, "VIGIL_SHIPPED", haproxy_templates.HAPROXY_CONFIG_TEMPLATE)
+    hardened = hardened_template(shipped, [], "127.0.0.1", ("vigil", 64))
+    rule = hardened.index(f"use_backend {READS_BACKEND} if METH_GET vigil_read")
+    assert rule < hardened.index("use_backend {{ backend.name or 'unknown' }} if is_")
+    assert "{{ server.port + 64 }} check" in hardened
+    assert "item.backend.app_name == 'vigil'" in hardened
+    with pytest.raises(TemplateChanged):
+        hardened_template(shipped.replace("# Static routing", "# routing"), [], "x", ("v", 1))
