@@ -15,8 +15,9 @@ any of them passes its health check, and everything else, as before, to Serve's.
 - Where: Serve starts its listener after the app's startup, on a port its controller
   allocates. This listener finds that port among the process's own listening sockets
   (``/proc``), in Serve's replica port range, and binds beside it on the same address.
-- Request ids: Serve puts ``X-Request-ID`` on its responses; here
-  :class:`~api.request_id.RequestIdMiddleware` around the app does.
+- Request ids: Serve puts ``X-Request-ID`` on its responses; here the app's own
+  :class:`~api.request_id.RequestIdMiddleware` does, asked to by the scope
+  (``api.request_id.RESPOND``).
 - Client address: uvicorn trusts ``X-Forwarded-For`` from the same peers Serve's
   listener does (``FORWARDED_ALLOW_IPS``, set by ``cluster.ingress``).
 - Stopping: HAProxy drops a stopping replica's servers, both of them, during Serve's
@@ -39,7 +40,7 @@ from typing import Any
 
 import uvicorn
 
-from api.request_id import RequestIdMiddleware
+from api.request_id import RESPOND
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,10 @@ class ReadListener:
     """The listener of one replica: started by :meth:`start`, stopped by :meth:`stop`."""
 
     def __init__(self, app: Any) -> None:
-        self.app = RequestIdMiddleware(app, respond=True)
+        async def answering_request_ids(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, RESPOND: True}, receive, send)
+
+        self.app = answering_request_ids
         self.port: int | None = None
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None

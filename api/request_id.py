@@ -41,9 +41,15 @@ def accept_or_make(incoming: bytes | None) -> str:
     return uuid.uuid4().hex
 
 
+# A scope key a server sets when nothing outside answers with the id (``api.read_listener``:
+# Serve's listener and the read listener serve the same app): the header is then added.
+RESPOND = "vigil.respond_request_id"
+
+
 class RequestIdMiddleware:
     """``respond=False`` when something outside (Serve) answers with the incoming id: the
-    header is then added only when the incoming id was replaced."""
+    header is then added only when the incoming id was replaced (or the scope asks for it,
+    ``RESPOND``)."""
 
     def __init__(self, app: Any, respond: bool = True) -> None:
         self.app = app
@@ -68,7 +74,8 @@ class RequestIdMiddleware:
 
         token = _current.set(rid)
         try:
-            await self.app(scope, receive, send_with_id if self.respond or replaced else send)
+            respond = self.respond or replaced or scope.get(RESPOND, False)
+            await self.app(scope, receive, send_with_id if respond else send)
         finally:
             _current.reset(token)
 

@@ -66,6 +66,9 @@ REPLICA_PORT_RANGES = (
     ("RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT"),
 )
 REPLICA_PORT_BLOCK = 64  # replicas of a node, and ports Serve quarantines after one stops
+# Blocks kept free per range: the replicas' read listeners (api.read_listener) take the block
+# above the HTTP one.
+RESERVED_BLOCKS = {REPLICA_PORT_RANGES[0][0]: 2}
 PICKED_PORTS = "VIGIL_PICKED_HAPROXY_PORTS"  # the ones a Vigil stack chose, not an operator
 
 
@@ -84,11 +87,7 @@ def pick_listener_ports() -> None:
     for low, high in REPLICA_PORT_RANGES:
         if low in picked or low not in os.environ:
             avoid = inherited | _ports_of(picked - {low, high})
-            # The HTTP block's read listeners (api.read_listener) take the block above it.
-            free = (
-                2 * REPLICA_PORT_BLOCK if low == REPLICA_PORT_RANGES[0][0] else REPLICA_PORT_BLOCK
-            )
-            first = free_port_block(free, avoid=avoid)
+            first = free_port_block(RESERVED_BLOCKS.get(low, 1) * REPLICA_PORT_BLOCK, avoid=avoid)
             os.environ[low], os.environ[high] = str(first), str(first + REPLICA_PORT_BLOCK - 1)
             picked |= {low, high}
     os.environ[PICKED_PORTS] = ",".join(sorted(picked))

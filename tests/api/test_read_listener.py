@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from api import read_listener
 from api.read_listener import ReadListener, enabled, port_offset, serve_listener
+from api.request_id import RequestIdMiddleware
 from storage.embedded import free_port_block
 
 
@@ -78,7 +79,8 @@ async def test_it_listens_beside_serve_and_drains_on_stop(serve_range: int) -> N
         await send({"type": "http.response.body", "body": scope["path"].encode()})
 
     with _listen("127.0.0.1", serve_range):
-        listener = ReadListener(app)
+        # As in a replica: the app's own request id middleware, set for Serve (respond=False).
+        listener = ReadListener(RequestIdMiddleware(app, respond=False))
         listener.start()
         for _ in range(500):
             if listener.port is not None:
