@@ -7,9 +7,11 @@ parsing. :class:`FastUploads`, a pure ASGI middleware beside ``api.fast_reads.Fa
 recognises the common well-formed upload and calls what the route calls: the same
 credential check (``authorise_upload``, batched), the same ``upload_answer`` (the body
 site's check, ``store_batch`` with its ``upload`` log line and errors), the same answer.
-Anything else goes on to FastAPI with its body unchanged: another method or path form, a
-query string, a body that is not JSON by its content type, that does not parse strictly
-(``loads_strict``) or validate as the route's model, a request without a bearer token.
+The batch of the common form is read straight into arrays (``api.batch_parse``), any
+other parsed strictly (``loads_strict``) and validated as the route's model. Anything else
+goes on to FastAPI with its body unchanged: another method or path form, a query string, a
+body that is not JSON by its content type, that does not parse strictly or validate as the
+route's model, a request without a bearer token.
 Nothing has been checked or stored when it hands a request on; once it has checked the
 credential, it answers itself.
 """
@@ -26,8 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.batch_parse import parse_batch
 from api.fast_reads import bearer, handled
-from api.routes.readings import ReadingsUpload, upload_answer
+from api.routes.readings import ReadingsUpload, batch_of, upload_answer
 from api.routes.upload_tokens import authorise_upload
 from api.schemas import is_json, loads_strict
 
@@ -72,16 +75,20 @@ class FastUploads:
         if token is None or not is_json(headers) or messages[-1]["type"] != "http.request":
             return None
         body = b"".join(m.get("body", b"") for m in messages)
-        try:
-            upload = ReadingsUpload.model_validate(loads_strict(body))
-        except (ValueError, ValidationError):  # not JSON, refused, or not the model
-            return None
+        parsed = parse_batch(body, streamed=False)
+        if parsed is not None:
+            batch = parsed[1]
+        else:
+            try:
+                batch = batch_of(ReadingsUpload.model_validate(loads_strict(body)))
+            except (ValueError, ValidationError):  # not JSON, refused, or not the model
+                return None
         state = scope["app"].state
         try:
             device = await authorise_upload(
                 state.keys, token, uuid.UUID(matched.group(1)), state.upload_checks
             )
-            answer = await upload_answer(upload, device, state.router, state.config, state.pool)
+            answer = await upload_answer(batch, device, state.router, state.config, state.pool)
         except Exception as exc:
             return await handled(scope, exc)
         return answer if isinstance(answer, Response) else JSONResponse(jsonable_encoder(answer))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -21,6 +21,7 @@ from actors.router import ShardRouter, ShardUnavailable
 from algorithms.sensors import SensorKind, spec_for
 from algorithms.temperature import BodySite
 from algorithms.trend import Direction
+from api.batch_parse import EPOCH, Batch, micros
 from api.config import ApiConfig
 from api.deps import CallerId, Config, Pool, Router, refuse
 from api.errors import (
@@ -40,9 +41,6 @@ from storage import body_sites, readings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/devices/{device_id}", tags=["readings"], route_class=StrictJsonRoute)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 class ReadingIn(RequestModel):
@@ -113,8 +111,14 @@ def _rounded(rate: float | None) -> float | None:
     return None if rate is None else round(rate, 3)
 
 
-def _ts_us(ts: datetime) -> int:
-    return (ts - _EPOCH) // _US
+def batch_of(body: ReadingsUpload) -> Batch:
+    """A validated upload as its shard takes it."""
+    n = len(body.readings)
+    return Batch(
+        np.fromiter((micros(r.ts) for r in body.readings), dtype=np.int64, count=n),
+        np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n),
+        None if body.body_site is None else str(body.body_site),
+    )
 
 
 class InvalidReadings(Exception):
@@ -134,24 +138,24 @@ class InvalidReadings(Exception):
 BUSY = {"disk_full": DISK_FULL_DETAIL, "down": DATABASE_DOWN_DETAIL}
 
 
-def body_site_problem(body: ReadingsUpload, kind: SensorKind | str) -> list[ErrorItem]:
+def body_site_problem(batch: Batch, kind: SensorKind | str) -> list[ErrorItem]:
     """A body site names where a temperature sensor sits: refused for other devices (``loc``
     relative to the batch, like ``InvalidReadings``)."""
-    if body.body_site is None or kind == SensorKind.TEMPERATURE:
+    if batch.body_site is None or kind == SensorKind.TEMPERATURE:
         return []
     msg = f"a {kind} device has no body site (only temperature devices report one)"
     return [ErrorItem(loc=["body_site"], msg=msg, type="value_error")]
 
 
-async def keep_body_site(pool: asyncpg.Pool, device_id: uuid.UUID, body: ReadingsUpload) -> None:
+async def keep_body_site(pool: asyncpg.Pool, device_id: uuid.UUID, batch: Batch) -> None:
     """After the batch is stored: the device sits at its body site from its first reading."""
-    if body.body_site is not None and body.readings:
-        since = min(r.ts for r in body.readings)
-        await body_sites.record(pool, device_id, since, str(body.body_site))
+    if batch.body_site is not None and len(batch):
+        since = EPOCH + timedelta(microseconds=int(batch.ts_us.min()))
+        await body_sites.record(pool, device_id, since, batch.body_site)
 
 
 async def store_batch(
-    body: ReadingsUpload,
+    batch: Batch,
     device_id: uuid.UUID,
     shards: ShardRouter,
     config: ApiConfig,
@@ -164,15 +168,17 @@ async def store_batch(
     batches are counted in its closing line instead: a line per message is most of what a
     one-reading batch costs the replica besides its frames)."""
     received_us = time.time_ns() // 1000
-    n = len(body.readings)
+    n = len(batch)
     if n > config.max_batch_readings:
         raise error(413, f"{n} readings in one batch; at most {config.max_batch_readings}")
-    ts_us = np.fromiter((_ts_us(r.ts) for r in body.readings), dtype=np.int64, count=n)
-    values = np.fromiter((r.value for r in body.readings), dtype=np.float64, count=n)
     try:
-        site = None if body.body_site is None else str(body.body_site)
         outcome = await shards.ingest(
-            device_id, ts_us, values, received_us, request_id=current_request_id(), body_site=site
+            device_id,
+            batch.ts_us,
+            batch.values,
+            received_us,
+            request_id=current_request_id(),
+            body_site=batch.body_site,
         )
     except ShardUnavailable as down:
         log.warning("shard %d not answering; device %s told to retry", down.index, device_id)
@@ -224,11 +230,11 @@ async def upload_readings(
     Devices sending often (every few seconds) can stream batches over the WebSocket
     `/v1/devices/{device_id}/readings/stream` instead (same batches, same answers).
     A temperature device's uploader may name its `body_site` (422 for other devices)."""
-    return await upload_answer(body, device, shards, config, pool)
+    return await upload_answer(batch_of(body), device, shards, config, pool)
 
 
 async def upload_answer(
-    body: ReadingsUpload,
+    batch: Batch,
     device: DeviceOut,
     shards: ShardRouter,
     config: ApiConfig,
@@ -236,16 +242,16 @@ async def upload_answer(
 ) -> UploadResult | JSONResponse:
     """An authorised HTTP upload's answer (the route's, and ``api.fast_uploads``'s): its
     body site checked against the device's kind, the batch stored, the body site kept."""
-    wrong_site = body_site_problem(body, device.kind)
+    wrong_site = body_site_problem(batch, device.kind)
     if wrong_site:
         raise RequestValidationError(
             [{**i.model_dump(), "loc": ("body", *i.loc)} for i in wrong_site]
         )
     try:
-        result = await store_batch(body, device.id, shards, config)
+        result = await store_batch(batch, device.id, shards, config)
     except InvalidReadings as invalid:
         return invalid.response()
-    await keep_body_site(pool, device.id, body)
+    await keep_body_site(pool, device.id, batch)
     return result
 
 
@@ -318,7 +324,7 @@ async def _sites(
     if not rows or read.device is None or read.device["kind"] != SensorKind.TEMPERATURE:
         return body_sites.Sites([])
     last = max(rows[0]["ts"], rows[-1]["ts"])
-    return await body_sites.periods(pool, read.device["id"], last + _US)
+    return await body_sites.periods(pool, read.device["id"], last + timedelta(microseconds=1))
 
 
 @router.get(

@@ -39,11 +39,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
 
+from api.batch_parse import Batch, parse_batch
 from api.routes.devices import DeviceOut
 from api.routes.readings import (
     InvalidReadings,
     ReadingsUpload,
     UploadResult,
+    batch_of,
     body_site_problem,
     keep_body_site,
     store_batch,
@@ -359,6 +361,28 @@ async def _store(
     text: str, device: DeviceOut, app: FastAPI
 ) -> tuple[int | None, UploadResult] | str:
     """The batch's ``seq`` and what storing it came to, or the error's answer."""
+    parsed = parse_batch(text, streamed=True) or _parse_fully(text)
+    if isinstance(parsed, str):
+        return parsed
+    seq, batch = parsed
+    wrong_site = body_site_problem(batch, device.kind)
+    if wrong_site:
+        return _problem(seq, 422, [i.model_dump() for i in wrong_site])
+    try:
+        state = app.state
+        result = await store_batch(batch, device.id, state.router, state.config, log_upload=False)
+    except InvalidReadings as invalid:
+        return _problem(seq, 422, [i.model_dump() for i in invalid.items])
+    except HTTPException as exc:
+        retry = int((exc.headers or {}).get("Retry-After", 0))
+        return _problem(seq, exc.status_code, exc.detail, retry)
+    await keep_body_site(app.state.pool, device.id, batch)
+    return seq, result
+
+
+def _parse_fully(text: str) -> tuple[int | None, Batch] | str:
+    """A batch not of the common form: parsed strictly and validated; or the error's
+    answer."""
     try:
         data = loads_strict(text)
     except JsonRefused as refused:
@@ -373,16 +397,4 @@ async def _store(
             for e in exc.errors(include_url=False, include_input=False)
         ]
         return _problem(_seq(data), 422, items)
-    wrong_site = body_site_problem(batch, device.kind)
-    if wrong_site:
-        return _problem(batch.seq, 422, [i.model_dump() for i in wrong_site])
-    try:
-        state = app.state
-        result = await store_batch(batch, device.id, state.router, state.config, log_upload=False)
-    except InvalidReadings as invalid:
-        return _problem(batch.seq, 422, [i.model_dump() for i in invalid.items])
-    except HTTPException as exc:
-        retry = int((exc.headers or {}).get("Retry-After", 0))
-        return _problem(batch.seq, exc.status_code, exc.detail, retry)
-    await keep_body_site(app.state.pool, device.id, batch)
-    return batch.seq, result
+    return batch.seq, batch_of(batch)

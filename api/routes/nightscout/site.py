@@ -28,7 +28,7 @@ from api.errors import error
 from api.routes.audit import record_read
 from api.routes.nightscout import documents as ns
 from api.routes.nightscout.manage import secret_hash
-from api.routes.readings import InvalidReadings, ReadingIn, ReadingsUpload, store_batch
+from api.routes.readings import InvalidReadings, ReadingIn, ReadingsUpload, batch_of, store_batch
 from storage import alerts, events, nightscout
 from storage.nightscout import Window
 
@@ -287,7 +287,7 @@ async def post_entries(
             readings=[ReadingIn(ts=e.ts, value=e.value) for e in sgvs if e.value is not None]
         )
         try:
-            await store_batch(body, site.device_id, shards, config)
+            await store_batch(batch_of(body), site.device_id, shards, config)
         except InvalidReadings as invalid:
             item = invalid.items[0]
             where = f"entries[{sgvs[int(item.loc[1])].index}]"
