@@ -60,6 +60,14 @@ _DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...], list[float] | None]] = 
         ("shard",),
         None,
     ),
+    "vigil_read_request_seconds": (
+        "histogram",
+        "Requests answered by the replicas' read listeners (the polled reads, which HAProxy"
+        " does not log and Serve's serve_num_http_requests does not count), by route and"
+        " status code; _count is the number of requests",
+        ("route", "status_code"),
+        _COMMIT_BUCKETS,
+    ),
     "vigil_alerts_fired_total": ("counter", "Alerts fired, by rule", ("rule",), None),
     "vigil_alert_fire_seconds": (
         "histogram",

@@ -54,10 +54,13 @@ def _read_edits(app_name: str, offset: int) -> list[tuple[str, str]]:
     routing = (
         "    # Static routing based on path prefixes in decreasing length then alphabetical order\n"
     )
+    routed = f"METH_GET vigil_read {{ nbsrv({READS_BACKEND}) ge 1 }}"
     rule = [
-        "    # Vigil: the polled reads to the replicas' read listeners, while one is up",
+        "    # Vigil: the polled reads to the replicas' read listeners, while one is up;",
+        "    # not logged here (the listeners count them: vigil_read_request_seconds)",
         f"    acl vigil_read path_reg {READ_PATHS}",
-        f"    use_backend {READS_BACKEND} if METH_GET vigil_read {{ nbsrv({READS_BACKEND}) ge 1 }}",
+        f"    http-request set-log-level silent if {routed}",
+        f"    use_backend {READS_BACKEND} if {routed}",
     ]
     backend = [
         f"backend {READS_BACKEND}",

@@ -1,6 +1,7 @@
 """The read listener of a replica (``api.read_listener``) on real sockets and a real uvicorn:
 it finds Serve's listener among the process's own sockets, listens beside it, answers with a
-request id, and on stop lets a request in flight finish while refusing new connections."""
+request id in one write per response, counts every answer, and on stop lets a request in
+flight finish while refusing new connections."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api import read_listener
 from api.read_listener import ReadListener, enabled, port_offset, serve_listener
@@ -131,3 +133,109 @@ async def test_a_taken_port_is_logged_and_reads_stay_with_serve(
         assert listener.port is None
         assert f"127.0.0.1:{serve_range + 1}" in caplog.text
         await listener.stop()
+
+
+async def _started(listener: ReadListener) -> str:
+    listener.start()
+    for _ in range(500):
+        if listener.port is not None:
+            return f"http://127.0.0.1:{listener.port}"
+        await asyncio.sleep(0.01)
+    raise AssertionError("the read listener did not start")
+
+
+async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["path"] == "/boom":
+        raise RuntimeError("boom")
+    status, body = 404 if "missing" in scope["path"] else 200, scope["path"].encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Counting:
+    """A real transport, its writes recorded."""
+
+    def __init__(self, transport: asyncio.Transport, writes: list[bytes]) -> None:
+        self._transport, self._writes = transport, writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
+@pytest.mark.parametrize("coalesced", [True, False])
+async def test_a_response_goes_out_in_one_write(
+    serve_range: int, monkeypatch: pytest.MonkeyPatch, coalesced: bool
+) -> None:
+    writes: list[bytes] = []
+    if coalesced:
+        wrap = read_listener._Coalescing.__init__
+        monkeypatch.setattr(
+            read_listener._Coalescing, "__init__", lambda s, t: wrap(s, _Counting(t, writes))
+        )
+    else:  # uvicorn's own protocol, for comparison: head and body in two writes
+        monkeypatch.setattr(
+            read_listener._OneWrite,
+            "connection_made",
+            lambda s, t: HttpToolsProtocol.connection_made(s, _Counting(t, writes)),
+        )
+    with _listen("127.0.0.1", serve_range):
+        listener = ReadListener(_echo)
+        async with httpx.AsyncClient(base_url=await _started(listener), timeout=10) as client:
+            for path in ("/first", "/second"):  # the same connection, kept alive
+                writes.clear()
+                r = await client.get(path)
+                assert (r.status_code, r.text) == (200, path)
+                if coalesced:
+                    assert len(writes) == 1, writes
+                    assert writes[0].startswith(b"HTTP/1.1 200") and writes[0].endswith(
+                        path.encode()
+                    )
+                else:
+                    assert len(writes) == 2, writes
+        await listener.stop()
+
+
+def test_the_route_label_is_a_template_the_health_check_or_other() -> None:
+    device = "0b7c4a52-3f7e-4b8e-9a55-3c1f0e6f2d10"
+    assert (
+        read_listener.route_of(f"/v1/devices/{device}/latest") == "/v1/devices/{device_id}/latest"
+    )
+    assert (
+        read_listener.route_of(f"/v1/devices/{device}/readings")
+        == "/v1/devices/{device_id}/readings"
+    )
+    assert read_listener.route_of("/healthz") == "/healthz"
+    for other in (f"/v1/devices/{device}/readings/stream", "/v1/profiles", "/", "/x/y/z/latest"):
+        assert read_listener.route_of(other) == "other"
+
+
+async def test_every_answer_is_counted_by_route_and_status(
+    serve_range: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, str, str, float]] = []
+
+    def observe(name: str, seconds: float, **tags: str) -> None:
+        seen.append((name, tags["route"], tags["status_code"], seconds))
+
+    monkeypatch.setattr(read_listener.metrics, "observe", observe)
+    device = "0b7c4a52-3f7e-4b8e-9a55-3c1f0e6f2d10"
+    with _listen("127.0.0.1", serve_range):
+        listener = ReadListener(_echo)
+        async with httpx.AsyncClient(base_url=await _started(listener), timeout=10) as client:
+            assert (await client.get(f"/v1/devices/{device}/latest")).status_code == 200
+            assert (await client.get(f"/v1/devices/{device}/readings")).status_code == 200
+            assert (await client.get("/v1/devices/missing/latest")).status_code == 404
+            assert (await client.get("/boom")).status_code == 500  # uvicorn's own 500
+        await listener.stop()
+    assert [s[:3] for s in seen] == [
+        ("vigil_read_request_seconds", "/v1/devices/{device_id}/latest", "200"),
+        ("vigil_read_request_seconds", "/v1/devices/{device_id}/readings", "200"),
+        ("vigil_read_request_seconds", "/v1/devices/{device_id}/latest", "404"),
+        ("vigil_read_request_seconds", "other", "500"),
+    ]
+    assert all(0 <= s[3] < 10 for s in seen)

@@ -102,8 +102,12 @@ def test_the_read_routing_applies_to_rays_template_or_fails_loudly() -> None:
     # As shipped, also where this process hardened it (cluster.ingress.harden_haproxy).
     shipped = getattr(haproxy_templates, "VIGIL_SHIPPED", haproxy_templates.HAPROXY_CONFIG_TEMPLATE)
     hardened = hardened_template(shipped, [], "127.0.0.1", ("vigil", 64))
-    rule = hardened.index(f"use_backend {READS_BACKEND} if METH_GET vigil_read")
+    routed = f"METH_GET vigil_read {{ nbsrv({READS_BACKEND}) ge 1 }}\n"
+    rule = hardened.index(f"use_backend {READS_BACKEND} if {routed}")
     assert rule < hardened.index("use_backend {{ backend.name or 'unknown' }} if is_")
+    # Exactly the reads routed there go unlogged (the listeners count them).
+    assert hardened.count("set-log-level silent") == 1
+    assert hardened.index(f"http-request set-log-level silent if {routed}") < rule
     assert "{{ server.port + 64 }} check" in hardened
     assert "item.backend.app_name == 'vigil'" in hardened
     with pytest.raises(TemplateChanged):

@@ -1,8 +1,10 @@
-"""A real Prometheus scraping the running stack counts exactly the readings uploaded."""
+"""A real Prometheus scraping the running stack counts exactly the readings uploaded and the
+reads polled."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,10 @@ from tests.helpers import Account, minutes_ago, series, wait_until
 from tests.observability.prometheus import Prometheus, running_prometheus
 
 COUNT = 'sum(ray_vigil_readings_total{{outcome="{}"}}) or vector(0)'
+LATEST = "/v1/devices/{device_id}/latest"
+READS = 'sum(ray_vigil_read_request_seconds_count{{route="{}",status_code="{}"}}) or vector(0)'
+SERVED = "sum(ray_serve_num_http_requests_total) or vector(0)"
+POLLS = 30
 
 
 def settled(prom: Prometheus, exprs: list[str], quiet_s: float = 12.0) -> list[float]:
@@ -37,7 +43,11 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
     with running_prometheus(tmp_path, targets) as prom:
         wait_until(prom.targets_up, 60, "the node's metrics endpoint scraped")
         outcomes = ["accepted", "duplicate", "rejected"]
-        exprs = [COUNT.format(o) for o in outcomes]
+        exprs = [COUNT.format(o) for o in outcomes] + [
+            READS.format(LATEST, 200),
+            READS.format(LATEST, 404),
+            SERVED,
+        ]
         # A first reading, seen by Prometheus, before the count to compare with is taken: the
         # exporter's first scrapes can lack Vigil's series, which would settle at 0 and then
         # appear with every earlier test's readings.
@@ -53,13 +63,23 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
         assert again.json() == {"accepted": 0, "duplicates": 11}
         bad = [*series(minutes_ago(5), 4, 60, 100.0, 0.0), {"ts": readings[0]["ts"], "value": -5}]
         assert account.upload(device["id"], bad).status_code == 422  # 5 rejected
+        # The polled reads: answered by the replicas' read listeners, counted there by route
+        # and status, and not logged by HAProxy (so not in Serve's request count, which
+        # grows by the three uploads alone).
+        for _ in range(POLLS):
+            r = account.client.get(f"/v1/devices/{device['id']}/latest", headers=account.headers)
+            assert r.status_code == 200, r.text
+        missing = account.client.get(f"/v1/devices/{uuid.uuid4()}/latest", headers=account.headers)
+        assert missing.status_code == 404
 
-        expected = [before[0] + 37, before[1] + 11, before[2] + 5]
+        expected = [before[0] + 37, before[1] + 11, before[2] + 5, before[3] + POLLS, before[4] + 1]
+        served = lambda: (prom.value(SERVED) or 0) - before[5]  # noqa: E731
         wait_until(
-            lambda: [prom.value(e) for e in exprs] == expected,
+            lambda: [prom.value(e) for e in exprs[:5]] == expected and served() >= 3,
             60,
-            f"Prometheus to count {expected}",
+            f"Prometheus to count {expected} and 3 uploads",
         )
+        assert served() < 3 + POLLS
         # Per kind, and the write path's histogram and gauges reached Prometheus too.
         kinds = {r["metric"]["kind"] for r in prom.query("ray_vigil_readings_total")}
         assert "glucose" in kinds
