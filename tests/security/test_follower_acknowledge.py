@@ -77,7 +77,10 @@ def test_an_alerts_only_followers_action_is_their_own(
     mine = out["my_acknowledged_at"] if action == "ack" else out["my_snoozed_until"]
     assert mine is not None
     high_every_minute(account, device_id, start, range(1, 4))
-    owners.wait(lambda g: rules_of(g).count(("high", "alert.repeated")) >= 3)
+    # The readings repeat the alert to the manager (a third repeat comes only from the
+    # wall-clock ticker, a minute after the first: waiting for it cost this test 30 s).
+    repeats = owners.wait(lambda g: rules_of(g).count(("high", "alert.repeated")) >= 2)
+    assert rules_of(repeats).count(("high", "alert.repeated")) >= 2, rules_of(repeats)
     drain(stack)
     assert rules_of(watchers.delivered()) == [("high", "alert.fired")]
     seen_by_owner = account.client.get(f"/v1/alerts/{alert['id']}", headers=account.headers)
