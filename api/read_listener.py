@@ -25,7 +25,7 @@ any of them passes its health check, and everything else, as before, to Serve's.
   (:class:`_OneWrite`), so HAProxy reads one segment per read instead of two.
 - Metrics: HAProxy logs nothing for the reads it routes here (its per-request log line
   is what feeds Serve's ``serve_num_http_requests`` and ``serve_http_request_latency_ms``,
-  parsed in Python by Serve's HAProxy manager: a tenth of a read's CPU); this listener
+  parsed in Python by Serve's HAProxy manager: about 8 % of a read's CPU); this listener
   records every request it answers in ``vigil_read_request_seconds`` (by ``route`` and
   ``status_code``; its ``_count`` is the request count).
 - Stopping: HAProxy drops a stopping replica's servers, both of them, during Serve's
