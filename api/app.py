@@ -145,6 +145,9 @@ def create_app(
         # /docs and /redoc come from api.routes.web, with their assets served by Vigil itself.
         docs_url=None,
         redoc_url=None,
+        # Vigil configures no OpenTelemetry provider; FastAPI would look for one in the
+        # environment on every request (2 % of a polled read's CPU in a replica).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     if fast_lanes:  # the innermost: inside every other middleware
