@@ -13,20 +13,27 @@ from cluster.observability import scrape_targets
 from tests.helpers import Account, minutes_ago, series, wait_until
 from tests.observability.prometheus import Prometheus, running_prometheus
 
-COUNT = 'sum(ray_vigil_readings_total{{outcome="{}"}}) or vector(0)'
+# Empty, not 0, while the last scrape failed: a scrape that times out on a loaded machine marks
+# every series stale, which ``or vector(0)`` alone would read as a count of 0.
+SCRAPED = ' and on() (min(up{{job="vigil"}}) == 1)'  # braces doubled: used in str.format
+COUNT = '(sum(ray_vigil_readings_total{{outcome="{}"}}) or vector(0))' + SCRAPED
 LATEST = "/v1/devices/{device_id}/latest"
-READS = 'sum(ray_vigil_read_request_seconds_count{{route="{}",status_code="{}"}}) or vector(0)'
+READS = (
+    '(sum(ray_vigil_read_request_seconds_count{{route="{}",status_code="{}"}}) or vector(0))'
+    + SCRAPED
+)
 POLLS = 30
 
 
 def settled(prom: Prometheus, exprs: list[str], quiet_s: float = 12.0) -> list[float]:
     """The values of ``exprs`` once they stayed unchanged for ``quiet_s`` (longer than
-    Ray's 10 s metrics report interval): earlier tests' uploads are all counted."""
+    Ray's 10 s metrics report interval): earlier tests' uploads are all counted. A sample taken
+    while the target's last scrape failed (no value) counts as a change, never as a value."""
     last, since = None, time.monotonic()
     deadline = since + 120
     while True:
-        now = [prom.value(e) or 0.0 for e in exprs]
-        if now != last:
+        now = [prom.value(e) for e in exprs]
+        if None in now or now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             return now
@@ -42,7 +49,12 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
     with running_prometheus(tmp_path, targets) as prom:
         wait_until(prom.targets_up, 60, "the node's metrics endpoint scraped")
         outcomes = ["accepted", "duplicate", "rejected"]
-        exprs = [COUNT.format(o) for o in outcomes]
+        # Reads by route and status: answered by the replicas' read listeners and counted there
+        # (HAProxy does not log them for Serve's request count).
+        exprs = [COUNT.format(o) for o in outcomes] + [
+            READS.format(LATEST, 200),
+            READS.format(LATEST, 404),
+        ]
         # A first reading, seen by Prometheus, before the count to compare with is taken: the
         # exporter's first scrapes can lack Vigil's series, which would settle at 0 and then
         # appear with every earlier test's readings.
@@ -50,6 +62,7 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
         assert account.upload(warm_up["id"], series(minutes_ago(1), 1, 60, 100.0, 0.0)).is_success
         wait_until(lambda: (prom.value(exprs[0]) or 0) > 0, 60, "Vigil's readings counted")
         before = settled(prom, exprs)
+        assert before[0] > 0, before  # the warm-up's reading is in it
 
         readings = series(minutes_ago(200), 37, 300, 110.0, 0.2)
         first = account.upload(device["id"], readings)
@@ -58,28 +71,18 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
         assert again.json() == {"accepted": 0, "duplicates": 11}
         bad = [*series(minutes_ago(5), 4, 60, 100.0, 0.0), {"ts": readings[0]["ts"], "value": -5}]
         assert account.upload(device["id"], bad).status_code == 422  # 5 rejected
-        # The polled reads: answered by the replicas' read listeners and counted there by
-        # route and status (HAProxy does not log them for Serve's request count).
         for _ in range(POLLS):
             r = account.client.get(f"/v1/devices/{device['id']}/latest", headers=account.headers)
             assert r.status_code == 200, r.text
         missing = account.client.get(f"/v1/devices/{uuid.uuid4()}/latest", headers=account.headers)
         assert missing.status_code == 404
 
-        expected = [before[0] + 37, before[1] + 11, before[2] + 5]
+        added = [37, 11, 5, POLLS, 1]
+        expected = [b + a for b, a in zip(before, added, strict=True)]
         wait_until(
             lambda: [prom.value(e) for e in exprs] == expected,
             60,
             f"Prometheus to count {expected}",
-        )
-        # At least these polls (the session's earlier tests read too).
-        wait_until(
-            lambda: (
-                (prom.value(READS.format(LATEST, 200)) or 0) >= POLLS
-                and (prom.value(READS.format(LATEST, 404)) or 0) >= 1
-            ),
-            60,
-            "Prometheus to count the polled reads by route and status",
         )
         # Per kind, and the write path's histogram and gauges reached Prometheus too.
         kinds = {r["metric"]["kind"] for r in prom.query("ray_vigil_readings_total")}
