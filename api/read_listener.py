@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -125,21 +126,19 @@ def serve_listener(proc: Path = Path("/proc/self")) -> tuple[str, int] | None:
     return min(found, key=lambda a: a[1]) if found else None
 
 
-# The route label of ``vigil_read_request_seconds``: the two reads by their path template,
-# the health check, and anything else (sent to this port by someone other than HAProxy).
-_ROUTES = {
-    "latest": "/v1/devices/{device_id}/latest",
-    "readings": "/v1/devices/{device_id}/readings",
-}
+# The polled reads HAProxy sends to the read listeners (``cluster.ingress`` renders it as the
+# frontend's ``path_reg``), whose last segment names the route.
+READ_PATHS = "^/v1/devices/[^/]+/(latest|readings)$"
+_READ = re.compile(READ_PATHS)
 
 
 def route_of(path: str) -> str:
+    """The route label of ``vigil_read_request_seconds``: a polled read by its path template,
+    the health check, or ``other`` (sent to this port by someone other than HAProxy)."""
     if path == "/healthz":
         return path
-    parts = path.split("/")
-    if len(parts) == 5 and parts[1:3] == ["v1", "devices"] and parts[4] in _ROUTES:
-        return _ROUTES[parts[4]]
-    return "other"
+    read = _READ.match(path)
+    return f"/v1/devices/{{device_id}}/{read[1]}" if read else "other"
 
 
 class _Coalescing:
@@ -197,7 +196,8 @@ class ReadListener:
                 await send(message)
 
             try:
-                await app({**scope, RESPOND: True}, receive, noting_status)
+                scope[RESPOND] = True
+                await app(scope, receive, noting_status)
             finally:
                 metrics.observe(
                     "vigil_read_request_seconds",

@@ -31,6 +31,8 @@ import json
 import os
 from pathlib import Path
 
+from api.read_listener import READ_PATHS
+
 TRUSTED_ENV = "VIGIL_TRUSTED_PROXIES"
 ADMIN_HOST_ENV = "VIGIL_INGRESS_ADMIN_HOST"
 LOOPBACK = ("127.0.0.1", "::1")
@@ -38,7 +40,6 @@ LOOPBACK = ("127.0.0.1", "::1")
 # and polled reads, the ingest WebSocket and the live stream.
 UNWATCHED_PATHS = "^/v1/(devices/[^/]+/(latest|readings|readings/stream)|stream)$"
 # What goes to the replicas' read listeners (GET only): the two polled reads.
-READ_PATHS = "^/v1/devices/[^/]+/(latest|readings)$"
 READS_BACKEND = "vigil_reads"
 
 

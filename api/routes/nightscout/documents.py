@@ -17,6 +17,7 @@ from typing import Any
 
 from algorithms.sensors import SensorKind, spec_for
 from algorithms.trend import Direction
+from api.batch_parse import EPOCH
 
 MAX_DOCUMENTS = 1000  # per POST
 MAX_BODY_BYTES = 2_000_000
@@ -27,7 +28,6 @@ DEFAULT_COUNT = 10
 ENTRY_TYPES = ("sgv", "mbg", "cal")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_AHEAD = timedelta(days=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Nightscout's numeric trend for each direction (0 none, 8 not computable).
 TREND = {
     Direction.DOUBLE_UP: 1,
@@ -109,11 +109,11 @@ def number(doc: dict, key: str, where: str, lo: float, hi: float) -> float | Non
 
 
 def ms(ts: datetime) -> int:
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
+    return (ts - EPOCH) // timedelta(milliseconds=1)
 
 
 def from_ms(value: float) -> datetime:
-    return _EPOCH + timedelta(milliseconds=value)
+    return EPOCH + timedelta(milliseconds=value)
 
 
 def iso(ts: datetime) -> str:
