@@ -60,9 +60,13 @@ class Receiver:
             return [json.loads(b) | {"_headers": h} for h, b, code in self.requests if code == 200]
 
     def wait(self, pred, timeout_s: float = 30) -> list[dict]:
+        """The payloads delivered, once ``pred`` holds for them; AssertionError after
+        ``timeout_s``."""
         with self.cond:  # re-entrant: delivered() takes it again
-            self.cond.wait_for(lambda: pred(self.delivered()), timeout_s)
-            return self.delivered()
+            met = self.cond.wait_for(lambda: pred(self.delivered()), timeout_s)
+            got = self.delivered()
+        assert met, f"timed out after {timeout_s} s; the webhook got {rules_of(got)}"
+        return got
 
     def close(self) -> None:
         self.server.shutdown()
