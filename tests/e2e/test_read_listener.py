@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import re
 import socket
 import time
@@ -15,11 +16,19 @@ import numpy as np
 import pytest
 
 from cluster.ingress import READS_BACKEND, haproxy_dir
-from tests.helpers import Account, store_readings
+from tests.helpers import Account, store_readings, wait_until
 
 
 def _config(run_dir: Path) -> str:
-    return next(haproxy_dir(run_dir).glob("*/haproxy.cfg")).read_text()
+    """HAProxy's configuration as Serve last wrote it: read under the lock Serve writes it
+    under (it truncates the file, then writes it)."""
+    path = next(haproxy_dir(run_dir).glob("*/haproxy.cfg"))
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_SH)
+        try:
+            return path.read_text()
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _admin(run_dir: Path, command: str) -> str:
@@ -66,7 +75,12 @@ def device(account: Account, database_url: str) -> str:
 
 
 def test_every_replica_has_a_read_listener_beside_its_serve_port(stack) -> None:
-    config = _config(stack.settings.run_dir)
+    # Read once it lists the replicas (once, first in a session, it was read without them).
+    def listing_replicas() -> str | None:
+        config = _config(stack.settings.run_dir)
+        return config if "server SERVE_REPLICA" in config else None
+
+    config = wait_until(listing_replicas, 30, "Serve's replicas in HAProxy's configuration")
     serve = _serve_backend(config)
     block = config.split(f"backend {serve}\n")[1]
     theirs = re.findall(r"^\s*server (SERVE_REPLICA\S+) ([^\s:]+):(\d+) check ", block, re.M)
