@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -62,6 +61,24 @@ class ShardConfig:
     adopt_active_s: float = 86_400.0  # at start, host devices that streamed this recently
 
 
+@dataclass(slots=True)
+class _Submitted:
+    """A batch handed to the group commit, waiting for its ``future``."""
+
+    actor: DeviceActor
+    prepared: PreparedBatch
+    request_id: str | None
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _DuplicatesOnly:
+    """A batch of readings the device already has: answered once they are committed."""
+
+    actor: DeviceActor
+    prepared: PreparedBatch
+
+
 class DeviceShard:
     """Decorated with ``ray.remote`` by the router; plain Python otherwise (and in tests)."""
 
@@ -74,7 +91,7 @@ class DeviceShard:
         self._reader_lock = asyncio.Lock()  # one read at a time on it (``_reading``)
         self._buffer: WriteBuffer | None = None
         self._ticker: asyncio.Task | None = None
-        # Batches waiting for their commit (``_stored``), and the down signal watched for them.
+        # Calls waiting for their commits (``_all_stored``), and the down signal watched for them.
         self._answers: set[asyncio.Future[Any]] = set()
         self._down_watched: asyncio.Future[None] | None = None
         self._adoption: asyncio.Task | None = None
@@ -186,37 +203,50 @@ class DeviceShard:
         self._start_ticker()
         now_us = time.time_ns() // 1000
         prepared = accept_many(items, now_us)
-        commits = iter(
-            await asyncio.gather(
-                *(
-                    self._commit(item[0], p, item[3] or now_us, len(item[1]), request_id)
-                    for item, p, request_id in zip(items, prepared, request_ids, strict=True)
-                ),
-                return_exceptions=True,
+        # Every batch goes to the group commit first; then the call waits once for all of
+        # them (one wait per call, not a task, a future and a timer per batch).
+        submitted: list[IngestOutcome | BaseException | _Submitted | _DuplicatesOnly] = []
+        for item, p, request_id in zip(items, prepared, request_ids, strict=True):
+            try:
+                submitted.append(
+                    self._submit(item[0], p, item[3] or now_us, len(item[1]), request_id)
+                )
+            except Exception as exc:  # this batch fails alone
+                submitted.append(exc)
+        commits = [s.future for s in submitted if isinstance(s, _Submitted)]
+        stopped = await self._all_stored(commits) if commits else None
+        known = [s for s in submitted if isinstance(s, _DuplicatesOnly)]
+        answered: Iterator[IngestOutcome | BaseException] = iter(())
+        if known:
+            answered = iter(
+                await asyncio.gather(
+                    *(self._duplicates_only(s.actor, s.prepared) for s in known),
+                    return_exceptions=True,
+                )
             )
+        answers = iter(
+            self._finish(s, stopped)
+            if isinstance(s, _Submitted)
+            else (next(answered) if isinstance(s, _DuplicatesOnly) else s)
+            for s in submitted
         )
-        return [next(commits) if r is None else r for r in results]
+        return [next(answers) if r is None else r for r in results]
 
-    async def _commit(
+    def _submit(
         self,
         actor: DeviceActor,
         prepared: PreparedBatch | BatchRejected,
         received_us: int,
         size: int,
         request_id: str | None,
-    ) -> IngestOutcome:
-        """Hand a prepared batch to the group commit and answer once it is committed."""
+    ) -> IngestOutcome | _Submitted | _DuplicatesOnly:
+        """Hand a prepared batch to the group commit; or its answer, when it has one now."""
         if isinstance(prepared, BatchRejected):
             metrics.readings(actor.info.kind, rejected=size)
             return IngestOutcome("rejected", problems=tuple(prepared.problems))
         rows = prepared.rows
         if not len(rows):
-            # Known readings, but maybe not yet committed (a re-send after a commit timeout,
-            # while the database is down): acknowledge them only once they are.
-            if not await self._committed(actor.info.id):
-                return self._busy()
-            metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
-            return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
+            return _DuplicatesOnly(actor, prepared)
         if not self._write_buffer().database_ok:
             # Its last commit failed (the database down, its disk full): these rows would
             # only wait out the commit timeout. The client is told at once to retry; the
@@ -231,59 +261,85 @@ class DeviceShard:
             actor.forget(rows.ts_us, prepared)
             metrics.inc("vigil_backpressure_total", reason="buffer_full")
             return self._busy()
-        try:
-            stored = await self._stored(future)
-        except TimeoutError:
-            # Still buffered and will be committed; the client re-sends and sees duplicates.
-            metrics.inc("vigil_backpressure_total", reason="commit_timeout")
+        return _Submitted(actor, prepared, request_id, future)
+
+    def _finish(self, batch: _Submitted, stopped: str | None) -> IngestOutcome | BaseException:
+        """A submitted batch's answer once the call stopped waiting for its commits
+        (``stopped``: why it stopped before all were done, see :meth:`_all_stored`)."""
+        future, actor, prepared = batch.future, batch.actor, batch.prepared
+        if not future.done() or future.cancelled():
+            # Still buffered and committed later (timeout), or kept while the database is
+            # down: the client re-sends and sees duplicates.
+            reason = "commit_timeout" if stopped == "timeout" else "database_down"
+            metrics.inc("vigil_backpressure_total", reason=reason)
             return self._busy()
-        except ConnectionError:
-            # The database went down meanwhile: the rows stay buffered and are committed
-            # when it is back; the client need not wait for that (a re-send: duplicates).
-            metrics.inc("vigil_backpressure_total", reason="database_down")
-            return self._busy()
-        except Exception:
+        if (exc := future.exception()) is not None:
             # The database refused these rows: the stream state must not keep them.
             if self.devices.get(actor.info.id) is actor:
                 self.devices.pop(actor.info.id, None)
-            raise
-        accepted = int(stored.sum())
+            return exc
+        rows = prepared.rows
+        accepted = int(future.result().sum())
         duplicates = prepared.duplicates + len(rows) - accepted
         metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
-        _record_fired(prepared.ops, request_id)
+        _record_fired(prepared.ops, batch.request_id)
         return IngestOutcome("ok", accepted=accepted, duplicates=duplicates)
 
-    async def _stored(self, future: asyncio.Future[T]) -> T:
-        """What a commit answers (the mask of the rows it stored); TimeoutError past the
-        commit timeout, ConnectionError as soon as a commit fails because the database
-        cannot be reached (the rows stay buffered).
+    async def _duplicates_only(self, actor: DeviceActor, prepared: PreparedBatch) -> IngestOutcome:
+        """Known readings, but maybe not yet committed (a re-send after a commit timeout,
+        while the database is down): acknowledged only once they are."""
+        if not await self._committed(actor.info.id):
+            return self._busy()
+        metrics.readings(actor.info.kind, duplicates=prepared.duplicates)
+        return IngestOutcome("ok", accepted=0, duplicates=prepared.duplicates)
 
-        One answer future per batch, settled by the commit, a timer or the shard's one
-        watch on the down signal, rather than ``asyncio.wait`` on both: that added and
-        removed a callback on the shared down signal per batch, a removal that scans every
-        other waiting batch's (10 % of the shard's samples on the one-reading path)."""
-        if future.done():
-            return future.result()
+    async def _all_stored(self, commits: list[asyncio.Future[Any]]) -> str | None:
+        """Wait until every commit future is done (resolved or failed): ``None`` then, or
+        why the wait stopped before: ``"timeout"`` past the commit timeout, ``"down"`` as
+        soon as a commit fails because the database cannot be reached (the rows stay
+        buffered).
+
+        One answer future per wait, settled by the commits, a timer or the shard's one watch
+        on the down signal, rather than ``asyncio.wait`` on both: that added and removed a
+        callback on the shared down signal per wait, a removal that scans every other
+        waiter's (10 % of the shard's samples on the one-reading path)."""
+        left = sum(not f.done() for f in commits)
+        if not left:
+            return None
         down = self._write_buffer().down_signal()
         if down.done():
-            raise ConnectionError("the database cannot be reached")
+            return "down"
         if down is not self._down_watched:
             down.add_done_callback(self._database_down)
             self._down_watched = down
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[T] = loop.create_future()
-        future.add_done_callback(functools.partial(_pass_on, answer))
+        answer: asyncio.Future[None] = loop.create_future()
+
+        def one_done(_: asyncio.Future[Any]) -> None:
+            nonlocal left
+            left -= 1
+            if not left and not answer.done():
+                answer.set_result(None)
+
+        for f in commits:
+            if not f.done():
+                f.add_done_callback(one_done)
         timer = loop.call_later(self.config.commit_timeout_s, _time_out, answer)
         self._answers.add(answer)
         try:
-            return await answer
+            await answer
+            return None
+        except TimeoutError:
+            return "timeout"
+        except ConnectionError:
+            return "down"
         finally:
             timer.cancel()
             self._answers.discard(answer)
 
     def _database_down(self, down: asyncio.Future[None]) -> None:
-        """A commit failed because the database cannot be reached: no batch waits for its
-        own any longer (its rows stay buffered)."""
+        """A commit failed because the database cannot be reached: no call waits for its
+        commits any longer (their rows stay buffered)."""
         for answer in list(self._answers):
             if not answer.done():
                 answer.set_exception(ConnectionError("the database cannot be reached"))
@@ -291,19 +347,17 @@ class DeviceShard:
     async def _committed(self, device_id: UUID) -> bool:
         """Wait (up to the commit timeout) for the device's rows still in the write buffer;
         whether they were all committed."""
-        waiting = [asyncio.shield(f) for f in self._write_buffer().waiting_for(device_id)]
+        waiting = self._write_buffer().waiting_for(device_id)
         if not waiting:
             return True
         if not self._write_buffer().database_ok:
             return False  # the database is down: not committed within any wait worth making
-        try:
-            done = await self._stored(asyncio.gather(*waiting, return_exceptions=True))
-        except TimeoutError:
+        stopped = await self._all_stored(waiting)
+        if stopped == "timeout":
             metrics.inc("vigil_backpressure_total", reason="commit_timeout")
+        if stopped:  # or the database went down meanwhile: no use waiting on
             return False
-        except ConnectionError:  # the database went down meanwhile: no use waiting on
-            return False
-        return not any(isinstance(r, BaseException) for r in done)
+        return not any(f.cancelled() or f.exception() is not None for f in waiting)
 
     def _busy(self) -> IngestOutcome:
         """The rows were not acknowledged: retry later, with the cause when one is known."""
@@ -561,20 +615,6 @@ class DeviceShard:
             "database_ok": buffer.database_ok if buffer else True,
             "node": _node_id(),
         }
-
-
-def _pass_on(answer: asyncio.Future[Any], commit: asyncio.Future[Any]) -> None:
-    """A commit's outcome, to the batch's answer (unless it was answered already)."""
-    if answer.done():
-        if not commit.cancelled():
-            commit.exception()  # seen: a late failure is nobody's to log
-        return
-    if commit.cancelled():
-        answer.cancel()
-    elif (exc := commit.exception()) is not None:
-        answer.set_exception(exc)
-    else:
-        answer.set_result(commit.result())
 
 
 def _time_out(answer: asyncio.Future[Any]) -> None:
