@@ -214,16 +214,17 @@ class DeviceShard:
             except Exception as exc:  # this batch fails alone
                 submitted.append(exc)
         commits = [s.future for s in submitted if isinstance(s, _Submitted)]
-        stopped = await self._all_stored(commits) if commits else None
         known = [s for s in submitted if isinstance(s, _DuplicatesOnly)]
         answered: Iterator[IngestOutcome | BaseException] = iter(())
-        if known:
-            answered = iter(
-                await asyncio.gather(
-                    *(self._duplicates_only(s.actor, s.prepared) for s in known),
-                    return_exceptions=True,
-                )
+        if not known:
+            stopped = await self._all_stored(commits) if commits else None
+        else:  # rare (a re-send): waited for beside the commits
+            waits = asyncio.gather(
+                *(self._duplicates_only(s.actor, s.prepared) for s in known),
+                return_exceptions=True,
             )
+            stopped = await self._all_stored(commits) if commits else None
+            answered = iter(await waits)
         answers = iter(
             self._finish(s, stopped)
             if isinstance(s, _Submitted)
