@@ -48,7 +48,7 @@ import asyncpg
 import httpx
 import jwt
 
-from actors import metrics
+from actors import heap, metrics
 from actors.credentials import PushCredentials
 from actors.destinations import DestinationRefused, shown_url, webhook_client
 from actors.mailer import PlaintextRefused, SmtpMailer, SmtpSettings
@@ -328,6 +328,7 @@ class AlertNotifier:
             conn.add_termination_listener(self._on_lost)
             await conn.add_listener(live.ALERTS_CHANNEL, self._on_notify)
             self._listen = conn
+            heap.settle()
             # Alerts committed while nobody listened (start-up, restart): send them now.
             if self.config.catch_up_s > 0:
                 self._spawn(self._catch_up(datetime.now(UTC)))

@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 import ray
 
-from actors import metrics
+from actors import heap, metrics
 from actors.alerting import Live
 from actors.device import (
     KEEP_US,
@@ -373,6 +373,7 @@ class DeviceShard:
         if self._adoption is None or (self._adoption.done() and self._adoption.exception()):
             self._adoption = asyncio.get_running_loop().create_task(self._adopt())
         await asyncio.shield(self._adoption)
+        heap.settle()  # the adopted devices are kept too
         return len(self.devices)
 
     async def _adopt(self) -> None:

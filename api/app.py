@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from actors import heap
 from actors.router import ShardRouter
 from actors.shard import ShardConfig
 from api import passwords
@@ -124,6 +125,7 @@ def create_app(
         reads = ReadListener(app) if read_listener and read_listeners_on() else None
         if reads is not None:
             reads.start()
+        heap.settle()  # in a Serve replica: the app and its pools are built
         try:
             yield
         finally:
