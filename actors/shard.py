@@ -316,8 +316,10 @@ class DeviceShard:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[None] = loop.create_future()
 
-        def one_done(_: asyncio.Future[Any]) -> None:
+        def one_done(commit: asyncio.Future[Any]) -> None:
             nonlocal left
+            if not commit.cancelled():
+                commit.exception()  # seen: a failure after a timeout is nobody's to log
             left -= 1
             if not left and not answer.done():
                 answer.set_result(None)
