@@ -13,16 +13,26 @@ from cluster.observability import scrape_targets
 from tests.helpers import Account, minutes_ago, series, wait_until
 from tests.observability.prometheus import Prometheus, running_prometheus
 
-# Empty, not 0, while the last scrape failed: a scrape that times out on a loaded machine marks
-# every series stale, which ``or vector(0)`` alone would read as a count of 0.
-SCRAPED = ' and on() (min(up{{job="vigil"}}) == 1)'  # braces doubled: used in str.format
-COUNT = '(sum(ray_vigil_readings_total{{outcome="{}"}}) or vector(0))' + SCRAPED
 LATEST = "/v1/devices/{device_id}/latest"
-READS = (
-    '(sum(ray_vigil_read_request_seconds_count{{route="{}",status_code="{}"}}) or vector(0))'
-    + SCRAPED
-)
 POLLS = 30
+
+
+def scraped(expr: str) -> str:
+    """``expr``, empty while the target's last scrape failed: a scrape that times out on a
+    loaded machine marks every series stale, which ``or vector(0)`` alone would read as a
+    count of 0, and a plain query as no series at all."""
+    return f'({expr}) and on() (min(up{{job="vigil"}}) == 1)'
+
+
+def count(outcome: str) -> str:
+    return scraped(f'sum(ray_vigil_readings_total{{outcome="{outcome}"}}) or vector(0)')
+
+
+def reads(route: str, status: int) -> str:
+    return scraped(
+        f"sum(ray_vigil_read_request_seconds_count"
+        f'{{route="{route}",status_code="{status}"}}) or vector(0)'
+    )
 
 
 def settled(prom: Prometheus, exprs: list[str], quiet_s: float = 12.0) -> list[float]:
@@ -51,10 +61,7 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
         outcomes = ["accepted", "duplicate", "rejected"]
         # Reads by route and status: answered by the replicas' read listeners and counted there
         # (HAProxy does not log them for Serve's request count).
-        exprs = [COUNT.format(o) for o in outcomes] + [
-            READS.format(LATEST, 200),
-            READS.format(LATEST, 404),
-        ]
+        exprs = [count(o) for o in outcomes] + [reads(LATEST, 200), reads(LATEST, 404)]
         # A first reading, seen by Prometheus, before the count to compare with is taken: the
         # exporter's first scrapes can lack Vigil's series, which would settle at 0 and then
         # appear with every earlier test's readings.
@@ -84,10 +91,20 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
             60,
             f"Prometheus to count {expected}",
         )
+
         # Per kind, and the write path's histogram and gauges reached Prometheus too.
-        kinds = {r["metric"]["kind"] for r in prom.query("ray_vigil_readings_total")}
-        assert "glucose" in kinds
-        assert prom.value("sum(ray_vigil_commit_seconds_count)") >= 1
-        assert prom.value("sum(ray_vigil_device_actors)") >= 1
-        # Serve's own request metrics come through the same target.
-        assert prom.query("ray_serve_num_http_requests_total")
+        def the_rest_reached_prometheus() -> bool:
+            kinds = {r["metric"]["kind"] for r in prom.query(scraped("ray_vigil_readings_total"))}
+            return (
+                "glucose" in kinds
+                and (prom.value(scraped("sum(ray_vigil_commit_seconds_count)")) or 0) >= 1
+                and (prom.value(scraped("sum(ray_vigil_device_actors)")) or 0) >= 1
+                # Serve's own request metrics come through the same target.
+                and bool(prom.query(scraped("ray_serve_num_http_requests_total")))
+            )
+
+        wait_until(
+            the_rest_reached_prometheus,
+            60,
+            "readings by kind, commit times, device actors and Serve's requests in Prometheus",
+        )
