@@ -199,7 +199,7 @@ class DeviceShard:
                 request_ids.append(request_id)
         if not items:
             return results  # type: ignore[return-value]
-        self._write_buffer()
+        buffer = self._write_buffer()
         self._start_ticker()
         now_us = time.time_ns() // 1000
         prepared = accept_many(items, now_us)
@@ -209,7 +209,7 @@ class DeviceShard:
         for item, p, request_id in zip(items, prepared, request_ids, strict=True):
             try:
                 submitted.append(
-                    self._submit(item[0], p, item[3] or now_us, len(item[1]), request_id)
+                    self._submit(buffer, item[0], p, item[3] or now_us, len(item[1]), request_id)
                 )
             except Exception as exc:  # this batch fails alone
                 submitted.append(exc)
@@ -235,6 +235,7 @@ class DeviceShard:
 
     def _submit(
         self,
+        buffer: WriteBuffer,
         actor: DeviceActor,
         prepared: PreparedBatch | BatchRejected,
         received_us: int,
@@ -248,7 +249,7 @@ class DeviceShard:
         rows = prepared.rows
         if not len(rows):
             return _DuplicatesOnly(actor, prepared)
-        if not self._write_buffer().database_ok:
+        if not buffer.database_ok:
             # Its last commit failed (the database down, its disk full): these rows would
             # only wait out the commit timeout. The client is told at once to retry; the
             # buffer's own retries find the database back.
@@ -257,7 +258,7 @@ class DeviceShard:
             return self._busy()
         rows.alert = self._alert_write(actor, prepared.ops, prepared, received_us / 1e6, request_id)
         try:
-            future = self._write_buffer().submit(rows)
+            future = buffer.submit(rows)
         except Backpressure:
             actor.forget(rows.ts_us, prepared)
             metrics.inc("vigil_backpressure_total", reason="buffer_full")

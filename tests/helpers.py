@@ -128,6 +128,13 @@ def insert_device(db, interval_s: int = 60) -> tuple[uuid.UUID, uuid.UUID, uuid.
     return user, profile, device
 
 
+def stored_readings(db, device_id: uuid.UUID) -> int:
+    """How many readings of the device the database holds."""
+    return db.execute(
+        "SELECT count(*) FROM readings WHERE device_id = %s", (device_id,)
+    ).fetchone()[0]
+
+
 def new_database(server_url: str) -> str:
     """A new, migrated database of its own on the test server; its URL."""
     from storage.migrate import migrate

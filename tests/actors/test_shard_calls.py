@@ -14,7 +14,7 @@ from actors.ingest_call import IngestBatch
 from actors.shard import DeviceShard, ShardConfig
 from actors.write_buffer import WriteBuffer
 from storage.pools import open_writer_connection
-from tests.helpers import insert_device
+from tests.helpers import insert_device, stored_readings
 
 US = 1_000_000
 
@@ -22,10 +22,6 @@ US = 1_000_000
 def batch(device, now_s: float, *minutes_ago: float, value: float = 120.0) -> IngestBatch:
     ts = ((now_s - 60 * np.asarray(minutes_ago)) * US).astype(np.int64)
     return (device, ts, np.full(len(ts), value), None, False, None, None)
-
-
-def stored(db: psycopg.Connection, device) -> int:
-    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,)).fetchone()[0]
 
 
 async def test_each_batch_of_a_call_is_answered_on_its_own(database_url: str, db) -> None:
@@ -52,7 +48,7 @@ async def test_each_batch_of_a_call_is_answered_on_its_own(database_url: str, db
         assert gone_out.status == "busy"  # failed alone: not stored, retried by the client
         assert (again_out.status, again_out.accepted) == ("ok", 1)
         assert gone not in shard.devices  # its stream state does not keep refused rows
-        assert (stored(db, fresh), stored(db, resent), stored(db, invalid)) == (5, 2, 0)
+        assert tuple(stored_readings(db, d) for d in (fresh, resent, invalid)) == (5, 2, 0)
     finally:
         await shard.close()
 
@@ -85,6 +81,6 @@ async def test_a_call_held_past_the_commit_timeout_is_answered_busy_and_stored_l
             await asyncio.sleep(0.1)
         # The held rows were committed once, by the buffer: the re-send finds duplicates.
         assert [(o.status, o.accepted, o.duplicates) for o in again] == [("ok", 0, 2)] * 3
-        assert [stored(db, d) for d in devices] == [2, 2, 2]
+        assert [stored_readings(db, d) for d in devices] == [2, 2, 2]
     finally:
         await shard.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import numpy as np
 import psycopg
@@ -16,7 +15,7 @@ import psycopg
 from actors.shard import DeviceShard, ShardConfig
 from actors.write_buffer import WriteBuffer
 from storage.pools import open_writer_connection
-from tests.helpers import CuttableDatabase, insert_device
+from tests.helpers import CuttableDatabase, insert_device, stored_readings
 
 US = 1_000_000
 COMMIT_TIMEOUT_S = 10.0
@@ -24,10 +23,6 @@ COMMIT_TIMEOUT_S = 10.0
 
 def minutes(now_s: float, *ago: float) -> np.ndarray:
     return ((now_s - 60 * np.asarray(ago)) * US).astype(np.int64)
-
-
-def stored(db: psycopg.Connection, device: uuid.UUID) -> int:
-    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,)).fetchone()[0]
 
 
 async def test_while_the_database_is_down_uploads_are_refused_at_once(
@@ -57,7 +52,7 @@ async def test_while_the_database_is_down_uploads_are_refused_at_once(
         assert took < COMMIT_TIMEOUT_S / 4, took  # not the commit timeout, twice
         resent = await shard.ingest(device, first, low)
         assert resent.status == "busy"  # still buffered, not committed: not acknowledged
-        assert stored(db, device) == 0
+        assert stored_readings(db, device) == 0
 
         reachable.set()  # back: the buffer's retry commits the first batch
         deadline = time.monotonic() + 5
@@ -67,7 +62,7 @@ async def test_while_the_database_is_down_uploads_are_refused_at_once(
         assert (again.accepted, again.duplicates) == (0, 3)  # committed once, by the retry
         later = await shard.ingest(device, second, lower)
         assert (later.status, later.accepted) == ("ok", 3)  # refused, so never buffered
-        assert stored(db, device) == 6
+        assert stored_readings(db, device) == 6
     finally:
         await shard.close()
 
@@ -109,7 +104,7 @@ async def test_a_resent_batch_waiting_for_its_commit_hears_of_an_outage_at_once(
             assert time.monotonic() < deadline, again
             await asyncio.sleep(0.1)
         assert (again.accepted, again.duplicates) == (0, 3)
-        assert stored(db, device) == 4
+        assert stored_readings(db, device) == 4
     finally:
         await shard.close()
 

@@ -12,7 +12,7 @@ import pytest
 from actors.write_buffer import Backpressure, WriteBuffer
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows
-from tests.helpers import CuttableDatabase, insert_device
+from tests.helpers import CuttableDatabase, insert_device, stored_readings
 
 US = 1_000_000
 T0 = 1_790_000_000 * US
@@ -28,10 +28,6 @@ def device(db: psycopg.Connection) -> uuid.UUID:
     return insert_device(db)[2]
 
 
-def stored(db: psycopg.Connection, device: uuid.UUID) -> int:
-    return db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,)).fetchone()[0]
-
-
 async def test_concurrent_batches_share_commits_and_duplicates_are_reported(
     database_url: str, db, device
 ) -> None:
@@ -42,7 +38,7 @@ async def test_concurrent_batches_share_commits_and_duplicates_are_reported(
     assert buffer.commits < 20  # batches that arrived together were committed together
     again = await buffer.submit(rows(device, 5, 10))  # all ten stored already
     assert again.sum() == 0
-    assert stored(db, device) == 200
+    assert stored_readings(db, device) == 200
     await buffer.close()
 
 
@@ -61,11 +57,11 @@ async def test_database_outage_keeps_rows_then_commits_them(database_url: str, d
     assert buffer.buffered_rows == 20
     with pytest.raises(Backpressure):
         buffer.submit(rows(device, 100, 10))  # over the bound: refused, not dropped later
-    assert stored(db, device) == 0
+    assert stored_readings(db, device) == 0
     reachable.set()
     mask = await asyncio.wait_for(pending, 5)
     assert mask.all() and buffer.database_ok and buffer.buffered_rows == 0
-    assert stored(db, device) == 20
+    assert stored_readings(db, device) == 20
     await buffer.close()
 
 
@@ -76,7 +72,7 @@ async def test_a_batch_the_database_refuses_fails_alone(database_url: str, db, d
     results = await asyncio.gather(good, bad, return_exceptions=True)
     assert results[0].all()
     assert isinstance(results[1], psycopg.errors.ForeignKeyViolation)
-    assert stored(db, device) == 5
+    assert stored_readings(db, device) == 5
     await buffer.close()
 
 
@@ -104,7 +100,7 @@ async def test_a_full_disk_is_named_and_waiting_rows_are_found_by_device(
     space.set()
     assert (await asyncio.wait_for(pending, 5)).all()
     assert buffer.cause == "" and buffer.waiting_for(device) == []
-    assert stored(db, device) == 5
+    assert stored_readings(db, device) == 5
     await buffer.close()
 
 
@@ -127,5 +123,5 @@ async def test_a_waiter_from_before_a_successful_commit_hears_of_the_next_outage
     database.restore()
     assert (await asyncio.wait_for(pending, 5)).all()  # kept, then committed
     assert buffer.down_signal() is not down  # a new signal for the next outage
-    assert stored(db, device) == 10
+    assert stored_readings(db, device) == 10
     await buffer.close()
