@@ -54,6 +54,7 @@ class ShardConfig:
     database_url: str
     max_commit_rows: int = 50_000
     max_buffered_rows: int = 500_000
+    min_commit_interval_s: float = 0.0  # see actors.write_buffer
     commit_timeout_s: float = 10.0
     retry_after_s: int = 5
     tick_s: float = 30.0  # clock for time-based alert rules (signal loss, due re-alerts)
@@ -109,6 +110,7 @@ class DeviceShard:
                 lambda: open_writer_connection(self.config.database_url),
                 max_commit_rows=self.config.max_commit_rows,
                 max_buffered_rows=self.config.max_buffered_rows,
+                min_commit_interval_s=self.config.min_commit_interval_s,
                 metrics_shard=str(self.index),
             )
         return self._buffer

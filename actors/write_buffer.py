@@ -1,8 +1,12 @@
 """Group commit: many batches, from many devices, share one transaction.
 
 A batch waits while the previous commit runs, then goes in the next one with everything
-else that arrived meanwhile; an idle buffer commits at once. Nothing is acknowledged
-before it is committed. When the database is unreachable the rows stay buffered and
+else that arrived meanwhile; an idle buffer commits at once. Commits start at least
+``min_commit_interval_s`` apart: at a moderate rate a fast database would otherwise commit a
+few rows at a time, and a commit's cost is mostly per commit, not per row (at 1,000 readings
+a second a shard committed 6 rows at a time, at 2,000 it committed 20, and spent more CPU
+on the 1,000). A full commit's worth of rows goes at once. Nothing is acknowledged before
+it is committed. When the database is unreachable the rows stay buffered and
 the write is retried with backoff; past ``max_buffered_rows`` new batches are refused
 (``Backpressure``) instead of growing memory or dropping data.
 """
@@ -42,14 +46,18 @@ class WriteBuffer:
         max_buffered_rows: int = 500_000,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
+        min_commit_interval_s: float = 0.0,
         metrics_shard: str = "",
     ) -> None:
-        """``metrics_shard``: the ``shard`` label of this buffer's metrics."""
+        """``min_commit_interval_s``: the least time from one commit's start to the next;
+        ``metrics_shard``: the ``shard`` label of this buffer's metrics."""
         self._connect = connect
         self._max_commit_rows = max_commit_rows
         self._max_buffered_rows = max_buffered_rows
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
+        self._min_commit_interval_s = max(0.0, min_commit_interval_s)
+        self._last_commit_s = -float("inf")  # monotonic start of the last commit
         self._pending: deque[_Item] = deque()
         self._buffered_rows = 0
         self._wakeup = asyncio.Event()
@@ -99,6 +107,7 @@ class WriteBuffer:
             if not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            await self._pace()
             batch = self._committing = self._take()
             metrics.set_gauge(
                 "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
@@ -106,6 +115,7 @@ class WriteBuffer:
             try:
                 writer = await self._ensure_writer()
                 started = time.perf_counter()
+                self._last_commit_s = time.monotonic()
                 masks = await writer.write([rows for rows, _ in batch])
                 elapsed = time.perf_counter() - started
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
@@ -137,6 +147,13 @@ class WriteBuffer:
             metrics.set_gauge(
                 "vigil_write_buffer_rows", self._buffered_rows, shard=self._metrics_shard
             )
+
+    async def _pace(self) -> None:
+        """Let more batches join the next commit until ``min_commit_interval_s`` has passed
+        since the last one started, unless a full commit's worth already waits."""
+        wait = self._last_commit_s + self._min_commit_interval_s - time.monotonic()
+        if wait > 0 and self._buffered_rows < self._max_commit_rows:
+            await asyncio.sleep(wait)
 
     def down_signal(self) -> asyncio.Future[None]:
         """Done once a commit fails because the database cannot be reached (already done if

@@ -37,7 +37,14 @@ from datetime import UTC, datetime
 import aiohttp
 import numpy as np
 
-from bench.cpu import LOAD_GENERATOR, cpu_split, machine_yardstick_ms, postmaster_pid, snapshot
+from bench.cpu import (
+    LOAD_GENERATOR,
+    cpu_split,
+    database_commits,
+    machine_yardstick_ms,
+    postmaster_pid,
+    snapshot,
+)
 from bench.stack import sign_up, vigil_stack
 
 PER_ACCOUNT = 100
@@ -139,6 +146,7 @@ async def run(
     warmup: float,
     transport: str,
     postmaster: int | None = None,
+    database_url: str | None = None,
     alerting_share: float = 0.1,
     alert_cycle: int = 0,
 ) -> dict:
@@ -242,8 +250,10 @@ async def run(
         streams = [asyncio.create_task(device(d)) for d in fleet]
         await asyncio.sleep(min(warmup, seconds))
         cpu_before, uploads_before = snapshot(postmaster), counts["uploads"]
+        commits_before = database_commits(database_url) if database_url else 0
         await asyncio.sleep(max(0.0, seconds - warmup))
         cpu = cpu_split(cpu_before, snapshot(postmaster))
+        commits = database_commits(database_url) - commits_before if database_url else None
         measured_readings = counts["uploads"] - uploads_before
         stop.set()
         await asyncio.gather(*streams, return_exceptions=True)
@@ -268,6 +278,7 @@ async def run(
         "delays": delays,
         "cpu_s": cpu,
         "measured_readings": measured_readings,
+        "commits": commits,
     }
 
 
@@ -351,6 +362,7 @@ def main() -> None:
                 args.warmup,
                 args.transport,
                 postmaster,
+                database_url,
                 args.alerting_share,
                 args.alert_cycle,
             )
@@ -377,6 +389,11 @@ def main() -> None:
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
     print_cpu(result["cpu_s"], result["measured_readings"])
+    if result["commits"]:  # the database's own count, over the CPU window
+        print(
+            f"database_commits: {result['commits']}"
+            f" readings_per_commit: {result['measured_readings'] / result['commits']:.1f}"
+        )
     print(
         f"machine_yardstick_ms: {yardstick_before:.0f} before / {yardstick_after:.0f} after"
         " (a fixed piece of Python work, the stack idle: the machine's speed in this run)"

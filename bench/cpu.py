@@ -52,6 +52,18 @@ def postmaster_pid(database_url: str) -> int:
         return processes()[row[0]].ppid
 
 
+def database_commits(database_url: str) -> int:
+    """Transactions committed in the database so far (PostgreSQL's statistics, which each
+    backend reports at most about once a second): over a window of a minute or more, how
+    many commits the work took."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
 def component(cmdline: str) -> str:
     if "DeviceShard" in cmdline:
         return "DeviceShard"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import numpy as np
@@ -39,6 +40,37 @@ async def test_concurrent_batches_share_commits_and_duplicates_are_reported(
     again = await buffer.submit(rows(device, 5, 10))  # all ten stored already
     assert again.sum() == 0
     assert stored_readings(db, device) == 200
+    await buffer.close()
+
+
+async def test_commits_start_at_least_the_interval_apart_unless_a_full_commit_waits(
+    database_url: str, db, device
+) -> None:
+    interval = 0.5
+    buffer = WriteBuffer(
+        lambda: open_writer_connection(database_url),
+        max_commit_rows=100,
+        min_commit_interval_s=interval,
+    )
+    started = time.monotonic()
+    assert (await buffer.submit(rows(device, 0, 10))).all()
+    first = time.monotonic() - started
+    assert first < interval  # an idle buffer commits at once
+    # Batches arriving during the interval wait for its end and share one commit.
+    futures = []
+    for i in range(1, 6):
+        futures.append(buffer.submit(rows(device, i * 10, 10)))
+        await asyncio.sleep(0.02)
+    masks = await asyncio.gather(*futures)
+    assert all(m.all() for m in masks)
+    assert time.monotonic() - started >= interval
+    assert buffer.commits == 2
+    # A full commit's worth (100 rows) goes without waiting out the interval.
+    before = time.monotonic()
+    assert (await buffer.submit(rows(device, 60, 100))).all()
+    assert time.monotonic() - before < interval
+    assert buffer.commits == 3
+    assert stored_readings(db, device) == 160
     await buffer.close()
 
 
