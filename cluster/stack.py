@@ -82,7 +82,7 @@ def pick_listener_ports() -> None:
     inherited = _ports_of(picked)  # the other stack's, maybe not yet listening
     for name in LISTENER_PORTS:
         if name in picked or name not in os.environ:
-            os.environ[name] = str(free_port())
+            os.environ[name] = str(free_port(avoid=inherited | _ports_of(picked - {name})))
             picked.add(name)
     for low, high in REPLICA_PORT_RANGES:
         if low in picked or low not in os.environ:
@@ -250,11 +250,13 @@ def keep_shards_balanced(settings: Settings, database_url: str) -> None:
 
 def _ports_of(names: set[str]) -> set[int]:
     """The ports the environment variables ``names`` hold, blocks (``..._MIN_...`` to
-    ``..._MAX_...``) whole."""
+    ``..._MAX_...``) whole, with the blocks reserved above them (``RESERVED_BLOCKS``)."""
     ports = {int(os.environ[name]) for name in names if name in os.environ}
     for low, high in REPLICA_PORT_RANGES:
         if low in names and high in names:
-            ports |= set(range(int(os.environ[low]), int(os.environ[high]) + 1))
+            first = int(os.environ[low])
+            size = RESERVED_BLOCKS.get(low, 1) * (int(os.environ[high]) - first + 1)
+            ports |= set(range(first, first + size))
     return ports
 
 

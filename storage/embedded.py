@@ -144,12 +144,15 @@ def _ephemeral_low() -> int:
         return 32_768
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port currently free on ``host`` (127.0.0.1 by default), for a server to listen on."""
+def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
+    """A TCP port currently free on ``host`` (127.0.0.1 by default), for a server to listen on,
+    not one of ``avoid`` (ports picked but not yet bound)."""
     low, high = _listen_range()
     candidates = random.sample(range(low, high), min(200, max(0, high - low)))
     for port in [*candidates, 0]:  # 0: let the kernel choose, if none of those is free
-        if (bound := _bound_port(host, port)) is not None:
+        if port in avoid:
+            continue
+        if (bound := _bound_port(host, port)) is not None and bound not in avoid:
             return bound
     raise OSError(f"no free TCP port on {host}")
 

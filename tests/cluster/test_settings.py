@@ -158,6 +158,7 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
         PICKED_PORTS,
         REPLICA_PORT_BLOCK,
         REPLICA_PORT_RANGES,
+        RESERVED_BLOCKS,
         pick_listener_ports,
     )
 
@@ -178,7 +179,16 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
     assert all(len(block) == REPLICA_PORT_BLOCK for block in blocks)
     ports = [port for block in blocks for port in block]
     assert len(set(ports)) == len(ports), "replica port blocks overlap"
-    assert not set(ports) & {int(os.environ[n]) for n in LISTENER_PORTS}
+    # Nor do the child's listeners take a port of the parent's blocks, the block reserved
+    # above the HTTP one (the replicas' read listeners) included: a random pick once did.
+    reserved = [
+        range(int(env[low]) + REPLICA_PORT_BLOCK, int(env[low]) + 2 * REPLICA_PORT_BLOCK)
+        for env in (parent, os.environ)
+        for low in RESERVED_BLOCKS
+    ]
+    taken = set(ports) | {port for block in reserved for port in block}
+    assert not taken & {int(os.environ[n]) for n in LISTENER_PORTS}
+    assert not taken & {int(parent[n]) for n in LISTENER_PORTS}
     monkeypatch.delenv(PICKED_PORTS)
     monkeypatch.setenv(HAPROXY_PORTS[0], "19001")
     monkeypatch.setenv(HAPROXY_PORTS[1], "19002")

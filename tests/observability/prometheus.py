@@ -19,6 +19,10 @@ import httpx
 from storage.embedded import free_port
 
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "cluster" / "deploy" / "observability"
+# Scrape interval and timeout. Late in the suite the node's endpoint holds every earlier
+# test's series; a loaded CI machine took over a second to answer it, so with a 1 s interval
+# (and so a 1 s timeout) every scrape failed and the target never came up.
+SCRAPE_S = 3
 
 
 def bindir() -> Path:
@@ -47,19 +51,32 @@ class Prometheus:
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
 
-    def targets_up(self) -> list[dict]:
+    def targets(self) -> list[dict]:
         r = httpx.get(f"{self.url}/api/v1/targets", timeout=10)
-        return [t for t in r.json()["data"]["activeTargets"] if t["health"] == "up"]
+        return r.json()["data"]["activeTargets"]
+
+    def wait_up(self, timeout_s: float) -> None:
+        """Until every target's last scrape succeeded; on timeout, fails naming each
+        target's last error (a scrape that took longer than ``SCRAPE_S``, say)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            targets = self.targets()
+            if targets and all(t["health"] == "up" for t in targets):
+                return
+            errors = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in targets]
+            assert time.monotonic() < deadline, f"targets not scraped: {errors}"
+            time.sleep(0.5)
 
 
 @contextmanager
 def running_prometheus(workdir: Path, targets: list[dict]) -> Iterator[Prometheus]:
-    """Prometheus scraping ``targets`` (file_sd entries) every second, with the shipped
+    """Prometheus scraping ``targets`` (file_sd entries) every ``SCRAPE_S``, with the shipped
     rules loaded; stopped (by its pid) on exit."""
     (workdir / "targets.json").write_text(json.dumps(targets))
     (workdir / "rules.yml").write_text((OBSERVABILITY / "rules.yml").read_text())
     (workdir / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"global: {{scrape_interval: {SCRAPE_S}s, scrape_timeout: {SCRAPE_S}s,"
+        f" evaluation_interval: {SCRAPE_S}s}}\n"
         "rule_files: [rules.yml]\n"
         "scrape_configs:\n"
         "  - job_name: vigil\n"

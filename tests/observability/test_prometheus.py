@@ -11,7 +11,7 @@ import pytest
 
 from cluster.observability import scrape_targets
 from tests.helpers import Account, minutes_ago, series, wait_until
-from tests.observability.prometheus import Prometheus, running_prometheus
+from tests.observability.prometheus import SCRAPE_S, Prometheus, running_prometheus
 
 LATEST = "/v1/devices/{device_id}/latest"
 POLLS = 30
@@ -35,10 +35,13 @@ def reads(route: str, status: int) -> str:
     )
 
 
-def settled(prom: Prometheus, exprs: list[str], quiet_s: float = 12.0) -> list[float]:
+def settled(
+    prom: Prometheus, exprs: list[str], quiet_s: float = 10.0 + 2 * SCRAPE_S
+) -> list[float]:
     """The values of ``exprs`` once they stayed unchanged for ``quiet_s`` (longer than
-    Ray's 10 s metrics report interval): earlier tests' uploads are all counted. A sample taken
-    while the target's last scrape failed (no value) counts as a change, never as a value."""
+    Ray's 10 s metrics report interval and a scrape): earlier tests' uploads are all
+    counted. A sample taken while the target's last scrape failed (no value) counts as a
+    change, never as a value."""
     last, since = None, time.monotonic()
     deadline = since + 120
     while True:
@@ -57,7 +60,7 @@ def test_prometheus_counts_the_readings_uploaded(stack, account: Account, tmp_pa
     assert len(targets) == 1  # one node, one scrape target
     device = account.device()
     with running_prometheus(tmp_path, targets) as prom:
-        wait_until(prom.targets_up, 60, "the node's metrics endpoint scraped")
+        prom.wait_up(60)  # the node's metrics endpoint scraped
         outcomes = ["accepted", "duplicate", "rejected"]
         # Reads by route and status: answered by the replicas' read listeners and counted there
         # (HAProxy does not log them for Serve's request count).

@@ -19,6 +19,7 @@ from storage.embedded import (
     DB_SYSTEM_USER,
     EmbeddedPostgres,
     EmbeddedPostgresError,
+    _listen_range,
     default_data_dir,
     find_pg_bindir,
     free_port,
@@ -184,6 +185,16 @@ def test_free_port_is_bindable() -> None:
     port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_free_port_never_gives_a_port_to_avoid() -> None:
+    """Ports picked for another server but not bound yet are free to the kernel: the avoided
+    ones are never given, even when only one port of the range is left."""
+    low, high = _listen_range()
+    left = free_port()
+    avoid = set(range(low, high + 1)) - {left}
+    for _ in range(20):
+        assert free_port(avoid=avoid) not in avoid
 
 
 def test_rejects_non_loopback_host(tmp_path: Path) -> None:
