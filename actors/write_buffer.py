@@ -57,7 +57,7 @@ class WriteBuffer:
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._min_commit_interval_s = max(0.0, min_commit_interval_s)
-        self._last_commit_s = -float("inf")  # monotonic start of the last commit
+        self._last_commit_s = -float("inf")  # start of the last commit (time.perf_counter)
         self._pending: deque[_Item] = deque()
         self._buffered_rows = 0
         self._wakeup = asyncio.Event()
@@ -114,8 +114,7 @@ class WriteBuffer:
             )
             try:
                 writer = await self._ensure_writer()
-                started = time.perf_counter()
-                self._last_commit_s = time.monotonic()
+                self._last_commit_s = started = time.perf_counter()
                 masks = await writer.write([rows for rows, _ in batch])
                 elapsed = time.perf_counter() - started
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
@@ -151,7 +150,7 @@ class WriteBuffer:
     async def _pace(self) -> None:
         """Let more batches join the next commit until ``min_commit_interval_s`` has passed
         since the last one started, unless a full commit's worth already waits."""
-        wait = self._last_commit_s + self._min_commit_interval_s - time.monotonic()
+        wait = self._last_commit_s + self._min_commit_interval_s - time.perf_counter()
         if wait > 0 and self._buffered_rows < self._max_commit_rows:
             await asyncio.sleep(wait)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -62,9 +63,10 @@ def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes)
 
 
-def wait_until(check, timeout_s: float = 30.0, what: str = "condition"):
+def wait_until(check, timeout_s: float = 30.0, what: str | Callable[[], str] = "condition"):
     """Poll ``check()`` until it returns something truthy (for work done after a response,
-    such as audit entries written in a background task); AssertionError after ``timeout_s``."""
+    such as audit entries written in a background task); AssertionError after ``timeout_s``,
+    naming ``what`` (called then, if it is a function: what was seen instead)."""
     import time
 
     deadline = time.monotonic() + timeout_s
@@ -72,7 +74,9 @@ def wait_until(check, timeout_s: float = 30.0, what: str = "condition"):
         result = check()
         if result:
             return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, (
+            f"timed out waiting for {what() if callable(what) else what}"
+        )
         time.sleep(0.05)
 
 

@@ -182,9 +182,9 @@ def test_a_stack_started_from_another_picks_its_own_listener_ports(
     # Nor do the child's listeners take a port of the parent's blocks, the block reserved
     # above the HTTP one (the replicas' read listeners) included: a random pick once did.
     reserved = [
-        range(int(env[low]) + REPLICA_PORT_BLOCK, int(env[low]) + 2 * REPLICA_PORT_BLOCK)
+        range(int(env[low]) + REPLICA_PORT_BLOCK, int(env[low]) + blocks * REPLICA_PORT_BLOCK)
         for env in (parent, os.environ)
-        for low in RESERVED_BLOCKS
+        for low, blocks in RESERVED_BLOCKS.items()
     ]
     taken = set(ports) | {port for block in reserved for port in block}
     assert not taken & {int(os.environ[n]) for n in LISTENER_PORTS}

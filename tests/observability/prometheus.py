@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from storage.embedded import free_port
+from tests.helpers import wait_until
 
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "cluster" / "deploy" / "observability"
 # Scrape interval and timeout. Late in the suite the node's endpoint holds every earlier
@@ -58,14 +59,16 @@ class Prometheus:
     def wait_up(self, timeout_s: float) -> None:
         """Until every target's last scrape succeeded; on timeout, fails naming each
         target's last error (a scrape that took longer than ``SCRAPE_S``, say)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def every_target_up() -> bool:
             targets = self.targets()
-            if targets and all(t["health"] == "up" for t in targets):
-                return
-            errors = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in targets]
-            assert time.monotonic() < deadline, f"targets not scraped: {errors}"
-            time.sleep(0.5)
+            return bool(targets) and all(t["health"] == "up" for t in targets)
+
+        def errors() -> str:
+            seen = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in self.targets()]
+            return f"every target scraped (last scrapes: {seen})"
+
+        wait_until(every_target_up, timeout_s, errors)
 
 
 @contextmanager
