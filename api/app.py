@@ -117,7 +117,7 @@ def create_app(
         )
         await app.state.router.follow_layout(lambda: active_layout(pool))
         app.state.config = config
-        passwords.configure(config.rate_limits.password_hashing_threads)
+        passwords.configure(config.rate_limits.password_hashing_threads, config.password_hashing)
         supervisor = asyncio.get_running_loop().create_task(
             keep_actors_running(config, app.state.router)
         )

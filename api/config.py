@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.credentials import PushCredentials
 from algorithms.delivery import RetrySchedule
+
+# argon2id's parameters by name (api.passwords.PROFILES); production's is the library default.
+PasswordHashing = Literal["rfc9106-low-memory", "cheapest"]
+PRODUCTION_PASSWORD_HASHING: PasswordHashing = "rfc9106-low-memory"
 
 
 class SsoProvider(BaseModel):
@@ -103,6 +109,12 @@ class ApiTunables(BaseModel):
         False,
         description="Send email (reset tokens, alert texts) without TLS to an SMTP server that"
         " is not on loopback and offers no STARTTLS: never in production",
+    )
+    password_hashing: PasswordHashing = Field(
+        PRODUCTION_PASSWORD_HASHING,
+        description="argon2id's parameters: RFC 9106's low-memory profile (3 passes over"
+        " 64 MiB); `cheapest` is argon2-cffi's profile for test suites, which keep no real"
+        " password: refused by VIGIL_ENV=prod",
     )
     ingest_recheck_s: float = Field(
         10.0, gt=0, description="How often a streaming device's credential is checked again"

@@ -14,15 +14,29 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from api.config import RateLimits
+from api.config import PRODUCTION_PASSWORD_HASHING, PasswordHashing, RateLimits
 
 T = TypeVar("T")
-_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
-# Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("vigil-timing-equaliser")
+PROFILES: dict[PasswordHashing, Parameters] = {
+    "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,  # the library's own default
+    "cheapest": profiles.CHEAPEST,  # test suites only (VIGIL_ENV=prod refuses it)
+}
+
+
+class _Hashing:
+    """The hasher of this process's profile and a hash of it to verify against when the email
+    is unknown, so that both paths cost the same time."""
+
+    def __init__(self, profile: PasswordHashing) -> None:
+        self.profile = profile
+        self.hasher = PasswordHasher.from_parameters(PROFILES[profile])
+        self.dummy_hash = self.hasher.hash("vigil-timing-equaliser")
+
+
+_hashing = _Hashing(PRODUCTION_PASSWORD_HASHING)
 
 
 class HashingPool:
@@ -53,30 +67,36 @@ class HashingPool:
 pool = HashingPool(RateLimits().password_hashing_threads)
 
 
-def configure(threads: int) -> None:
-    """Size this process's hashing pool (at app start)."""
-    global pool
+def configure(threads: int, profile: PasswordHashing | None = None) -> None:
+    """Size this process's hashing pool and choose its parameters (at app start)."""
+    global pool, _hashing
     if threads != pool.threads:
         pool = HashingPool(threads)
+    if profile is not None and profile != _hashing.profile:
+        _hashing = _Hashing(profile)
 
 
 async def hash_password(password: str) -> str:
-    return await pool.run(lambda: _hasher.hash(password))
+    hasher = _hashing.hasher
+    return await pool.run(lambda: hasher.hash(password))
 
 
 def needs_rehash(password_hash: str) -> bool:
     """Was this hash made with other parameters than today's (a cheaper argon2 of an older
     release)? Then it is replaced on the next successful login, while the password is known."""
     try:
-        return _hasher.check_needs_rehash(password_hash)
+        return _hashing.hasher.check_needs_rehash(password_hash)
     except (InvalidHashError, ValueError):
         return True
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
+    hashing = _hashing
+
     def check() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            verified = hashing.hasher.verify(password_hash or hashing.dummy_hash, password)
+            return verified and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from api.config import PRODUCTION_PASSWORD_HASHING
 from cluster.settings import Settings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -37,6 +38,8 @@ def unsafe_settings(settings: Settings, *, demo: bool = False) -> list[str]:
             problems.append("VIGIL_DATABASE_URL: a loopback host, unreachable from other nodes")
     if settings.bind_host in LOOPBACK_HOSTS:
         problems.append(f"VIGIL_HTTP_HOST={settings.bind_host}: loopback only")
+    if settings.password_hashing != PRODUCTION_PASSWORD_HASHING:
+        problems.append(f"VIGIL_PASSWORD_HASHING={settings.password_hashing}: test-suite cost")
     if getattr(settings, "webhook_allow_private", False):
         problems.append("VIGIL_WEBHOOK_ALLOW_PRIVATE: webhooks to private addresses")
     return problems

@@ -97,6 +97,10 @@ def stack(
         # Every test logs in from 127.0.0.1: a per-address lockout would stop the suite.
         login_max_failures_per_address=100_000,
         ingest_recheck_s=1.0,  # a revoked streaming device is stopped within the test
+        # argon2id at its cheapest: the suite signs up hundreds of accounts, each hashed and
+        # verified (0.3 s of CPU at production cost). tests/security/test_passwords.py holds
+        # the production profile, the refusal in prod and the upgrade of other parameters.
+        password_hashing="cheapest",
         # tests/e2e/test_delivery.py's webhook receivers listen on 127.0.0.1.
         webhook_allow_private=True,
         # ...nor per-address rate limits (tests/security/test_rate_limits.py tests them).

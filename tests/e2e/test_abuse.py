@@ -130,13 +130,15 @@ async def test_the_simulator_logs_in_when_the_account_exists(stack) -> None:
             assert r.status_code == 200 and r.json() == []
 
 
-def test_a_hash_with_older_argon2_parameters_is_upgraded_at_login(client, db) -> None:
+def test_a_hash_with_older_argon2_parameters_is_upgraded_at_login(stack, client, db) -> None:
     from argon2 import PasswordHasher
 
+    from api.passwords import PROFILES
+
     account = sign_up(client)
-    current = PasswordHasher()
-    cheap = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
-    old = cheap.hash(account.password)
+    current = PasswordHasher.from_parameters(PROFILES[stack.settings.password_hashing])
+    older = PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+    old = older.hash(account.password)
     assert current.check_needs_rehash(old)
     db.execute("UPDATE users SET password_hash = %s WHERE email = %s", (old, account.email))
     assert _login(client, account.email, account.password).status_code == 200
