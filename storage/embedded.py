@@ -150,8 +150,6 @@ def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
     low, high = _listen_range()
     candidates = random.sample(range(low, high), min(200, max(0, high - low)))
     for port in [*candidates, 0]:  # 0: let the kernel choose, if none of those is free
-        if port in avoid:
-            continue
         if (bound := _bound_port(host, port)) is not None and bound not in avoid:
             return bound
     raise OSError(f"no free TCP port on {host}")
