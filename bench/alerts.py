@@ -15,9 +15,11 @@ simulator sent it. At the end it compares, per alert, the notifications Vigil st
 and repeats) with those the subscribers received: ``lost`` must be 0. Prints counts,
 p50/p99, the CPU milliseconds per acknowledged reading of each component over the measured
 part (from ``/proc``, see ``bench.cpu``; ``vigil_cpu_ms_per_reading`` leaves the load
-generator out), the alert events of that part and, last, ``alert_p99_ms: N``. The CPU of an
-alert: the same run with ``--alerting-share 0`` (no alert fires, the same readings) beside
-one with ``--alerting-share 1 --alert-cycle 5``; see docs/capacity.md.
+generator out) beside the floor of the replicas' share (``bench.edge``, measured under the
+same load before the stack starts), the alert events of that part and, last,
+``alert_p99_ms: N``. The CPU of an alert: the same run with ``--alerting-share 0`` (no alert
+fires, the same readings) beside one with ``--alerting-share 1 --alert-cycle 5``; see
+docs/capacity.md.
 
     .venv/bin/python -m bench.alerts [--seconds 100] [--devices 1000] [--subscribers 200]
     .venv/bin/python -m bench.alerts --url URL --database-url POSTGRES_URL
@@ -45,6 +47,7 @@ from bench.cpu import (
     postmaster_pid,
     snapshot,
 )
+from bench.edge import edge_floor
 from bench.stack import sign_up, vigil_stack
 
 PER_ACCOUNT = 100
@@ -348,6 +351,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    # The replicas' yardstick, before the stack starts: the bare WebSocket edge, same load.
+    edge = edge_floor(args.devices, args.subscribers) if args.transport == "ws" else None
     stack = vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas)
     with stack as (url, database_url):
         postmaster = postmaster_pid(database_url) if database_url else None
@@ -393,6 +398,12 @@ def main() -> None:
         print(
             f"database_commits: {result['commits']}"
             f" readings_per_commit: {result['measured_readings'] / result['commits']:.1f}"
+        )
+    if edge is not None:
+        print(
+            f"edge_floor_cpu_ms_per_reading: {edge['cpu_ms_per_reading']:.3f} (bench.edge: a bare"
+            " FastAPI WebSocket edge under the same load, before the stack started: the floor"
+            " for the Serve replicas' figure)"
         )
     print(
         f"machine_yardstick_ms: {yardstick_before:.0f} before / {yardstick_after:.0f} after"
