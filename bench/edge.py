@@ -81,6 +81,7 @@ def _start(port: int) -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.1)
     server.kill()
+    server.wait()
     raise RuntimeError(f"the edge server on port {port} did not start")
 
 
@@ -137,8 +138,10 @@ def edge_floor(devices: int, subscribers: int, seconds: float = 20, warmup: floa
     ports: list[int] = []
     for _ in range(cores):
         ports.append(free_port(avoid=ports))
-    servers = [_start(p) for p in ports]
+    servers: list[subprocess.Popen] = []
     try:
+        for port in ports:
+            servers.append(_start(port))
         measured, cpu = asyncio.run(
             _load(ports, devices, subscribers, warmup, seconds, [s.pid for s in servers])
         )
