@@ -3,9 +3,17 @@
 The routes check what they parse (at most 10,000 readings a batch, 1,000 Nightscout
 documents, a 50 MB history file), but only after FastAPI or the route has read the whole body
 into memory: without a ceiling, one request of a gigabyte of JSON holds a replica's memory
-and CPU before it is refused. This middleware answers 413 at once when the declared
-``Content-Length`` is over the route's ceiling, and stops reading a body sent without one
-(chunked) as soon as it passes it.
+and CPU before it is refused. This middleware answers 413 when the declared
+``Content-Length`` is over the route's ceiling, before anything reads the body, and cuts off
+a body sent without one (chunked) as soon as it passes it.
+
+What it refuses it still reads to its end, dropping it, up to ``DRAIN_BYTES`` past the
+ceiling, before answering: a server that closes a connection with unread data in it makes
+the kernel reset the connection, and the reset can destroy the 413 on its way (the client,
+still sending, then sees a broken connection instead of the answer, and a device may retry
+the same upload for ever). A body longer than that is not read: the 413 goes out with
+``Connection: close`` and may be lost to the reset; a client that sends
+``Expect: 100-continue`` receives it before sending any of the body.
 
 The ceiling is ``DEFAULT_BYTES`` (a 10,000-reading upload is about 0.6 MB) except on the two
 routes that take files: history imports and FHIR bundles.
@@ -23,6 +31,7 @@ from api.routes.fhir.routes import MAX_BODY_BYTES as FHIR_BUNDLE_BYTES
 from api.routes.history import MAX_FILE_BYTES as HISTORY_FILE_BYTES
 
 DEFAULT_BYTES = 4_000_000
+DRAIN_BYTES = 16_000_000  # past the ceiling: still read and dropped, for the 413 to arrive
 ENVELOPE_BYTES = 1_000_000  # a multipart body's boundaries and headers around the file
 # (path pattern, ceiling): routes whose own limit is higher. Their own checks still give
 # their exact limit in their 413.
@@ -55,20 +64,53 @@ class BodyLimit:
         limit = ceiling(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, too_large(limit))
+            drained = declared <= limit + DRAIN_BYTES and await _drain(receive, declared)
+            await _refuse(send, too_large(limit), close=not drained)
+            return
+        if not _chunked(scope):
+            # The server reads no more than the declared length (within the ceiling), and a
+            # request with neither header has no body.
+            await self.app(scope, receive, send)
             return
         received = 0
+        unread = False  # cut off with more than DRAIN_BYTES of it left
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, unread
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:  # FastAPI re-raises an HTTPException met reading a body
+                    if message.get("more_body", False):
+                        unread = not await _drain(receive, DRAIN_BYTES)
                     raise too_large(limit)
             return message
 
-        await self.app(scope, bounded, send)
+        async def closing(message: Message) -> None:
+            if unread and message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, bounded, closing)
+
+
+async def _drain(receive: Receive, budget: int) -> bool:
+    """Read and drop the rest of a request body, at most ``budget`` bytes of it: whether
+    it came to its end."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False  # the client went away
+        budget -= len(message.get("body", b""))
+        if budget < 0:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -81,17 +123,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, refused: HTTPException) -> None:
+async def _refuse(send: Send, refused: HTTPException, *, close: bool) -> None:
+    """The 413; ``close``: the body was left unread, the connection cannot be kept."""
     body = json.dumps({"detail": refused.detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": refused.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),  # the unread body is not read: no keep-alive
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": refused.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
