@@ -12,8 +12,9 @@ ceiling, before answering: a server that closes a connection with unread data in
 the kernel reset the connection, and the reset can destroy the 413 on its way (the client,
 still sending, then sees a broken connection instead of the answer, and a device may retry
 the same upload for ever). A body longer than that is not read: the 413 goes out with
-``Connection: close`` and may be lost to the reset; a client that sends
-``Expect: 100-continue`` receives it before sending any of the body.
+``Connection: close`` and may be lost to the reset. A client that sends
+``Expect: 100-continue`` is answered at once, before it sends any of the body, whatever its
+length.
 
 The ceiling is ``DEFAULT_BYTES`` (a 10,000-reading upload is about 0.6 MB) except on the two
 routes that take files: history imports and FHIR bundles.
@@ -64,10 +65,14 @@ class BodyLimit:
         limit = ceiling(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            drained = declared <= limit + DRAIN_BYTES and await _drain(receive, declared)
+            drained = (
+                declared <= limit + DRAIN_BYTES
+                and not _header(scope, b"expect")  # waits for a go-ahead: nothing sent yet
+                and await _drain(receive, declared)
+            )
             await _refuse(send, too_large(limit), close=not drained)
             return
-        if not _chunked(scope):
+        if not _header(scope, b"transfer-encoding"):
             # The server reads no more than the declared length (within the ceiling), and a
             # request with neither header has no body.
             await self.app(scope, receive, send)
@@ -109,8 +114,8 @@ async def _drain(receive: Receive, budget: int) -> bool:
             return True
 
 
-def _chunked(scope: Scope) -> bool:
-    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
+def _header(scope: Scope, name: bytes) -> bool:
+    return any(n == name for n, _ in scope.get("headers", []))
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -86,6 +86,15 @@ async def test_a_declared_body_far_over_the_ceiling_is_refused_unread_and_closed
     assert client.closes()
 
 
+async def test_a_client_waiting_for_a_go_ahead_is_refused_before_it_sends_the_body() -> None:
+    size = DEFAULT_BYTES + CHUNK
+    client = Client(size)
+    headers = [*length(size), (b"expect", b"100-continue")]
+    await BodyLimit(app_reading_the_body)(scope(headers), client.receive, client.send)
+    assert client.status() == 413 and client.left == size and client.events[0] != "read"
+    assert client.closes()
+
+
 async def test_a_chunked_body_over_the_ceiling_is_read_to_its_end_then_refused() -> None:
     size = DEFAULT_BYTES + 5 * CHUNK
     client = Client(size)
