@@ -23,16 +23,15 @@ import contextlib
 import math
 import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
 import aiohttp
-import httpx
 import orjson
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from bench.cpu import processes
+from bench.stack import uvicorn_server
 from storage.embedded import free_port
 
 app = FastAPI()
@@ -67,22 +66,6 @@ async def _ingest(websocket: WebSocket, device: int, sub: int) -> None:
             if queue is not None:
                 frame = {"type": "reading", "device_id": device, **reading}
                 queue.put_nowait(orjson.dumps(frame).decode())
-
-
-def _start(port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.edge:app", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-    )  # fmt: skip
-    for _ in range(300):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1).raise_for_status()
-            return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    server.wait()
-    raise RuntimeError(f"the edge server on port {port} did not start")
 
 
 async def _load(ports: list[int], devices: int, subscribers: int, warmup: float, seconds: float,
@@ -141,7 +124,7 @@ def edge_floor(devices: int, subscribers: int, seconds: float = 20, warmup: floa
     servers: list[subprocess.Popen] = []
     try:
         for port in ports:
-            servers.append(_start(port))
+            servers.append(uvicorn_server("bench.edge:app", port, "/"))
         measured, cpu = asyncio.run(
             _load(ports, devices, subscribers, warmup, seconds, [s.pid for s in servers])
         )

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,7 +27,7 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
-from bench.stack import vigil_url
+from bench.stack import uvicorn_server, vigil_url
 from storage.embedded import free_port
 
 PASSWORD = "benchmark passphrase 7"
@@ -110,18 +108,9 @@ async def hammer(paths: list[str], headers: list[dict], clients: int, seconds: f
 def plain_app(clients: int, seconds: float) -> dict:
     """The yardstick: the constant-body app on uvicorn, one worker per core."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.read:plain", "--port", str(port),
-         "--workers", str(os.cpu_count() or 1), "--no-access-log", "--log-level", "warning"],
-    )  # fmt: skip
+    server = uvicorn_server("bench.read:plain", port, "/latest", workers=os.cpu_count() or 1)
     try:
         url = f"http://127.0.0.1:{port}/latest"
-        for _ in range(300):
-            try:
-                httpx.get(url, timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         return asyncio.run(hammer([url], [{}], clients, seconds))
     finally:
         server.terminate()

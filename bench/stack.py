@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
+import httpx
 
 
 @contextmanager
@@ -70,3 +74,21 @@ async def sign_up(session: aiohttp.ClientSession, url: str, email: str, password
     if "access_token" not in answer:
         raise RuntimeError(f"no token for the benchmark account: {answer}")
     return answer["access_token"]
+
+
+def uvicorn_server(app: str, port: int, probe: str, *, workers: int = 1) -> subprocess.Popen:
+    """A yardstick app (``module:attribute``) on its own uvicorn, answering ``probe`` (a
+    path) before this returns; stopped and an error raised if it does not start."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers),
+         "--no-access-log", "--log-level", "warning"],
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).raise_for_status()
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    server.wait()
+    raise RuntimeError(f"{app} on port {port} did not start")
