@@ -106,8 +106,8 @@ class ShardBalancer:
             shard = replace(self.config.shard, shard_count=count)
             for i in moving:
                 log.info("moving shard %d to node %s", i, target[i])
-                move_shard(i, cast(str, target[i]), shard, self.config.namespace)
-                self.moves = [*self.moves[-19:], {"shard": i, "from": current[i], "to": target[i]}]
+                placed = move_shard(i, cast(str, target[i]), shard, self.config.namespace)
+                self.moves = [*self.moves[-19:], {"shard": i, "from": current[i], "to": placed}]
         if moving:
             self.moved_at = time.monotonic()
         return moving

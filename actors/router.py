@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
 from actors.placement import shard_in, shard_index, spread
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
 from storage.shard_layouts import Layout
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "vigil"
 BATCH_RESOURCE = "batch"  # custom resource of nodes reserved for batch report jobs
@@ -137,12 +140,35 @@ def rebalance_shards(
     return moved
 
 
-def move_shard(index: int, node: str, config: ShardConfig, namespace: str = NAMESPACE) -> None:
+MOVE_ATTEMPTS = 3
+
+
+def move_shard(
+    index: int, node: str, config: ShardConfig, namespace: str = NAMESPACE
+) -> str | None:
     """Move shard ``index`` to ``node``: it hands over (answers ``moved`` to new uploads,
     waits for those under way and commits every buffered row and its alert state), stops,
     and starts on ``node``, where it adopts its devices from the database. Nothing
-    acknowledged is lost and no alert is decided twice. If an API replica restarts the
-    shard first (an upload arrived in the gap), the shard runs where that replica put it."""
+    acknowledged is lost and no alert is decided twice. Returns the node it runs on.
+
+    An API replica that needs the shard in the gap between the stop and the start (an upload,
+    a readiness probe) starts it itself, on its round-robin node, and the start here then
+    finds that one. The shard is then moved again, up to ``MOVE_ATTEMPTS`` in all: left where
+    the replica put it, the next balancing pass could even the nodes out by moving another
+    shard, two moves where one was planned."""
+    placed: str | None = None
+    for _ in range(MOVE_ATTEMPTS):
+        placed = _hand_over_and_start(index, node, config, namespace)
+        if placed == node:
+            break
+        log.warning(
+            "shard %d started on node %s in its move to %s; moving it again", index, placed, node
+        )
+    return placed
+
+
+def _hand_over_and_start(index: int, node: str, config: ShardConfig, namespace: str) -> str | None:
+    """One attempt of ``move_shard``; the node the shard then runs on."""
     with contextlib.suppress(ValueError):
         handle = ray.get_actor(shard_name(index), namespace=namespace)
         with contextlib.suppress(Exception):  # its node is gone: there is nothing to hand over
@@ -151,6 +177,7 @@ def move_shard(index: int, node: str, config: ShardConfig, namespace: str = NAME
     _wait_gone(shard_name(index), namespace)
     moved = _placed(_shard_class(), index, node, namespace).remote(index, config)
     ray.get(moved.start.remote())
+    return cast(str | None, ray.get(moved.status.remote(), timeout=30)["node"])
 
 
 def _wait_gone(name: str, namespace: str, timeout_s: float = 30.0) -> None:
