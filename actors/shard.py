@@ -102,6 +102,7 @@ class DeviceShard:
         self._in_flight: Counter[UUID] = Counter()  # ingest calls under way, per device
         self._settled = asyncio.Condition()  # notified when an ingest call ends
         self._leaving = False  # handing over before a move to another node (``hand_over``)
+        self.ingest_calls = 0  # ingest calls taken (``status``: with the commits, how full)
         metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
@@ -162,6 +163,7 @@ class DeviceShard:
     async def _ingest_all(self, batches: list[IngestBatch]) -> list[IngestOutcome | BaseException]:
         """Every batch's devices count as in flight until its outcome is known, so that a
         hand-over (``refresh_layout``) waits for them."""
+        self.ingest_calls += 1
         if self._leaving:  # moving to another node: the batch goes to the next incarnation
             return [IngestOutcome("moved", retry_after_s=1) for _ in batches]
         devices = [b[0] for b in batches]
@@ -184,7 +186,10 @@ class DeviceShard:
         request_ids: list[str | None] = []
         for device_id, ts_us, values, received_us, history, request_id, body_site in batches:
             try:
-                if not await self._read_within(self._owns(device_id)):
+                owned = self._owns_known(device_id)
+                if owned is None:  # the layouts not read yet
+                    owned = await self._read_within(self._owns(device_id))
+                if not owned:
                     results.append(IngestOutcome("moved", retry_after_s=1))
                     continue
                 actor = self.devices.get(device_id) or await self._read_within(
@@ -399,6 +404,13 @@ class DeviceShard:
         if self._layouts is None:
             async with self._reading() as conn:
                 self._layouts = await current_layouts(conn)
+        return bool(self._owns_known(device_id))
+
+    def _owns_known(self, device_id: UUID) -> bool | None:
+        """:meth:`_owns` from the layouts already read; None if they are not (every batch
+        but the first's: no read, no timeout and no task per batch)."""
+        if self._layouts is None:
+            return None
         active, moving = self._layouts
         if active is None:
             owner = shard_index(device_id, self.config.shard_count)
@@ -619,6 +631,7 @@ class DeviceShard:
             "devices": len(self.devices),
             "buffered_rows": buffer.buffered_rows if buffer else 0,
             "commits": buffer.commits if buffer else 0,
+            "ingest_calls": self.ingest_calls,
             "database_ok": buffer.database_ok if buffer else True,
             "node": _node_id(),
         }
