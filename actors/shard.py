@@ -34,6 +34,7 @@ from actors.device import (
 )
 from actors.ingest_call import IngestAnswers, IngestBatch, IngestCall, IngestOutcome
 from actors.placement import shard_in, shard_index
+from actors.request_log import RequestLog
 from actors.write_buffer import Backpressure, WriteBuffer
 from storage import live
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
@@ -103,6 +104,7 @@ class DeviceShard:
         self._settled = asyncio.Condition()  # notified when an ingest call ends
         self._leaving = False  # handing over before a move to another node (``hand_over``)
         self.ingest_calls = 0  # ingest calls taken (``status``: with the commits, how full)
+        self._request_log = RequestLog()  # which request ids the ``committed`` line names
         metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
@@ -150,14 +152,14 @@ class DeviceShard:
                 log_failure(log, "ingest failed", r)
                 r = IngestOutcome("busy", retry_after_s=self.config.retry_after_s)
             outcomes.append(r)
-        # One line per call (not per batch): which requests' rows this shard committed.
-        log.info(
-            "committed",
-            extra={
-                "request_ids": [b[5] for b in batches if b[5]],
-                "accepted": sum(o.accepted for o in outcomes),
-            },
-        )
+        # One line per call (not per batch): which requests' rows this shard committed; a
+        # stream's id once a minute, not with each of its batches (actors.request_log).
+        named = self._request_log.fresh((b[5] for b in batches), time.monotonic())
+        if named:
+            log.info(
+                "committed",
+                extra={"request_ids": named, "accepted": sum(o.accepted for o in outcomes)},
+            )
         return outcomes
 
     async def _ingest_all(self, batches: list[IngestBatch]) -> list[IngestOutcome | BaseException]:
