@@ -5,7 +5,9 @@ else that arrived meanwhile; an idle buffer commits at once. Commits start at le
 ``min_commit_interval_s`` apart: at a moderate rate a fast database would otherwise commit a
 few rows at a time, and a commit's cost is mostly per commit, not per row (at 1,000 readings
 a second a shard committed 6 rows at a time, at 2,000 it committed 20, and spent more CPU
-on the 1,000). A full commit's worth of rows goes at once. Nothing is acknowledged before
+on the 1,000). The pacing ends as soon as ``pace_rows`` rows wait (1,000: beside that many
+rows a commit's own cost is small, and large uploads, whose senders wait for each answer
+before the next, are not held back by it). Nothing is acknowledged before
 it is committed. When the database is unreachable the rows stay buffered and
 the write is retried with backoff; past ``max_buffered_rows`` new batches are refused
 (``Backpressure``) instead of growing memory or dropping data.
@@ -47,16 +49,20 @@ class WriteBuffer:
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
         min_commit_interval_s: float = 0.0,
+        pace_rows: int = 1_000,
         metrics_shard: str = "",
     ) -> None:
-        """``min_commit_interval_s``: the least time from one commit's start to the next;
-        ``metrics_shard``: the ``shard`` label of this buffer's metrics."""
+        """``min_commit_interval_s``: the least time from one commit's start to the next,
+        unless ``pace_rows`` rows (or a full commit's worth) wait; ``metrics_shard``: the
+        ``shard`` label of this buffer's metrics."""
         self._connect = connect
         self._max_commit_rows = max_commit_rows
         self._max_buffered_rows = max_buffered_rows
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._min_commit_interval_s = max(0.0, min_commit_interval_s)
+        self._pace_rows = max(1, min(pace_rows, max_commit_rows))
+        self._paced: asyncio.Future[None] | None = None  # the pacing's wait, while it runs
         self._last_commit_s = -float("inf")  # start of the last commit (time.perf_counter)
         self._pending: deque[_Item] = deque()
         self._buffered_rows = 0
@@ -90,6 +96,9 @@ class WriteBuffer:
         self._pending.append((rows, future))
         self._buffered_rows += len(rows)
         self._wakeup.set()
+        paced = self._paced
+        if paced is not None and self._buffered_rows >= self._pace_rows and not paced.done():
+            paced.set_result(None)  # enough rows wait: the next commit goes now
         return future
 
     async def close(self) -> None:
@@ -149,10 +158,19 @@ class WriteBuffer:
 
     async def _pace(self) -> None:
         """Let more batches join the next commit until ``min_commit_interval_s`` has passed
-        since the last one started, unless a full commit's worth already waits."""
+        since the last one started, or until ``pace_rows`` rows wait (``submit`` ends the
+        wait then: one check per batch, no task or timer)."""
         wait = self._last_commit_s + self._min_commit_interval_s - time.perf_counter()
-        if wait > 0 and self._buffered_rows < self._max_commit_rows:
-            await asyncio.sleep(wait)
+        if wait <= 0 or self._buffered_rows >= self._pace_rows:
+            return
+        loop = asyncio.get_running_loop()
+        paced = self._paced = loop.create_future()
+        timer = loop.call_later(wait, _end_wait, paced)
+        try:
+            await paced
+        finally:
+            timer.cancel()
+            self._paced = None
 
     def down_signal(self) -> asyncio.Future[None]:
         """Done once a commit fails because the database cannot be reached (already done if
@@ -221,3 +239,8 @@ class WriteBuffer:
         if conn is not None:
             with contextlib.suppress(Exception):  # already broken
                 await conn.close()
+
+
+def _end_wait(paced: asyncio.Future[None]) -> None:
+    if not paced.done():
+        paced.set_result(None)

@@ -74,6 +74,29 @@ async def test_commits_start_at_least_the_interval_apart_unless_a_full_commit_wa
     await buffer.close()
 
 
+async def test_the_pacing_ends_once_enough_rows_wait(database_url: str, db, device) -> None:
+    """Rows arriving during the interval end it as soon as ``pace_rows`` of them wait: large
+    uploads, whose senders wait for each answer, are not held back by the pacing."""
+    interval = 5.0
+    buffer = WriteBuffer(
+        lambda: open_writer_connection(database_url), min_commit_interval_s=interval, pace_rows=50
+    )
+    assert (await buffer.submit(rows(device, 0, 10))).all()  # idle: at once
+    started = time.monotonic()
+    futures = []
+    for i in range(1, 5):  # 40 rows: below pace_rows, the commit waits
+        futures.append(buffer.submit(rows(device, i * 10, 10)))
+        await asyncio.sleep(0.05)
+    assert not any(f.done() for f in futures) and buffer.commits == 1
+    futures.append(buffer.submit(rows(device, 50, 10)))  # 50 rows wait: it goes now
+    masks = await asyncio.wait_for(asyncio.gather(*futures), interval / 2)
+    assert all(m.all() for m in masks)
+    assert time.monotonic() - started < interval / 2
+    assert buffer.commits == 2
+    assert stored_readings(db, device) == 60
+    await buffer.close()
+
+
 async def test_database_outage_keeps_rows_then_commits_them(database_url: str, db, device) -> None:
     reachable = asyncio.Event()
 
