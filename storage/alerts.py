@@ -175,46 +175,19 @@ _STATE = (
 _NOTIFY = "SELECT pg_notify(%s, p) FROM unnest(%b::text[]) AS t(p)"
 
 
-def _states_and_notifies(
-    writes: list[AlertWrite],
-) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
-    """The device states to store (the last of each device wins), the live NOTIFY payloads
-    and those of them that go to the alerts channel too."""
+async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite]) -> None:
+    """Alert rows, device states and NOTIFYs of many devices; call inside the transaction.
+    A write whose ``state`` is None leaves the device's stored state as it is."""
     states: dict[str, dict[str, Any]] = {}
     notifies: list[str] = []
     alerted: list[str] = []
     for w in writes:
         if w.state is not None:
-            states[str(w.device_id)] = w.state
+            states[str(w.device_id)] = w.state  # the last state of a device wins
         if w.notify is not None:
             notifies.append(w.notify)
             if w.ops:
                 alerted.append(w.notify)
-    return states, notifies, alerted
-
-
-def state_and_notify_statement(writes: list[AlertWrite]) -> tuple[list[str], str, list[Any]]:
-    """For writes that change no alert (none has ops): the device states' upsert as a
-    ``WITH`` part, and the live NOTIFYs as the main query, to join a statement of the
-    caller's; (parts, main query, their parameters in order)."""
-    assert not any(w.ops for w in writes), "alert changes take write_in_transaction"
-    states, notifies, _ = _states_and_notifies(writes)
-    parts: list[str] = []
-    params: list[Any] = []
-    if states:
-        parts.append(f"s AS ({_STATE})")
-        params.append(Jsonb(states, dumps=json_text.dumps))
-    if notifies:
-        params += [live.CHANNEL, notifies]
-        return parts, _NOTIFY, params
-    return parts, "SELECT", params
-
-
-async def write_in_transaction(cur: psycopg.AsyncCursor, writes: list[AlertWrite]) -> None:
-    """Alert rows, device states and NOTIFYs of many devices; call inside the transaction.
-    A write whose ``state`` is None leaves the device's stored state as it is."""
-    states, notifies, alerted = _states_and_notifies(writes)
-    for w in writes:
         for op in w.ops:
             if op.type == "fired":
                 await cur.execute(

@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 
 from storage.access import Grant, device_relation, grant_of
-from storage.alerts import AlertWrite, state_and_notify_statement, write_in_transaction
+from storage.alerts import AlertWrite, write_in_transaction
 
 WEEK_US = 7 * 86_400 * 1_000_000
 # date_bin origin of the weekly partitions (a Monday), in microseconds since the epoch.
@@ -74,34 +74,6 @@ _COPY_ROW = np.dtype(
 _COPY_DIRECT = (
     "COPY readings (device_id, ts, value, rate_per_min, direction) FROM STDIN (FORMAT BINARY)"
 )
-
-
-# A commit of this many rows or fewer, all new and changing no alert, is one statement in
-# autocommit: the rows from binary arrays, the device states' upsert and the live NOTIFYs
-# together (one round trip; a BEGIN, COPY and COMMIT took five). Above it, COPY is cheaper.
-ONE_STATEMENT_ROWS = 1_000
-_INSERT_ARRAYS = f"""r AS (
-    INSERT INTO readings (device_id, ts, value, rate_per_min, direction)
-    SELECT d, timestamptz 'epoch' + t * interval '1 microsecond', v, NULLIF(r, 'NaN'),
-        ({_DIRECTION_ARRAY})[k]
-    FROM unnest(%b::uuid[], %b::int8[], %b::float8[], %b::float4[], %b::int2[]) AS x(d, t, v, r, k)
-)"""
-
-
-def _row_arrays(groups: list[DeviceRows]) -> list[list[Any]]:
-    """The rows of ``groups`` as the five arrays of ``_INSERT_ARRAYS``."""
-    sizes = [len(g) for g in groups]
-    try:
-        codes = [_DIRECTION_CODE[d] for g in groups for d in g.direction]
-    except KeyError as unknown:
-        raise ValueError(f"unknown trend direction {unknown.args[0]!r}") from None
-    return [
-        [g.device_id for g, n in zip(groups, sizes, strict=True) for _ in range(n)],
-        np.concatenate([g.ts_us for g in groups]).tolist(),
-        np.concatenate([g.values for g in groups]).tolist(),
-        np.concatenate([g.rate_per_min for g in groups]).tolist(),
-        codes,
-    ]
 
 
 def direct_copy_payload(groups: list[DeviceRows]) -> bytes:
@@ -216,19 +188,8 @@ class ReadingsWriter:
         straight = [direct and g.after_stored for g in groups]
         fresh = [g for g, s in zip(groups, straight, strict=True) if s]
         others = [g for g, s in zip(groups, straight, strict=True) if not s]
-        conn = self._conn
-        if (
-            not others
-            and sum(len(g) for g in fresh) <= ONE_STATEMENT_ROWS
-            and not any(w.ops for w in writes)
-        ):
-            parts, main, params = state_and_notify_statement(writes)
-            if fresh:
-                parts, params = [_INSERT_ARRAYS, *parts], [*_row_arrays(fresh), *params]
-            sql = (f"WITH {', '.join(parts)} " if parts else "") + main
-            await conn.execute(sql, params)  # one statement: atomic in autocommit
-            return [np.ones(len(g), dtype=bool) for g in groups]
         new = np.zeros(sum(len(g) for g in others), dtype=bool)
+        conn = self._conn
         async with conn.transaction(), conn.cursor() as cur:
             if fresh:
                 async with cur.copy(_COPY_DIRECT) as copy:

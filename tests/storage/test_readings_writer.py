@@ -32,25 +32,14 @@ def test_an_arrow_the_database_does_not_know_is_refused_by_name() -> None:
         copy_payload([g])
 
 
-@pytest.mark.parametrize("one_statement_rows", [0, 1_000], ids=["copy", "one-statement"])
 @pytest.mark.parametrize("after_stored", [False, True], ids=["de-duplicated", "direct"])
 async def test_rows_of_many_groups_are_stored_exactly_and_new_ones_reported(
-    database_url: str,
-    db: psycopg.Connection,
-    after_stored: bool,
-    one_statement_rows: int,
-    monkeypatch,
+    database_url: str, db: psycopg.Connection, after_stored: bool, monkeypatch
 ) -> None:
-    # Rows sent straight into `readings`: by binary COPY, or (a small commit of new rows
-    # only) in one statement from arrays.
-    monkeypatch.setattr(readings, "ONE_STATEMENT_ROWS", one_statement_rows)
-    direct: list[int] = []
-    payload, arrays = readings.direct_copy_payload, readings._row_arrays
+    direct: list[int] = []  # rows sent straight into `readings`
+    payload = readings.direct_copy_payload
     monkeypatch.setattr(
         readings, "direct_copy_payload", lambda gs: direct.append(sum(map(len, gs))) or payload(gs)
-    )
-    monkeypatch.setattr(
-        readings, "_row_arrays", lambda gs: direct.append(sum(map(len, gs))) or arrays(gs)
     )
     a, b = insert_device(db)[2], insert_device(db)[2]
     n = len(DIRECTIONS)
