@@ -177,7 +177,7 @@ def _hand_over_and_start(index: int, node: str, config: ShardConfig, namespace: 
     _wait_gone(shard_name(index), namespace)
     moved = _placed(_shard_class(), index, node, namespace).remote(index, config)
     ray.get(moved.start.remote())
-    return cast(str | None, ray.get(moved.status.remote(), timeout=30)["node"])
+    return shard_node(index, namespace)
 
 
 def _wait_gone(name: str, namespace: str, timeout_s: float = 30.0) -> None:
