@@ -45,6 +45,8 @@ class ServeOptionsConflict(RuntimeError):
 INGRESS_CONNECT_TIMEOUT_S = 2
 INGRESS_SERVER_TIMEOUT_S = 25
 LOCAL_REPLICA_DRAIN_S = 5
+# How often Serve's controller runs its control loop (Serve's default: 0.1 s); see start_stack.
+CONTROL_LOOP_INTERVAL_S = "0.5"
 
 
 HAPROXY_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
@@ -165,6 +167,11 @@ def start_stack(
                 "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", str(LOCAL_REPLICA_DRAIN_S)
             )
             pick_listener_ports()
+        # Serve's controller runs its control loop every 0.1 s by default: 54 ms of CPU a
+        # second on an idle 2-core stack (itself and the GCS calls it makes), 21 ms at 0.5 s
+        # (docs/benchmarks.md). The loop acts on health checks (every 10 s), replica starts
+        # and deaths and autoscaling; half a second more to notice one is nothing beside them.
+        os.environ.setdefault("RAY_SERVE_CONTROL_LOOP_INTERVAL_S", CONTROL_LOOP_INTERVAL_S)
         # Serve kills a proxy whose readiness check misses 5 s three times; on a busy small
         # machine HAProxy can take longer than that to come up, so give it room.
         os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
