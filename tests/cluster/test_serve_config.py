@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,8 +15,9 @@ from ray.serve.config import HTTPOptions
 from api.config import ApiConfig
 from api.deployment import build_application
 from cluster import serve_config
+from cluster.ingress import haproxy_dir
 from cluster.settings import Settings
-from cluster.stack import CONTROL_LOOP_INTERVAL_S, serve_options_differ
+from cluster.stack import CONTROL_LOOP_INTERVAL_S, haproxy_threads, serve_options_differ
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,3 +143,17 @@ def test_serve_s_controller_loops_every_half_second(stack: object) -> None:
         rf'name: RAY_SERVE_CONTROL_LOOP_INTERVAL_S\n\s+value: "{CONTROL_LOOP_INTERVAL_S}"',
         rayservice,
     )
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(1, 1), (2, 1), (4, 1), (8, 2), (16, 4), (64, 16)])
+def test_haproxy_takes_a_quarter_of_the_cores_at_least_one(cpus: int, threads: int) -> None:
+    assert haproxy_threads(cpus) == threads
+
+
+def test_the_running_haproxy_has_its_share_of_threads(stack: Any) -> None:
+    config = next(haproxy_dir(stack.settings.run_dir).glob("*/haproxy.cfg")).read_text()
+    threads = re.search(r"^\s*nbthread (\d+)$", config, re.M)
+    assert threads is not None, "no nbthread in HAProxy's config"
+    assert int(threads[1]) == haproxy_threads()
+    rayservice = (ROOT / "cluster/deploy/kubernetes/base/rayservice.yaml").read_text()
+    assert re.search(r'name: RAY_SERVE_HAPROXY_NBTHREAD\n\s+value: "1"', rayservice)
