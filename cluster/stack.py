@@ -56,7 +56,7 @@ def haproxy_threads(cpus: int | None = None) -> int:
     thread (docs/benchmarks.md), and it needs far less CPU per request than the replicas
     behind it (0.2 ms per read), so a quarter of the cores leaves it ample room."""
     if cpus is None:
-        cpus = len(os.sched_getaffinity(0))
+        cpus = os.cpu_count() or 1  # as the replica count (Settings) counts them
     return max(1, cpus // 4)
 
 

@@ -89,10 +89,14 @@ class Batcher(Generic[Request, Answer]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
         self._waiting.append((request, future))
+        self._schedule_flush()
+        return await future
+
+    def _schedule_flush(self) -> None:
+        """Send what waits at the end of this pass of the event loop (once per pass)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -106,9 +110,8 @@ class Batcher(Generic[Request, Answer]):
     def _sent(self, task: asyncio.Task[None]) -> None:
         """A statement returned: what waited for a free place goes out now, together."""
         self._in_flight.discard(task)
-        if self._waiting and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._waiting:
+            self._schedule_flush()
 
     async def _send(self, batch: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
         self.statements += 1

@@ -25,11 +25,18 @@ def put_settings(account: Account, profile_id: str, body: dict):
     )
 
 
+def series(start, step_s: float, values) -> list[dict]:
+    """Readings of ``values``, ``step_s`` apart from ``start``."""
+    return [
+        {"ts": (start + timedelta(seconds=step_s * i)).isoformat(), "value": v}
+        for i, v in enumerate(values)
+    ]
+
+
 def one_by_one(account: Account, device_id: str, start, step_s: float, values) -> None:
     """Upload readings one batch each, as a phone relays a live sensor."""
-    for i, v in enumerate(values):
-        ts = (start + timedelta(seconds=step_s * i)).isoformat()
-        r = account.upload(device_id, [{"ts": ts, "value": v}])
+    for reading in series(start, step_s, values):
+        r = account.upload(device_id, [reading])
         assert r.status_code == 200, r.text
 
 
@@ -154,9 +161,8 @@ def test_acknowledging_stops_the_repeats(account: Account) -> None:
     # One batch: the shard's clock (every 30 s) re-alerts a due alert at the wall-clock time,
     # so between single uploads of readings 10 minutes old it could take the next repeat's
     # place (then none of the later readings is a minute past it: 2 notifications, not 5).
-    start = minutes_ago(10)
-    five = [{"ts": (start + timedelta(minutes=i)).isoformat(), "value": 45} for i in range(5)]
-    assert account.upload(device["id"], five).status_code == 200
+    r = account.upload(device["id"], series(minutes_ago(10), 60, [45] * 5))
+    assert r.status_code == 200, r.text
     (alert,) = [a for a in alerts_of(account, pid) if a["rule"] == "urgent_low"]
     assert len(alert["notified_at"]) >= 3  # fired, then repeated every minute
     acked = account.client.post(f"/v1/alerts/{alert['id']}/ack", headers=account.headers)

@@ -70,14 +70,17 @@ async def test_what_arrives_while_the_limit_is_out_waits_and_goes_out_together(
 
 async def test_a_batch_larger_than_max_batch_is_cut_but_still_limited() -> None:
     statements = Statements()
-    statements.release.set()
     batcher: Batcher[int, int] = Batcher(
         "pool",  # type: ignore[arg-type]
         statements,
         max_batch=4,
         max_in_flight=2,
     )
-    answers = await asyncio.gather(*(batcher.ask(i) for i in range(10)))
+    asks = asyncio.gather(*(batcher.ask(i) for i in range(10)))
+    await _passes()
+    assert [len(b) for b in statements.sent] == [4, 4], "the last 2 wait for a place"
+    statements.release.set()
+    answers = await asks
     assert answers == [i * 10 for i in range(10)]
     assert [len(b) for b in statements.sent] == [4, 4, 2]
     assert sorted(r for b in statements.sent for r in b) == list(range(10))
@@ -95,4 +98,5 @@ async def test_a_failed_statement_fails_its_requests_and_frees_its_place() -> No
     batcher: Batcher[int, int] = Batcher("pool", failing_once, max_in_flight=1)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="connection lost"):
         await batcher.ask(1)
-    assert await batcher.ask(2) == 2
+    # Its place is free again: the next request goes out (it would wait for ever otherwise).
+    assert await asyncio.wait_for(batcher.ask(2), 5) == 2
