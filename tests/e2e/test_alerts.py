@@ -40,6 +40,12 @@ def one_by_one(account: Account, device_id: str, start, step_s: float, values) -
         assert r.status_code == 200, r.text
 
 
+def shard_of(stack, device_id: str):
+    """The DeviceShard actor that hosts ``device_id``."""
+    index = shard_index(uuid.UUID(device_id), stack.settings.shard_count)
+    return ray.get_actor(shard_name(index), namespace=stack.settings.namespace)
+
+
 def alerts_of(account: Account, profile_id: str, **params) -> list[dict]:
     r = account.client.get(
         "/v1/alerts", params={"profile_id": profile_id, **params}, headers=account.headers
@@ -213,8 +219,7 @@ def test_a_restarted_shard_does_not_refire_and_still_clears(account: Account, st
     one_by_one(account, device["id"], minutes_ago(14), 60, [45] * 3)
     (alert,) = [a for a in alerts_of(account, pid) if a["rule"] == "urgent_low"]
 
-    index = shard_index(uuid.UUID(device["id"]), stack.settings.shard_count)
-    shard = ray.get_actor(shard_name(index), namespace=stack.settings.namespace)
+    shard = shard_of(stack, device["id"])
     pid_before = ray.get(shard.status.remote())["pid"]
     ray.kill(shard, no_restart=False)
     start = minutes_ago(10)
@@ -241,8 +246,7 @@ def test_the_shard_clock_fires_signal_loss_and_a_new_reading_clears_it(
     pid = self_profile(account)
     device = account.device("glucose")
     one_by_one(account, device["id"], minutes_ago(4), 60, [120, 121, 122])
-    index = shard_index(uuid.UUID(device["id"]), stack.settings.shard_count)
-    shard = ray.get_actor(shard_name(index), namespace=stack.settings.namespace)
+    shard = shard_of(stack, device["id"])
     assert alerts_of(account, pid) == []
     later = time.time() + 25 * 60  # the clock as it will be in 25 minutes without readings
     assert ray.get(shard.tick.remote(later)) >= 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import ray
@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 
 from actors.notifier import NOTIFIER_NAME
 from algorithms.delivery import muted_for_self
-from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, share
+from tests.e2e.test_alerts import alerts_of, one_by_one, put_settings, shard_of, share
 from tests.e2e.test_delivery import Receiver, alert_owner_id, rules_of, urgent_low, webhook
 from tests.e2e.test_stream import alerts_in, collect, token, ws_url
 from tests.helpers import Account, minutes_ago, self_profile
@@ -50,14 +50,15 @@ def act(person: Account, alert_id: str, action: str):
     return r.json()
 
 
-def high_every_minute(account: Account, device_id: str, start, minutes: range) -> None:
-    for i in minutes:
-        one_by_one(account, device_id, start + timedelta(minutes=i), 60, [220])
-
-
-def high_alert_watched(account: Account, db, receivers: list[Receiver]) -> tuple:
+def high_alert_watched(account: Account, db, stack, receivers: list[Receiver]) -> tuple:
     """A high alert (repeating every minute) that reached the manager's and an `alerts`-only
-    follower's webhooks: ``(device_id, start, watcher, alert)``."""
+    follower's webhooks: ``(shard, watcher, alert)``.
+
+    Its reading is 20 s old, so the shard's 30-second clock cannot repeat it for another 40 s:
+    what the test does next comes first. The test then moves the clock itself
+    (`minutes_pass`), not by readings uploaded one by one: a clock tick between two of those
+    would repeat the alert at the wall-clock time and take the place of every later repeat.
+    """
     pid = self_profile(account)
     device = account.device("glucose")
     put_settings(account, pid, REPEATING_HIGH)
@@ -65,29 +66,35 @@ def high_alert_watched(account: Account, db, receivers: list[Receiver]) -> tuple
     owners, watchers = receivers
     webhook(account, owners)
     webhook(watcher, watchers)
-    start = minutes_ago(8)
-    high_every_minute(account, device["id"], start, range(1))
+    one_by_one(account, device["id"], datetime.now(UTC) - timedelta(seconds=20), 60, [220])
     watchers.wait(lambda g: len(g) >= 1)
     (alert,) = alerts_of(account, pid)
-    return device["id"], start, watcher, alert
+    return shard_of(stack, device["id"]), watcher, alert
+
+
+def minutes_pass(shard, minutes: int) -> None:
+    """The shard's clock one, two, ... ``minutes`` from now: each tick is a minute past the
+    last, so each is due to repeat an open every-minute alert (the wall-clock ticker's
+    repeats come at most once before them, not after)."""
+    now = time.time()
+    for i in range(1, minutes + 1):
+        ray.get(shard.tick.remote(now + 60 * i))
 
 
 @pytest.mark.parametrize("action", ["ack", "snooze"])
 def test_an_alerts_only_followers_action_is_their_own(
     account: Account, db, stack, receivers: list[Receiver], action: str
 ) -> None:
-    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
+    shard, watcher, alert = high_alert_watched(account, db, stack, receivers)
     owners, watchers = receivers
 
     out = act(watcher, alert["id"], action)
     assert out["state"] == "fired" and out["snoozed_until"] is None  # shared state as it was
     mine = out["my_acknowledged_at"] if action == "ack" else out["my_snoozed_until"]
     assert mine is not None
-    high_every_minute(account, device_id, start, range(1, 4))
-    # The readings repeat the alert to the manager (a third repeat comes only from the
-    # wall-clock ticker, a minute after the first: waiting for it cost this test 30 s).
-    repeats = owners.wait(lambda g: rules_of(g).count(("high", "alert.repeated")) >= 2)
-    assert rules_of(repeats).count(("high", "alert.repeated")) >= 2, rules_of(repeats)
+    minutes_pass(shard, 3)  # the alert repeats to the manager
+    repeats = owners.wait(lambda g: rules_of(g).count(("high", "alert.repeated")) >= 3)
+    assert rules_of(repeats).count(("high", "alert.repeated")) >= 3, rules_of(repeats)
     drain(stack)
     assert rules_of(watchers.delivered()) == [("high", "alert.fired")]
     seen_by_owner = account.client.get(f"/v1/alerts/{alert['id']}", headers=account.headers)
@@ -119,12 +126,12 @@ def test_an_alerts_only_followers_acknowledgement_leaves_the_escalation_to_the_m
 def test_the_managers_acknowledgement_ends_repeats_for_everyone_recording_who(
     account: Account, db, stack, receivers: list[Receiver]
 ) -> None:
-    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
+    shard, watcher, alert = high_alert_watched(account, db, stack, receivers)
     owners, watchers = receivers
     out = act(account, alert["id"], "ack")
     assert out["state"] == "acknowledged"
     assert out["acknowledged_by"] == alert_owner_id(db, account)
-    high_every_minute(account, device_id, start, range(1, 4))
+    minutes_pass(shard, 3)
     drain(stack)
     for hook in (owners, watchers):
         assert rules_of(hook.delivered()) == [("high", "alert.fired")]
@@ -171,7 +178,7 @@ def test_what_a_personal_action_holds_back(person: dict, event: str, muted: bool
 def test_the_followers_own_acknowledgement_also_quiets_their_live_stream(
     account: Account, db, stack, receivers: list[Receiver]
 ) -> None:
-    device_id, start, watcher, alert = high_alert_watched(account, db, receivers)
+    shard, watcher, alert = high_alert_watched(account, db, stack, receivers)
     act(watcher, alert["id"], "ack")
     headers = {"Authorization": account.headers["Authorization"]}
     with (
@@ -180,7 +187,7 @@ def test_the_followers_own_acknowledgement_also_quiets_their_live_stream(
     ):
         for ws in (owner_ws, watcher_ws):
             assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
-        high_every_minute(account, device_id, start, range(1, 4))
+        minutes_pass(shard, 3)
         owner = collect(owner_ws, lambda ms: alerts_in(ms).count(("high", "repeated")) >= 3)
         watched = collect(watcher_ws, lambda ms: False, timeout_s=2)
     assert alerts_in(owner).count(("high", "repeated")) >= 3
