@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/stream", tags=["stream"], route_class=StrictJsonRoute)
 
 PING_S = 20.0
+PING = '{"type":"ping"}'
 QUEUE_MAX = 2000
 AUTH_TIMEOUT_S = 10.0
 MAX_PROFILE_IDS = 100  # in one subscribe or unsubscribe message
@@ -143,6 +144,43 @@ class Subscriber:
     closed: str | None = None  # why the server ends this stream
     close_code: int = CLOSE_SERVER
     expiry: asyncio.TimerHandle | None = None
+    # The keep-alive: one timer for each PING_S of waiting, not one per message.
+    _ping: asyncio.TimerHandle | None = field(default=None, repr=False)
+    _waiting_since: float | None = field(default=None, repr=False)  # loop time; None: busy
+
+    async def next_item(self) -> str | None:
+        """The next message for the client, or a ping once it has waited ``PING_S`` for one
+        (it keeps proxies from closing a quiet stream); None ends the stream.
+
+        Waiting on the queue with ``asyncio.wait_for`` cost a task, a timer and two callbacks
+        for every message (5-9 µs each on this machine); the ping's one timer is re-armed
+        only when it comes due while messages still flow."""
+        if self.queue.empty():
+            loop = asyncio.get_running_loop()
+            self._waiting_since = loop.time()
+            if self._ping is None:
+                self._ping = loop.call_later(PING_S, self._ping_due)
+        item = await self.queue.get()
+        self._waiting_since = None
+        return item
+
+    def _ping_due(self) -> None:
+        self._ping = None
+        since = self._waiting_since
+        if since is None:  # a message is being handled: the next wait arms the timer again
+            return
+        loop = asyncio.get_running_loop()
+        left = since + PING_S - loop.time()
+        if left > 0:  # messages came meanwhile; this wait began less than PING_S ago
+            self._ping = loop.call_later(left, self._ping_due)
+            return
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(PING)
+
+    def stop_pinging(self) -> None:
+        if self._ping is not None:
+            self._ping.cancel()
+            self._ping = None
 
     def offer(self, item: str) -> None:
         if self.closed:
@@ -286,6 +324,7 @@ class LiveHub:
         self.unsubscribe(sub)
         if sub.expiry is not None:
             sub.expiry.cancel()
+        sub.stop_pinging()
         subs = self._by_user.get(sub.user_id)
         if subs is not None:
             subs.discard(sub)
@@ -505,11 +544,7 @@ def _ready(first: str | None, queue: asyncio.Queue) -> list[str | None]:
 
 async def _pump(websocket: WebSocket, sub: Subscriber) -> None:
     while True:
-        try:
-            first = await asyncio.wait_for(sub.queue.get(), PING_S)
-        except TimeoutError:
-            first = '{"type":"ping"}'
-        items = _ready(first, sub.queue)
+        items = _ready(await sub.next_item(), sub.queue)
         await send_all(websocket, [i for i in items if i is not None])
         if items[-1] is None:
             return
@@ -611,10 +646,7 @@ async def stream_sse(
             if not endless:
                 return
             while True:
-                try:
-                    item = await asyncio.wait_for(sub.queue.get(), PING_S)
-                except TimeoutError:
-                    item = '{"type":"ping"}'
+                item = await sub.next_item()
                 if item is not None:
                     kind = json.loads(item)["type"]
                     yield f"event: {kind}\ndata: {item}\n\n".encode()

@@ -1,11 +1,16 @@
 """A live stream takes every message already queued in one pass (sent back to back), and
-never past the sentinel that ends the stream."""
+never past the sentinel that ends the stream; a quiet stream gets a ping, a busy one none."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
-from api.routes.stream import _ready
+import pytest
+
+from api.routes import stream
+from api.routes.stream import PING, Subscriber, _ready
 
 
 def queued(*items: str | None) -> asyncio.Queue:
@@ -30,3 +35,47 @@ def test_the_pass_stops_at_the_end_of_the_stream() -> None:
 
 def test_a_lone_message_goes_alone() -> None:
     assert _ready("a", queued()) == ["a"]
+
+
+QUIET_S = 0.2  # PING_S in these tests
+
+
+@pytest.fixture
+def quick_pings(monkeypatch: pytest.MonkeyPatch) -> Subscriber:
+    monkeypatch.setattr(stream, "PING_S", QUIET_S)
+    return Subscriber(user_id=uuid.uuid4())
+
+
+async def test_a_quiet_stream_gets_a_ping_after_the_interval(quick_pings: Subscriber) -> None:
+    started = time.monotonic()
+    assert await asyncio.wait_for(quick_pings.next_item(), 5) == PING
+    assert QUIET_S * 0.9 <= time.monotonic() - started < QUIET_S * 5
+    quick_pings.queue.put_nowait("reading")
+    assert await quick_pings.next_item() == "reading"  # queued: no wait, no ping
+
+
+async def test_a_stream_whose_messages_keep_coming_gets_no_ping(quick_pings: Subscriber) -> None:
+    async def feed() -> None:
+        for i in range(12):  # 0.6 s of messages, one every 0.05 s: never quiet for 0.2 s
+            await asyncio.sleep(QUIET_S / 4)
+            quick_pings.offer(f"m{i}")
+        quick_pings.close("done")
+
+    feeder = asyncio.ensure_future(feed())
+    got = []
+    while (item := await asyncio.wait_for(quick_pings.next_item(), 5)) is not None:
+        got.append(item)
+    await feeder
+    assert got == [f"m{i}" for i in range(12)]
+    # Once they stop, the ping comes again after a quiet interval.
+    assert await asyncio.wait_for(quick_pings.next_item(), 5) == PING
+
+
+async def test_a_stream_that_ends_stops_its_ping(quick_pings: Subscriber) -> None:
+    waiting = asyncio.ensure_future(quick_pings.next_item())
+    await asyncio.sleep(0)
+    quick_pings.close("done")
+    assert await waiting is None
+    quick_pings.stop_pinging()
+    await asyncio.sleep(QUIET_S * 2)
+    assert quick_pings.queue.empty()
