@@ -4,13 +4,14 @@ never past the sentinel that ends the stream; a quiet stream gets a ping, a busy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 
 import pytest
 
 from api.routes import stream
-from api.routes.stream import PING, Subscriber, _ready
+from api.routes.stream import PING, LiveHub, Subscriber, _ready
 
 
 def queued(*items: str | None) -> asyncio.Queue:
@@ -72,10 +73,15 @@ async def test_a_stream_whose_messages_keep_coming_gets_no_ping(quick_pings: Sub
 
 
 async def test_a_stream_that_ends_stops_its_ping(quick_pings: Subscriber) -> None:
+    """The socket goes away while its writer waits: the writer is cancelled mid-wait, and the
+    hub's ``leave`` must stop the ping its wait armed (left armed, it would come due on a
+    subscriber that still looks like it is waiting)."""
+    hub = LiveHub("", None)  # type: ignore[arg-type]  # leave() touches no database
     waiting = asyncio.ensure_future(quick_pings.next_item())
     await asyncio.sleep(0)
-    quick_pings.close("done")
-    assert await waiting is None
-    quick_pings.stop_pinging()
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    hub.leave(quick_pings)
     await asyncio.sleep(QUIET_S * 2)
     assert quick_pings.queue.empty()
