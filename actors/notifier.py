@@ -369,7 +369,10 @@ class AlertNotifier:
         task.add_done_callback(self._tasks.discard)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        msg = live.decode(payload)
+        for message in live.messages(payload):
+            self._on_message(live.decode(message))
+
+    def _on_message(self, msg: live.LiveMessage | None) -> None:
         if not isinstance(msg, DeviceUpdate):
             return  # not a device's batch: account, share or preference changes
         for a in msg.alerts:

@@ -9,6 +9,13 @@ a dataclass per kind of message, :func:`encode` for the writers and :func:`decod
 readers. Nothing else knows the wire keys, which stay short because a payload is limited to
 8000 bytes and the shards send one per device per batch. The triggers build their JSON in
 SQL; ``tests/storage/test_live.py`` passes what they send through :func:`decode`.
+
+A payload may carry several messages, one per line: the readers take it apart with
+:func:`messages`. The writers still send one message per payload, because during an
+upgrade's overlap (docs/operations.md) the old cluster's replicas and notifier read what the
+new cluster's shards send, and code older than this reads a payload as one message. Once
+every reader in service understands lines, a shard can send its commit's updates together
+(1 or 2 notifications for 50 devices instead of 50; docs/benchmarks.md, 2026-12-03).
 """
 
 from __future__ import annotations
@@ -214,6 +221,16 @@ def _message(d: dict[str, Any]) -> LiveMessage:
     )
 
 
+# JSON text written without indentation has no line break (one inside a string is written
+# ``\n``), so a line break separates messages in a payload.
+SEPARATOR = "\n"
+
+
+def messages(payload: str) -> list[str]:
+    """The encoded messages a payload carries, in the order they were sent."""
+    return payload.split(SEPARATOR)
+
+
 # Every device update's payload starts with its profile: ``_wire`` puts it first and
 # ``encode`` writes no spaces.
 _UPDATE_HEAD = '{"p":"'
@@ -221,9 +238,10 @@ _UUID_END = len(_UPDATE_HEAD) + 36
 
 
 def update_profile(payload: str) -> UUID | None:
-    """The profile of a device update, read from the payload's head without decoding the
-    rest (a replica passes over the updates of profiles none of its streams follows: every
-    replica receives every committed batch's); None for any other payload."""
+    """The profile of a device update (one of a payload's :func:`messages`), read from its
+    head without decoding the rest (a replica passes over the updates of profiles none of its
+    streams follows: every replica receives every committed batch's); None for any other
+    message."""
     if not payload.startswith(_UPDATE_HEAD) or payload[_UUID_END : _UUID_END + 1] != '"':
         return None
     try:
@@ -233,7 +251,8 @@ def update_profile(payload: str) -> UUID | None:
 
 
 def decode(payload: str) -> LiveMessage | None:
-    """The message a NOTIFY payload carries; ``None`` (logged) for one that is not ours."""
+    """One encoded message (a NOTIFY payload, or one of its :func:`messages`); ``None``
+    (logged) for one that is not ours."""
     try:
         d = json_text.loads(payload)
         return _message(d)

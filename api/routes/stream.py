@@ -237,6 +237,10 @@ class LiveHub:
                 sub.close("server connection to the database was lost; reconnect")
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        for message in live.messages(payload):
+            self._on_message(message)
+
+    def _on_message(self, payload: str) -> None:
         self.received += 1
         profile = live.update_profile(payload)
         if profile is not None and profile not in self._by_profile:

@@ -32,7 +32,7 @@ from actors.notifier import (
 )
 from actors.webhook_signing import signed_headers
 from algorithms.delivery import RetrySchedule, wants
-from storage import notifications
+from storage import live, notifications
 from storage.embedded import free_port
 from storage.live import LiveAlert
 from storage.notifications import new_webhook_secret
@@ -511,3 +511,33 @@ async def test_a_starting_notifier_sends_the_firings_and_repeats_it_missed(
     finally:
         await notifier.stop()
         receiver.close()
+
+
+async def test_one_payload_of_several_devices_dispatches_each_alert(database_url: str) -> None:
+    """A payload may carry several devices' alert changes, one per line (``live.messages``):
+    every fired or repeated alert in it is dispatched, with its own device and request."""
+    notifier = AlertNotifier(NotifierConfig(database_url, catch_up_s=0))
+    dispatched: list[tuple[str, str, str, str]] = []
+
+    async def dispatch(profile_id: str, device_id: str, a: LiveAlert, event: str) -> int:
+        dispatched.append((profile_id, device_id, a.rule, event))
+        return 1
+
+    notifier.dispatch = dispatch  # type: ignore[method-assign]
+    profile, devices, now = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], time.time()
+    fired = LiveAlert(uuid.uuid4(), "high", "fired", "warning", 260.0, 250.0, now, now, now)
+    repeated = LiveAlert(uuid.uuid4(), "low", "repeated", "warning", 60.0, 70.0, now, now, now)
+    cleared = LiveAlert(uuid.uuid4(), "low", "cleared", "warning", 90.0, 70.0, now, now, now)
+    updates = [
+        live.DeviceUpdate(profile, devices[0], "glucose", None, (fired,), "req-1"),
+        live.DeviceUpdate(profile, devices[1], "glucose", None, (cleared,)),
+        live.DeviceUpdate(profile, devices[2], "glucose", None, (repeated,), "req-3"),
+    ]
+    payload = live.SEPARATOR.join(live.encode(u) for u in updates)
+    notifier._on_notify(None, 0, live.ALERTS_CHANNEL, payload)
+    await asyncio.sleep(0)
+    await asyncio.gather(*notifier._tasks)
+    assert dispatched == [
+        (str(profile), str(devices[0]), "high", "fired"),
+        (str(profile), str(devices[2]), "low", "repeated"),
+    ]

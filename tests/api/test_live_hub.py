@@ -62,3 +62,33 @@ async def test_device_updates_reach_the_streams_that_follow_their_profile_only(
     hub._on_notify(None, 0, live.CHANNEL, others)  # not a device update: always decoded
     assert decoded[-1] == others
     await pool.close()
+
+
+async def test_one_payload_of_many_updates_reaches_each_stream(database_url: str) -> None:
+    """A payload may carry many devices' updates, one per line (``live.messages``):
+    each reaches the streams that follow its profile, in order, and is counted."""
+    pool = await open_pool(database_url, max_size=1)
+    hub = LiveHub(database_url, pool)
+    followed, elsewhere = uuid.uuid4(), uuid.uuid4()
+    sub = Subscriber(user_id=uuid.uuid4())
+    hub.subscribe(sub, followed, (True, False))
+    values = [100.0 + i for i in range(30)]
+    updates = [
+        live.DeviceUpdate(
+            followed if i % 3 == 0 else elsewhere,
+            uuid.uuid4(),
+            "glucose",
+            live.LiveReading(1.7e9 + i, v),
+        )
+        for i, v in enumerate(values)
+    ]
+    payload = live.SEPARATOR.join(live.encode(u) for u in updates)
+    hub._on_notify(None, 0, live.CHANNEL, payload)
+    assert hub.received == 30
+    sent = []
+    while not sub.queue.empty():
+        sent.append(sub.queue.get_nowait().replace(" ", ""))
+    assert len(sent) == 10
+    for text, value in zip(sent, values[::3], strict=True):
+        assert f'"value":{value}' in text
+    await pool.close()

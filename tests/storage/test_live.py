@@ -81,7 +81,18 @@ def listener(database_url: str) -> Iterator[psycopg.Connection]:
 
 def received(conn: psycopg.Connection) -> list[LiveMessage | None]:
     """Every message on the channel within a second (each writer commits before this)."""
-    return [live.decode(n.payload) for n in conn.notifies(timeout=1.0)]
+    return [live.decode(m) for n in conn.notifies(timeout=1.0) for m in live.messages(n.payload)]
+
+
+def test_a_payload_of_several_messages_comes_apart_line_by_line() -> None:
+    """No encoded message has a line break, even one whose text has them, so messages
+    joined by lines come apart whole and in order; a single message is itself."""
+    tricky = DeviceUpdate(P, D, "glucose\nx", None, (ALERT,), request_id="a\nb\r\nc")
+    encoded = [live.encode(m) for m in [*UPDATES, tricky, AccountEnded(U, "logout")]]
+    assert not any("\n" in e for e in encoded)
+    assert live.messages(live.SEPARATOR.join(encoded)) == encoded
+    assert live.decode(live.messages(live.SEPARATOR.join(encoded))[4]) == tricky
+    assert live.messages(encoded[0]) == [encoded[0]]
 
 
 def test_the_account_trigger_sends_account_ended(
@@ -176,7 +187,11 @@ async def test_only_a_commit_that_changes_an_alert_notifies_the_alerts_channel(
         conn = await psycopg.AsyncConnection.connect(database_url)
         async with conn, conn.transaction(), conn.cursor() as cur:
             await alerts.write_in_transaction(cur, writes)
-        got = [(n.channel, live.decode(n.payload)) for n in hears.notifies(timeout=1.0)]
+        got = [
+            (n.channel, live.decode(m))
+            for n in hears.notifies(timeout=1.0)
+            for m in live.messages(n.payload)
+        ]
     mine = [(c, m) for c, m in got if isinstance(m, DeviceUpdate) and m.device_id == device]
     assert mine == [
         (live.CHANNEL, plain),
