@@ -605,11 +605,14 @@ class AlertNotifier:
             self._pool = None
 
     async def drain(self, timeout_s: float = 30) -> int:
-        """Wait for the deliveries in flight (tests, shutdown); returns how many remain."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*list(self._tasks), return_exceptions=True), timeout_s
-            )
+        """Wait for the deliveries in flight (tests, shutdown), and for those they start (a
+        dispatch starts each delivery's first attempt); returns how many remain."""
+        deadline = time.monotonic() + timeout_s
+        while self._tasks and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*list(self._tasks), return_exceptions=True), left
+                )
         return len(self._tasks)
 
 

@@ -513,31 +513,48 @@ async def test_a_starting_notifier_sends_the_firings_and_repeats_it_missed(
         receiver.close()
 
 
-async def test_one_payload_of_several_devices_dispatches_each_alert(database_url: str) -> None:
+async def test_one_payload_of_several_devices_dispatches_each_alert(
+    database_url: str, db: psycopg.Connection
+) -> None:
     """A payload may carry several devices' alert changes, one per line (``live.messages``):
-    every fired or repeated alert in it is dispatched, with its own device and request."""
-    notifier = AlertNotifier(NotifierConfig(database_url, catch_up_s=0))
-    dispatched: list[tuple[str, str, str, str]] = []
-
-    async def dispatch(profile_id: str, device_id: str, a: LiveAlert, event: str) -> int:
-        dispatched.append((profile_id, device_id, a.rule, event))
-        return 1
-
-    notifier.dispatch = dispatch  # type: ignore[method-assign]
-    profile, devices, now = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], time.time()
-    fired = LiveAlert(uuid.uuid4(), "high", "fired", "warning", 260.0, 250.0, now, now, now)
-    repeated = LiveAlert(uuid.uuid4(), "low", "repeated", "warning", 60.0, 70.0, now, now, now)
-    cleared = LiveAlert(uuid.uuid4(), "low", "cleared", "warning", 90.0, 70.0, now, now, now)
-    updates = [
-        live.DeviceUpdate(profile, devices[0], "glucose", None, (fired,), "req-1"),
-        live.DeviceUpdate(profile, devices[1], "glucose", None, (cleared,)),
-        live.DeviceUpdate(profile, devices[2], "glucose", None, (repeated,), "req-3"),
-    ]
-    payload = live.SEPARATOR.join(live.encode(u) for u in updates)
-    notifier._on_notify(None, 0, live.ALERTS_CHANNEL, payload)
-    await asyncio.sleep(0)
-    await asyncio.gather(*notifier._tasks)
-    assert dispatched == [
-        (str(profile), str(devices[0]), "high", "fired"),
-        (str(profile), str(devices[2]), "low", "repeated"),
-    ]
+    every fired or repeated alert in it is delivered (real PostgreSQL, a real webhook
+    receiver), and a cleared one is not."""
+    receiver = Receiver()
+    notifier = AlertNotifier(
+        NotifierConfig(
+            database_url, escalation_check_s=3600, catch_up_s=0, webhook_allow_private=True
+        )
+    )
+    now = time.time()
+    updates, wanted = [], set()
+    for rule, event in (("high", "fired"), ("low", "cleared"), ("low", "repeated")):
+        user, profile, device = insert_device(db, interval_s=300)
+        db.execute(
+            "INSERT INTO webhooks (user_id, url, secret) VALUES (%s, %s, %s)",
+            (user, receiver.url, new_webhook_secret()),
+        )
+        alert_id = uuid.uuid4()
+        db.execute(
+            "INSERT INTO alerts (id, profile_id, device_id, rule, severity, value, threshold,"
+            " reading_ts, received_at, fired_at) VALUES (%s, %s, %s, %s, 'warning', 60, 70,"
+            " now(), now(), now())",
+            (alert_id, profile, device, rule),
+        )
+        a = LiveAlert(alert_id, rule, event, "warning", 60.0, 70.0, now, now, now)
+        updates.append(live.DeviceUpdate(profile, device, "glucose", None, (a,), "req"))
+        if event != "cleared":
+            wanted.add((str(alert_id), f"alert.{event}"))
+    try:
+        await notifier.start()
+        payload = live.SEPARATOR.join(live.encode(u) for u in updates)
+        notifier._on_notify(None, 0, live.ALERTS_CHANNEL, payload)
+        await asyncio.sleep(0)
+        assert await notifier.drain(30) == 0
+        got = {
+            (json.loads(body)["alert"]["id"], json.loads(body)["event"])
+            for _, body, _ in receiver.requests
+        }
+        assert got == wanted
+    finally:
+        await notifier.stop()
+        receiver.close()
