@@ -240,12 +240,12 @@ class LiveHub:
         for message in live.messages(payload):
             self._on_message(message)
 
-    def _on_message(self, payload: str) -> None:
+    def _on_message(self, message: str) -> None:
         self.received += 1
-        profile = live.update_profile(payload)
+        profile = live.update_profile(message)
         if profile is not None and profile not in self._by_profile:
             return  # a device update no stream here follows: not worth decoding
-        msg = live.decode(payload)
+        msg = live.decode(message)
         if msg is None:
             return
         if isinstance(msg, AccountEnded):  # disabled, deleted, logged out everywhere, password
