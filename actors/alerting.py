@@ -6,10 +6,21 @@ prediction; temperature: patch-off detection, skin-to-core, smoothing) and the e
 the evaluator's events become :class:`storage.alerts.AlertOp` rows, written with the readings
 in one transaction together with the state below, so a restarted shard continues exactly
 where the committed state left off.
+
+The state is not written with every reading: a batch whose readings only extend the stream
+(newer than every stored reading, all evaluated) and change no alert episode leaves the
+stored state as it is, for at most :data:`STATE_EVERY_S` of the shard's time and
+:data:`STATE_SPAN_US` of the readings' time. The written state records the newest reading
+stored with it (``through_us``); a restarted shard runs the readings after it through the
+stream algorithm and the evaluator again (:meth:`DeviceAlerts.replay`), which gives the
+state it had in memory: the stream's state and each rule's last value are the readings'
+own, and the episodes are the written ones, since any change to them is written at once.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +49,14 @@ from algorithms.temperature import (
 )
 from storage.alerts import AlertContext, AlertOp
 
+log = logging.getLogger(__name__)
+
 STATE_VERSION = 1
+# How long a device's stored state may lag its readings (see the module's docstring): at
+# most this many seconds of the shard's time, and this span of the readings' own times (a
+# restarted shard replays at most that much; the window it loads holds far more, KEEP_US).
+STATE_EVERY_S = 60.0
+STATE_SPAN_US = 10 * 60 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +89,14 @@ class DeviceAlerts:
         self.tz: str = ctx.timezone
         self.rules = effective_rules(ctx.rules, self.kind)
         saved = ctx.state if ctx.state and ctx.state.get("v") == STATE_VERSION else {}
-        # The state as last handed to the database (None: unknown, so the next is written).
+        # The state as last handed to the database (None: unknown, so the next is written),
+        # its episodes (None: the next batch writes the state whatever it changed), when
+        # (monotonic seconds) and the newest reading stored with it.
         self._stored_state: dict[str, Any] | None = ctx.state
+        self._stored_key: tuple[tuple[Any, ...], ...] | None = None
+        self._stored_at = -math.inf
+        through = saved.get("through_us")
+        self.written_through_us: int | None = int(through) if through is not None else None
         self.evaluator = EvaluatorState.from_dict(saved.get("evaluator"))
         self.stream: Any = self._stream_from_dict(saved.get("stream"))
         self.open: dict[str, uuid.UUID] = {a.rule: a.id for a in ctx.open_alerts}
@@ -98,6 +122,7 @@ class DeviceAlerts:
     def set_rules(self, stored: dict[str, list[dict]] | None, timezone: str) -> None:
         self.rules = effective_rules(stored, self.kind)
         self.tz = timezone
+        self._stored_key = None  # readings replayed from here on would meet these rules
 
     def use_body_site(self, site: str) -> None:
         """A temperature device sits at ``site`` from its next readings on: core temperature
@@ -105,6 +130,7 @@ class DeviceAlerts:
         offset = core_offset_c(site)
         if offset != self.temperature.offset_c:
             self.temperature = replace(self.temperature, offset_c=offset)
+            self._stored_key = None  # as for new rules: readings before it keep the old site
 
     def acknowledge(self, rule: str) -> None:
         """No more repeats of the open alert of ``rule`` (a new episode alerts again)."""
@@ -120,15 +146,53 @@ class DeviceAlerts:
         stream = None if self.stream is None else self.stream.to_dict()
         return {"v": STATE_VERSION, "evaluator": self.evaluator.to_dict(), "stream": stream}
 
-    def state_to_write(self) -> dict[str, Any] | None:
-        """The state if it differs from the one last handed over for writing, else None.
-        Writes are committed in the order they are handed over, so the stored state ends
-        equal to this one; a write that is not made must be followed by :meth:`restore`."""
+    def state_to_write(
+        self, through_us: int | None, replayable: bool, now_s: float
+    ) -> dict[str, Any] | None:
+        """The state to write with a batch (or a tick), else None.
+
+        ``through_us``: the device's newest stored reading once this batch is stored;
+        ``replayable``: the batch's readings only extend the stream and were all evaluated
+        (:attr:`actors.device.PreparedBatch.replayable`); ``now_s``: monotonic seconds. None
+        when nothing changed, or when the batch is replayable, changed no episode, and the
+        last write is recent (module docstring); else the state with ``through_us``.
+        Writes are committed in the order they are handed over; a write that is not made
+        must be followed by :meth:`restore`."""
+        if (
+            replayable
+            and self._stored_key is not None
+            and through_us is not None
+            and self.written_through_us is not None
+            and now_s - self._stored_at < STATE_EVERY_S
+            and through_us - self.written_through_us <= STATE_SPAN_US
+            and evaluator.episode_key(self.evaluator) == self._stored_key
+        ):
+            return None
         state = self.state_dict()
+        if through_us is not None:
+            state["through_us"] = through_us
         if state == self._stored_state:
             return None
         self._stored_state = state
+        self._stored_key = evaluator.episode_key(self.evaluator)
+        self._stored_at = now_s
+        self.written_through_us = through_us
         return state
+
+    def replay(self, ts_s: np.ndarray, values: np.ndarray) -> None:
+        """The readings stored after the written state (``written_through_us``), sorted and
+        unique, run through the stream algorithm and the evaluator again when a shard loads
+        the device: the stream's state and the rules' last values become theirs, the
+        episodes stay as written (module docstring). No alert is fired or recorded."""
+        before = self.snapshot()
+        try:
+            self.on_readings(ts_s, values, float(ts_s[-1]), float(ts_s[-1]))
+        except Exception:  # the written state then, as before states lagged
+            log.exception("replaying %d readings failed", ts_s.size)
+            self.restore(before)
+            return
+        self.evaluator = evaluator.latest_of(before.evaluator, self.evaluator)
+        self.open, self.acked = dict(before.open), set(before.acked)
 
     def snapshot(self) -> _Snapshot:
         return _Snapshot(self.evaluator, self.stream, dict(self.open), frozenset(self.acked))
@@ -137,6 +201,7 @@ class DeviceAlerts:
         self.evaluator, self.stream = snap.evaluator, snap.stream
         self.open, self.acked = dict(snap.open), set(snap.acked)
         self._stored_state = None  # a write may have been dropped: write the next state
+        self._stored_key = None
 
     @property
     def head_s(self) -> float | None:

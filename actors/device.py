@@ -41,6 +41,10 @@ class PreparedBatch:
     ops: list[AlertOp] = field(default_factory=list)  # alerts fired, repeated, cleared
     live: Live | None = None  # the newest new reading, for the live stream
     before: Any = None  # alert state before this batch (restored if it is not written)
+    # Its readings only extend the stream (newer than every stored one) and all were
+    # evaluated: a restarted shard can run them again (``actors.alerting``), so the alert
+    # state need not be written with them.
+    replayable: bool = False
 
 
 class DeviceActor:
@@ -54,6 +58,15 @@ class DeviceActor:
         self.alerts = DeviceAlerts(info.kind, context)
         self._ts_us = np.asarray(history.ts_us, dtype=np.int64)
         self._values = np.asarray(history.values, dtype=np.float64)
+        through = self.alerts.written_through_us
+        if through is not None and self._ts_us.size and self._ts_us[-1] > through:
+            after = self._ts_us > through  # evaluated before, not in the written state
+            self.alerts.replay(self._ts_us[after] / US, self._values[after])
+
+    @property
+    def newest_us(self) -> int | None:
+        """The newest reading's time (µs) in the window: the newest stored or being stored."""
+        return int(self._ts_us[-1]) if self._ts_us.size else None
 
     @property
     def window_size(self) -> int:
@@ -179,6 +192,7 @@ class DeviceActor:
             log.exception("alert evaluation failed for device %s", self.info.id)
             self.alerts.restore(prepared.before)
             prepared.ops, prepared.live = [], None
+            prepared.replayable = False  # not evaluated: a replay must not evaluate them
 
     def forget(self, ts_us: np.ndarray, prepared: PreparedBatch | None = None) -> None:
         """Drop readings that turned out not to be stored (their write failed)."""
@@ -211,6 +225,7 @@ def accept_many(batches: list[Batch], now_us: int) -> list[PreparedBatch | Batch
             ts_us, values, rates[i], now_us, received_us, history, arrows[i], evaluate=False
         )
         if not history:
+            prepared.replayable = True  # unless its evaluation fails (DeviceActor.evaluate)
             evaluate.append((actor, prepared, received_us))
         out[i] = prepared
     _evaluate_many(evaluate, now_us)

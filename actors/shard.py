@@ -519,7 +519,11 @@ class DeviceShard:
         return AlertWrite(
             device_id=info.id,
             profile_id=info.profile_id,
-            state=actor.alerts.state_to_write(),
+            state=actor.alerts.state_to_write(
+                actor.newest_us,
+                prepared is not None and prepared.replayable,
+                time.monotonic(),
+            ),
             ops=ops,
             notify=notify,
         )

@@ -127,6 +127,30 @@ def snooze(state: EvaluatorState, kind: RuleKind, until_s: float | None) -> Eval
     return replace(state, rules={**state.rules, str(kind): rs})
 
 
+def episode_key(state: EvaluatorState) -> tuple[tuple[Any, ...], ...]:
+    """What of a state decides alerts to come beyond the latest readings: every rule's
+    condition, episode, notification and snooze, without the value it last saw (which every
+    reading changes) and the time of the last reading. Two states with the same key differ
+    only in what the readings since then set anew (see :func:`latest_of`)."""
+    return tuple(
+        (k, rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s, rs.snoozed_until_s)
+        for k, rs in sorted(state.rules.items())
+    )
+
+
+def latest_of(episodes: EvaluatorState, latest: EvaluatorState) -> EvaluatorState:
+    """``episodes``' rule episodes with ``latest``'s last reading time and each rule's last
+    seen value: the state of a device whose readings since ``episodes`` (run through the
+    evaluator again to give ``latest``) changed no episode when they were first evaluated."""
+    rules = {}
+    for k in sorted(episodes.rules.keys() | latest.rules.keys()):
+        last_value = latest.rules.get(k, _DEFAULT_RULE_STATE).last_value
+        rs = replace(episodes.rules.get(k, _DEFAULT_RULE_STATE), last_value=last_value)
+        if not _is_default(rs):
+            rules[k] = rs
+    return EvaluatorState(rules, latest.last_reading_s)
+
+
 def _condition_code(rule: Rule, x: np.ndarray) -> np.ndarray:
     """1 where the condition starts holding, 0 where it stops, -1 in the hysteresis band/NaN."""
     spec, thr, h = rule.spec, float(rule.threshold or 0.0), float(rule.hysteresis or 0.0)
