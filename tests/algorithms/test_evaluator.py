@@ -11,7 +11,10 @@ from algorithms.evaluator import (
     AlertInputs,
     EvaluatorState,
     EventType,
+    RuleState,
+    episode_key,
     evaluate,
+    latest_of,
     snooze,
     tick,
 )
@@ -246,3 +249,42 @@ def test_temperature_rules_and_sensor_problem() -> None:
     assert ("high_fever", "fired") in _kinds(ev)
     assert ("sensor_problem", "fired") in _kinds(ev)
     assert ("hypothermia", "fired") not in _kinds(ev)
+
+
+def test_episode_key_leaves_out_what_every_reading_changes() -> None:
+    a = EvaluatorState({"low": RuleState(on=True, on_since_s=10.0, last_value=65.0)}, 100.0)
+    b = EvaluatorState({"low": RuleState(on=True, on_since_s=10.0, last_value=61.0)}, 160.0)
+    assert episode_key(a) == episode_key(b)
+    assert episode_key(a) != episode_key(EvaluatorState({"low": RuleState(on=True)}, 100.0))
+    assert episode_key(a) != episode_key(EvaluatorState({}, 100.0))
+
+
+def test_latest_of_keeps_the_episodes_and_takes_the_latest_values() -> None:
+    episodes = EvaluatorState(
+        {
+            "low": RuleState(on=True, on_since_s=10.0, last_value=65.0),
+            "high": RuleState(snoozed_until_s=500.0, last_value=180.0),
+        },
+        100.0,
+    )
+    latest = EvaluatorState(
+        {
+            "low": RuleState(on=True, on_since_s=10.0, active=True, last_value=61.0),
+            "urgent_low": RuleState(last_value=61.0),
+        },
+        160.0,
+    )
+    merged = latest_of(episodes, latest)
+    assert merged == EvaluatorState(
+        {
+            # the high rule saw no value since: back to its default but for the snooze
+            "high": RuleState(snoozed_until_s=500.0),
+            "low": RuleState(on=True, on_since_s=10.0, last_value=61.0),
+            "urgent_low": RuleState(last_value=61.0),
+        },
+        160.0,
+    )
+    # A rule at its default on both sides is left out, as the evaluator leaves it out.
+    assert latest_of(EvaluatorState({"low": RuleState()}, 1.0), EvaluatorState({}, 2.0)) == (
+        EvaluatorState({}, 2.0)
+    )
