@@ -158,14 +158,14 @@ class DeviceAlerts:
         last write is recent (module docstring); else the state with ``through_us``.
         Writes are committed in the order they are handed over; a write that is not made
         must be followed by :meth:`restore`."""
+        key = evaluator.episode_key(self.evaluator)
         if (
             replayable
-            and self._stored_key is not None
+            and key == self._stored_key
             and through_us is not None
             and self.written_through_us is not None
             and now_s - self._stored_at < STATE_EVERY_S
             and through_us - self.written_through_us <= STATE_SPAN_US
-            and evaluator.episode_key(self.evaluator) == self._stored_key
         ):
             return None
         state = self.state_dict()
@@ -174,7 +174,7 @@ class DeviceAlerts:
         if state == self._stored_state:
             return None
         self._stored_state = state
-        self._stored_key = evaluator.episode_key(self.evaluator)
+        self._stored_key = key
         self._stored_at = now_s
         self.written_through_us = through_us
         return state
