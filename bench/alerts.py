@@ -40,11 +40,11 @@ import aiohttp
 import numpy as np
 
 from bench.cpu import (
-    LOAD_GENERATOR,
     cpu_split,
     database_commits,
     machine_yardstick_ms,
     postmaster_pid,
+    print_cpu,
     snapshot,
 )
 from bench.edge import edge_floor
@@ -283,16 +283,6 @@ async def run(
         "measured_readings": measured_readings,
         "commits": commits,
     }
-
-
-def print_cpu(cpu_s: dict[str, float], readings: int) -> None:
-    """CPU ms per acknowledged reading, per component and for Vigil's processes together."""
-    per = 1000.0 / max(readings, 1)
-    for name, seconds in sorted(cpu_s.items(), key=lambda kv: -kv[1]):
-        print(f"cpu_ms_per_reading[{name}]: {seconds * per:.3f}")
-    vigil = sum(v for k, v in cpu_s.items() if k != LOAD_GENERATOR)
-    print(f"readings_measured={readings}")
-    print(f"vigil_cpu_ms_per_reading: {vigil * per:.3f}")
 
 
 def _missing(stored: Counter, on_ws: Counter) -> int:

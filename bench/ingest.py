@@ -3,7 +3,10 @@
 Starts the stack on a throwaway PostgreSQL (durable: fsync on, as in production) unless
 ``--url`` names a running Vigil; registers 1,000 devices and posts batches of 100 glucose
 readings with many requests in flight for 30 s. Prints readings/s, request latency
-percentiles and ``readings_per_s: N``; then, as the yardstick of the same run, a raw binary
+percentiles and ``readings_per_s: N``; for a stack it started, the CPU microseconds each
+component spent per accepted reading (``cpu_us_per_reading[...]``, from ``/proc`` as
+``bench.alerts`` measures them; ``vigil_cpu_us_per_reading`` leaves the load generator
+out); then, as the yardstick of the same run, a raw binary
 COPY of rows of the same shape for the same devices into the same ``readings`` table (primary
 key, partitions, foreign key) on the same database (``copy_rows_per_s``) and, last,
 ``ingest_ratio: X`` = Vigil end to end ÷ raw COPY.
@@ -25,6 +28,7 @@ import aiohttp
 import numpy as np
 import psycopg
 
+from bench.cpu import cpu_split, postmaster_pid, print_cpu, snapshot
 from bench.stack import sign_up, vigil_stack
 
 BATCH = 100
@@ -66,8 +70,15 @@ def body(start: datetime, batch_no: int) -> bytes:
 
 
 async def run(
-    url: str, seconds: float, devices: int, concurrency: int, device_ids: list[str]
+    url: str,
+    seconds: float,
+    devices: int,
+    concurrency: int,
+    device_ids: list[str],
+    postmaster: int | None = None,
 ) -> dict:
+    """Post for ``seconds``; with the stack started here, also the CPU seconds each of its
+    components spent meanwhile (``cpu_s``; ``postmaster``: PostgreSQL's, to count it)."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -78,6 +89,7 @@ async def run(
         latencies: list[float] = []
         counts = {"accepted": 0, "duplicates": 0, "errors": 0}
         next_batch = [0] * len(registered)
+        cpu_before = snapshot(postmaster)
         deadline = time.perf_counter() + seconds
         began = time.perf_counter()
 
@@ -105,6 +117,7 @@ async def run(
 
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         elapsed = time.perf_counter() - began
+        cpu = cpu_split(cpu_before, snapshot(postmaster))
     lat = np.array(latencies) * 1000
     return {
         "seconds": elapsed,
@@ -113,6 +126,7 @@ async def run(
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "readings_per_s": counts["accepted"] / elapsed,
+        "cpu_s": cpu,
     }
 
 
@@ -179,7 +193,10 @@ def main() -> None:
         database_url,
     ):
         os.nice(max(0, 15 - os.nice(0)))
-        result = asyncio.run(run(url, args.seconds, args.devices, args.concurrency, device_ids))
+        postmaster = postmaster_pid(database_url) if database_url else None
+        result = asyncio.run(
+            run(url, args.seconds, args.devices, args.concurrency, device_ids, postmaster)
+        )
         copy_per_s = None
         if database_url is not None:
             copy_per_s = raw_copy(database_url, device_ids, max(result["accepted"], 100_000))
@@ -194,6 +211,8 @@ def main() -> None:
     print(f"latency_p50_ms: {result['p50_ms']:.1f}")
     print(f"latency_p99_ms: {result['p99_ms']:.1f}")
     print(f"readings_per_s: {result['readings_per_s']:.0f}")
+    if args.url is None:  # the stack's processes are this one's: where the CPU went
+        print_cpu(result["cpu_s"], result["accepted"], unit="us")
     if copy_per_s is not None:
         print(f"copy_rows_per_s: {copy_per_s:.0f}  (yardstick: raw binary COPY, same table)")
         print(f"ingest_ratio: {result['readings_per_s'] / copy_per_s:.3f}")
