@@ -6,10 +6,10 @@ readings with many requests in flight for 30 s. Prints readings/s, request laten
 percentiles and ``readings_per_s: N``; for a stack it started, the CPU microseconds each
 component spent per accepted reading (``cpu_us_per_reading[...]``, from ``/proc`` as
 ``bench.alerts`` measures them; ``vigil_cpu_us_per_reading`` leaves the load generator
-out); then, as the yardstick of the same run, a raw binary
-COPY of rows of the same shape for the same devices into the same ``readings`` table (primary
-key, partitions, foreign key) on the same database (``copy_rows_per_s``) and, last,
-``ingest_ratio: X`` = Vigil end to end ÷ raw COPY.
+out); then, as the yardstick of the same run, a raw binary COPY of rows of the same shape
+for the same devices into the same ``readings`` table (primary key, partitions, foreign
+key) on the same database (``copy_rows_per_s``) and, last, ``ingest_ratio: X`` = Vigil end
+to end ÷ raw COPY.
 
     .venv/bin/python -m bench.ingest [--seconds 30] [--devices 1000] [--concurrency 64]
     .venv/bin/python -m bench.ingest --url URL --database-url POSTGRES_URL
@@ -77,8 +77,9 @@ async def run(
     device_ids: list[str],
     postmaster: int | None = None,
 ) -> dict:
-    """Post for ``seconds``; with the stack started here, also the CPU seconds each of its
-    components spent meanwhile (``cpu_s``; ``postmaster``: PostgreSQL's, to count it)."""
+    """Post for ``seconds``; also the CPU seconds this process and its descendants (a stack
+    started here) spent meanwhile, by component (``cpu_s``; ``postmaster``: PostgreSQL's, to
+    count it too)."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -193,7 +194,8 @@ def main() -> None:
         database_url,
     ):
         os.nice(max(0, 15 - os.nice(0)))
-        postmaster = postmaster_pid(database_url) if database_url else None
+        own_stack = args.url is None  # its processes are this one's: where the CPU went
+        postmaster = postmaster_pid(database_url) if own_stack and database_url else None
         result = asyncio.run(
             run(url, args.seconds, args.devices, args.concurrency, device_ids, postmaster)
         )
@@ -211,7 +213,7 @@ def main() -> None:
     print(f"latency_p50_ms: {result['p50_ms']:.1f}")
     print(f"latency_p99_ms: {result['p99_ms']:.1f}")
     print(f"readings_per_s: {result['readings_per_s']:.0f}")
-    if args.url is None:  # the stack's processes are this one's: where the CPU went
+    if own_stack:
         print_cpu(result["cpu_s"], result["accepted"], unit="us")
     if copy_per_s is not None:
         print(f"copy_rows_per_s: {copy_per_s:.0f}  (yardstick: raw binary COPY, same table)")
