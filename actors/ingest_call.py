@@ -6,15 +6,22 @@ two small arrays, an ``IngestOutcome`` per answer, cost the replica ~13 µs and 
 ~9 µs a batch (more than a one-reading batch's own work in the shard's arrays).
 :class:`IngestCall` and :class:`IngestAnswers` carry the same as a few flat arrays; what
 is not the common case (an answer other than a plain ``ok``) goes as itself.
+
+Both also have a wire form of their own (``to_bytes``/``from_bytes``: the arrays' bytes and a
+JSON tail, no pickle) for the shard's ingest channel (``actors.channel``), which carries the
+calls on a plain socket; decoding checks every length and refuses what does not fit
+(``ValueError``).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 import numpy as np
+import orjson
 
 from algorithms.validation import Problem
 
@@ -23,11 +30,15 @@ from algorithms.validation import Problem
 IngestBatch = tuple[UUID, np.ndarray, np.ndarray, int | None, bool, str | None, str | None]
 
 _NO_TIME = -1  # received_us of a batch that has none (received_us >= 0 otherwise)
+_COUNTS = struct.Struct("<QQ")  # wire form's head: batches, readings (answers: batches, 0)
+
+Status = Literal["ok", "rejected", "unknown_device", "busy", "moved"]
+_STATUSES = frozenset(get_args(Status))
 
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    status: Literal["ok", "rejected", "unknown_device", "busy", "moved"]
+    status: Status
     accepted: int = 0
     duplicates: int = 0
     problems: tuple[Problem, ...] = field(default_factory=tuple)
@@ -88,6 +99,97 @@ class IngestCall:
             for i, (start, end) in enumerate(zip(starts, ends, strict=True))
         ]
 
+    def to_bytes(self) -> bytes:
+        """The wire form: counts, the arrays' bytes, then the strings as JSON."""
+        n, m = len(self.sizes), len(self.ts_us)
+        return b"".join(
+            (
+                _COUNTS.pack(n, m),
+                self.device_ids,
+                self.sizes.astype("<i8", copy=False).tobytes(),
+                self.ts_us.astype("<i8", copy=False).tobytes(),
+                self.values.astype("<f8", copy=False).tobytes(),
+                self.received_us.astype("<i8", copy=False).tobytes(),
+                self.history.astype(np.uint8, copy=False).tobytes(),
+                orjson.dumps([self.request_ids, self.body_sites]),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> IngestCall:
+        """The call ``to_bytes`` wrote; ``ValueError`` naming what does not fit otherwise."""
+        view = memoryview(data)
+        n, m = _counts(view, "the call")
+        cut = _Cutter(view, _COUNTS.size, "the call")
+        device_ids = bytes(cut.take(16 * n, "device ids"))
+        sizes = cut.array(n, "<i8", np.int64, "sizes")
+        ts_us = cut.array(m, "<i8", np.int64, "timestamps")
+        values = cut.array(m, "<f8", np.float64, "values")
+        received_us = cut.array(n, "<i8", np.int64, "receipt times")
+        history = cut.array(n, np.uint8, np.uint8, "history flags")
+        if (sizes < 0).any() or int(sizes.sum()) != m:
+            raise ValueError(f"batch sizes do not add up to the call's {m} readings")
+        if (received_us < _NO_TIME).any() or (history > 1).any():
+            raise ValueError("a receipt time below -1 or a history flag other than 0 and 1")
+        request_ids, body_sites = _strings(cut.rest(), n)
+        return cls(
+            device_ids,
+            sizes,
+            ts_us,
+            values,
+            received_us,
+            history.astype(bool),
+            request_ids,
+            body_sites,
+        )
+
+
+class _Cutter:
+    """Reads a wire form front to back, refusing one that ends early."""
+
+    def __init__(self, view: memoryview, at: int, whole: str) -> None:
+        self.view, self.at, self.whole = view, at, whole
+
+    def take(self, size: int, what: str) -> memoryview:
+        end = self.at + size
+        if end > len(self.view):
+            raise ValueError(f"{self.whole} ends inside its {what}")
+        part, self.at = self.view[self.at : end], end
+        return part
+
+    def array(self, count: int, wire: str | type, dtype: type, what: str) -> np.ndarray:
+        wire_type = np.dtype(wire)
+        raw = self.take(count * wire_type.itemsize, what)
+        return np.frombuffer(raw, wire_type).astype(dtype)  # a copy: writable, native order
+
+    def rest(self) -> memoryview:
+        part, self.at = self.view[self.at :], len(self.view)
+        return part
+
+
+def _counts(view: memoryview, whole: str) -> tuple[int, int]:
+    if len(view) < _COUNTS.size:
+        raise ValueError(f"{whole} ends inside its counts")
+    n, m = _COUNTS.unpack_from(view)
+    if n > len(view) or m > len(view):  # each batch and reading takes bytes of its own
+        raise ValueError(f"counts {n} and {m} larger than {whole}")
+    return n, m
+
+
+def _strings(raw: memoryview, n: int) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
+    try:
+        request_ids, body_sites = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        raise ValueError("the call's request ids and body sites are not two JSON lists") from None
+    for strings in (request_ids, body_sites):
+        if (
+            not isinstance(strings, list)
+            or len(strings) != n
+            or not all(s is None or isinstance(s, str) for s in strings)
+        ):
+            raise ValueError(f"request ids and body sites must be {n} strings or nulls each")
+    return tuple(request_ids), tuple(body_sites)
+
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
@@ -112,6 +214,37 @@ class IngestAnswers:
             others=others,
         )
 
+    def to_bytes(self) -> bytes:
+        """The wire form: the count, the two arrays' bytes, then the other outcomes as JSON."""
+        others = [
+            [i, o.status, o.accepted, o.duplicates, [_problem(p) for p in o.problems],
+             o.retry_after_s, o.cause]
+            for i, o in self.others.items()
+        ]  # fmt: skip
+        return b"".join(
+            (
+                _COUNTS.pack(len(self.accepted), 0),
+                self.accepted.astype("<i8", copy=False).tobytes(),
+                self.duplicates.astype("<i8", copy=False).tobytes(),
+                orjson.dumps(others, option=orjson.OPT_SERIALIZE_NUMPY),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> IngestAnswers:
+        """The answers ``to_bytes`` wrote; ``ValueError`` naming what does not fit otherwise."""
+        view = memoryview(data)
+        n, _ = _counts(view, "the answers")
+        cut = _Cutter(view, _COUNTS.size, "the answers")
+        accepted = cut.array(n, "<i8", np.int64, "accepted counts")
+        duplicates = cut.array(n, "<i8", np.int64, "duplicate counts")
+        try:
+            rows = orjson.loads(cut.rest())
+            others = {int(row[0]): _outcome(row, n) for row in rows}
+        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, KeyError):
+            raise ValueError("the answers' other outcomes are not as written") from None
+        return cls(accepted, duplicates, others)
+
     def outcomes(self) -> list[IngestOutcome]:
         others = self.others
         return [
@@ -120,6 +253,24 @@ class IngestAnswers:
                 zip(self.accepted.tolist(), self.duplicates.tolist(), strict=True)
             )
         ]
+
+
+def _problem(p: Problem) -> list:
+    return [p.index, p.field, p.message, list(p.path)]
+
+
+def _outcome(row: list, n: int) -> IngestOutcome:
+    i, status, accepted, duplicates, problems, retry_after_s, cause = row
+    if not 0 <= i < n or status not in _STATUSES:
+        raise ValueError(f"outcome {i} of {n}: {status!r}")
+    return IngestOutcome(
+        status,
+        accepted=int(accepted),
+        duplicates=int(duplicates),
+        problems=tuple(Problem(p[0], p[1], str(p[2]), tuple(p[3])) for p in problems),
+        retry_after_s=int(retry_after_s),
+        cause=str(cause),
+    )
 
 
 def _plain(o: IngestOutcome) -> bool:

@@ -5,9 +5,12 @@ Every device hashes (stably, across processes and restarts: ``actors.placement``
 shard_count``) maps those onto the Ray actors named ``vigil-shard-<i>``. Shards are detached
 and restarted by Ray when their process dies; each is pinned to one node (round robin over
 the alive nodes), and when that node dies the router starts it again on a surviving one.
-A shard that stops answering fails its callers within ~2 s (``ShardUnavailable``: a 503
-with Retry-After), not after Ray's own node-death detection; one that answers its probe but
-not an ingest call within its commit timeout and a margin fails them too (``ShardTooSlow``).
+Ingest calls go on each shard's ingest channel (``actors.channel``: a socket between the
+replica's event loop and the shard's, a fraction of a Ray call's CPU), every other call
+through Ray. A shard that stops answering fails its callers within ~2 s
+(``ShardUnavailable``: a 503 with Retry-After), not after Ray's own node-death detection;
+one that answers its probe but not an ingest call within its commit timeout and a margin
+fails them too (``ShardTooSlow``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import ray
 from ray.actor import ActorHandle
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.ingest_call import IngestCall
+from actors.channel import Address, Channel, ChannelClosed
+from actors.ingest_call import IngestAnswers, IngestCall
 from actors.notifier import NOTIFIER_NAME, AlertNotifier, NotifierConfig
 from actors.placement import shard_in, shard_index, spread
 from actors.shard import DeviceShard, IngestOutcome, ShardConfig
@@ -283,6 +287,10 @@ class ShardRouter:
     # that and this margin (a large batch's numpy work on a loaded machine) it fails with
     # ``ShardTooSlow``, even while the shard answers its probe.
     INGEST_MARGIN_S = 5.0
+    # A shard whose ingest channel cannot be reached (a network that lets Ray's ports
+    # through and no other) or that has none (a shard of an older release, in an upgrade's
+    # overlap) takes its ingest calls through Ray; the channel is tried again after this.
+    CHANNEL_RETRY_S = 60.0
 
     def __init__(
         self,
@@ -309,6 +317,10 @@ class ShardRouter:
         self._down_until: dict[int, float] = {}
         self._last_call: dict[int, tuple[float, int]] = {}  # shard: (answered at, batches)
         self._enough: dict[int, asyncio.Event] = {}  # set when HOLD_BATCHES wait
+        self._channels: dict[int, Channel] = {}
+        self._channel_locks: dict[int, asyncio.Lock] = {}
+        self._no_channel_until: dict[int, float] = {}
+        self.channel_calls = 0  # ingest calls answered on a channel (tests)
 
     def handle(self, index: int) -> ActorHandle:
         found = self._handles.get(index)
@@ -465,7 +477,7 @@ class ShardRouter:
                 )
                 outcomes = answers.outcomes()
             except Exception as exc:
-                self._handles.pop(index, None)  # looked up again: the actor may be new
+                self._forget(index)  # looked up again: the actor may be new
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -484,7 +496,10 @@ class ShardRouter:
         if time.monotonic() < self._down_until.get(index, 0.0):
             raise ShardUnavailable(index, self.RETRY_AFTER_S)
         started = time.monotonic()
-        task = asyncio.ensure_future(getattr(self.handle(index), method).remote(*args))
+        if method == "ingest_packed":
+            task = asyncio.ensure_future(self._ingest_packed(index, cast(IngestCall, args[0])))
+        else:
+            task = asyncio.ensure_future(getattr(self.handle(index), method).remote(*args))
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.PROBE_EVERY_S)
             if done:
@@ -495,7 +510,7 @@ class ShardRouter:
             if await self.probe(index) is None:
                 task.add_done_callback(_consume)  # its late error is nobody's to see
                 self._down_until[index] = time.monotonic() + self.DOWN_S
-                self._handles.pop(index, None)
+                self._forget(index)
                 raise ShardUnavailable(index, self.RETRY_AFTER_S)
 
     async def probe(self, index: int, timeout_s: float | None = None) -> dict | None:
@@ -505,8 +520,69 @@ class ShardRouter:
             status: dict | None = await asyncio.wait_for(ref, timeout_s or self.PROBE_TIMEOUT_S)
             return status
         except Exception:  # timeout, actor dead or not found
-            self._handles.pop(index, None)  # looked up again: the actor may be new
+            self._forget(index)  # looked up again: the actor may be new
             return None
+
+    def _forget(self, index: int) -> None:
+        """Drop the shard's handle and channel: both are found again on its next call (the
+        channel asked for again at once: the shard may be a new incarnation, or moved)."""
+        self._handles.pop(index, None)
+        self._no_channel_until.pop(index, None)
+        channel = self._channels.pop(index, None)
+        if channel is not None:
+            channel.close()
+
+    async def _ingest_packed(self, index: int, call: IngestCall) -> IngestAnswers:
+        """``ingest_packed`` on the shard's channel (through Ray when it has none). A broken
+        channel fails the call with ``ShardUnavailable``: the shard's process ended, or it
+        closed its channel to move, and took the call or not; a re-sent batch is a
+        duplicate."""
+        channel = await self._channel(index)
+        if channel is None:
+            answers: IngestAnswers = await self.handle(index).ingest_packed.remote(call)
+            return answers
+        try:
+            answers = await channel.call(call)
+        except ChannelClosed:
+            self._forget(index)
+            raise ShardUnavailable(index, self.RETRY_AFTER_S) from None
+        self.channel_calls += 1
+        return answers
+
+    async def _channel(self, index: int) -> Channel | None:
+        """The shard's open channel, opened if need be; None: calls go through Ray."""
+        found = self._channels.get(index)
+        if found is not None and not found.closed:
+            return found
+        if time.monotonic() < self._no_channel_until.get(index, 0.0):
+            return None
+        async with self._channel_locks.setdefault(index, asyncio.Lock()):
+            found = self._channels.get(index)
+            if found is not None and not found.closed:
+                return found  # opened by another call meanwhile
+            handle = self.handle(index)
+            try:
+                ask: Any = handle.channel
+            except AttributeError:  # a shard of an older release: it has no channel
+                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
+                return None
+            address: Address = await ask.remote()
+            try:
+                found = await Channel.open(address)
+            except (OSError, TimeoutError) as exc:
+                log.warning(
+                    "shard %d's ingest channel at %s:%d not reached (%s); its ingest calls go"
+                    " through Ray for %d s",
+                    index,
+                    address.host,
+                    address.port,
+                    type(exc).__name__,
+                    self.CHANNEL_RETRY_S,
+                )
+                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
+                return None
+            self._channels[index] = found
+            return found
 
     async def acknowledge(self, device_id: UUID, rule: str) -> None:
         """Tell the device's shard that the alert of ``rule`` was acknowledged."""

@@ -24,6 +24,7 @@ import ray
 
 from actors import heap, metrics
 from actors.alerting import Live
+from actors.channel import Address, ChannelServer
 from actors.device import (
     KEEP_US,
     Batch,
@@ -105,6 +106,7 @@ class DeviceShard:
         self._leaving = False  # handing over before a move to another node (``hand_over``)
         self.ingest_calls = 0  # ingest calls taken (``status``: with the commits, how full)
         self._request_log = RequestLog()  # which request ids the ``committed`` line names
+        self._channel: ChannelServer | None = None  # opened on first ``channel`` call
         metrics.shard_started(index)
 
     def _write_buffer(self) -> WriteBuffer:
@@ -141,6 +143,15 @@ class DeviceShard:
     async def ingest_packed(self, call: IngestCall) -> IngestAnswers:
         """:meth:`ingest_many` as the router calls it (``actors.ingest_call``)."""
         return IngestAnswers.of(await self.ingest_many(call.batches()))
+
+    async def channel(self) -> Address:
+        """Where this shard takes ``ingest_packed`` calls on a socket of its own, and the
+        token that socket asks for (``actors.channel``): on this node's address, opened on
+        first asking, on the event loop that runs the shard's other calls."""
+        if self._channel is None:
+            self._channel = ChannelServer(self.ingest_packed)
+        host = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+        return await self._channel.start(host)
 
     async def ingest_many(self, batches: list[IngestBatch]) -> list[IngestOutcome]:
         """Several devices' batches in one call: validated and trended as one set of arrays
@@ -619,10 +630,13 @@ class DeviceShard:
         return len(self.devices)
 
     async def close(self) -> None:
-        """Stop the clock and close the database connections (tests; Ray just kills)."""
+        """Stop the clock, the ingest channel and the database connections (tests; Ray just
+        kills)."""
         for task in (self._ticker, self._adoption):
             if task is not None:
                 task.cancel()
+        if self._channel is not None:
+            self._channel.close()
         if self._buffer is not None:
             await self._buffer.close()
         if self._reader is not None:
@@ -638,6 +652,7 @@ class DeviceShard:
             "buffered_rows": buffer.buffered_rows if buffer else 0,
             "commits": buffer.commits if buffer else 0,
             "ingest_calls": self.ingest_calls,
+            "channel_calls": self._channel.calls if self._channel else 0,
             "database_ok": buffer.database_ok if buffer else True,
             "node": _node_id(),
         }

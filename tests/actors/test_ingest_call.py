@@ -78,3 +78,54 @@ def test_answers_round_trip(n: int) -> None:
     assert isinstance(answers, IngestAnswers)
     assert answers.outcomes() == outcomes
     assert len(answers.others) == sum(o.status != "ok" or o.retry_after_s > 0 for o in outcomes)
+
+
+@given(st.lists(batch, max_size=12))
+def test_batches_round_trip_on_the_wire(raw: list[tuple]) -> None:
+    batches: list[IngestBatch] = [
+        (d, np.array(ts, np.int64), np.array(vs[: len(ts)], np.float64), rx, h, rid, site)
+        for d, ts, vs, rx, h, rid, site in raw
+    ]
+    call = IngestCall.from_bytes(IngestCall.of(batches).to_bytes())
+    assert len(call) == len(batches)
+    same_batches(call.batches(), batches)
+    assert all(b[1].flags.writeable and b[2].flags.writeable for b in call.batches())
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 50])
+def test_answers_round_trip_on_the_wire(n: int) -> None:
+    outcomes = [OUTCOMES[i % len(OUTCOMES)] for i in range(n)]
+    assert IngestAnswers.from_bytes(IngestAnswers.of(outcomes).to_bytes()).outcomes() == outcomes
+
+
+def a_call() -> bytes:
+    b: IngestBatch = (uuid.uuid4(), np.array([1, 2], np.int64), np.ones(2), 5, False, "r", None)
+    return IngestCall.of([b, b]).to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda d: d[:10], "ends inside its counts"),
+        (lambda d: d[:40], "ends inside its device ids"),
+        (lambda d: d[:60], "ends inside its sizes"),
+        (lambda d: d[:90], "ends inside its timestamps"),
+        (lambda d: d[:120], "ends inside its values"),
+        (lambda d: d[:-5], "not two JSON lists"),
+        (lambda d: d[: d.rindex(b"[[")] + b'[["r"],[null]]', "2 strings or nulls each"),
+        (lambda d: d[: d.rindex(b"[[")] + b'[["r",1],[null,null]]', "2 strings or nulls each"),
+        (lambda d: d[:16] + d[16:48] + (3).to_bytes(8, "little") + d[56:], "do not add up"),
+        (lambda d: (10**9).to_bytes(8, "little") + d[8:], "larger than the call"),
+    ],
+)
+def test_a_malformed_call_is_refused_naming_what_is_wrong(cut, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        IngestCall.from_bytes(cut(a_call()))
+
+
+def test_malformed_answers_are_refused() -> None:
+    data = IngestAnswers.of([OUTCOMES[2], OUTCOMES[0]]).to_bytes()
+    with pytest.raises(ValueError, match="ends inside its duplicate counts"):
+        IngestAnswers.from_bytes(data[:40])
+    with pytest.raises(ValueError, match="other outcomes are not as written"):
+        IngestAnswers.from_bytes(data.replace(b'"rejected"', b'"accepted"'))

@@ -133,7 +133,8 @@ def test_acknowledged_readings_survive_a_shard_kill_and_the_trend_continues(
 
     index = shard_index(uuid.UUID(device["id"]), stack.settings.shard_count)
     shard = ray.get_actor(shard_name(index), namespace=stack.settings.namespace)
-    pid_before = ray.get(shard.status.remote())["pid"]
+    before = ray.get(shard.status.remote())
+    assert before["channel_calls"] >= 4  # the uploads went on the shard's ingest channel
     ray.kill(shard, no_restart=False)
     assert len(stored(db, device["id"])) == 20  # everything acknowledged is committed
 
@@ -144,7 +145,9 @@ def test_acknowledged_readings_survive_a_shard_kill_and_the_trend_continues(
             break
         time.sleep(0.5)
     assert r.status_code == 200, r.text
-    assert ray.get(shard.status.remote())["pid"] != pid_before
+    after = ray.get(shard.status.remote())
+    assert after["pid"] != before["pid"]
+    assert after["channel_calls"] >= 1  # the replica opened a channel to the new process
     assert account.upload(device["id"], rest[1:]).json() == {"accepted": 3, "duplicates": 0}
     assert len(stored(db, device["id"])) == 24
     trend = db.execute(

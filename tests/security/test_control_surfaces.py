@@ -4,7 +4,10 @@ HAProxy's admin socket is private to the service user; its stats page, its Prome
 exporter, the HTTP API, the replicas' own ports and the embedded PostgreSQL listen on
 loopback only. Ray's own gRPC ports cannot be bound to loopback in Ray 2.60 (it resolves a
 loopback node address to the machine's address and listens on all interfaces); they are
-guarded by Ray's token authentication, which is on and whose token file is private."""
+guarded by Ray's token authentication, which is on and whose token file is private. The
+shards' ingest channels listen where Ray's ports do (the node's address) and take nothing
+from a connection that does not first present the channel's token, which only an
+authenticated Ray call hands out."""
 
 from __future__ import annotations
 
@@ -94,6 +97,25 @@ def test_ingress_api_and_database_listen_on_loopback_only(stack) -> None:
         with socket.socket() as s:
             s.settimeout(2)
             assert s.connect_ex((neighbour, port)) != 0, f"{name} reachable on {neighbour}"
+
+
+def test_a_shards_ingest_channel_takes_nothing_without_its_token(stack) -> None:
+    from actors.router import shard_name
+
+    shard = ray.get_actor(shard_name(0), namespace=stack.settings.namespace)
+    address = ray.get(shard.channel.remote(), timeout=30)
+    assert len(address.token) == 32 and address.port in listening()
+    before = ray.get(shard.status.remote(), timeout=30)["channel_calls"]
+    call = bytes.fromhex("030000000700000000000000") + b"abc"  # a call frame
+    for token in (bytes(32), address.token[:-1] + bytes([address.token[-1] ^ 1])):
+        with socket.create_connection((address.host, address.port), timeout=10) as s:
+            s.sendall(b"VGC1" + token + call)
+            try:
+                answer = s.recv(100)
+            except ConnectionResetError:  # closed with the call unread
+                answer = b""
+            assert answer == b""  # closed: no answer, no error text
+    assert ray.get(shard.status.remote(), timeout=30)["channel_calls"] == before
 
 
 def test_rays_own_ports_require_its_token_and_the_token_is_private(stack) -> None:
