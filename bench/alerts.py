@@ -15,8 +15,9 @@ simulator sent it. At the end it compares, per alert, the notifications Vigil st
 and repeats) with those the subscribers received: ``lost`` must be 0. Prints counts,
 p50/p99, the CPU milliseconds per acknowledged reading of each component over the measured
 part (from ``/proc``, see ``bench.cpu``; ``vigil_cpu_ms_per_reading`` leaves the load
-generator out) beside the floor of the replicas' share (``bench.edge``, measured under the
-same load before the stack starts), the alert events of that part and, last,
+generator out; only for a stack it started, whose processes are its descendants) beside
+the floor of the replicas' share (``bench.edge``, measured under the same load before the
+stack starts), the alert events of that part and, last,
 ``alert_p99_ms: N``. The CPU of an alert: the same run with ``--alerting-share 0`` (no alert
 fires, the same readings) beside one with ``--alerting-share 1 --alert-cycle 5``; see
 docs/capacity.md.
@@ -345,7 +346,8 @@ def main() -> None:
     edge = edge_floor(args.devices, args.subscribers) if args.transport == "ws" else None
     stack = vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas)
     with stack as (url, database_url):
-        postmaster = postmaster_pid(database_url) if database_url else None
+        own_stack = args.url is None  # its processes are this one's: where the CPU went
+        postmaster = postmaster_pid(database_url) if own_stack and database_url else None
         yardstick_before = machine_yardstick_ms()  # the stack up and idle
         os.nice(max(0, 15 - os.nice(0)))
         result = asyncio.run(
@@ -383,7 +385,8 @@ def main() -> None:
     print(f"receipt_to_fired_p50_ms: {pct(d['fire'], 50):.1f} p99: {pct(d['fire'], 99):.1f}")
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
-    print_cpu(result["cpu_s"], result["measured_readings"])
+    if own_stack:
+        print_cpu(result["cpu_s"], result["measured_readings"])
     if result["commits"]:  # the database's own count, over the CPU window
         print(
             f"database_commits: {result['commits']}"
