@@ -122,11 +122,11 @@ class IngestCall:
         n, m = _counts(view, "the call")
         cut = _Cutter(view, _COUNTS.size, "the call")
         device_ids = bytes(cut.take(16 * n, "device ids"))
-        sizes = cut.array(n, "<i8", np.int64, "sizes")
-        ts_us = cut.array(m, "<i8", np.int64, "timestamps")
-        values = cut.array(m, "<f8", np.float64, "values")
-        received_us = cut.array(n, "<i8", np.int64, "receipt times")
-        history = cut.array(n, np.uint8, np.uint8, "history flags")
+        sizes = cut.array(n, "<i8", "sizes")
+        ts_us = cut.array(m, "<i8", "timestamps")
+        values = cut.array(m, "<f8", "values")
+        received_us = cut.array(n, "<i8", "receipt times")
+        history = cut.array(n, "u1", "history flags")
         if (sizes < 0).any() or int(sizes.sum()) != m:
             raise ValueError(f"batch sizes do not add up to the call's {m} readings")
         if (received_us < _NO_TIME).any() or (history > 1).any():
@@ -157,10 +157,11 @@ class _Cutter:
         part, self.at = self.view[self.at : end], end
         return part
 
-    def array(self, count: int, wire: str | type, dtype: type, what: str) -> np.ndarray:
+    def array(self, count: int, wire: str, what: str) -> np.ndarray:
+        """``count`` items of the little-endian ``wire`` type, as a writable native copy."""
         wire_type = np.dtype(wire)
         raw = self.take(count * wire_type.itemsize, what)
-        return np.frombuffer(raw, wire_type).astype(dtype)  # a copy: writable, native order
+        return np.frombuffer(raw, wire_type).astype(wire_type.newbyteorder("="))
 
     def rest(self) -> memoryview:
         part, self.at = self.view[self.at :], len(self.view)
@@ -236,8 +237,8 @@ class IngestAnswers:
         view = memoryview(data)
         n, _ = _counts(view, "the answers")
         cut = _Cutter(view, _COUNTS.size, "the answers")
-        accepted = cut.array(n, "<i8", np.int64, "accepted counts")
-        duplicates = cut.array(n, "<i8", np.int64, "duplicate counts")
+        accepted = cut.array(n, "<i8", "accepted counts")
+        duplicates = cut.array(n, "<i8", "duplicate counts")
         try:
             rows = orjson.loads(cut.rest())
             others = {int(row[0]): _outcome(row, n) for row in rows}

@@ -6,7 +6,9 @@ broken connection failing every waiting call with ``ChannelClosed``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -51,16 +53,25 @@ class Shard:
         return IngestAnswers.of([IngestOutcome("ok", accepted=n) for n in sizes])
 
 
-async def served() -> tuple[Shard, ChannelServer, Address]:
+@contextlib.asynccontextmanager
+async def connected(
+    token: bytes | None = None,
+) -> AsyncIterator[tuple[Shard, ChannelServer, Address, Channel]]:
+    """A shard's channel on a real socket and a router's connection to it (with ``token``
+    instead of the channel's, if given); both closed at the end."""
     shard = Shard()
     server = ChannelServer(shard)
-    return shard, server, await server.start("127.0.0.1")
+    address = await server.start("127.0.0.1")
+    channel = await Channel.open(Address(address.host, address.port, token or address.token))
+    try:
+        yield shard, server, address, channel
+    finally:
+        channel.close()
+        server.close()
 
 
 async def test_calls_are_answered_and_matched_by_id_when_answered_out_of_order() -> None:
-    shard, server, address = await served()
-    channel = await Channel.open(address)
-    try:
+    async with connected() as (shard, server, address, channel):
         slow, fast = await asyncio.gather(channel.call(call_of(30, 2)), channel.call(call_of(1)))
         assert [o.accepted for o in slow.outcomes()] == [30, 2]
         assert [o.accepted for o in fast.outcomes()] == [1]
@@ -68,40 +79,26 @@ async def test_calls_are_answered_and_matched_by_id_when_answered_out_of_order()
         again = await channel.call(call_of(0, 4))  # the same connection goes on
         assert [o.accepted for o in again.outcomes()] == [0, 4]
         assert (await server.start("127.0.0.1")).port == address.port  # opened once
-    finally:
-        channel.close()
-        server.close()
 
 
 async def test_a_connection_without_the_token_is_closed_before_any_call_is_taken() -> None:
-    shard, server, address = await served()
-    wrong = Address(address.host, address.port, bytes(32))
-    channel = await Channel.open(wrong)
-    try:
+    async with connected(token=bytes(32)) as (shard, server, _, channel):
         with pytest.raises(ChannelClosed):
             await asyncio.wait_for(channel.call(call_of(1)), 5)
         assert channel.closed
         assert shard.taken == [] and server.calls == 0
-    finally:
-        channel.close()
-        server.close()
 
 
 async def test_a_silent_connection_is_closed_after_the_hello_timeout(monkeypatch) -> None:
     monkeypatch.setattr(channel_module, "HELLO_TIMEOUT_S", 0.2)
-    _, server, address = await served()
-    reader, writer = await asyncio.open_connection(address.host, address.port)
-    try:
+    async with connected() as (_, _, address, _):
+        reader, writer = await asyncio.open_connection(address.host, address.port)
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the shard
-    finally:
         writer.close()
-        server.close()
 
 
 async def test_errors_are_answered_as_errors_and_the_connection_stays_usable() -> None:
-    _, server, address = await served()
-    channel = await Channel.open(address)
-    try:
+    async with connected() as (_, _, address, channel):
         with pytest.raises(ChannelCallFailed, match="RuntimeError: the shard's own failure"):
             await channel.call(call_of(13))
         # A malformed call (sent by hand: the router's are well formed) is refused by name.
@@ -113,23 +110,19 @@ async def test_errors_are_answered_as_errors_and_the_connection_stays_usable() -
         assert text == "ValueError: the call ends inside its counts"
         writer.close()
         assert [o.accepted for o in (await channel.call(call_of(5))).outcomes()] == [5]
-    finally:
-        channel.close()
-        server.close()
 
 
 async def test_a_broken_connection_fails_every_waiting_call() -> None:
-    shard, server, address = await served()
-    channel = await Channel.open(address)
-    shard.gate.clear()
-    waiting = [asyncio.ensure_future(channel.call(call_of(1))) for _ in range(3)]
-    await asyncio.sleep(0.1)
-    assert len(shard.taken) == 3
-    server.close()  # as a shard does when it hands over; a process that ends does the same
-    for call in waiting:
+    async with connected() as (shard, server, _, channel):
+        shard.gate.clear()
+        waiting = [asyncio.ensure_future(channel.call(call_of(1))) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert len(shard.taken) == 3
+        server.close()  # as a shard does when it hands over; a process that ends does the same
+        for call in waiting:
+            with pytest.raises(ChannelClosed):
+                await asyncio.wait_for(call, 5)
+        assert channel.closed
         with pytest.raises(ChannelClosed):
-            await asyncio.wait_for(call, 5)
-    assert channel.closed
-    with pytest.raises(ChannelClosed):
-        await channel.call(call_of(1))
-    shard.gate.set()
+            await channel.call(call_of(1))
+        shard.gate.set()
