@@ -20,6 +20,7 @@ incarnation.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
 import secrets
@@ -59,6 +60,22 @@ class Address:
 
 
 Handler = Callable[[IngestCall], Awaitable[IngestAnswers]]
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _listen(serve: Serve, host: str, ports: tuple[int, int] | None) -> asyncio.Server:
+    if ports is None:
+        return await asyncio.start_server(serve, host, 0)
+    low, high = ports
+    first = secrets.randbelow(high - low + 1)
+    for i in range(high - low + 1):
+        port = low + (first + i) % (high - low + 1)
+        try:
+            return await asyncio.start_server(serve, host, port)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"every port of {low}-{high} is taken on {host}")
 
 
 class ChannelServer:
@@ -73,10 +90,13 @@ class ChannelServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
 
-    async def start(self, host: str) -> Address:
-        """Listen on ``host`` at a port the system picks (once; later calls give the same)."""
+    async def start(self, host: str, ports: tuple[int, int] | None = None) -> Address:
+        """Listen on ``host`` (once; later calls give the same address): at a free port of
+        ``ports`` (inclusive; tried from a random one on, so that shards on one node seldom
+        meet) or, without, at a port the system picks. ``OSError`` naming the range when
+        every port of it is taken."""
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, host, 0)
+            self._server = await _listen(self._serve, host, ports)
         port = self._server.sockets[0].getsockname()[1]
         return Address(host, port, self.token)
 

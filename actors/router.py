@@ -469,9 +469,8 @@ class ShardRouter:
             batch = queue[: self.MAX_PER_CALL]
             del queue[: len(batch)]
             try:
-                answers = await self.call(
+                answers = await self.ingest_call(
                     index,
-                    "ingest_packed",
                     IngestCall.of([item[:-1] for item in batch]),
                     deadline_s=self.ingest_deadline_s,
                 )
@@ -490,16 +489,31 @@ class ShardRouter:
     async def call(
         self, index: int, method: str, *args: object, deadline_s: float | None = None
     ) -> Any:
-        """``shard.method(*args)``, failing with ``ShardUnavailable`` within about
+        """``shard.method(*args)`` through Ray, failing with ``ShardUnavailable`` within about
         PROBE_EVERY_S + PROBE_TIMEOUT_S when the shard stops answering, and with
         ``ShardTooSlow`` after ``deadline_s`` (if given) when it answers only its probe."""
+        return await self._watched(
+            index, lambda: getattr(self.handle(index), method).remote(*args), deadline_s
+        )
+
+    async def ingest_call(
+        self, index: int, call: IngestCall, deadline_s: float | None = None
+    ) -> IngestAnswers:
+        """The shard's ``ingest_packed(call)``, on its channel (through Ray when it has none),
+        watched as :meth:`call` is."""
+        answers: IngestAnswers = await self._watched(
+            index, lambda: self._ingest_packed(index, call), deadline_s
+        )
+        return answers
+
+    async def _watched(
+        self, index: int, start: Callable[[], Awaitable[Any]], deadline_s: float | None
+    ) -> Any:
+        """What ``start()`` answers, while the shard answers its probe (see :meth:`call`)."""
         if time.monotonic() < self._down_until.get(index, 0.0):
             raise ShardUnavailable(index, self.RETRY_AFTER_S)
         started = time.monotonic()
-        if method == "ingest_packed":
-            task = asyncio.ensure_future(self._ingest_packed(index, cast(IngestCall, args[0])))
-        else:
-            task = asyncio.ensure_future(getattr(self.handle(index), method).remote(*args))
+        task = asyncio.ensure_future(start())
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.PROBE_EVERY_S)
             if done:
@@ -566,7 +580,15 @@ class ShardRouter:
             except AttributeError:  # a shard of an older release: it has no channel
                 self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
                 return None
-            address: Address = await ask.remote()
+            address: Address | None = await ask.remote()
+            if address is None:  # the shard could not listen (it logged why)
+                log.warning(
+                    "shard %d has no ingest channel; its ingest calls go through Ray for %d s",
+                    index,
+                    self.CHANNEL_RETRY_S,
+                )
+                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
+                return None
             try:
                 found = await Channel.open(address)
             except (OSError, TimeoutError) as exc:

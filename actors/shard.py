@@ -62,6 +62,7 @@ class ShardConfig:
     tick_s: float = 30.0  # clock for time-based alert rules (signal loss, due re-alerts)
     shard_count: int = 1  # how many shards share the devices (see actors.placement)
     adopt_active_s: float = 86_400.0  # at start, host devices that streamed this recently
+    channel_ports: tuple[int, int] | None = None  # the ingest channel's (None: any free port)
 
 
 @dataclass(slots=True)
@@ -144,14 +145,20 @@ class DeviceShard:
         """:meth:`ingest_many` as the router calls it (``actors.ingest_call``)."""
         return IngestAnswers.of(await self.ingest_many(call.batches()))
 
-    async def channel(self) -> Address:
+    async def channel(self) -> Address | None:
         """Where this shard takes ``ingest_packed`` calls on a socket of its own, and the
-        token that socket asks for (``actors.channel``): on this node's address, opened on
-        first asking, on the event loop that runs the shard's other calls."""
+        token that socket asks for (``actors.channel``): on this node's address, at a port of
+        ``config.channel_ports`` if set, opened on first asking, on the event loop that runs
+        the shard's other calls. None (logged) when it cannot listen: the router then sends
+        its calls through Ray, and asks again later."""
         if self._channel is None:
             self._channel = ChannelServer(self.ingest_packed)
         host = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
-        return await self._channel.start(host)
+        try:
+            return await self._channel.start(host, self.config.channel_ports)
+        except OSError as e:
+            log.error("shard %d: ingest channel not opened: %s", self.index, e)
+            return None
 
     async def ingest_many(self, batches: list[IngestBatch]) -> list[IngestOutcome]:
         """Several devices' batches in one call: validated and trended as one set of arrays

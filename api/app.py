@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from actors import heap
 from actors.router import ShardRouter
-from actors.shard import ShardConfig
 from api import passwords
 from api.body_limit import BodyLimit
 from api.config import ApiConfig
@@ -112,7 +111,7 @@ def create_app(
         app.state.router = ShardRouter(
             config.shard_count,
             config.namespace,
-            ShardConfig(database_url=config.database_url, shard_count=config.shard_count),
+            config.shard_config_for(config.database_url, config.shard_count),
             hold_max_s=config.router_hold_ms / 1000,
         )
         await app.state.router.follow_layout(lambda: active_layout(pool))

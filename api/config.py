@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from actors.credentials import PushCredentials
 from algorithms.delivery import RetrySchedule
+
+if TYPE_CHECKING:  # the shard module imports Ray
+    from actors.shard import ShardConfig
 
 # argon2id's parameters by name (api.passwords.PROFILES); production's is the library default.
 PasswordHashing = Literal["rfc9106-low-memory", "cheapest"]
@@ -176,6 +179,47 @@ class ApiTunables(BaseModel):
             factor=self.delivery_retry_factor,
             max_s=self.delivery_retry_max_s,
             horizon_s=self.delivery_retry_horizon_s,
+        )
+
+    shard_max_buffered_rows: int = Field(
+        500_000,
+        ge=100,
+        description="Rows a shard keeps waiting for the database before it answers 503"
+        " (back-pressure: bounded memory while the database is slow or down)",
+    )
+    shard_commit_interval_s: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="The least time between the starts of a shard's commits, unless 1,000 rows"
+        " wait: readings that arrive meanwhile share the next commit (less CPU per reading;"
+        " acknowledgements wait up to this long more)",
+    )
+    shard_channel_ports: tuple[int, int] | None = Field(
+        None,
+        description="The ports a shard's ingest channel may listen on, [first, last] (JSON),"
+        " for a network policy that allows only those between the nodes; unset: a port the"
+        " system picks from its ephemeral range",
+    )
+
+    @field_validator("shard_channel_ports")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1024 <= value[0] <= value[1] <= 65535:
+            raise ValueError(f"{list(value)}: [first, last] with 1024 <= first <= last <= 65535")
+        return value
+
+    def shard_config_for(self, database_url: str, shard_count: int) -> ShardConfig:
+        """The configuration every shard is started with (``vigil up``, ``serve deploy``, a
+        replica restarting a lost shard, a rescale): these tunables, the database, the count."""
+        from actors.shard import ShardConfig  # imports Ray: only where shards are started
+
+        return ShardConfig(
+            database_url=database_url,
+            shard_count=shard_count,
+            max_buffered_rows=self.shard_max_buffered_rows,
+            min_commit_interval_s=self.shard_commit_interval_s,
+            channel_ports=self.shard_channel_ports,
         )
 
 

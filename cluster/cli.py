@@ -533,7 +533,8 @@ def shards_scale(
 
     settings = _settings(address)
     _join_ray(settings)
-    result = scale_shards(_database_url(settings), settings.shard_count, count, settings.namespace)
+    configured = settings.shard_config(_database_url(settings))
+    result = scale_shards(configured, count, settings.namespace)
     console.print(
         f"Shards {result.before} -> {result.after}: {result.virtual_moved} of 4096 virtual"
         f" shards moved, {result.devices_handed_over} hosted devices handed over."

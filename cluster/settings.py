@@ -103,20 +103,6 @@ class Settings(BaseSettings, ApiTunables):
     synchronous_standby: bool = Field(
         False, description="Commits (and acknowledgements) wait until the standby has them"
     )
-    shard_max_buffered_rows: int = Field(
-        500_000,
-        ge=100,
-        description="Rows a shard keeps waiting for the database before it answers 503"
-        " (back-pressure: bounded memory while the database is slow or down)",
-    )
-    shard_commit_interval_s: float = Field(
-        0.1,
-        ge=0,
-        le=1,
-        description="The least time between the starts of a shard's commits, unless 1,000 rows"
-        " wait: readings that arrive meanwhile share the next commit (less CPU per reading;"
-        " acknowledgements wait up to this long more)",
-    )
 
     @model_validator(mode="after")
     def private_webhooks_only_locally(self) -> Settings:
@@ -207,14 +193,7 @@ class Settings(BaseSettings, ApiTunables):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.http_port}"
 
     def shard_config(self, database_url: str) -> ShardConfig:
-        from actors.shard import ShardConfig
-
-        return ShardConfig(
-            database_url=database_url,
-            shard_count=self.shard_count,
-            max_buffered_rows=self.shard_max_buffered_rows,
-            min_commit_interval_s=self.shard_commit_interval_s,
-        )
+        return self.shard_config_for(database_url, self.shard_count)
 
     def api_config(self, database_url: str) -> ApiConfig:
         tuned = {name: getattr(self, name) for name in ApiTunables.model_fields}

@@ -12,7 +12,7 @@ their next message. Shards beyond a smaller count are stopped last.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 import ray
@@ -33,11 +33,11 @@ class ScaleResult:
     devices_handed_over: int
 
 
-def scale_shards(
-    database_url: str, configured_count: int, new_count: int, namespace: str
-) -> ScaleResult:
-    """Move the running shards to ``new_count``; ``configured_count``: the shard count in
-    use when no layout is recorded yet. Requires ``ray.init`` first."""
+def scale_shards(configured: ShardConfig, new_count: int, namespace: str) -> ScaleResult:
+    """Move the running shards to ``new_count``; ``configured``: the shards' configuration,
+    whose ``shard_count`` is the count in use when no layout is recorded yet (the shards
+    started keep the rest of it). Requires ``ray.init`` first."""
+    database_url, configured_count = configured.database_url, configured.shard_count
     if new_count < 1:
         raise ValueError("the shard count must be at least 1")
     with psycopg.connect(database_url, autocommit=True) as conn, placement_lock(conn):
@@ -46,7 +46,7 @@ def scale_shards(
         old = current.assignment if current else default_layout(before)
         new = rescale(old, new_count)
         epoch = record_moving(conn, new_count, new)
-        config = ShardConfig(database_url=database_url, shard_count=new_count)
+        config = replace(configured, shard_count=new_count)
         shards = start_shards(max(before, new_count), config, namespace)
         handed = sum(ray.get([s.refresh_layout.remote() for s in shards]))
         activate(conn, epoch)

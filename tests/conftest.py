@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings
 
 from storage.embedded import EmbeddedPostgres, free_port, throwaway_postgres
-from tests.helpers import Account, new_database, sign_up
+from tests.helpers import CHANNEL_PORTS, Account, new_database, sign_up
 from tests.mail import SmtpServer
 
 # Property tests: no per-example deadline (the machine is shared with Ray and PostgreSQL);
@@ -103,6 +103,9 @@ def stack(
         password_hashing="cheapest",
         # tests/e2e/test_delivery.py's webhook receivers listen on 127.0.0.1.
         webhook_allow_private=True,
+        # The shards' ingest channels within a range, as under a strict network policy
+        # (below Linux's ephemeral ports and Serve's, above Ray's worker ports).
+        shard_channel_ports=CHANNEL_PORTS,
         # ...nor per-address rate limits (tests/security/test_rate_limits.py tests them).
         rate_limits=RateLimits(**{name: Rate(count=100_000, window_s=60) for name in PER_ADDRESS}),
         sso_providers=[

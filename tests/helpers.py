@@ -13,6 +13,9 @@ import psycopg
 
 from storage.pools import open_writer_connection
 
+# Where the test stack's shards open their ingest channels (VIGIL_SHARD_CHANNEL_PORTS).
+CHANNEL_PORTS = (24000, 24099)
+
 
 @dataclass
 class Account:

@@ -1,12 +1,14 @@
 """The ingest channel on real sockets: calls answered and matched by id (concurrent ones
 out of order), a connection without the token refused before any call is taken, a shard
 error and a malformed call answered as errors on a connection that stays usable, and a
-broken connection failing every waiting call with ``ChannelClosed``."""
+broken connection failing every waiting call with ``ChannelClosed``; a channel listening
+within the operator's port range, and a shard whose range is taken left without one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -23,6 +25,8 @@ from actors.channel import (
     ChannelServer,
 )
 from actors.ingest_call import IngestAnswers, IngestCall, IngestOutcome
+from actors.shard import DeviceShard, ShardConfig
+from storage.embedded import free_port
 
 
 def call_of(*sizes: int) -> IngestCall:
@@ -126,3 +130,46 @@ async def test_a_broken_connection_fails_every_waiting_call() -> None:
         with pytest.raises(ChannelClosed):
             await channel.call(call_of(1))
         shard.gate.set()
+
+
+def two_free_ports() -> tuple[int, socket.socket]:
+    """A port ``p`` with ``p + 1`` free too, ``p`` held by the socket returned (taken)."""
+    for _ in range(50):
+        held = socket.socket()
+        held.bind(("127.0.0.1", free_port()))
+        port = held.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                held.close()
+                continue
+        return port, held
+    raise RuntimeError("no two adjacent free ports on this machine")
+
+
+async def test_a_channel_listens_within_its_port_range_passing_over_taken_ports() -> None:
+    port, held = two_free_ports()
+    with held:
+        server = ChannelServer(Shard())
+        address = await server.start("127.0.0.1", (port, port + 1))
+        assert address.port == port + 1  # the only one of the range still free
+        channel = await Channel.open(address)
+        try:
+            assert [o.accepted for o in (await channel.call(call_of(3))).outcomes()] == [3]
+            other = ChannelServer(Shard())
+            with pytest.raises(OSError, match=f"every port of {port}-{port + 1} is taken"):
+                await other.start("127.0.0.1", (port, port + 1))
+        finally:
+            channel.close()
+            server.close()
+
+
+async def test_a_shard_whose_channel_ports_are_all_taken_has_no_channel_and_says_why(
+    caplog,
+) -> None:
+    port, held = two_free_ports()
+    with held:
+        shard = DeviceShard(0, ShardConfig(database_url="", channel_ports=(port, port)))
+        assert await shard.channel() is None
+        assert f"ingest channel not opened: [Errno 98] every port of {port}-{port}" in caplog.text

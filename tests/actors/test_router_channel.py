@@ -1,9 +1,11 @@
 """The router's ingest calls on a shard's channel: taken there when the shard has one, through
 Ray when it has none (a shard of an older release) or its channel cannot be reached, tried
 again later; a channel that breaks under a call fails it with ``ShardUnavailable`` (retry)
-and the next call opens a new one. Shards are stood in for by handles of plain objects
-(``ShardRouter.handle``'s seam) and a real ``ChannelServer`` on a real socket; with Ray,
-tests/e2e/test_ingest.py kills a shard process under uploads on its channel."""
+and the next call opens a new one. Most tests stand in for the shards with handles of plain
+objects (``ShardRouter.handle``'s seam) and a real ``ChannelServer`` on a real socket; the
+two fallbacks are also run against real Ray actors (what a real handle does when its class
+has no ``channel``); tests/e2e/test_ingest.py kills a shard process under uploads on its
+channel."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import uuid
 
 import numpy as np
 import pytest
+import ray
 
 from actors.channel import Address, ChannelServer
 from actors.ingest_call import IngestAnswers, IngestCall, IngestOutcome
-from actors.router import ShardRouter, ShardUnavailable
+from actors.router import ShardRouter, ShardUnavailable, shard_name
 from actors.shard import ShardConfig
 from storage.embedded import free_port
 
@@ -110,6 +113,19 @@ async def test_a_channel_that_cannot_be_reached_leaves_the_calls_to_ray(caplog) 
     shard.server.close()
 
 
+async def test_a_shard_that_could_not_listen_is_called_through_ray(caplog) -> None:
+    shard = OldShard()
+
+    async def no_channel() -> None:
+        return None  # its port range was taken (it logged why)
+
+    shard.channel = Remote(no_channel)  # type: ignore[attr-defined]
+    router = router_with(shard)
+    assert (await upload(router)).accepted == 2
+    assert shard.ray_calls == 1 and router.channel_calls == 0
+    assert "shard 0 has no ingest channel; its ingest calls go through Ray for 60 s" in caplog.text
+
+
 async def test_a_channel_broken_under_a_call_fails_it_for_retry_and_is_opened_again() -> None:
     shard = NewShard()
     router = router_with(shard)
@@ -128,3 +144,52 @@ async def test_a_channel_broken_under_a_call_fails_it_for_retry_and_is_opened_ag
     assert (await upload(router)).accepted == 2
     assert router._channels[0] is not None and shard.ray_calls == 0
     shard.server.close()
+
+
+class RayOldShard:
+    """A shard of an older release as a real Ray actor: ``ingest_packed`` and ``status``, and
+    no ``channel``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def ingest_packed(self, call: IngestCall) -> IngestAnswers:
+        self.calls += 1
+        return IngestAnswers.of([IngestOutcome("ok", accepted=int(n)) for n in call.sizes])
+
+    async def status(self) -> dict:
+        return {"index": 0, "calls": self.calls}
+
+
+class RayUnreachableShard(RayOldShard):
+    """A real Ray actor whose channel is where nothing listens (a blocked port)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+
+    async def channel(self) -> Address:
+        return Address("127.0.0.1", self.port, bytes(32))
+
+
+@pytest.mark.parametrize("kind", ["old", "unreachable"])
+async def test_real_ray_shards_without_a_reachable_channel_are_called_through_ray(
+    stack, caplog, kind: str
+) -> None:
+    namespace = f"channel-fallback-{uuid.uuid4().hex[:8]}"
+    actor_class = ray.remote(num_cpus=0)(RayOldShard if kind == "old" else RayUnreachableShard)
+    args = () if kind == "old" else (free_port(),)
+    actor = actor_class.options(name=shard_name(0), namespace=namespace).remote(*args)
+    try:
+        await asyncio.wait_for(actor.status.remote(), 60)  # its process started, as a shard's
+        router = ShardRouter(1, namespace=namespace, hold_max_s=0.0)
+        outcomes = [await upload(router, 3) for _ in range(3)]
+        assert [o.accepted for o in outcomes] == [3, 3, 3]
+        assert router.channel_calls == 0 and 0 not in router._channels
+        status = await actor.status.remote()
+        assert status["calls"] == 3
+        reached = "ingest channel at 127.0.0.1" in caplog.text
+        assert reached is (kind == "unreachable"), caplog.text
+        assert router._no_channel_until[0] > time.monotonic() + ShardRouter.CHANNEL_RETRY_S - 10
+    finally:
+        ray.kill(actor)

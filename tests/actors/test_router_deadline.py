@@ -1,7 +1,7 @@
 """An ingest waits for its shard within a deadline, also behind a slow call: a batch still
 queued when it passes is never sent and its caller is told to retry (``ShardTooSlow``); a
 caller that goes away leaves its batch to be stored and every other caller its answer.
-The shard is stood in for by the router's ``call`` seam (no Ray)."""
+The shard is stood in for by the router's ``ingest_call`` seam (no Ray)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 import pytest
 
-from actors.ingest_call import IngestAnswers
+from actors.ingest_call import IngestAnswers, IngestCall
 from actors.router import ShardRouter, ShardTooSlow
 from actors.shard import IngestOutcome, ShardConfig
 
@@ -28,11 +28,10 @@ class SlowShardRouter(ShardRouter):
         self.gate = asyncio.Event()
         self.calls: list[list[uuid.UUID]] = []
 
-    async def call(
-        self, index: int, method: str, *args: object, deadline_s: float | None = None
-    ) -> object:
-        assert method == "ingest_packed"
-        batches = args[0].batches()  # type: ignore[attr-defined]
+    async def ingest_call(
+        self, index: int, call: IngestCall, deadline_s: float | None = None
+    ) -> IngestAnswers:
+        batches = call.batches()
         self.calls.append([b[0] for b in batches])
         await self.gate.wait()
         return IngestAnswers.of([IngestOutcome("ok", accepted=len(b[1])) for b in batches])

@@ -11,6 +11,7 @@ import uuid
 import numpy as np
 import psycopg
 
+from actors.ingest_call import IngestAnswers, IngestCall
 from actors.placement import shard_index
 from actors.router import ShardRouter
 from actors.shard import IngestOutcome
@@ -26,12 +27,11 @@ class CountingRouter(ShardRouter):
         super().__init__(2, stack.settings.namespace, hold_max_s=hold_max_s)
         self.carried: list[int] = []
 
-    async def call(
-        self, index: int, method: str, *args: object, deadline_s: float | None = None
-    ) -> object:
-        if method == "ingest_packed":
-            self.carried.append(len(args[0]))  # type: ignore[arg-type]
-        return await super().call(index, method, *args, deadline_s=deadline_s)
+    async def ingest_call(
+        self, index: int, call: IngestCall, deadline_s: float | None = None
+    ) -> IngestAnswers:
+        self.carried.append(len(call))
+        return await super().ingest_call(index, call, deadline_s=deadline_s)
 
 
 def devices_of_shard_0(db: psycopg.Connection, n: int) -> list[uuid.UUID]:

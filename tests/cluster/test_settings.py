@@ -77,6 +77,9 @@ TUNED = {
     "VIGIL_LOGIN_LOCKOUT_S": ("login_lockout_s", "60", 60),
     "VIGIL_INGEST_RECHECK_S": ("ingest_recheck_s", "2.5", 2.5),
     "VIGIL_MAX_WEBHOOKS_PER_USER": ("max_webhooks_per_user", "3", 3),
+    "VIGIL_SHARD_MAX_BUFFERED_ROWS": ("shard_max_buffered_rows", "2000", 2000),
+    "VIGIL_SHARD_COMMIT_INTERVAL_S": ("shard_commit_interval_s", "0.25", 0.25),
+    "VIGIL_SHARD_CHANNEL_PORTS": ("shard_channel_ports", "[41000, 41099]", (41000, 41099)),
 }
 
 
@@ -216,4 +219,34 @@ def test_the_delivery_retry_schedule_reaches_the_notifier_and_is_checked(
     assert (notifier.retry.base_s, notifier.retry.max_s, notifier.retry.horizon_s) == (0.5, 30, 600)
     monkeypatch.setenv("VIGIL_DELIVERY_RETRY_BASE_S", "60")
     with pytest.raises(ValueError, match="delivery_retry_max_s must be at least the base"):
+        Settings(data_dir=tmp_path)
+
+
+def test_every_shard_is_started_with_the_operators_shard_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vigil up`` and ``serve deploy`` (from the settings) and a replica that restarts a lost
+    shard (from its ``ApiConfig``) start shards with the same configuration."""
+    for env in ("VIGIL_SHARD_MAX_BUFFERED_ROWS", "VIGIL_SHARD_COMMIT_INTERVAL_S"):
+        monkeypatch.setenv(env, TUNED[env][1])
+    monkeypatch.setenv("VIGIL_SHARD_CHANNEL_PORTS", "[41000, 41099]")
+    settings = Settings(data_dir=tmp_path, shard_count=3)
+    from_settings = settings.shard_config("postgresql://x/y")
+    config = settings.api_config("postgresql://x/y")
+    from_replica = config.shard_config_for(config.database_url, config.shard_count)
+    assert from_settings == from_replica
+    assert (
+        from_settings.shard_count,
+        from_settings.max_buffered_rows,
+        from_settings.min_commit_interval_s,
+        from_settings.channel_ports,
+    ) == (3, 2000, 0.25, (41000, 41099))
+
+
+@pytest.mark.parametrize("ports", ["[41099, 41000]", "[80, 90]", "[41000, 70000]", "[41000]"])
+def test_a_channel_port_range_that_is_no_range_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ports: str
+) -> None:
+    monkeypatch.setenv("VIGIL_SHARD_CHANNEL_PORTS", ports)
+    with pytest.raises(ValueError, match="shard_channel_ports"):
         Settings(data_dir=tmp_path)

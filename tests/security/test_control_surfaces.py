@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import ray
 
 from cluster.ingress import haproxy_dir
+from tests.helpers import CHANNEL_PORTS
 
 
 def listening() -> dict[int, set[str]]:
@@ -105,6 +106,8 @@ def test_a_shards_ingest_channel_takes_nothing_without_its_token(stack) -> None:
     shard = ray.get_actor(shard_name(0), namespace=stack.settings.namespace)
     address = ray.get(shard.channel.remote(), timeout=30)
     assert len(address.token) == 32 and address.port in listening()
+    low, high = CHANNEL_PORTS  # the stack's VIGIL_SHARD_CHANNEL_PORTS
+    assert low <= address.port <= high, address.port
     before = ray.get(shard.status.remote(), timeout=30)["channel_calls"]
     call = bytes.fromhex("030000000700000000000000") + b"abc"  # a call frame
     for token in (bytes(32), address.token[:-1] + bytes([address.token[-1] ^ 1])):
