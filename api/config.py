@@ -75,8 +75,9 @@ class RateLimits(BaseModel):
 
 
 class ApiTunables(BaseModel):
-    """What an operator may tune in the API, declared once: ``cluster.settings.Settings``
-    inherits these fields (each is ``VIGIL_<NAME>``) and hands them to ``ApiConfig``."""
+    """What an operator may tune in the API and the shards it starts, declared once:
+    ``cluster.settings.Settings`` inherits these fields (each is ``VIGIL_<NAME>``) and hands
+    them to ``ApiConfig``."""
 
     access_token_ttl_s: int = Field(15 * 60, ge=60, description="Lifetime of an access token")
     refresh_token_ttl_s: int = Field(
@@ -167,20 +168,7 @@ class ApiTunables(BaseModel):
         5.0, gt=0, description="How often the notifier looks for deliveries due again"
     )
 
-    @model_validator(mode="after")
-    def _delivery_retry_schedule(self) -> ApiTunables:
-        self.delivery_retry()  # refuses an inconsistent schedule, naming the setting
-        return self
-
-    def delivery_retry(self) -> RetrySchedule:
-        """The alert notifier's retry schedule, from the delivery_retry_* settings."""
-        return RetrySchedule(
-            base_s=self.delivery_retry_base_s,
-            factor=self.delivery_retry_factor,
-            max_s=self.delivery_retry_max_s,
-            horizon_s=self.delivery_retry_horizon_s,
-        )
-
+    # The shards: every one is started with these, wherever it is started (shard_config_for).
     shard_max_buffered_rows: int = Field(
         500_000,
         ge=100,
@@ -201,6 +189,20 @@ class ApiTunables(BaseModel):
         " for a network policy that allows only those between the nodes; unset: a port the"
         " system picks from its ephemeral range",
     )
+
+    @model_validator(mode="after")
+    def _delivery_retry_schedule(self) -> ApiTunables:
+        self.delivery_retry()  # refuses an inconsistent schedule, naming the setting
+        return self
+
+    def delivery_retry(self) -> RetrySchedule:
+        """The alert notifier's retry schedule, from the delivery_retry_* settings."""
+        return RetrySchedule(
+            base_s=self.delivery_retry_base_s,
+            factor=self.delivery_retry_factor,
+            max_s=self.delivery_retry_max_s,
+            horizon_s=self.delivery_retry_horizon_s,
+        )
 
     @field_validator("shard_channel_ports")
     @classmethod
