@@ -17,7 +17,9 @@ p50/p99, the CPU milliseconds per acknowledged reading of each component over th
 part (from ``/proc``, see ``bench.cpu``; ``vigil_cpu_ms_per_reading`` leaves the load
 generator out; only for a stack it started, whose processes are its descendants) beside
 the floor of the replicas' share (``bench.edge``, measured under the same load before the
-stack starts), the alert events of that part and, last,
+stack starts and after it stops) and Vigil's figure in units of that floor
+(``vigil_over_edge_floor``: the machine's speed of the minute, which moves every
+component's figure, taken out), the alert events of that part and, last,
 ``alert_p99_ms: N``. The CPU of an alert: the same run with ``--alerting-share 0`` (no alert
 fires, the same readings) beside one with ``--alerting-share 1 --alert-cycle 5``; see
 docs/capacity.md.
@@ -342,7 +344,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    # The replicas' yardstick, before the stack starts: the bare WebSocket edge, same load.
+    # The replicas' yardstick: the bare WebSocket edge under the same load, before the stack
+    # starts and again after it stops (the machine's speed drifts within minutes).
     edge = edge_floor(args.devices, args.subscribers) if args.transport == "ws" else None
     stack = vigil_stack(args.url, args.database_url, shards=args.shards, replicas=args.replicas)
     with stack as (url, database_url):
@@ -365,6 +368,7 @@ def main() -> None:
             )
         )
         yardstick_after = machine_yardstick_ms()
+    edge_after = edge_floor(args.devices, args.subscribers) if edge is not None else None
     c, d = result["counts"], result["delays"]
     print(
         f"devices={args.devices} alerting_share={args.alerting_share}"
@@ -385,19 +389,25 @@ def main() -> None:
     print(f"receipt_to_fired_p50_ms: {pct(d['fire'], 50):.1f} p99: {pct(d['fire'], 99):.1f}")
     print(f"from_send_p50_ms: {pct(d['sent'], 50):.1f}")
     print(f"from_send_p99_ms: {pct(d['sent'], 99):.1f}")
-    if own_stack:
-        print_cpu(result["cpu_s"], result["measured_readings"])
+    vigil = print_cpu(result["cpu_s"], result["measured_readings"]) if own_stack else None
     if result["commits"]:  # the database's own count, over the CPU window
         print(
             f"database_commits: {result['commits']}"
             f" readings_per_commit: {result['measured_readings'] / result['commits']:.1f}"
         )
-    if edge is not None:
+    if edge is not None and edge_after is not None:
+        before, after = edge["cpu_ms_per_reading"], edge_after["cpu_ms_per_reading"]
         print(
-            f"edge_floor_cpu_ms_per_reading: {edge['cpu_ms_per_reading']:.3f} (bench.edge: a bare"
-            " FastAPI WebSocket edge under the same load, before the stack started: the floor"
-            " for the Serve replicas' figure)"
+            f"edge_floor_cpu_ms_per_reading: {before:.3f} before / {after:.3f} after (bench.edge:"
+            " a bare FastAPI WebSocket edge under the same load, before the stack started and"
+            " after it stopped: the floor for the Serve replicas' figure)"
         )
+        if vigil is not None:
+            print(
+                f"vigil_over_edge_floor: {vigil / ((before + after) / 2):.2f} (Vigil's CPU"
+                " per reading in units of the bare edge's, the mean of the two: the figure with"
+                " the machine's speed of the minute taken out)"
+            )
     print(
         f"machine_yardstick_ms: {yardstick_before:.0f} before / {yardstick_after:.0f} after"
         " (a fixed piece of Python work, the stack idle: the machine's speed in this run)"

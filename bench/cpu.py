@@ -134,12 +134,14 @@ def machine_yardstick_ms() -> float:
     return sorted(spent)[1]
 
 
-def print_cpu(cpu_s: dict[str, float], readings: int, unit: str = "ms") -> None:
+def print_cpu(cpu_s: dict[str, float], readings: int, unit: str = "ms") -> float:
     """CPU per acknowledged reading, per component and for Vigil's processes together (the
-    load generator left out), in ``unit``: ``ms`` (``cpu_ms_per_reading[...]``) or ``us``."""
+    load generator left out), in ``unit``: ``ms`` (``cpu_ms_per_reading[...]``) or ``us``;
+    returns Vigil's."""
     per = (1e3 if unit == "ms" else 1e6) / max(readings, 1)
     for name, seconds in sorted(cpu_s.items(), key=lambda kv: -kv[1]):
         print(f"cpu_{unit}_per_reading[{name}]: {seconds * per:.3f}")
     vigil = sum(v for k, v in cpu_s.items() if k != LOAD_GENERATOR)
     print(f"readings_measured={readings}")
     print(f"vigil_cpu_{unit}_per_reading: {vigil * per:.3f}")
+    return vigil * per
