@@ -578,33 +578,34 @@ class ShardRouter:
             try:
                 ask: Any = handle.channel
             except AttributeError:  # a shard of an older release: it has no channel
-                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
+                self._through_ray(index, None)
                 return None
             address: Address | None = await ask.remote()
             if address is None:  # the shard could not listen (it logged why)
-                log.warning(
-                    "shard %d has no ingest channel; its ingest calls go through Ray for %d s",
-                    index,
-                    self.CHANNEL_RETRY_S,
-                )
-                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
+                self._through_ray(index, " has no ingest channel")
                 return None
             try:
                 found = await Channel.open(address)
             except (OSError, TimeoutError) as exc:
-                log.warning(
-                    "shard %d's ingest channel at %s:%d not reached (%s); its ingest calls go"
-                    " through Ray for %d s",
-                    index,
-                    address.host,
-                    address.port,
-                    type(exc).__name__,
-                    self.CHANNEL_RETRY_S,
+                where = f"{address.host}:{address.port}"
+                self._through_ray(
+                    index, f"'s ingest channel at {where} not reached ({type(exc).__name__})"
                 )
-                self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
                 return None
             self._channels[index] = found
             return found
+
+    def _through_ray(self, index: int, why: str | None) -> None:
+        """The shard's ingest calls go through Ray for ``CHANNEL_RETRY_S`` (logged, with
+        ``why`` after the shard's number, unless None)."""
+        if why is not None:
+            log.warning(
+                "shard %d%s; its ingest calls go through Ray for %d s",
+                index,
+                why,
+                self.CHANNEL_RETRY_S,
+            )
+        self._no_channel_until[index] = time.monotonic() + self.CHANNEL_RETRY_S
 
     async def acknowledge(self, device_id: UUID, rule: str) -> None:
         """Tell the device's shard that the alert of ``rule`` was acknowledged."""

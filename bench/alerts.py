@@ -368,7 +368,11 @@ def main() -> None:
             )
         )
         yardstick_after = machine_yardstick_ms()
-    edge_after = edge_floor(args.devices, args.subscribers) if edge is not None else None
+    # (before, after) CPU ms per reading of the bare edge, with the WebSocket transport
+    floors = None
+    if edge is not None:
+        after = edge_floor(args.devices, args.subscribers)
+        floors = (edge["cpu_ms_per_reading"], after["cpu_ms_per_reading"])
     c, d = result["counts"], result["delays"]
     print(
         f"devices={args.devices} alerting_share={args.alerting_share}"
@@ -395,16 +399,15 @@ def main() -> None:
             f"database_commits: {result['commits']}"
             f" readings_per_commit: {result['measured_readings'] / result['commits']:.1f}"
         )
-    if edge is not None and edge_after is not None:
-        before, after = edge["cpu_ms_per_reading"], edge_after["cpu_ms_per_reading"]
+    if floors is not None:
         print(
-            f"edge_floor_cpu_ms_per_reading: {before:.3f} before / {after:.3f} after (bench.edge:"
-            " a bare FastAPI WebSocket edge under the same load, before the stack started and"
-            " after it stopped: the floor for the Serve replicas' figure)"
+            f"edge_floor_cpu_ms_per_reading: {floors[0]:.3f} before / {floors[1]:.3f} after"
+            " (bench.edge: a bare FastAPI WebSocket edge under the same load, before the stack"
+            " started and after it stopped: the floor for the Serve replicas' figure)"
         )
         if vigil is not None:
             print(
-                f"vigil_over_edge_floor: {vigil / ((before + after) / 2):.2f} (Vigil's CPU"
+                f"vigil_over_edge_floor: {vigil / (sum(floors) / 2):.2f} (Vigil's CPU"
                 " per reading in units of the bare edge's, the mean of the two: the figure with"
                 " the machine's speed of the minute taken out)"
             )

@@ -4,12 +4,14 @@ again later; a channel that breaks under a call fails it with ``ShardUnavailable
 and the next call opens a new one. Most tests stand in for the shards with handles of plain
 objects (``ShardRouter.handle``'s seam) and a real ``ChannelServer`` on a real socket; the
 two fallbacks are also run against real Ray actors (what a real handle does when its class
-has no ``channel``); tests/e2e/test_ingest.py kills a shard process under uploads on its
+has no ``channel``), and a real ``DeviceShard`` whose channel ports are all taken stores its
+uploads through Ray; tests/e2e/test_ingest.py kills a shard process under uploads on its
 channel."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 
@@ -19,9 +21,10 @@ import ray
 
 from actors.channel import Address, ChannelServer
 from actors.ingest_call import IngestAnswers, IngestCall, IngestOutcome
-from actors.router import ShardRouter, ShardUnavailable, shard_name
+from actors.router import ShardRouter, ShardUnavailable, shard_name, start_shard
 from actors.shard import ShardConfig
 from storage.embedded import free_port
+from tests.helpers import insert_device
 
 
 class Remote:
@@ -113,19 +116,6 @@ async def test_a_channel_that_cannot_be_reached_leaves_the_calls_to_ray(caplog) 
     shard.server.close()
 
 
-async def test_a_shard_that_could_not_listen_is_called_through_ray(caplog) -> None:
-    shard = OldShard()
-
-    async def no_channel() -> None:
-        return None  # its port range was taken (it logged why)
-
-    shard.channel = Remote(no_channel)  # type: ignore[attr-defined]
-    router = router_with(shard)
-    assert (await upload(router)).accepted == 2
-    assert shard.ray_calls == 1 and router.channel_calls == 0
-    assert "shard 0 has no ingest channel; its ingest calls go through Ray for 60 s" in caplog.text
-
-
 async def test_a_channel_broken_under_a_call_fails_it_for_retry_and_is_opened_again() -> None:
     shard = NewShard()
     router = router_with(shard)
@@ -193,3 +183,32 @@ async def test_real_ray_shards_without_a_reachable_channel_are_called_through_ra
         assert router._no_channel_until[0] > time.monotonic() + ShardRouter.CHANNEL_RETRY_S - 10
     finally:
         ray.kill(actor)
+
+
+async def test_a_real_shard_that_could_not_listen_is_called_through_ray(
+    stack, database_url: str, db, caplog
+) -> None:
+    """A ``DeviceShard`` actor whose channel ports are all taken on its node stores its uploads
+    all the same, through Ray."""
+    device = insert_device(db)[2]
+    with socket.socket() as held:  # the range's one port, taken on every address
+        held.bind(("0.0.0.0", 0))
+        port = held.getsockname()[1]
+        config = ShardConfig(database_url=database_url, shard_count=1, channel_ports=(port, port))
+        namespace = f"channel-fallback-{uuid.uuid4().hex[:8]}"
+        actor = start_shard(0, config, namespace)  # as vigil up and a replica start one
+        try:
+            await asyncio.wait_for(actor.status.remote(), 60)
+            router = ShardRouter(1, namespace=namespace, hold_max_s=0.0)
+            ts = time.time_ns() // 1000 - np.arange(2, dtype=np.int64)[::-1] * 60_000_000
+            outcome = await router.ingest(device, ts, np.full(2, 110.0))
+            assert outcome.accepted == 2
+            assert router.channel_calls == 0
+            assert (await actor.status.remote())["channel_calls"] == 0
+            assert "shard 0 has no ingest channel; its ingest calls go through Ray for 60 s" in (
+                caplog.text
+            )
+            stored = db.execute("SELECT count(*) FROM readings WHERE device_id = %s", (device,))
+            assert stored.fetchone()[0] == 2
+        finally:
+            ray.kill(actor)
