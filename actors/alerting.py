@@ -93,7 +93,7 @@ class DeviceAlerts:
         # its episodes (None: the next batch writes the state whatever it changed), when
         # (monotonic seconds) and the newest reading stored with it.
         self._stored_state: dict[str, Any] | None = ctx.state
-        self._stored_key: tuple[tuple[Any, ...], ...] | None = None
+        self._stored_key: tuple[Any, ...] | None = None
         self._stored_at = -math.inf
         through = saved.get("through_us")
         self.written_through_us: int | None = int(through) if through is not None else None

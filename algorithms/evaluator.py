@@ -77,13 +77,53 @@ def _rule_dict(rs: RuleState) -> dict[str, Any]:
     return {name: getattr(rs, name) for name in _RULE_FIELDS}
 
 
-@dataclass(frozen=True, slots=True)
 class EvaluatorState:
-    rules: dict[str, RuleState] = field(default_factory=dict)
-    last_reading_s: float | None = None
+    """Each rule's state by kind (rules still in their initial state left out) and the time
+    of the last reading evaluated. Immutable: every change makes a new one.
 
-    def rule(self, kind: RuleKind) -> RuleState:
-        return self.rules.get(str(kind), _DEFAULT_RULE_STATE)
+    :func:`evaluate_latest` keeps the states of a device's value rules as rows of floats
+    (:class:`_StateRows`, the form it computes them in) and makes :class:`RuleState`\\ s of
+    them only when something asks for ``rules``: on the per-reading path nothing does, so a
+    reading costs no object per rule. Both forms are the same state (``==``)."""
+
+    __slots__ = ("_rows", "_rules", "last_reading_s")
+
+    def __init__(
+        self, rules: dict[str, RuleState] | None = None, last_reading_s: float | None = None
+    ) -> None:
+        self._rules: dict[str, RuleState] | None = {} if rules is None else rules
+        self._rows: _StateRows | None = None
+        self.last_reading_s = last_reading_s
+
+    @classmethod
+    def _of_rows(cls, rows: _StateRows, last_reading_s: float | None) -> EvaluatorState:
+        state = cls.__new__(cls)
+        state._rules, state._rows, state.last_reading_s = None, rows, last_reading_s
+        return state
+
+    @property
+    def rules(self) -> dict[str, RuleState]:
+        if self._rules is None:
+            assert self._rows is not None
+            self._rules = self._rows.rule_states()
+        return self._rules
+
+    def rule(self, kind: RuleKind | str) -> RuleState:
+        rows, key = self._rows, str(kind)
+        if self._rules is None and rows is not None:
+            at = rows.plan.at.get(key)
+            return rows.rest.get(key, _DEFAULT_RULE_STATE) if at is None else rows.state(at)
+        return self.rules.get(key, _DEFAULT_RULE_STATE)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EvaluatorState):
+            return NotImplemented
+        return self.last_reading_s == other.last_reading_s and self.rules == other.rules
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, as the dataclass it was
+
+    def __repr__(self) -> str:
+        return f"EvaluatorState(rules={self.rules!r}, last_reading_s={self.last_reading_s!r})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe; rules still in their initial state are left out."""
@@ -101,6 +141,30 @@ class EvaluatorState:
             rules={k: RuleState(**v) for k, v in d.get("rules", {}).items()},
             last_reading_s=d.get("last_reading_s"),
         )
+
+
+@dataclass(slots=True)  # not frozen: made for every device and reading, and never changed
+class _StateRows:
+    """A device's value rules' states as :func:`evaluate_latest` computed them: row ``j`` of
+    ``states`` is rule ``plan.kinds[j]`` (columns as :func:`_state_row`); ``rest`` holds the
+    other rules' states (signal loss, rules of a signal the device lacks), none initial;
+    ``episodic``: whether any row has more than its last value set."""
+
+    plan: _Present
+    states: np.ndarray
+    rest: dict[str, RuleState]
+    episodic: bool  # a row has more than its last value set (see episode_key)
+
+    def state(self, j: int) -> RuleState:
+        return _row_state(self.states[j].tolist())
+
+    def rule_states(self) -> dict[str, RuleState]:
+        out = dict(self.rest)
+        for kind, row in zip(self.plan.kinds, self.states.tolist(), strict=True):
+            rs = _row_state(row)
+            if not _is_default(rs):
+                out[kind] = rs
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +188,33 @@ def snooze(state: EvaluatorState, kind: RuleKind, until_s: float | None) -> Eval
     if RuleKind(kind) is RuleKind.URGENT_LOW:
         raise ValueError("urgent low cannot be snoozed")
     rs = replace(state.rule(kind), snoozed_until_s=until_s)
-    return replace(state, rules={**state.rules, str(kind): rs})
+    return EvaluatorState({**state.rules, str(kind): rs}, state.last_reading_s)
 
 
 def episode_key(state: EvaluatorState) -> tuple[tuple[Any, ...], ...]:
     """What of a state decides alerts to come beyond the latest readings: every rule's
     condition, episode, notification and snooze, without the value it last saw (which every
-    reading changes) and the time of the last reading. Two states with the same key differ
-    only in what the readings since then set anew (see :func:`latest_of`)."""
-    return tuple(
-        (k, rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s, rs.snoozed_until_s)
-        for k, rs in sorted(state.rules.items())
-    )
+    reading changes) and the time of the last reading; rules with nothing of that set are
+    left out. Two states with the same key differ only in what the readings since then set
+    anew (see :func:`latest_of`). The same for both forms of a state; a state kept as rows
+    with no episode anywhere in them (the common case) is keyed without a ``RuleState``."""
+    rows = state._rows
+    if rows is not None and not rows.episodic:
+        return _episodes(rows.rest)
+    return _episodes(state.rules)
+
+
+def _episodes(rules: dict[str, RuleState]) -> tuple[tuple[Any, ...], ...]:
+    out = []
+    for k, rs in sorted(rules.items()):
+        episode = (rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s,
+                   rs.snoozed_until_s)  # fmt: skip
+        if episode != _NO_EPISODE:
+            out.append((k, *episode))
+    return tuple(out)
+
+
+_NO_EPISODE = (False, None, False, False, None, None)
 
 
 def latest_of(episodes: EvaluatorState, latest: EvaluatorState) -> EvaluatorState:
@@ -288,9 +367,11 @@ def _signal_loss(
     return _notify(rule, rs, ts, np.array([minutes]), allowed, events)
 
 
-def _rule_states(state: EvaluatorState, updates: dict[str, RuleState]) -> EvaluatorState:
+def _rule_states(
+    state: EvaluatorState, updates: dict[str, RuleState], last_reading_s: float | None
+) -> EvaluatorState:
     merged = {**state.rules, **updates}
-    return replace(state, rules={k: v for k, v in merged.items() if not _is_default(v)})
+    return EvaluatorState({k: v for k, v in merged.items() if not _is_default(v)}, last_reading_s)
 
 
 def _is_default(rs: RuleState) -> bool:
@@ -332,11 +413,11 @@ def evaluate(
     last = state.last_reading_s
     if ts.size:
         last = float(ts[-1]) if last is None else max(last, float(ts[-1]))
-    state = replace(_rule_states(state, updates), last_reading_s=last)
+    state = _rule_states(state, updates, last)
     for rule in rules:
         if rule.enabled and rule.kind is RuleKind.SIGNAL_LOSS:
             rs = _signal_loss(rule, state.rule(rule.kind), last, now_s, tz, events)
-            state = _rule_states(state, {str(rule.kind): rs})
+            state = _rule_states(state, {str(rule.kind): rs}, last)
     events.sort(key=lambda e: e.ts_s)
     return state, events
 
@@ -369,7 +450,7 @@ def tick(
             allowed = _allowed(rule, rs, ts, now_s, tz, MAX_ALERT_AGE_S)
             vals = np.array([rs.last_value if rs.last_value is not None else np.nan])
             updates[str(rule.kind)] = _notify(rule, rs, ts, vals, allowed, events)
-    return _rule_states(state, updates), events
+    return _rule_states(state, updates, state.last_reading_s), events
 
 
 def evaluate_latest(
@@ -390,9 +471,11 @@ def evaluate_latest(
     it). The same states and events as ``evaluate`` gives each device alone: each value rule's
     episode step is computed for all (device, rule) pairs together; quiet hours and signal
     loss that is lost or open are left to the per-rule code (rare, and not per reading).
+    The states come back as rows (:class:`_StateRows`), and a state given as rows of the same
+    rules is read as such: a device's rules cost no object per reading.
     """
     ts = np.asarray(ts_s, dtype=np.float64)
-    rows = _LatestRows.gather(rules, states, ts, signals)
+    rows = _LatestRows.gather(rules, states, signals)
     r, t, x = rows.params, ts[rows.device], rows.x
     thr, h, duration, realert = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
     below, inclusive = r[:, 4] == 1.0, r[:, 5] == 1.0
@@ -409,7 +492,8 @@ def evaluate_latest(
         held = latched & (t - begin >= duration)
         allowed = (t >= now_s - max_alert_age_s) & (np.isnan(snoozed) | (t >= snoozed))
     for k in np.flatnonzero(rows.quiet).tolist():
-        allowed[k] &= not rows.rules[k].quiet_mask(t[k : k + 1], tzs[rows.device[k]])[0]
+        rule, i = rows.rule(k)
+        allowed[k] &= not rule.quiet_mask(t[k : k + 1], tzs[i])[0]
     started = held & ~was_active
     notified0 = np.where(started, False, was_notified)
     last1 = np.where(started, np.nan, last0)
@@ -422,53 +506,58 @@ def evaluate_latest(
     last = np.where(held, np.where(due, t, last1), np.where(was_active, np.nan, last0))
     finite = np.isfinite(x)
     value = np.where(finite, x, rows.state[:, 5])
-    new_rule_states = rows.rule_states(
-        latched, np.where(latched, begin, np.nan), held, notified, last, value
-    )
+    new = np.column_stack(
+        (latched, np.where(latched, begin, np.nan), held, notified, last, value, snoozed)
+    ).astype(np.float64, copy=False)
     events: list[list[AlertEvent]] = [[] for _ in states]
     for k in np.flatnonzero(due | cleared).tolist():
-        rule = rows.rules[k]
+        rule, i = rows.rule(k)
         kind = (
             EventType.CLEARED
             if cleared[k]
             else (EventType.REPEATED if notified0[k] else EventType.FIRED)
         )
         value_k = float(x[k]) if finite[k] else None
-        events[rows.device[k]].append(
+        events[i].append(
             AlertEvent(
                 rule.kind, kind, rule.severity, float(t[k]), value_k, float(rule.threshold or 0.0)
             )
         )
-    return _latest_states(rules, states, ts, rows, new_rule_states, events, now_s, tzs)
+    return _latest_states(states, ts, rows, new, events, now_s, tzs)
 
 
 def _latest_states(
-    rules: Sequence[tuple[Rule, ...] | list[Rule]],
     states: Sequence[EvaluatorState],
     ts: np.ndarray,
     rows: _LatestRows,
-    new_rule_states: list[RuleState],
+    new: np.ndarray,
     events: list[list[AlertEvent]],
     now_s: float,
     tzs: Sequence[TimeZone],
 ) -> tuple[list[EvaluatorState], list[list[AlertEvent]]]:
-    """The new states (value rules, then signal loss as ``evaluate`` does), events sorted."""
-    updates: list[dict[str, RuleState]] = [{} for _ in states]
-    for k, rs in enumerate(new_rule_states):
-        updates[rows.device[k]][rows.kinds[k]] = rs
+    """The new states (value rules' rows of ``new``, then signal loss as ``evaluate`` does),
+    events sorted. Each state's rows are a copy: a device that stops sending must not keep
+    the whole call's array."""
     out = []
-    for i, (state, last) in enumerate(zip(states, ts.tolist(), strict=True)):
+    bounds = rows.bounds
+    with np.errstate(invalid="ignore"):
+        set_ = new[:, [0, 2, 3]].any(axis=1) | ~np.isnan(new[:, [1, 4, 6]]).all(axis=1)
+    set_before = np.concatenate(([0], np.cumsum(set_)))[bounds]
+    episodic = (set_before[1:] > set_before[:-1]).tolist()
+    for i, (state, present, rest, last) in enumerate(
+        zip(states, rows.plans, rows.rests, ts.tolist(), strict=True)
+    ):
         if state.last_reading_s is not None:
             last = max(state.last_reading_s, last)
-        merged = {**state.rules, **updates[i]}
-        state = EvaluatorState({k: v for k, v in merged.items() if not _is_default(v)}, last)
-        for rule in _plan(rules[i]).loss:
-            rs = state.rule(rule.kind)
+        kept = _StateRows(present, new[bounds[i] : bounds[i + 1]].copy(), rest, episodic[i])
+        for rule in present.loss:
+            rs = kept.rest.get(str(rule.kind), _DEFAULT_RULE_STATE)
             if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
                 rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
-                state = _rule_states(state, {str(rule.kind): rs})
+                merged = {**kept.rest, str(rule.kind): rs}
+                kept.rest = {k: v for k, v in merged.items() if not _is_default(v)}
         events[i].sort(key=lambda e: e.ts_s)
-        out.append(state)
+        out.append(EvaluatorState._of_rows(kept, last))
     return out, events
 
 
@@ -476,9 +565,46 @@ def _latest_states(
 class _Plan:
     """What ``evaluate`` does with a device's rules, worked out once per rules tuple: the
     enabled value rules (rule, kind, signal, parameters, quiet hours to look at) and the
-    enabled signal-loss rules, in the rules' order."""
+    enabled signal-loss rules, in the rules' order; and, per order of the signals a call
+    of :func:`evaluate_latest` brings, the rows its devices get (:meth:`present`)."""
 
     value: tuple[tuple[Rule, str, Signal, tuple[float, ...], bool], ...]
+    loss: tuple[Rule, ...]
+    _present: dict[tuple[Signal, ...], _Present] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def present(self, signals: tuple[Signal, ...]) -> _Present:
+        """The value rules whose signal is among ``signals``, as rows."""
+        hit = self._present.get(signals)
+        if hit is None:
+            picked = [v for v in self.value if v[2] in signals]
+            n = len(picked)
+            hit = _Present(
+                kinds=tuple(v[1] for v in picked),
+                at={v[1]: j for j, v in enumerate(picked)},
+                rules=tuple(v[0] for v in picked),
+                params=np.array([v[3] for v in picked], dtype=np.float64).reshape(n, 7),
+                signal=np.array([signals.index(v[2]) for v in picked], dtype=np.intp),
+                quiet=np.array([v[4] for v in picked], dtype=bool),
+                loss=self.loss,
+            )
+            self._present[signals] = hit
+        return hit
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Present:
+    """A device's rows in :func:`evaluate_latest`: its value rules whose signal the call
+    brings (kind, where in the rows, the rule, its parameters, the signal's place among the
+    call's, quiet hours to look at), and its signal-loss rules."""
+
+    kinds: tuple[str, ...]
+    at: dict[str, int]
+    rules: tuple[Rule, ...]
+    params: np.ndarray  # threshold, hysteresis, duration, realert, below, inclusive, sign
+    signal: np.ndarray
+    quiet: np.ndarray
     loss: tuple[Rule, ...]
 
 
@@ -506,13 +632,15 @@ def _plan(rules: tuple[Rule, ...] | list[Rule]) -> _Plan:
 @dataclass(frozen=True, slots=True)
 class _LatestRows:
     """One row per (device, enabled value rule whose signal is present), in the order
-    ``evaluate`` runs them: the rule's parameters, its state and the value it sees."""
+    ``evaluate`` runs them: the rule's parameters, its state and the value it sees; per
+    device its rows (``plans``, from ``bounds[i]`` to ``bounds[i + 1]``) and its other
+    rules' states (``rests``)."""
 
-    device: list[int]
-    rules: list[Rule]
-    kinds: list[str]
-    prior: list[RuleState]
-    params: np.ndarray  # threshold, hysteresis, duration, realert, below, inclusive, sign
+    plans: list[_Present]
+    rests: list[dict[str, RuleState]]
+    bounds: list[int]
+    device: np.ndarray
+    params: np.ndarray
     state: np.ndarray  # on, on_since, active, notified, last_notified, last_value, snoozed
     x: np.ndarray
     quiet: np.ndarray  # rows whose quiet hours must be looked at
@@ -522,67 +650,47 @@ class _LatestRows:
         cls,
         rules: Sequence[tuple[Rule, ...] | list[Rule]],
         states: Sequence[EvaluatorState],
-        ts: np.ndarray,
         signals: Mapping[Signal, np.ndarray],
     ) -> _LatestRows:
-        device, picked, kinds, prior, params, state, quiet, x = [], [], [], [], [], [], [], []
-        columns = {s: v.tolist() for s, v in signals.items()}
-        for i, (device_rules, evaluator_state) in enumerate(zip(rules, states, strict=True)):
-            saved = evaluator_state.rules
-            for rule, kind, signal, rule_params, look_quiet in _plan(device_rules).value:
-                if signal not in columns:
-                    continue
-                rs = saved.get(kind, _DEFAULT_RULE_STATE)
-                device.append(i)
-                picked.append(rule)
-                kinds.append(kind)
-                prior.append(rs)
-                params.append(rule_params)
-                state.append(_state_row(rs))
-                quiet.append(look_quiet)
-                x.append(columns[signal][i])
-        n = len(device)
+        order = tuple(signals)
+        plans, rests, blocks = [], [], []
+        for device_rules, evaluator_state in zip(rules, states, strict=True):
+            present = _plan(device_rules).present(order)
+            kept = evaluator_state._rows
+            if kept is not None and kept.plan is present:  # as the last call left it
+                blocks.append(kept.states)
+                rests.append(kept.rest)
+            else:
+                saved = evaluator_state.rules
+                rows = [_state_row(saved.get(kind, _DEFAULT_RULE_STATE)) for kind in present.kinds]
+                blocks.append(np.array(rows, dtype=np.float64).reshape(len(rows), 7))
+                rests.append(
+                    {k: v for k, v in saved.items() if k not in present.at and not _is_default(v)}
+                )
+            plans.append(present)
+        counts = [len(p.kinds) for p in plans]
+        bounds = np.cumsum([0, *counts]).tolist()
+        device = np.repeat(np.arange(len(plans)), counts)
+        if not device.size:
+            empty = np.zeros((0, 7))
+            return cls(plans, rests, bounds, device, empty, empty, np.zeros(0), np.zeros(0, bool))
+        values = np.array([np.asarray(signals[s], dtype=np.float64) for s in order])
+        signal = np.concatenate([p.signal for p in plans])
         return cls(
+            plans,
+            rests,
+            bounds,
             device,
-            picked,
-            kinds,
-            prior,
-            np.array(params, dtype=np.float64).reshape(n, 7),
-            np.array(state, dtype=np.float64).reshape(n, 7),
-            np.array(x, dtype=np.float64),
-            np.array(quiet, dtype=bool),
+            np.concatenate([p.params for p in plans]),
+            np.concatenate(blocks),
+            values[signal, device],
+            np.concatenate([p.quiet for p in plans]),
         )
 
-    def rule_states(
-        self,
-        on: np.ndarray,
-        on_since: np.ndarray,
-        active: np.ndarray,
-        notified: np.ndarray,
-        last_notified: np.ndarray,
-        last_value: np.ndarray,
-    ) -> list[RuleState]:
-        """Each row's new :class:`RuleState` (the prior one when nothing changed)."""
-        out = []
-        columns = zip(
-            self.prior,
-            on.tolist(),
-            on_since.tolist(),
-            active.tolist(),
-            notified.tolist(),
-            last_notified.tolist(),
-            last_value.tolist(),
-            strict=True,
-        )
-        for rs, *new in columns:
-            on_k, since, active_k, notified_k, last_k, value = new
-            fields = (on_k, _none(since), active_k, notified_k, _none(last_k), _none(value))
-            if fields == (rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s,
-                          rs.last_value):  # fmt: skip
-                out.append(rs)
-            else:
-                out.append(RuleState(*fields, snoozed_until_s=rs.snoozed_until_s))
-        return out
+    def rule(self, k: int) -> tuple[Rule, int]:
+        """Row ``k``'s rule, and its device."""
+        i = int(self.device[k])
+        return self.plans[i].rules[k - self.bounds[i]], i
 
 
 def _rule_params(rule: Rule) -> tuple[float, ...]:
@@ -613,3 +721,12 @@ def _state_row(rs: RuleState) -> tuple[float, ...]:
 
 def _none(x: float) -> float | None:
     return None if x != x else x
+
+
+def _row_state(row: list[float]) -> RuleState:
+    """The :class:`RuleState` of a row as :func:`_state_row` makes it."""
+    on, since, active, notified, last, value, snoozed = row
+    return RuleState(
+        on == 1.0, _none(since), active == 1.0, notified == 1.0, _none(last), _none(value),
+        _none(snoozed),
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from algorithms.evaluator import (
     AlertInputs,
     EvaluatorState,
     RuleState,
+    episode_key,
     evaluate,
     evaluate_latest,
     snooze,
@@ -150,6 +151,8 @@ def test_evaluate_latest_is_evaluate_of_one_reading() -> None:
     level = 130 + 90 * np.sin(np.arange(steps)[:, None] / rng.uniform(8, 40, devices))
     level = level + np.cumsum(rng.normal(0, 4, (steps, devices)), axis=0)
     seen: dict[str, int] = {}
+    kept: dict[int, EvaluatorState] = {}  # each device's state as evaluate_latest gave it last
+    keys_compared = 0
     for k in range(steps):
         now = T0 + 300.0 * k
         late = rng.choice([0.0, 600.0, 1200.0, 3000.0], devices, p=[0.9, 0.04, 0.03, 0.03])
@@ -181,13 +184,35 @@ def test_evaluate_latest_is_evaluate_of_one_reading() -> None:
             inputs = AlertInputs(ts[i : i + 1], g[i : i + 1], rate[i : i + 1], pred[i : i + 1])
             state, events = evaluate(rules[i], states[i], inputs, now_s=now, tz=tzs[i])
             assert got_states[j] == state and got_events[j] == events, (k, i)
+            as_objects = EvaluatorState(got_states[j].rules, got_states[j].last_reading_s)
+            assert episode_key(got_states[j]) == episode_key(as_objects), (k, i)
+            before = kept.get(i)
+            if before is not None:  # the key tells episodes apart, and nothing else
+                same_key = episode_key(before) == episode_key(got_states[j])
+                assert same_key == (episodes(before) == episodes(got_states[j])), (k, i)
+                keys_compared += 1
+            kept[i] = got_states[j]
             for e in events:
                 seen[f"{e.rule}:{e.type}"] = seen.get(f"{e.rule}:{e.type}", 0) + 1
-            states[i] = state
+            # The next step takes half of the devices' states in the form evaluate_latest
+            # gives (rows), the other half as evaluate gives them (RuleStates).
+            states[i] = got_states[j] if (i + k) % 2 else state
     expected = {f"{r}:{t}" for r in ("high", "low", "urgent_low", "urgent_low_soon", "rise",
                 "fall", "signal_loss") for t in ("fired", "cleared")}  # fmt: skip
     assert expected <= set(seen), sorted(expected - set(seen))
     assert seen.get("high:repeated", 0) > 0 and seen.get("low:repeated", 0) > 0
+    assert keys_compared > devices * steps // 2
+
+
+def episodes(state: EvaluatorState) -> dict[str, tuple]:
+    """Each rule's episode (its state but the last value), those not initial."""
+    out = {}
+    for kind, rs in state.rules.items():
+        episode = (rs.on, rs.on_since_s, rs.active, rs.notified, rs.last_notified_s,
+                   rs.snoozed_until_s)  # fmt: skip
+        if episode != (False, None, False, False, None, None):
+            out[kind] = episode
+    return out
 
 
 def test_evaluate_latest_of_no_devices_and_of_odd_states() -> None:
