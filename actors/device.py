@@ -338,20 +338,26 @@ def _rates(batches: list[Batch], fast: list[int]) -> dict[int, np.ndarray]:
 def _rates_chunk(
     batches: list[Batch], chunk: list[int], lengths: dict[int, int]
 ) -> dict[int, np.ndarray]:
-    width = max(lengths[i] for i in chunk)
+    """The rates of the chunk's new readings: each stream (window, then its new readings)
+    one row of a padded array, filled in one assignment from all of them laid end to end."""
+    actors = [batches[i][0] for i in chunk]
+    kept = np.array([a.window_size for a in actors])
+    total = np.array([lengths[i] for i in chunk])
+    width = int(total.max())
+    parts_ts: list[np.ndarray] = []
+    parts_values: list[np.ndarray] = []
+    for actor, i in zip(actors, chunk, strict=True):
+        window_ts, window_values = actor.window
+        parts_ts += (window_ts, np.asarray(batches[i][1], np.int64))
+        parts_values += (window_values, np.asarray(batches[i][2], np.float64))
+    filled = np.arange(width) < total[:, None]  # row by row, as the parts were laid out
     ts = np.zeros((len(chunk), width), np.int64)
     values = np.zeros((len(chunk), width))
-    rows, cols = [], []
-    for r, i in enumerate(chunk):
-        actor, new_ts, new_values = batches[i][0], batches[i][1], batches[i][2]
-        m, n = actor.window_size, lengths[i]
-        ts[r, :m], values[r, :m] = actor.window
-        ts[r, m:n], values[r, m:n] = new_ts, new_values
-        rows.append(np.full(n - m, r))
-        cols.append(np.arange(m, n))
-    all_rows, all_cols = np.concatenate(rows), np.concatenate(cols)
-    rates = rates_at_many(
-        ts / US, values, np.array([lengths[i] for i in chunk]), all_rows, all_cols
-    )
-    bounds = np.cumsum([0] + [len(c) for c in cols])
+    ts[filled], values[filled] = np.concatenate(parts_ts), np.concatenate(parts_values)
+    added = total - kept
+    all_rows = np.repeat(np.arange(len(chunk)), added)
+    first = np.cumsum(added) - added  # where each stream's new readings start among all
+    all_cols = np.arange(int(added.sum())) - np.repeat(first - kept, added)
+    rates = rates_at_many(ts / US, values, total, all_rows, all_cols)
+    bounds = np.concatenate(([0], np.cumsum(added))).tolist()
     return {i: rates[bounds[r] : bounds[r + 1]] for r, i in enumerate(chunk)}
