@@ -308,7 +308,7 @@ class DeviceShard:
                 self.devices.pop(actor.info.id, None)
             return exc
         rows = prepared.rows
-        accepted = int(future.result().sum())
+        accepted = int(np.count_nonzero(future.result()))  # the new rows: a fifth of .sum()
         duplicates = prepared.duplicates + len(rows) - accepted
         metrics.readings(actor.info.kind, accepted=accepted, duplicates=duplicates)
         _record_fired(prepared.ops, batch.request_id)

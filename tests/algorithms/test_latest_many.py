@@ -282,3 +282,35 @@ def test_acceptable_says_what_validate_readings_finds_per_reading() -> None:
     ok = acceptable(ts, values, spec.min_value, spec.max_value, T0)
     assert ok.tolist() == [i not in flagged for i in range(ts.size)]
     assert ok.tolist() == [True, False, False, False, False, False, True]
+
+
+def test_a_state_kept_as_rows_is_the_state_it_stands_for() -> None:
+    """What ``evaluate_latest`` gives back (rows) answers as the RuleStates it stands for:
+    equality both ways, each rule, the written form, a snooze; and each device's rows are
+    its own (not a view keeping the whole call's array alive)."""
+    rules = default_rules("glucose")
+    signals = {
+        Signal.GLUCOSE: np.array([50.0, 120.0]),
+        Signal.GLUCOSE_RATE: np.array([0.0, 0.5]),
+        Signal.GLUCOSE_PRED_20: np.array([50.0, 130.0]),
+    }
+    got, _ = evaluate_latest([rules, rules], [EvaluatorState(), EvaluatorState()],
+                             np.array([T0, T0]), signals, now_s=T0, tzs=[0, 0])  # fmt: skip
+    low = got[0]
+    assert low._rows is not None and low._rows.states.base is None
+    objects = EvaluatorState(dict(low.rules), low.last_reading_s)
+    assert low == objects and objects == low and repr(low) == repr(objects)
+    assert low.to_dict() == objects.to_dict()
+    fresh = EvaluatorState._of_rows(low._rows, low.last_reading_s)  # nothing asked yet
+    for kind in RuleKind:
+        assert fresh.rule(kind) == objects.rule(kind), kind
+    assert fresh._rules is None  # rule() made no RuleState of the other rules
+    assert fresh.rule(RuleKind.URGENT_LOW).active and not fresh.rule(RuleKind.HIGH).on
+    snoozed = snooze(fresh, RuleKind.LOW, T0 + 600)
+    assert snoozed.rule(RuleKind.LOW).snoozed_until_s == T0 + 600
+    assert snoozed.rule(RuleKind.URGENT_LOW) == objects.rule(RuleKind.URGENT_LOW)
+    # A rule that only saw a value has no episode: the key leaves it out, in both forms.
+    normal = got[1]
+    assert normal.rule(RuleKind.HIGH).last_value == 120.0
+    assert episode_key(normal) == episode_key(EvaluatorState(dict(normal.rules))) == ()
+    assert episode_key(low) == episode_key(objects) != ()
