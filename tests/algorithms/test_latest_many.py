@@ -300,6 +300,7 @@ def test_a_state_kept_as_rows_is_the_state_it_stands_for() -> None:
     assert low._rows is not None and low._rows.states.base is None
     objects = EvaluatorState(dict(low.rules), low.last_reading_s)
     assert low == objects and objects == low and repr(low) == repr(objects)
+    assert low != low.to_dict() and low.__eq__(low.to_dict()) is NotImplemented
     assert low.to_dict() == objects.to_dict()
     fresh = EvaluatorState._of_rows(low._rows, low.last_reading_s)  # nothing asked yet
     for kind in RuleKind:
