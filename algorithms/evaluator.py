@@ -153,7 +153,7 @@ class _StateRows:
     plan: _Present
     states: np.ndarray
     rest: dict[str, RuleState]
-    episodic: bool  # a row has more than its last value set (see episode_key)
+    episodic: bool
 
     def state(self, j: int) -> RuleState:
         return _row_state(self.states[j].tolist())
@@ -371,7 +371,12 @@ def _rule_states(
     state: EvaluatorState, updates: dict[str, RuleState], last_reading_s: float | None
 ) -> EvaluatorState:
     merged = {**state.rules, **updates}
-    return EvaluatorState({k: v for k, v in merged.items() if not _is_default(v)}, last_reading_s)
+    return EvaluatorState(_without_initial(merged), last_reading_s)
+
+
+def _without_initial(rules: dict[str, RuleState]) -> dict[str, RuleState]:
+    """The rules whose state is not the initial one (a state keeps no others)."""
+    return {k: v for k, v in rules.items() if not _is_default(v)}
 
 
 def _is_default(rs: RuleState) -> bool:
@@ -554,8 +559,7 @@ def _latest_states(
             rs = kept.rest.get(str(rule.kind), _DEFAULT_RULE_STATE)
             if rs.active or (now_s - last) / 60.0 >= float(rule.threshold or 0.0):
                 rs = _signal_loss(rule, rs, last, now_s, tzs[i], events[i])
-                merged = {**kept.rest, str(rule.kind): rs}
-                kept.rest = {k: v for k, v in merged.items() if not _is_default(v)}
+                kept.rest = _without_initial({**kept.rest, str(rule.kind): rs})
         events[i].sort(key=lambda e: e.ts_s)
         out.append(EvaluatorState._of_rows(kept, last))
     return out, events
@@ -665,7 +669,7 @@ class _LatestRows:
                 rows = [_state_row(saved.get(kind, _DEFAULT_RULE_STATE)) for kind in present.kinds]
                 blocks.append(np.array(rows, dtype=np.float64).reshape(len(rows), 7))
                 rests.append(
-                    {k: v for k, v in saved.items() if k not in present.at and not _is_default(v)}
+                    _without_initial({k: v for k, v in saved.items() if k not in present.at})
                 )
             plans.append(present)
         counts = [len(p.kinds) for p in plans]
