@@ -15,8 +15,8 @@ then per batch, in order, after it is committed ``{"type": "ack", "seq": 17, "ac
 "duplicates": 0}`` or ``{"type": "error", "seq": 17, "status": 422|413|503, "detail": ...,
 "retry_after_s": ...}`` (nothing of a refused batch is stored; the stream stays open).
 A device may send batches before the answers come: up to ``Answers.MAX_IN_FLIGHT`` are
-handed to the shards at once, and the answers ready together go out together (one JSON
-message per frame, as before), so a busy socket costs the replica fewer writes.
+handed to the shards at once, and each answer goes out as soon as those before it have (one
+JSON message per frame; the answers ready together go out back to back).
 Closes with 4401 (bad or expired credential), 4403 (not allowed) or 4404 (no such device).
 With a user's access token the socket also watches the account like the live stream does
 (``api.routes.stream``): it ends when the token expires, and at once when the account is disabled
@@ -26,14 +26,13 @@ or deleted, logs out everywhere or changes its password.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import json
 import logging
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Coroutine, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
@@ -54,7 +53,6 @@ from api.routes.stream import (
     LiveHub,
     Subscriber,
     authenticate,
-    send_all,
     watch_account,
     websocket_token,
 )
@@ -263,68 +261,81 @@ async def _read_batches(
         # Started now, in the order the batches came: each reaches its shard's queue
         # before the next one is read, so a device's batches are stored in order.
         tally.batches += 1
-        answers.add(asyncio.ensure_future(_answer(text, device, app, tally)))
+        answers.add(_answer(text, device, app, tally))
 
 
 class Answers:
-    """A socket's answers in the order of its batches. The answers that are ready together
-    go out together, back to back in one pass of the event loop (one write batch for the
-    transport), however many batches were in flight."""
+    """A socket's answers in the order of its batches. Each batch's task stores the batch,
+    then sends its answer as soon as the batch before it has sent its own: answers that are
+    ready together go out back to back in one pass of the event loop, however many batches
+    were in flight, and a batch whose answer comes first waits for those before it."""
 
     MAX_IN_FLIGHT = 32  # batches of one socket handed on and not yet answered
 
     def __init__(self, websocket: WebSocket) -> None:
         self._websocket = websocket
-        self._waiting: collections.deque[asyncio.Future[str]] = collections.deque()
-        self._changed = asyncio.Event()
-        self._writer = asyncio.ensure_future(self._write())
+        self._last: asyncio.Future[None] | None = None  # the newest batch's task
+        self._in_flight = 0
+        self._ended = False  # the socket failed, or the stream stopped: nothing more is sent
+        self._changed = asyncio.Event()  # a batch was answered (or given up)
 
-    def add(self, answer: asyncio.Future[str]) -> None:
-        self._waiting.append(answer)
-        answer.add_done_callback(lambda _: self._changed.set())
+    def add(self, answer: Coroutine[Any, Any, str]) -> None:
+        """Start storing a batch (``answer`` comes to its answer); its answer follows the
+        answers of the batches added before it."""
+        self._in_flight += 1
+        self._last = asyncio.ensure_future(self._send_in_turn(answer, self._last))
 
     async def room(self) -> None:
         """Wait until fewer than ``MAX_IN_FLIGHT`` batches await their answer."""
-        while len(self._waiting) >= self.MAX_IN_FLIGHT and not self._writer.done():
+        while self._in_flight >= self.MAX_IN_FLIGHT and not self._ended:
             await self._wait_change()
 
     async def drain(self) -> None:
         """Wait until every answer so far has been sent (or the socket failed)."""
-        while self._waiting and not self._writer.done():
+        while self._in_flight and not self._ended:
             await self._wait_change()
 
     async def _wait_change(self) -> None:
         self._changed.clear()
-        waiter = asyncio.ensure_future(self._changed.wait())
-        await asyncio.wait({waiter, self._writer}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        await self._changed.wait()
 
-    def ready(self) -> list[str]:
-        """The answers at the head that are done, in order (taken off the queue)."""
-        texts = []
-        while self._waiting and self._waiting[0].done():
-            texts.append(self._waiting.popleft().result())
-        return texts
-
-    async def _write(self) -> None:
+    async def _send_in_turn(
+        self, answer: Coroutine[Any, Any, str], before: asyncio.Future[None] | None
+    ) -> None:
         try:
-            while True:
-                while not (self._waiting and self._waiting[0].done()):
-                    self._changed.clear()
-                    await self._changed.wait()
-                await send_all(self._websocket, self.ready())
-                self._changed.set()  # room for more batches
-        except (WebSocketDisconnect, RuntimeError):  # the socket closed
-            return
-        except Exception:  # a batch failed unforeseen: end the socket, as before pipelining
-            log.exception("ingest stream failed")
-            with contextlib.suppress(Exception):
-                await self._websocket.close(code=1011)
+            failure: Exception | None = None
+            try:
+                text = await answer
+            except Exception as exc:  # reported in its turn, below
+                failure = exc
+            if before is not None and not before.done():
+                await before  # never raises: each batch's task keeps its failures
+            if self._ended:
+                return
+            if failure is not None:
+                await self._fail(failure)
+                return
+            try:
+                await self._websocket.send_text(text)
+            except (WebSocketDisconnect, RuntimeError):  # the socket closed
+                self._ended = True
+            except Exception as exc:
+                await self._fail(exc)
+        finally:
+            self._in_flight -= 1
+            self._changed.set()
+
+    async def _fail(self, exc: Exception) -> None:
+        """A batch failed unforeseen: end the socket, as before pipelining."""
+        self._ended = True
+        log.error("ingest stream failed", exc_info=exc)
+        with contextlib.suppress(Exception):
+            await self._websocket.close(code=1011)
 
     def stop(self) -> None:
         """The socket ends: stop writing; batches still in flight are stored or not as
         their shards decide, with no one left to answer."""
-        self._writer.cancel()
+        self._ended = True
 
 
 async def _receive(
