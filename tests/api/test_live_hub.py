@@ -5,12 +5,14 @@ with the access they had (real PostgreSQL; the hub's own NOTIFY handler)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from api.routes.stream import LiveHub, Subscriber
+from api.routes.stream import LiveHub, StreamReading, Subscriber, reading_message
 from storage import live
 from storage.pools import open_pool
 
@@ -50,7 +52,7 @@ async def test_device_updates_reach_the_streams_that_follow_their_profile_only(
     hub.subscribe(sub, followed, (True, False))
     decoded: list[str] = []
     real_decode = live.decode
-    monkeypatch.setattr(live, "decode", lambda p: decoded.append(p) or real_decode(p))
+    monkeypatch.setattr(live, "decode", lambda p, *a: decoded.append(p) or real_decode(p, *a))
     reading = live.LiveReading(1.7e9, 120.0, -1.5, "FortyFiveDown", 95.0)
     for profile in (elsewhere, followed, elsewhere):
         payload = live.encode(live.DeviceUpdate(profile, device, "glucose", reading))
@@ -92,3 +94,26 @@ async def test_one_payload_of_many_updates_reaches_each_stream(database_url: str
     for text, value in zip(sent, values[::3], strict=True):
         assert f'"value":{value}' in text
     await pool.close()
+
+
+@pytest.mark.parametrize("ts", [1.7e9, 1_764_800_123.456789, 1_764_800_000.9999995])
+def test_a_readings_stream_message_shows_ids_as_text_and_its_time_in_iso_8601(ts: float) -> None:
+    """The message a stream sends for a reading: the fields of ``StreamReading``, the ids as
+    ``str(UUID)`` writes them and the time as ``isoformat`` does (orjson writes both)."""
+    profile, device = uuid.uuid4(), uuid.uuid4()
+    reading = live.LiveReading(ts, 120.0, -1.5, "FortyFiveDown", 95.0)
+    text = reading_message(live.DeviceUpdate(profile, device, "glucose", reading))
+    assert text is not None
+    assert json.loads(text) == {
+        "type": "reading",
+        "profile_id": str(profile),
+        "device_id": str(device),
+        "kind": "glucose",
+        "ts": datetime.fromtimestamp(ts, UTC).isoformat(),
+        "value": 120.0,
+        "rate_per_min": -1.5,
+        "direction": "FortyFiveDown",
+        "prediction_20": 95.0,
+    }
+    assert StreamReading.model_validate_json(text).profile_id == profile
+    assert reading_message(live.DeviceUpdate(profile, device, "glucose", None)) is None

@@ -3,9 +3,11 @@ and storage functions really NOTIFY (on a real PostgreSQL) decodes to the expect
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import asyncpg
 import psycopg
@@ -52,6 +54,25 @@ def test_every_kind_survives_the_round_trip(msg: LiveMessage) -> None:
     payload = live.encode(msg)
     assert len(payload) < 8000  # PostgreSQL's limit for a NOTIFY payload
     assert live.decode(payload) == msg
+
+
+def test_a_device_update_decodes_alike_with_its_profile_read_from_its_head() -> None:
+    for msg in UPDATES:
+        payload = live.encode(msg)
+        assert live.decode(payload, live.update_profile(payload)) == live.decode(payload) == msg
+
+
+def test_iso_writes_what_isoformat_writes() -> None:
+    """Every channel's times: the text ``datetime.isoformat`` gives for the UTC time, whole
+    seconds (no fraction), microseconds rounded as ``fromtimestamp`` rounds them, far
+    dates and None."""
+    rng = random.Random(12)
+    times = [rng.uniform(0, 4.1e9) for _ in range(20_000)]
+    times += [float(rng.randrange(0, 4_100_000_000)) for _ in range(1_000)]
+    times += [0.0, 1e-7, 1_764_800_000.0000005, 1_764_800_000.9999995, 253_402_300_799.0]
+    for t in times:
+        assert live.iso(t) == datetime.fromtimestamp(t, UTC).isoformat(), t
+    assert live.iso(None) is None
 
 
 def test_a_device_update_names_its_profile_in_its_head() -> None:
