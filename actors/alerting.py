@@ -59,7 +59,7 @@ STATE_EVERY_S = 60.0
 STATE_SPAN_US = 10 * 60 * 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen (its __init__ is 3 times as dear): one per batch, never changed
 class Live:
     """The newest reading of a batch as the live stream shows it."""
 
@@ -79,7 +79,7 @@ class _Snapshot:
 
 def _num(x: float) -> float | None:
     x = float(x)
-    return x if np.isfinite(x) else None
+    return x if math.isfinite(x) else None  # math's: 0.05 us on a float, numpy's 1 us
 
 
 class DeviceAlerts:

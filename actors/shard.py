@@ -41,7 +41,6 @@ from storage import live
 from storage.alerts import AlertOp, AlertWrite, load_context, profile_rules
 from storage.devices import DeviceInfo, load_device, recently_active_devices
 from storage.errors import log_failure
-from storage.live import DeviceUpdate, LiveReading
 from storage.pools import open_writer_connection
 from storage.readings import DeviceRows, recent_readings
 from storage.shard_layouts import Layout, current_layouts
@@ -516,24 +515,21 @@ class DeviceShard:
         """State, alert changes and the one NOTIFY of this device's batch (or tick)."""
         info: DeviceInfo = actor.info
         newest: Live | None = prepared.live if prepared is not None else None
-        reading = None
+        reading: live.ReadingFields | None = None
         if newest is not None and prepared is not None:
-            reading = LiveReading(
+            direction = prepared.rows.direction[-1]
+            reading = (
                 newest.ts_s,
                 newest.value,
                 newest.rate_per_min,
-                prepared.rows.direction[-1],
+                direction,
                 newest.prediction_20,
             )
-        update = DeviceUpdate(
-            info.profile_id,
-            info.id,
-            info.kind,
-            reading,
-            tuple(op.live() for op in ops),
-            request_id=request_id if ops else None,
-        )
-        notify = live.encode(update) if reading is not None or ops else None
+        notify = None
+        if reading is not None or ops:  # the live.DeviceUpdate of the batch
+            alerts = [op.live() for op in ops]
+            rid = request_id if ops else None
+            notify = live.encode_update(info.profile_id, info.id, info.kind, reading, alerts, rid)
         return AlertWrite(
             device_id=info.id,
             profile_id=info.profile_id,

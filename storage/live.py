@@ -21,6 +21,7 @@ every reader in service understands lines, a shard can send its commit's updates
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -138,7 +139,7 @@ LiveMessage = DeviceUpdate | AccountEnded | ShareChanged | PersonalChanged
 
 def _alert_wire(a: LiveAlert) -> dict[str, Any]:
     return {
-        "id": str(a.id),
+        "id": a.id,  # orjson writes a UUID as str() does
         "rule": a.rule,
         "type": a.event,
         "sev": a.severity,
@@ -150,14 +151,29 @@ def _alert_wire(a: LiveAlert) -> dict[str, Any]:
     }
 
 
-def _reading_wire(r: LiveReading) -> dict[str, Any]:
-    return {
-        "ts": r.ts_s,
-        "v": r.value,
-        "rate": r.rate_per_min,
-        "dir": r.direction,
-        "pred20": r.prediction_20,
-    }
+# A reading's fields in LiveReading's order: ts_s, value, rate_per_min, direction, prediction_20
+ReadingFields = tuple[float, float, float | None, str | None, float | None]
+
+
+def _update_wire(
+    profile_id: UUID,
+    device_id: UUID,
+    kind: str | None,
+    reading: ReadingFields | None,
+    alerts: Sequence[LiveAlert],
+    request_id: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"p": profile_id, "d": device_id}  # "p" first: update_profile
+    if kind is not None:
+        out["k"] = kind
+    if reading is not None:
+        ts, value, rate, direction, pred = reading
+        out["r"] = {"ts": ts, "v": value, "rate": rate, "dir": direction, "pred20": pred}
+    if alerts:
+        out["a"] = [_alert_wire(a) for a in alerts]
+        if request_id:
+            out["rid"] = request_id
+    return out
 
 
 def _wire(msg: LiveMessage) -> dict[str, Any]:
@@ -167,21 +183,29 @@ def _wire(msg: LiveMessage) -> dict[str, Any]:
         return {"revoked": str(msg.profile_id), "f": str(msg.follower_id)}
     if isinstance(msg, PersonalChanged):
         return {"changed": str(msg.profile_id), "f": str(msg.user_id)}
-    out: dict[str, Any] = {"p": str(msg.profile_id), "d": str(msg.device_id)}
-    if msg.kind is not None:
-        out["k"] = msg.kind
-    if msg.reading is not None:
-        out["r"] = _reading_wire(msg.reading)
-    if msg.alerts:
-        out["a"] = [_alert_wire(a) for a in msg.alerts]
-        if msg.request_id:
-            out["rid"] = msg.request_id
-    return out
+    r = msg.reading
+    fields = None if r is None else (r.ts_s, r.value, r.rate_per_min, r.direction, r.prediction_20)
+    return _update_wire(msg.profile_id, msg.device_id, msg.kind, fields, msg.alerts, msg.request_id)
 
 
 def encode(msg: LiveMessage) -> str:
     """The NOTIFY payload of a message."""
     return json_text.dumps_text(_wire(msg))
+
+
+def encode_update(
+    profile_id: UUID,
+    device_id: UUID,
+    kind: str | None,
+    reading: ReadingFields | None,
+    alerts: Sequence[LiveAlert] = (),
+    request_id: str | None = None,
+) -> str:
+    """``encode(DeviceUpdate(...))`` of these fields, without making the message (a shard
+    encodes one per device and batch)."""
+    return json_text.dumps_text(
+        _update_wire(profile_id, device_id, kind, reading, alerts, request_id)
+    )
 
 
 async def publish(conn: asyncpg.Pool | asyncpg.Connection, msg: LiveMessage) -> None:

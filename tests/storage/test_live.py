@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -60,6 +61,30 @@ def test_a_device_update_decodes_alike_with_its_profile_read_from_its_head() -> 
     for msg in UPDATES:
         payload = live.encode(msg)
         assert live.decode(payload, live.update_profile(payload)) == live.decode(payload) == msg
+
+
+@pytest.mark.parametrize("request_id", [None, "req-1"])
+def test_a_device_update_encoded_from_its_fields_is_the_messages_payload(
+    request_id: str | None,
+) -> None:
+    """What a shard sends without making the message: the same text as ``encode``, ids
+    written as ``str(UUID)`` writes them."""
+    for msg in UPDATES:
+        msg = replace(msg, request_id=request_id)
+        r = msg.reading
+        fields = (
+            None if r is None else (r.ts_s, r.value, r.rate_per_min, r.direction, r.prediction_20)
+        )
+        payload = live.encode_update(
+            msg.profile_id, msg.device_id, msg.kind, fields, msg.alerts, request_id
+        )
+        assert payload == live.encode(msg)
+        assert f'"p":"{msg.profile_id}","d":"{msg.device_id}"' in payload
+        for a in msg.alerts:
+            assert f'"id":"{a.id}"' in payload
+        assert ('"rid":"req-1"' in payload) == bool(msg.alerts and request_id)
+        sent = replace(msg, request_id=request_id if msg.alerts else None)  # only with alerts
+        assert live.decode(payload) == sent
 
 
 def test_iso_writes_what_isoformat_writes() -> None:
