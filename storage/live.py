@@ -137,9 +137,15 @@ LiveMessage = DeviceUpdate | AccountEnded | ShareChanged | PersonalChanged
 # -- wire form -----------------------------------------------------------------------------
 
 
+def _id(u: UUID) -> UUID | str:
+    """An id for orjson, which writes a ``uuid.UUID`` as ``str()`` does (faster than
+    ``str()``) but refuses other types of UUID (asyncpg's, read from the database)."""
+    return u if type(u) is UUID else str(u)
+
+
 def _alert_wire(a: LiveAlert) -> dict[str, Any]:
     return {
-        "id": a.id,  # orjson writes a UUID as str() does
+        "id": _id(a.id),
         "rule": a.rule,
         "type": a.event,
         "sev": a.severity,
@@ -163,7 +169,7 @@ def _update_wire(
     alerts: Sequence[LiveAlert],
     request_id: str | None,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"p": profile_id, "d": device_id}  # "p" first: update_profile
+    out: dict[str, Any] = {"p": _id(profile_id), "d": _id(device_id)}  # "p" first: update_profile
     if kind is not None:
         out["k"] = kind
     if reading is not None:

@@ -105,7 +105,7 @@ def reading_message(msg: DeviceUpdate) -> str | None:
     r = msg.reading
     if r is None:
         return None
-    return json_text.dumps_text(  # the ids and the time written by orjson, as str() and iso()
+    return json_text.dumps_text(  # the ids (from decode: uuid.UUID) and the time by orjson
         {
             "type": "reading",
             "profile_id": msg.profile_id,

@@ -87,6 +87,17 @@ def test_a_device_update_encoded_from_its_fields_is_the_messages_payload(
         assert live.decode(payload) == sent
 
 
+def test_ids_read_from_the_database_are_written_as_any_other() -> None:
+    """asyncpg reads a uuid column as its own UUID type, which orjson does not write: the
+    notifier's escalations and a shard's alerts loaded from the database carry those."""
+    pg = asyncpg.pgproto.pgproto.UUID
+    alert = replace(ALERT, id=pg(str(ALERT.id)))
+    msg = DeviceUpdate(pg(str(P)), pg(str(D)), "glucose", None, (alert,), "req-2")
+    payload = live.encode(msg)
+    assert payload == live.encode(DeviceUpdate(P, D, "glucose", None, (ALERT,), "req-2"))
+    assert live.decode(payload) == msg
+
+
 def test_iso_writes_what_isoformat_writes() -> None:
     """Every channel's times: the text ``datetime.isoformat`` gives for the UTC time, whole
     seconds (no fraction), microseconds rounded as ``fromtimestamp`` rounds them, far
