@@ -153,7 +153,7 @@ class _StateRows:
     plan: _Present
     states: np.ndarray
     rest: dict[str, RuleState]
-    episodic: bool
+    episodic: bool  # a row has more than its last value set (see episode_key)
 
     def state(self, j: int) -> RuleState:
         return _row_state(self.states[j].tolist())
